@@ -1,0 +1,34 @@
+"""Suite-wide guard: the machine's own network must be exactly as it was.
+
+At session start we record the root namespace's links, addresses and
+routes; at the end we assert they are unchanged and that no namespace
+(``vl-``/``vt-``) or QEMU process of ours is left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pytest
+
+from tests.helpers import ours_left, root_net_state
+
+
+@pytest.fixture(scope="session", autouse=True)
+def root_namespace_unchanged():
+    before = root_net_state()
+    yield
+    after = root_net_state()
+    left = ours_left()
+    assert after == before, "the root namespace's links/addresses/routes changed during the tests"
+    assert not left, f"left behind by the tests: {left}"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Live tests need root; without it they fail loudly rather than skip."""
+    if os.geteuid() != 0:
+        for item in items:
+            if "live" in item.keywords:
+                item.add_marker(pytest.mark.xfail(reason="needs root", run=False, strict=True))

@@ -1,0 +1,3 @@
+from vnet_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,147 @@
+"""One long-lived rtnetlink socket per namespace: dumps, stats, nsids, events."""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from typing import Callable, Optional, TypeVar
+
+from . import rtnl
+from .netns import netlink_socket
+
+T = TypeVar("T")
+_BUF = 1 << 18
+
+
+class DumpInterrupted(Exception):
+    """The kernel flagged a dump as inconsistent; repeat it."""
+
+
+class Resync(Exception):
+    """Events were lost (ENOBUFS): re-dump the namespace."""
+
+
+class NetnsSocket:
+    """A NETLINK_ROUTE socket created inside one namespace and kept open.
+
+    ``fd`` is an open namespace fd (None: the caller's own namespace).
+    With ``groups`` the socket also receives link/address events; such a
+    socket is for events only (dumps use a plain one).
+    """
+
+    def __init__(self, fd: Optional[int] = None, groups: int = 0) -> None:
+        self.sock = netlink_socket(fd, groups)
+        self.groups = groups
+        self._seq = 0
+        self._buf = bytearray(_BUF)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> "NetnsSocket":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        return self._seq
+
+    def send_dump(self, build: Callable[[int], bytes]) -> int:
+        """Send a dump request; return its sequence number (for pipelining)."""
+        seq = self._next_seq()
+        self.sock.send(build(seq))
+        return seq
+
+    def collect(self, seq: int, parse: Callable[[bytes, int, int], Optional[T]]) -> list[T]:
+        """Read the reply of dump ``seq`` to its end, parsing each message."""
+        out: list[T] = []
+        buf = self._buf
+        intr = False
+        while True:
+            n = self.sock.recv_into(buf)
+            for mtype, flags, mseq, off, end in rtnl.messages(buf, n):
+                if mseq != seq:
+                    continue
+                if flags & rtnl.NLM_F_DUMP_INTR:
+                    intr = True
+                if mtype == rtnl.NLMSG_DONE:
+                    if intr:
+                        raise DumpInterrupted()
+                    return out
+                if mtype == rtnl.NLMSG_ERROR:
+                    code = rtnl.error_code(buf, off)
+                    if code:
+                        raise OSError(-code, os.strerror(-code))
+                    return out
+                item = parse(buf, off, end)
+                if item is not None:
+                    out.append(item)
+
+    def dump(self, build: Callable[[int], bytes], parse: Callable[[bytes, int, int], Optional[T]]) -> list[T]:
+        for _ in range(5):
+            try:
+                return self.collect(self.send_dump(build), parse)
+            except DumpInterrupted:
+                continue
+        return self.collect(self.send_dump(build), parse)
+
+    def links(self) -> list[rtnl.LinkMsg]:
+        return self.dump(rtnl.dump_links_request, rtnl.parse_link)
+
+    def addrs(self) -> list[rtnl.AddrMsg]:
+        return self.dump(rtnl.dump_addrs_request, rtnl.parse_addr)
+
+    def stats(self) -> list[rtnl.StatsMsg]:
+        return self.dump(rtnl.dump_stats_request, rtnl.parse_stats)
+
+    def nsid_of(self, ns_fd: int) -> Optional[int]:
+        """The id this namespace gives namespace ``ns_fd`` (None: unassigned)."""
+        seq = self._next_seq()
+        self.sock.send(rtnl.get_nsid_request(seq, ns_fd))
+        buf = self._buf
+        while True:
+            n = self.sock.recv_into(buf)
+            for mtype, _flags, mseq, off, end in rtnl.messages(buf, n):
+                if mseq != seq:
+                    continue
+                if mtype == rtnl.NLMSG_ERROR:
+                    code = rtnl.error_code(buf, off)
+                    if code:
+                        raise OSError(-code, os.strerror(-code))
+                    return None
+                if mtype == rtnl.RTM_NEWNSID:
+                    return rtnl.parse_nsid(buf, off, end)
+
+    def read_events(self) -> list[tuple[int, object]]:
+        """Drain pending events without blocking.
+
+        Returns (message type, LinkMsg | AddrMsg) pairs; raises Resync when
+        the kernel dropped events (ENOBUFS).
+        """
+        out: list[tuple[int, object]] = []
+        buf = self._buf
+        while True:
+            try:
+                n = self.sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return out
+            except OSError as e:
+                if e.errno == errno.ENOBUFS:
+                    raise Resync() from None
+                raise
+            for mtype, _f, _s, off, end in rtnl.messages(buf, n):
+                if mtype in (rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK):
+                    out.append((mtype, rtnl.parse_link(buf, off, end)))
+                elif mtype in (rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR):
+                    a = rtnl.parse_addr(buf, off, end)
+                    if a is not None:
+                        out.append((mtype, a))
+
+
+EVENT_GROUPS = rtnl.RTMGRP_LINK | rtnl.RTMGRP_IPV4_IFADDR | rtnl.RTMGRP_IPV6_IFADDR
