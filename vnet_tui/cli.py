@@ -1,0 +1,59 @@
+"""The command line: `vnet-tui [verb] …`.  Each verb lives in vnet_tui/commands/.
+
+Without a verb it opens the TUI.  Exit codes and JSON errors follow CLI.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Optional, Sequence
+
+from vnet_tui import __version__
+from vnet_tui.commands.common import add_server_options, fail, run_command
+
+# verb -> module in vnet_tui.commands exposing register(subparsers)
+VERBS = ("show", "lab", "demo", "adapter", "undo", "pair_test")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="vnet-tui",
+        description=(
+            "See and manage a server's virtual network: containers' veth adapters and VMs' "
+            "vme adapters, both ends paired, with live counters. Without a command, opens the TUI."
+        ),
+        epilog="Run 'vnet-tui COMMAND --help' for a command's options. Try: vnet-tui demo",
+    )
+    p.add_argument("--version", action="version", version=f"vnet-tui {__version__}")
+    add_server_options(p)
+    p.add_argument("--interval", type=float, default=1.0, metavar="SECONDS",
+                   help="counter refresh interval for the TUI (default 1.0)")
+    p.add_argument("--read-only", action="store_true", help="never change anything (TUI)")
+    sub = p.add_subparsers(dest="verb", metavar="COMMAND")
+    for verb in VERBS:
+        try:
+            mod = importlib.import_module(f"vnet_tui.commands.{verb}")
+        except ModuleNotFoundError as e:
+            if e.name != f"vnet_tui.commands.{verb}":
+                raise
+            continue
+        mod.register(sub)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.verb is None:
+        try:
+            from vnet_tui.ui.launch import run_tui
+        except ModuleNotFoundError:
+            return fail(args, 4, "tui", "the TUI is not installed in this build")
+        return run_command(args, run_tui)
+    return run_command(args, args.func)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
