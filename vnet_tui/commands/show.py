@@ -1,0 +1,36 @@
+"""`vnet-tui show`: the topology as a table, or as JSON (CLI.md)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from vnet_tui.commands.common import add_server_options
+from vnet_tui.core.server import Server
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "show",
+        help="print the topology: host, containers, VMs, each adapter's two ends",
+        description="Print the server's virtual network: host interfaces, containers and VMs, "
+        "with each adapter's two ends side by side (MACs, IPs, counters).",
+    )
+    add_server_options(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output (see CLI.md)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vnet_tui.discovery.topology import discover
+
+    topo = discover(Server.from_args(args))
+    if args.json:
+        print(json.dumps(topo.to_json(), indent=1))
+        return 0
+    from rich.console import Console
+
+    from vnet_tui.core.render import render_topology
+
+    Console().print(*render_topology(topo))
+    return 0

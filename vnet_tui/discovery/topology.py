@@ -1,0 +1,249 @@
+"""Discovery: build the Topology of one server from netlink and /proc facts.
+
+The host is a parameter (root namespace, ``--netns`` or a lab's host).
+Containers are the namespaces whose veth peers live in the host (plus a
+lab's own container namespaces); VMs are the QEMU processes whose taps
+live in the host.  Pairs are resolved from IFLA_LINK + IFLA_LINK_NETNSID
+and RTM_GETNSID — never from "ifindex + 1".
+
+A ``Discoverer`` keeps every namespace open between calls, so the live
+worker reuses its sockets instead of reopening a thousand namespaces.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from dataclasses import dataclass
+from typing import Optional
+
+from vnet_tui.core.errors import NotFound
+from vnet_tui.core.model import (
+    VM,
+    Container,
+    Counters,
+    Host,
+    Interface,
+    NetnsRef,
+    Peer,
+    Topology,
+)
+from vnet_tui.core.server import Server
+from vnet_tui.net import rtnl
+from vnet_tui.net.namespace import Namespace, NsState
+from vnet_tui.net.netns import NetnsError
+
+from . import cgroup, namespaces, qemu, qmp
+from .interfaces import interfaces_from_state
+
+LAB_PREFIX = "vl-"
+
+
+@dataclass
+class ContainerNs:
+    """A namespace that holds guest ends, with how we name it."""
+
+    ns: Namespace
+    info: namespaces.NsInfo
+    name: str
+    runtime: str
+    nsname: Optional[str]
+
+
+def _owner(info: namespaces.NsInfo, lab: Optional[str]) -> tuple[str, str]:
+    """(name, runtime) of a container namespace: cgroup, then netns name, then comm."""
+    pid = namespaces.leader_pid(info)
+    if pid is not None:
+        text = cgroup.read_cgroup(pid)
+        found = cgroup.owner_from_cgroup(text) if text else None
+        if found:
+            runtime, name = found
+            return name, runtime
+    if info.names:
+        name = info.names[0]
+        prefix = f"{LAB_PREFIX}{lab}-" if lab else None
+        if prefix and name.startswith(prefix):
+            name = name[len(prefix):]
+        return name, "netns"
+    if pid is not None:
+        return namespaces.proc_comm(pid) or f"pid{pid}", "process"
+    return f"netns:{info.inode}", "netns"
+
+
+def _open(info: namespaces.NsInfo) -> Optional[Namespace]:
+    """Open a namespace by a bind mount, else by a holder process; None if it vanished."""
+    candidates = [f"/run/netns/{n}" for n in info.names] + info.paths
+    candidates += [f"/proc/{p}/ns/net" for p in info.pids]
+    for where in candidates:
+        try:
+            return Namespace(where, expect_inode=info.inode)
+        except (NetnsError, FileNotFoundError, ProcessLookupError, PermissionError):
+            continue
+    return None
+
+
+class Discoverer:
+    """Discovers a server's topology; keeps the namespaces it found open."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        try:
+            self.host = Namespace(server.host_netns)
+        except NetnsError as e:
+            what = f"lab {server.lab}" if server.lab else f"network namespace {server.host_netns}"
+            raise NotFound(f"no such {what} ({e.strerror})", rule="server") from None
+        self.containers: dict[int, ContainerNs] = {}
+        self.hostname = self._hostname()
+
+    def _hostname(self) -> str:
+        if self.server.lab:
+            return f"lab {self.server.lab}"
+        if self.server.netns:
+            return f"netns {self.server.netns}"
+        return socket.gethostname()
+
+    def close(self) -> None:
+        for c in self.containers.values():
+            c.ns.close()
+        self.containers.clear()
+        self.host.close()
+
+    def __enter__(self) -> "Discoverer":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- namespaces ---------------------------------------------------------
+    def _is_lab_container(self, info: namespaces.NsInfo) -> bool:
+        lab = self.server.lab
+        return bool(lab) and any(n.startswith(f"{LAB_PREFIX}{lab}-ct") for n in info.names)
+
+    def refresh_namespaces(self, host_links: list[rtnl.LinkMsg]) -> dict[int, ContainerNs]:
+        """Find the container namespaces: those that peer links in the host point to.
+
+        Returns them keyed by the host's nsid for them.  Namespaces that are
+        gone are closed; known ones keep their sockets.
+        """
+        wanted = {l.link_netnsid for l in host_links if l.link_netnsid is not None}
+        infos = namespaces.scan_namespaces()
+        by_nsid: dict[int, ContainerNs] = {}
+        seen: set[int] = set()
+        for inode, info in infos.items():
+            if inode == self.host.inode:
+                continue
+            known = self.containers.get(inode)
+            if known is None and not wanted and not self._is_lab_container(info):
+                continue
+            ns = known.ns if known else _open(info)
+            if ns is None:
+                continue
+            try:
+                nsid = self.host.nsid_of(ns)
+            except OSError:
+                nsid = None
+            if not (nsid is not None and nsid in wanted) and not self._is_lab_container(info):
+                # not (or no longer) a container of this host
+                if known is None:
+                    ns.close()
+                continue
+            if known is None:
+                name, runtime = _owner(info, self.server.lab)
+                known = ContainerNs(ns, info, name, runtime, info.names[0] if info.names else None)
+                self.containers[inode] = known
+            else:
+                known.info = info
+            seen.add(inode)
+            if nsid is not None:
+                by_nsid[nsid] = known
+        for inode in list(self.containers):
+            if inode not in seen:
+                self._drop(inode)
+        return by_nsid
+
+    def _drop(self, inode: int) -> None:
+        c = self.containers.pop(inode, None)
+        if c is not None:
+            c.ns.close()
+
+    # -- the whole picture -------------------------------------------------
+    def discover(self) -> Topology:
+        """Dump everything and pair every end."""
+        host_state = self.host.read()
+        by_nsid = self.refresh_namespaces(host_state.links)
+        host_ifaces = interfaces_from_state(host_state)
+        host = Host(self.server.host_netns, self.hostname, host_ifaces, inode=self.host.inode)
+        by_index = {i.ifindex: i for i in host_ifaces}
+
+        containers: list[Container] = []
+        states: dict[int, tuple[ContainerNs, list[Interface]]] = {}
+        for c in sorted(self.containers.values(), key=lambda c: c.name):
+            try:
+                st: NsState = c.ns.read()
+            except OSError:
+                continue
+            ifaces = interfaces_from_state(st)
+            states[c.ns.inode] = (c, ifaces)
+            ref = NetnsRef(c.nsname, c.ns.inode, list(c.info.pids), c.ns.where)
+            containers.append(Container(c.name, c.runtime, ref, ifaces))
+
+        # pair: a host end points (link, link_netnsid) at its guest end
+        for nsid, c in by_nsid.items():
+            _, guest_ifaces = states.get(c.ns.inode, (c, []))
+            guest_by_index = {i.ifindex: i for i in guest_ifaces}
+            for h in host_ifaces:
+                if h.link_netnsid != nsid or h.link_ifindex is None:
+                    continue
+                g = guest_by_index.get(h.link_ifindex)
+                if g is None or g.link_ifindex != h.ifindex:
+                    continue
+                h.peer = Peer("container", c.name, c.nsname, g.ifname, g.ifindex)
+                g.peer = Peer("host", None, self.server.host_netns, h.ifname, h.ifindex)
+
+        # veth pairs inside the host itself
+        for h in host_ifaces:
+            if h.peer is None and h.kind == "veth" and h.link_netnsid is None and h.link_ifindex in by_index:
+                other = by_index[h.link_ifindex]
+                h.peer = Peer("host", None, self.server.host_netns, other.ifname, other.ifindex)
+
+        vms = self._vms(host_ifaces)
+        return Topology(host, containers, vms)
+
+    def _vms(self, host_ifaces: list[Interface]) -> list[VM]:
+        """QEMU processes whose taps live in the host namespace."""
+        by_name = {i.ifname: i for i in host_ifaces}
+        vms: list[VM] = []
+        for proc in qemu.find_qemu_processes():
+            adapters = qemu.vm_adapters(proc)
+            taps = [a.host_ifname for a in adapters if a.host_ifname]
+            in_host = proc.netns_inode == self.host.inode
+            if not in_host and not any(t in by_name for t in taps):
+                continue
+            cl = proc.cmdline
+            name = cl.name or f"qemu-{proc.pid}"
+            running = not cl.paused
+            if cl.qmp and os.path.exists(cl.qmp):
+                status = qmp.query_status(cl.qmp)
+                if status is not None:
+                    running = status == "running"
+                macs = qmp.query_rx_filter_macs(cl.qmp)
+                for a in adapters:
+                    for key in (a.id, f"{a.id}dev", getattr(a, "device_id", None)):
+                        if key and key in macs:
+                            a.guest_mac = macs[key]
+                            break
+            vm = VM(name, proc.pid, running, cl.qmp, adapters)
+            for a in adapters:
+                tap = by_name.get(a.host_ifname or "")
+                if tap is not None:
+                    tap.peer = Peer("vm", name, adapter=a.id, mac=a.guest_mac)
+            vms.append(vm)
+        vms.sort(key=lambda v: v.name)
+        return vms
+
+
+def discover(server: Server) -> Topology:
+    """One-shot discovery (``show``)."""
+    with Discoverer(server) as d:
+        return d.discover()

@@ -1,0 +1,72 @@
+"""A network namespace we watch: its fd, identity and long-lived sockets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Optional
+
+from . import rtnl
+from .netns import NetnsError, netns_inode, open_netns
+from .session import EVENT_GROUPS, NetnsSocket
+
+
+@dataclass
+class NsState:
+    """One namespace's links, addresses and counters, as dumped together."""
+
+    links: list[rtnl.LinkMsg] = field(default_factory=list)
+    addrs: list[rtnl.AddrMsg] = field(default_factory=list)
+    stats: dict[int, tuple[int, ...]] = field(default_factory=dict)
+
+
+class Namespace:
+    """An open namespace: the fd is held so the inode cannot be reused under us.
+
+    ``where`` is a name under /run/netns, an absolute nsfs path
+    (/proc/PID/ns/net, /run/docker/netns/X) or None for our own namespace.
+    ``expect_inode`` guards against PID reuse: the opened namespace must be
+    the one discovery saw.
+    """
+
+    def __init__(self, where: Optional[str], expect_inode: Optional[int] = None) -> None:
+        self.where = where
+        self.fd = open_netns(where)
+        try:
+            self.inode = netns_inode(self.fd)
+            if expect_inode is not None and self.inode != expect_inode:
+                raise NetnsError(0, f"{where}: namespace changed under us (inode {self.inode} != {expect_inode})")
+            self.sock = NetnsSocket(self.fd)
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self._events: Optional[NetnsSocket] = None
+
+    def events(self) -> NetnsSocket:
+        """The namespace's event socket (link and address groups), opened on first use."""
+        if self._events is None:
+            self._events = NetnsSocket(self.fd, EVENT_GROUPS)
+        return self._events
+
+    def read(self) -> NsState:
+        """Dump links, addresses and counters."""
+        s = self.sock
+        return NsState(
+            links=s.links(),
+            addrs=s.addrs(),
+            stats={m.ifindex: m.values for m in s.stats()},
+        )
+
+    def nsid_of(self, other: "Namespace") -> Optional[int]:
+        """The id this namespace uses for ``other`` in IFLA_LINK_NETNSID."""
+        return self.sock.nsid_of(other.fd)
+
+    def close(self) -> None:
+        self.sock.close()
+        if self._events is not None:
+            self._events.close()
+            self._events = None
+        os.close(self.fd)
+
+    def __repr__(self) -> str:
+        return f"Namespace({self.where!r}, inode={self.inode})"
