@@ -62,3 +62,26 @@ def netns(count: int = 1) -> Iterator[list[str]]:
     finally:
         for n in names:
             subprocess.run(["ip", "netns", "del", n], capture_output=True)
+
+
+def udp_burst(netns_name: str, dst: str, count: int = 20, port: int = 9, size: int = 200) -> None:
+    """Send ``count`` UDP datagrams from inside namespace ``netns_name`` to ``dst``."""
+    import socket
+    import time
+
+    from vnet_tui.net.netns import entered, open_netns
+
+    fd = open_netns(netns_name)
+    try:
+        with entered(fd):
+            fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+            s = socket.socket(fam, socket.SOCK_DGRAM)
+        with s:
+            for _ in range(count):
+                try:
+                    s.sendto(b"v" * size, (dst, port))
+                except OSError:
+                    time.sleep(0.01)
+                time.sleep(0.002)
+    finally:
+        os.close(fd)
