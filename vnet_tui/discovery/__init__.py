@@ -1,0 +1,1 @@
+"""Discovery: which namespaces are containers, which processes are VMs (no Textual)."""
