@@ -25,7 +25,7 @@ def show(*args):
 def test_pairs_resolved_without_guessing_ifindex():
     with netns(3) as (host, c1, c2):
         # dummies shift ifindexes so that "ifindex + 1" would pair wrongly
-        sh("ip", "-n", c1, "link", "add", "pad0", "type", "dummy")
+        sh("ip", "-n", c1, "link", "add", "pad0", "type", "bridge")
         sh("ip", "-n", host, "link", "add", "br0", "type", "bridge")
         sh("ip", "-n", host, "link", "add", "veth1.0", "type", "veth", "peer", "name", "eth0", "netns", c1)
         sh("ip", "-n", host, "link", "add", "veth2.0", "type", "veth", "peer", "name", "eth0", "netns", c2)

@@ -32,5 +32,10 @@ def run(args: argparse.Namespace) -> int:
 
     from vnet_tui.core.render import render_topology
 
-    Console().print(*render_topology(topo))
+    import sys
+
+    # piped output gets room for every column instead of rich's 80
+    console = Console() if sys.stdout.isatty() else Console(width=240)
+    for table in render_topology(topo):
+        console.print(table)
     return 0

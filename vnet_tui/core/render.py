@@ -23,7 +23,7 @@ def _counters(i: Optional[Interface]) -> Text:
     if i is None:
         return Text("")
     s = i.stats
-    return Text(f"rx {human_bytes(s.rx_bytes)} {s.rx_packets}p\ntx {human_bytes(s.tx_bytes)} {s.tx_packets}p")
+    return Text(f"rx {human_bytes(s.rx_bytes)}/{s.rx_packets}p tx {human_bytes(s.tx_bytes)}/{s.tx_packets}p")
 
 
 def _state(i: Optional[Interface]) -> Text:
@@ -35,7 +35,7 @@ def _state(i: Optional[Interface]) -> Text:
 def host_table(topo: Topology) -> Table:
     t = Table(title=Text(f"Host — {topo.host.hostname}"), title_justify="left", expand=False)
     for col in ("ifname", "kind", "state", "MAC", "MTU", "addresses", "master", "peer", "counters"):
-        t.add_column(col)
+        t.add_column(col, no_wrap=col != "addresses")
     for i in topo.host.interfaces:
         peer = ""
         if i.peer is not None:
@@ -51,7 +51,7 @@ def adapters_table(topo: Topology) -> Table:
     t = Table(title="Adapters — guest end ⇄ host end", title_justify="left")
     for col in ("owner", "type", "guest end", "guest MAC", "guest IPs", "guest counters",
                 "host end", "host MAC", "bridge", "state", "host counters"):
-        t.add_column(col)
+        t.add_column(col, no_wrap="IPs" not in col)
     for a in topo.adapters():
         g, h = a.guest, a.host
         if a.kind == "vme":

@@ -45,7 +45,7 @@ def interfaces_from_state(st: NsState) -> list[Interface]:
                 stats=counters(st.stats.get(l.ifindex, ())),
                 alias=l.alias,
                 admin_up=bool(l.flags & rtnl.IFF_UP),
-                link_ifindex=l.link if l.link and l.link != l.ifindex else None,
+                link_ifindex=l.link if l.link and (l.link != l.ifindex or l.link_netnsid is not None) else None,
                 link_netnsid=l.link_netnsid,
                 master_ifindex=l.master,
             )

@@ -227,12 +227,7 @@ class Discoverer:
                 status = qmp.query_status(cl.qmp)
                 if status is not None:
                     running = status == "running"
-                macs = qmp.query_rx_filter_macs(cl.qmp)
-                for a in adapters:
-                    for key in (a.id, f"{a.id}dev", getattr(a, "device_id", None)):
-                        if key and key in macs:
-                            a.guest_mac = macs[key]
-                            break
+                adapters = qemu.vm_adapters(proc, live_macs=qmp.query_rx_filter_macs(cl.qmp))
             vm = VM(name, proc.pid, running, cl.qmp, adapters)
             for a in adapters:
                 tap = by_name.get(a.host_ifname or "")
