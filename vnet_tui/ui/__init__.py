@@ -1,0 +1,1 @@
+"""The Textual face of vnet-tui: panes, detail view, help, palette (see app.py)."""

@@ -1,0 +1,155 @@
+"""The vnet-tui app: runs a feed in a thread worker and routes its messages.
+
+Layout and widgets live in main.py, detail.py, help.py; keys in keys.py;
+colours and sizes in app.tcss.  The feed (live.watcher.Watcher, or a
+recording) never touches a widget: its callbacks post coalescing messages.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from textual import work
+from textual.app import App
+from textual.worker import Worker, WorkerState
+
+from vnet_tui.core.model import Topology
+from vnet_tui.live.feed import Feed, Sample, step_interval
+from vnet_tui.live.privilege import privilege
+
+from .detail import DetailScreen, DetailView
+from .header import StatusHeader
+from .help import HelpScreen
+from .keys import bindings
+from .main import MainScreen
+from .messages import CountersUpdated, FeedFailed, TopologyChanged
+from .palette import VnetCommands
+from .panes import SORTS
+from .rows import Row
+
+
+class VnetApp(App):
+    """Host, containers and VMs of one server, live."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "vnet-tui"
+    BINDINGS = bindings()
+    COMMANDS = App.COMMANDS | {VnetCommands}
+
+    def __init__(self, feed: Feed, read_only: bool = False, caps: Optional[int] = None) -> None:
+        super().__init__()
+        self.feed = feed
+        self.read_write, self.why = privilege(read_only, caps)
+        self.topo: Optional[Topology] = None
+        self.sample: Optional[Sample] = None
+        self.filter_text = ""
+        self.sort_mode = "name"
+        self.detail_key: Optional[tuple[str, str]] = None  # (pane, row key) shown full size
+        self.loaded = False  # the first topology and sample are on screen
+        self.interval = feed.interval
+        self.paused = False
+
+    def get_default_screen(self) -> MainScreen:
+        return MainScreen()
+
+    @property
+    def main(self) -> MainScreen:
+        return self.screen_stack[0]  # type: ignore[return-value]
+
+    def main_ready(self) -> None:
+        """The main screen is composed: fill the header, start the feed."""
+        h = self.main.query_one(StatusHeader)
+        h.server, h.read_write, h.why = self.feed.label, self.read_write, self.why
+        h.interval = self.interval
+        self.main.pane("host").focus()
+        self.run_feed()
+
+    # -- the feed ----------------------------------------------------------
+    @work(thread=True, group="live", description="netlink watcher", exclusive=True, exit_on_error=False)
+    def run_feed(self) -> None:
+        self.feed.run(
+            lambda t: self.post_message(TopologyChanged(t)),
+            lambda s: self.post_message(CountersUpdated(s)),
+            lambda why: self.post_message(FeedFailed(why)),
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.post_message(FeedFailed(f"{event.worker.description}: {event.worker.error}"))
+
+    def on_feed_failed(self, msg: FeedFailed) -> None:
+        self.main.query_one(StatusHeader).problem = msg.reason
+        self.notify(msg.reason, title="live data stopped", severity="error", timeout=10)
+
+    def on_topology_changed(self, msg: TopologyChanged) -> None:
+        self.topo = msg.topo
+        self.main.query_one(StatusHeader).server = self.feed.label
+        self.main.show_topology(msg.topo)
+        self._refresh_big_detail()
+
+    def on_counters_updated(self, msg: CountersUpdated) -> None:
+        self.sample = msg.sample
+        self.main.show_sample(msg.sample)
+        self._refresh_big_detail()
+        self.loaded = self.topo is not None
+
+    def on_unmount(self) -> None:
+        self.feed.stop()
+
+    # -- state the palette and tests read ---------------------------------
+    def selected_row(self) -> Optional[Row]:
+        return self.main.selected_row()
+
+    def visible_rows(self) -> dict[str, list[Row]]:
+        return {p: list(self.main.pane(p).rows_by_key.values()) for p in ("host", "containers", "vms")}
+
+    def go_to(self, pane: str, key: str) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.main.go_to(pane, key)
+
+    def _refresh_big_detail(self) -> None:
+        if isinstance(self.screen, DetailScreen) and self.detail_key:
+            pane, key = self.detail_key
+            row = self.main.pane(pane).rows_by_key.get(key)
+            self.screen.query_one(DetailView).show(row, self.sample, self.feed.history)
+
+    # -- actions (keys.py binds them) --------------------------------------
+    def action_detail(self) -> None:
+        row = self.selected_row()
+        if row is None or isinstance(self.screen, DetailScreen):
+            return
+        self.detail_key = (self.main.last_pane, row.key)
+        self.push_screen(DetailScreen(), callback=lambda _: setattr(self, "detail_key", None))
+        self.call_after_refresh(self._refresh_big_detail)
+
+    def action_filter(self) -> None:
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.main.open_filter()
+
+    def action_cycle_sort(self) -> None:
+        self.sort_mode = SORTS[(SORTS.index(self.sort_mode) + 1) % len(SORTS)]
+        self.main.set_sort(self.sort_mode)
+        self.notify(f"sorted by {self.sort_mode}{' rate' if self.sort_mode != 'name' else ''}", timeout=2)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.feed.set_paused(self.paused)
+        self.main.query_one(StatusHeader).paused = self.paused
+
+    def action_interval(self, direction: int) -> None:
+        self.interval = step_interval(self.interval, direction)
+        self.feed.set_interval(self.interval)
+        self.main.query_one(StatusHeader).interval = self.interval
+
+    def action_resync(self) -> None:
+        self.feed.resync()
+        self.notify("resync: re-reading every namespace and VM", timeout=2)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_reserved(self, what: str) -> None:
+        self.notify(f"{what}: coming soon (not in this build)", timeout=3)

@@ -1,0 +1,162 @@
+"""The detail of one adapter: both ends side by side, counters, 60 s sparklines."""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Label, Sparkline, Static
+
+from vnet_tui.core.model import Counters
+from vnet_tui.core.rates import HISTORY, Rate
+from vnet_tui.core.text import safe
+from vnet_tui.core.units import human_bytes, human_rate
+from vnet_tui.live.feed import EndKey, Sample
+
+from .rows import End, Row, addresses, state_text
+
+History = Callable[[EndKey], tuple[list[float], list[float]]]
+
+
+def _swap(c: Counters) -> Counters:
+    """A tap's counters as the guest sees them (its rx is the tap's tx)."""
+    return Counters(c.tx_bytes, c.rx_bytes, c.tx_packets, c.rx_packets,
+                    c.tx_errors, c.rx_errors, c.tx_dropped, c.rx_dropped)
+
+
+def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Rate], seen_at_tap: bool) -> Text:
+    """The lines that describe one end."""
+    if end is None:
+        return Text("no other end (not a pair)", style="dim italic")
+    t = Text()
+    t.append(f"{end.role} · ", style="bold")
+    t.append_text(safe(end.owner, style="bold"))
+    i, a = end.iface, end.vm_adapter
+    if a is not None and end.vm is not None:
+        t.append("  VM " + ("running" if end.vm.running else "paused"), style="dim")
+        t.append("\n")
+        t.append_text(safe(a.id, style="bold cyan"))
+        t.append(f"  {a.model or 'NIC'} inside the VM", style="dim")
+        t.append("\nwhere  ")
+        t.append_text(safe(end.netns))
+        t.append("\nMAC    ")
+        t.append_text(safe(a.guest_mac or "?"))
+        t.append("  (guest)", style="dim")
+        t.append("\nIPs    ")
+        t.append("inside the VM", style="dim")
+    elif i is not None:
+        t.append("\n")
+        t.append_text(safe(i.ifname, style="bold cyan"))
+        t.append(f"  {i.kind}  ", style="dim")
+        t.append_text(state_text(i.state))
+        if i.alias:
+            t.append("  alias ", style="dim")
+            t.append_text(safe(i.alias))
+        t.append("\nnetns  ")
+        t.append_text(safe(end.netns))
+        t.append("\nMAC    ")
+        t.append_text(safe(i.mac or "—"))
+        t.append(f"  MTU {i.mtu}")
+        if i.master:
+            t.append("  on ")
+            t.append_text(safe(i.master))
+        t.append("\nIPs    ")
+        t.append(", ".join(addresses(i)) or "—")
+    if counters is None:
+        t.append("\n\n(no counters yet)", style="dim")
+        return t
+    c = _swap(counters) if seen_at_tap else counters
+    r = rate
+    for d in ("rx", "tx"):
+        bps = None
+        if r is not None:
+            bps = (r.tx_bps if d == "rx" else r.rx_bps) if seen_at_tap else (r.rx_bps if d == "rx" else r.tx_bps)
+        t.append(f"\n{d}     ", style="bold")
+        t.append(f"{human_bytes(getattr(c, d + '_bytes')):>7} {getattr(c, d + '_packets'):>8} pkt")
+        errs, drops = getattr(c, d + "_errors"), getattr(c, d + "_dropped")
+        t.append(f"  {errs} err", style="red" if errs else "dim")
+        t.append(f"  {drops} drop", style="red" if drops else "dim")
+        t.append(f"  {human_rate(bps) if bps is not None else '·':>9}", style="bold")
+    if seen_at_tap:
+        t.append("\n(counted at the host tap)", style="dim")
+    return t
+
+
+def _padded(values: list[float]) -> list[float]:
+    """60 points, zeros before the first sample, so bars start from zero."""
+    return [0.0] * (HISTORY - len(values)) + values if values else []
+
+
+class EndBox(Vertical):
+    """One end: its facts, then rx and tx sparklines of the last 60 samples."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="end-info")
+        for d in ("rx", "tx"):
+            yield Static(classes=f"spark-title {d}-title")
+            with Horizontal(classes="spark-row"):
+                yield Label(d, classes="spark-label")
+                yield Sparkline([], classes=d)
+
+    def show(self, end: Optional[End], sample: Optional[Sample], history: Optional[History]) -> None:
+        self.set_class(end is None, "empty")
+        key = end.key if end else None
+        seen_at_tap = bool(end and end.at_tap)
+        counters = sample.counters_of(key) if sample and key else None
+        rate = sample.rates.get(key) if sample and key else None
+        self.query_one(".end-info", Static).update(end_text(end, counters, rate, seen_at_tap))
+        rx, tx = history(key) if history and key else ([], [])
+        if seen_at_tap:
+            rx, tx = tx, rx
+        for d, values in (("rx", rx), ("tx", tx)):
+            self.query_one(f".{d}", Sparkline).data = _padded(values)
+            peak = human_rate(max(values)) if values else "—"
+            self.query_one(f".{d}-title", Static).update(
+                Text.assemble((f"{d} bytes/s", "bold"), f", last {len(values)} samples, peak {peak}"))
+
+
+class DetailView(Vertical):
+    """The selected adapter's two ends, side by side."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal():
+            yield EndBox(id="guest-end")
+            yield Static("⇄", id="pair-arrow")
+            yield EndBox(id="host-end")
+
+    def show(self, row: Optional[Row], sample: Optional[Sample], history: Optional[History]) -> None:
+        """Show ``row``'s adapter (None: nothing selected)."""
+        if row is None:
+            self.border_title = "Adapter — select a row"
+            self.query_one("#guest-end", EndBox).show(None, None, None)
+            self.query_one("#host-end", EndBox).show(None, None, None)
+            return
+        title = Text("Adapter ")
+        title.append_text(safe(row.name, style="bold"))
+        if row.guest and row.host:
+            g = row.guest.vm_adapter.id if row.guest.vm_adapter else (row.guest.iface.ifname if row.guest.iface else "?")
+            h = row.host.iface.ifname if row.host.iface else "?"
+            title = Text("Adapter ")
+            title.append_text(safe(f"{row.guest.owner}:{g}", style="bold"))
+            title.append("  guest end ⇄ host end  ", style="dim")
+            title.append_text(safe(h, style="bold"))
+        self.border_title = title
+        guest, host = row.guest, row.host
+        self.query_one("#guest-end", EndBox).show(guest if guest else host, sample, history)
+        self.query_one("#host-end", EndBox).show(host if guest else None, sample, history)
+
+
+class DetailScreen(Screen):
+    """The detail view, full size (``enter`` on a row)."""
+
+    BINDINGS = [
+        Binding("escape,enter,q", "app.pop_screen", "back", id="detail-back", tooltip="Back to the panes"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield DetailView(id="detail-big", classes="big")
+        yield Footer()

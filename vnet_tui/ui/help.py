@@ -1,0 +1,49 @@
+"""The help screen: every key, from the one list the bindings are made of."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from .keys import EXTRA_HELP, KEYS
+
+
+def keys_table() -> Table:
+    """A two-column table: key, what it does."""
+    t = Table(box=None, show_header=False, padding=(0, 2), expand=True)
+    t.add_column(style="bold cyan", no_wrap=True, width=22)
+    t.add_column()
+    for k in KEYS:
+        soon = "coming soon" in k.tooltip
+        t.add_row(Text(k.shown_as or k.keys), Text(k.tooltip, style="dim" if soon else ""))
+    t.add_row("", "")
+    for key, what in EXTRA_HELP:
+        t.add_row(Text(key), Text(what))
+    return t
+
+
+INTRO = Text.assemble(
+    ("vnet-tui", "bold"),
+    " shows this server's virtual network: each container's veth adapter and each VM's "
+    "vme (tap) adapter, both ends paired from netlink, counters live.\n",
+    ("Rates in the Containers and VMs panes are seen from the guest; a VM's are counted at its host tap.",
+     "dim"),
+)
+
+
+class HelpScreen(ModalScreen):
+    """Every key, with what it does."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "app.pop_screen", "close", id="help-close",
+                        tooltip="Close the help")]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box") as box:
+            box.border_title = "Keys — esc to close"
+            yield Static(INTRO, id="help-intro")
+            yield Static(keys_table(), id="help-keys")

@@ -1,0 +1,45 @@
+"""Messages from the live feed's thread to the app; bursts coalesce.
+
+The feed calls plain callbacks in its own thread; the app turns them into
+these messages (``post_message`` is the one thread-safe call).  A newer
+message of the same kind replaces an older one still queued
+(``can_replace``): each carries the whole current state, so nothing is
+lost when an older one is dropped.
+"""
+
+from __future__ import annotations
+
+from textual.message import Message
+
+from vnet_tui.core.model import Topology
+from vnet_tui.live.feed import Sample
+
+
+class TopologyChanged(Message):
+    """The server's structure changed (or was read for the first time)."""
+
+    def __init__(self, topo: Topology) -> None:
+        super().__init__()
+        self.topo = topo
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, TopologyChanged)
+
+
+class CountersUpdated(Message):
+    """A sweep of every end's counters and rates."""
+
+    def __init__(self, sample: Sample) -> None:
+        super().__init__()
+        self.sample = sample
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, CountersUpdated)
+
+
+class FeedFailed(Message):
+    """The feed stopped: the reason, for people."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
