@@ -56,11 +56,11 @@ class StatusHeader(Widget):
             t.append("❚❚ paused", style="bold yellow")
         else:
             t.append("● live", style="bold green")
-        if self.counts:
-            t.append("  │  " + self.counts, style="dim")
         if self.sort != "name":
             t.append(f"  │  sort: {self.sort} rate", style="cyan")
         if self.filter_text:
             t.append("  │  filter: ", style="cyan")
             t.append_text(safe(self.filter_text, style="bold cyan"))
+        if self.counts:
+            t.append("  │  " + self.counts, style="dim")
         return t
