@@ -60,7 +60,10 @@ class Pane(DataTable):
 
     def on_mount(self) -> None:
         for key, label in self.columns_spec:
-            self.add_column(Text(label, justify="right" if key in ("rx", "tx") else "left"), key=key)
+            if key in ("rx", "tx"):  # fixed: "1023.9K/s" fits; cells change on every tick
+                self.add_column(Text(label, justify="right"), key=key, width=9)
+            else:
+                self.add_column(Text(label), key=key)
 
     @property
     def current(self) -> Optional[Row]:
@@ -88,7 +91,7 @@ class Pane(DataTable):
                 continue
             for col, cell in r.cells.items():
                 if old.cells.get(col) != cell:
-                    self.update_cell(r.key, col, self._sortable(r, col, cell))
+                    self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
         for r in added:
             rx, tx = self._rates.get(r.key, (rate_cell(None, False, "rx"), rate_cell(None, False, "tx")))
             cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k, _ in self.columns_spec[:-2]]

@@ -160,8 +160,12 @@ def host_rows(ix: Index) -> list[Row]:
             "master": safe(i.master or ""),
             "peer": peer_text(i),
         }
+        hay = _hay(i.kind, i.master) + " " + _iface_hay(i)
+        if guest is not None:  # an adapter is found by either end's facts
+            a = guest.vm_adapter
+            hay += " " + (_hay(guest.owner, a.id, a.guest_mac) if a else _iface_hay(guest.iface))
         rows.append(Row(f"h:{i.ifindex}", cells, i.ifname, (ix.host_inode, i.ifindex), False, guest, host,
-                        _hay(i.kind, i.master) + " " + _iface_hay(i), (natural_key(i.ifname),)))
+                        hay, (natural_key(i.ifname),)))
     return rows
 
 
