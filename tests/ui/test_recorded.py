@@ -32,9 +32,8 @@ async def test_selecting_an_adapter_shows_both_ends():
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await pilot.press("tab")  # Containers
-        assert app.main.focused is app.main.pane("containers")
-        await pilot.press("down")
+        assert app.main.focused is app.main.pane("containers")  # where it starts
+        await pilot.press("tab", "shift+tab", "down")
         detail = str(app.main.query_one(DetailView).border_title)
         assert "ct102:eth0" in detail and "veth102.0" in detail
         text = screen_text(app)
@@ -52,7 +51,7 @@ async def test_vm_adapter_detail_shows_guest_mac_and_tap_seen_from_the_guest():
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
-        await pilot.press("shift+tab")  # VMs (backwards from Host)
+        await pilot.press("shift+tab", "shift+tab")  # VMs (backwards from Containers, past Host)
         assert app.main.focused is app.main.pane("vms")
         # the tap receives 99 B/s = the guest sends 99 B/s
         assert pane_column(app, "vms", "rx")[0] == "4.9K/s" and pane_column(app, "vms", "tx")[0] == "99B/s"
@@ -88,7 +87,7 @@ async def test_sort_cycles_name_rx_tx_and_keeps_the_cursor_on_its_row():
     async with app.run_test(size=SIZE) as pilot:
         await loaded(pilot)
         host = app.main.pane("host")
-        await pilot.press("down", "down", "down")  # veth102.0
+        await pilot.press("shift+tab", "down", "down", "down")  # Host, veth102.0
         assert host.current.name == "veth102.0"
         await pilot.press("s")
         assert app.sort_mode == "rx"
@@ -118,7 +117,7 @@ async def test_untrusted_names_render_literally():
         assert shown + ":eth0" in pane_column(app, "host", "peer")
         text = screen_text(app)
         assert shown in text and "\x1b" not in text
-        await pilot.press("down", "down")  # veth101.0: its detail shows the name and the alias
+        await pilot.press("shift+tab", "down", "down")  # Host, veth101.0: its detail shows the alias
         assert "[red]alias" in screen_text(app)
         await pilot.press("ctrl+p", *"go to [bold")
         await pilot.pause(0.3)

@@ -19,11 +19,11 @@ def test_main_view(snap_compare):
 
 
 def test_main_view_containers_pane_sorted_by_rx(snap_compare):
-    assert snap_compare(recorded_app(), terminal_size=SIZE, press=["tab", "down", "s"], run_before=_ready)
+    assert snap_compare(recorded_app(), terminal_size=SIZE, press=["down", "s"], run_before=_ready)
 
 
 def test_detail_view(snap_compare):
-    assert snap_compare(recorded_app(), terminal_size=SIZE, press=["tab", "enter"], run_before=_ready)
+    assert snap_compare(recorded_app(), terminal_size=SIZE, press=["enter"], run_before=_ready)
 
 
 def test_help_screen(snap_compare):

@@ -82,9 +82,12 @@ class VnetApp(App):
         self.notify(msg.reason, title="live data stopped", severity="error", timeout=10)
 
     def on_topology_changed(self, msg: TopologyChanged) -> None:
+        first = self.topo is None
         self.topo = msg.topo
         self.main.query_one(StatusHeader).server = self.feed.label
         self.main.show_topology(msg.topo)
+        if first and msg.topo.containers:  # start on an adapter: both ends and their counters
+            self.main.pane("containers").focus()
         self._refresh_big_detail()
 
     def on_counters_updated(self, msg: CountersUpdated) -> None:

@@ -1,0 +1,1 @@
+"""The demo: lab traffic that makes the counters move (see traffic.py)."""
