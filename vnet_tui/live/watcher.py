@@ -151,6 +151,7 @@ class Watcher:
         self._by_nsid: dict[int, Any] = {}
         self._vms: list[VM] = []
         self._dirty: set[int] = set()
+        self._gone: set[EndKey] = set()  # links deleted since the last sweep: ifindexes get reused
         self._due: Optional[float] = None
         self._rescan_ns = self._rescan_vms = False
         self._last: Optional[Topology] = None
@@ -268,6 +269,9 @@ class Watcher:
                 return
             if inode == self._d.host.inode:
                 self._host_events(events)
+            for mtype, msg in events:
+                if mtype == rtnl.RTM_DELLINK and isinstance(msg, rtnl.LinkMsg):
+                    self._gone.add((inode, msg.ifindex))
         self._dirty.add(inode)
         if self._due is None:
             self._due = time.monotonic() + self.SETTLE
@@ -355,6 +359,9 @@ class Watcher:
         now = time.monotonic()
         with self._lock:
             t = self._tracker
+            for key in self._gone:  # a new link may reuse the ifindex: a new baseline
+                t.forget(key)
+            self._gone.clear()
             for key, v in values.items():
                 t.update(key, v, now)
             t.keep_only(set(values))

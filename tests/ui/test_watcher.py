@@ -1,0 +1,152 @@
+"""The live watcher without Textual, on hand-made namespaces: structure, latency, rates, controls."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from typing import Any, Callable
+
+import pytest
+
+from tests.helpers import netns, udp_burst
+from vnet_tui.core.server import Server
+from vnet_tui.discovery.topology import discover
+from vnet_tui.live.feed import Sample
+from vnet_tui.live.watcher import Watcher
+
+pytestmark = pytest.mark.live
+
+
+def sh(*cmd: str) -> None:
+    subprocess.run(cmd, check=True, capture_output=True)
+
+
+class Recorder:
+    """Runs a Watcher in a thread and records what it posts, with arrival times."""
+
+    def __init__(self, host: str, interval: float = 0.5) -> None:
+        self.w = Watcher(Server(netns=host), interval=interval)
+        self.topos: list[tuple[float, Any]] = []
+        self.samples: list[tuple[float, Sample]] = []
+        self.errors: list[str] = []
+        self.t = threading.Thread(target=self.w.run, args=(
+            lambda t: self.topos.append((time.monotonic(), t)),
+            lambda s: self.samples.append((time.monotonic(), s)),
+            self.errors.append), daemon=True)
+
+    def __enter__(self) -> "Recorder":
+        self.t.start()
+        self.wait(lambda: self.topos and self.samples, "first topology")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.w.stop()
+        assert self.w.join(5)
+
+    def wait(self, cond: Callable[[], Any], what: str, timeout: float = 3.0) -> float:
+        t0 = time.monotonic()
+        while not cond():
+            assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
+            time.sleep(0.005)
+        return time.monotonic() - t0
+
+    def names(self) -> list[str]:
+        return [i.ifname for i in self.topos[-1][1].host.interfaces]
+
+
+def pair(host: str, guests: list[str]) -> None:
+    sh("ip", "-n", host, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", host, "link", "set", "br0", "up")
+    for n, g in enumerate(guests, 1):
+        sh("ip", "-n", host, "link", "add", f"veth{n}.0", "type", "veth", "peer", "name", "eth0", "netns", g)
+        sh("ip", "-n", host, "link", "set", f"veth{n}.0", "master", "br0", "up")
+        sh("ip", "-n", g, "addr", "add", f"198.18.0.{n}/24", "dev", "eth0")
+        sh("ip", "-n", g, "link", "set", "eth0", "up")
+
+
+def strip(topo: Any) -> Any:
+    d = topo.to_json()
+    for ifaces in [d["host"]["interfaces"]] + [c["interfaces"] for c in d["containers"]]:
+        for i in ifaces:
+            i.pop("stats")
+    for c in d["containers"]:
+        c["netns"].pop("pids")
+    return d
+
+
+def test_first_topology_is_what_discovery_sees():
+    with netns(3) as (host, a, b):
+        pair(host, [a, b])
+        with Recorder(host) as r:
+            assert strip(r.topos[0][1]) == strip(discover(Server(netns=host)))
+
+
+def test_outside_changes_arrive_within_300ms_and_only_then():
+    with netns(2) as (host, a):
+        pair(host, [a])
+        with Recorder(host) as r:
+            n = len(r.topos)
+            sh("ip", "-n", host, "link", "add", "x0", "type", "veth", "peer", "name", "x1")
+            added = r.wait(lambda: "x0" in r.names(), "x0")
+            sh("ip", "-n", a, "addr", "add", "198.18.9.9/32", "dev", "eth0")
+            readdressed = r.wait(lambda: "198.18.9.9/32" in r.topos[-1][1].containers[0].interfaces[1].addresses,
+                                 "new address")
+            sh("ip", "-n", host, "link", "set", "x0", "name", "x9")
+            renamed = r.wait(lambda: "x9" in r.names(), "rename")
+            sh("ip", "-n", host, "link", "del", "x9")
+            removed = r.wait(lambda: "x9" not in r.names() and "x1" not in r.names(), "removal")
+            assert max(added, readdressed, renamed, removed) < 0.3, (added, readdressed, renamed, removed)
+            assert len(r.topos) > n
+            s0 = len(r.samples)
+            time.sleep(1.2)
+            assert len(r.samples) >= s0 + 2
+            # sweeps never post a topology: every one posted differs from the one before
+            posted = [strip(t) for _, t in r.topos]
+            assert all(x != y for x, y in zip(posted, posted[1:]))
+
+
+def test_rates_from_measured_time_and_a_new_baseline_for_a_new_ifindex():
+    with netns(3) as (host, a, b):
+        pair(host, [a, b])
+        with Recorder(host, interval=0.3) as r:
+            time.sleep(0.7)
+            udp_burst(a, "198.18.0.2", count=40, size=1000)
+            r.wait(lambda: any(rt.rx_bps > 10_000 for rt in r.samples[-1][1].rates.values()), "rates")
+            for _, s in r.samples:
+                assert all(min(v.rx_bps, v.tx_bps, v.rx_pps, v.tx_pps) >= 0 for v in s.rates.values())
+            # recreate veth1.0 (the kernel may even reuse its ifindex): no rate until its second sample
+            sh("ip", "-n", host, "link", "del", "veth1.0")
+            sh("ip", "-n", host, "link", "add", "veth1.0", "type", "veth", "peer", "name", "eth0", "netns", a)
+            r.wait(lambda: "veth1.0" in r.names(), "recreated")
+            new = next(i for i in r.topos[-1][1].host.interfaces if i.ifname == "veth1.0")
+            key = (r.topos[-1][1].host.inode, new.ifindex)
+            since = len(r.samples)
+            r.wait(lambda: any(key in s.counters for _, s in r.samples[since:]), "first sample of the new end")
+            first = next(s for _, s in r.samples[since:] if key in s.counters)
+            assert key not in first.rates
+            r.wait(lambda: key in r.samples[-1][1].rates, "second sample")
+
+
+def test_interval_pause_resync_and_stop_release_everything():
+    fds_before = len(os.listdir("/proc/self/fd"))
+    with netns(2) as (host, a):
+        pair(host, [a])
+        with Recorder(host, interval=0.2) as r:
+            time.sleep(0.7)
+            gaps = [b[0] - a_[0] for a_, b in zip(r.samples[-3:], r.samples[-2:])]
+            assert all(0.1 < g < 0.35 for g in gaps), gaps
+            r.w.set_paused(True)
+            time.sleep(0.1)
+            n = len(r.samples)
+            time.sleep(0.6)
+            assert len(r.samples) == n  # paused: no sweeps
+            r.w.set_paused(False)
+            r.w.set_interval(0.5)
+            r.wait(lambda: len(r.samples) >= n + 3, "samples again", timeout=3)
+            assert r.samples[-1][0] - r.samples[-2][0] > 0.4
+            t = len(r.topos)
+            r.w.resync()
+            r.wait(lambda: len(r.topos) > t, "a resync posts the topology")
+    assert len(os.listdir("/proc/self/fd")) <= fds_before + 2  # the wake-up pipe until gc
