@@ -1,0 +1,172 @@
+"""The operations the CLI verbs and TUI forms call: add, edit, delete an adapter.
+
+Each builds a ``Plan`` from the discovered topology (validation first:
+bad input raises ``InvalidInput`` before any netlink call), then — unless
+it is a dry run — checks privilege and the SSH guard, removes stale
+half-made adapters, executes the plan (rollback on failure), journals
+it, and starts the revert timer when the change touches the session.
+
+Use ``plan_add``/``plan_edit``/``plan_delete`` for previews (pure: no
+kernel call), and ``add``/``edit``/``delete`` to apply.  All are blocking:
+call them from a thread worker in the TUI.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from vnet_tui.core.errors import NotPermitted
+from vnet_tui.core.model import VM, Container, Topology
+from vnet_tui.core.server import Server
+
+from . import edit, veth, vme
+from .facts import Facts
+from .live import Live, labels
+from .plan import Plan, execute
+from .requests import AddRequest, DelRequest, SetRequest
+
+CAP_NET_ADMIN = 12
+
+
+@dataclass
+class Result:
+    """What a change did (or, for a dry run, would do)."""
+
+    op: str
+    target: str
+    title: str
+    commands: list[str]
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dry_run: bool = False
+    journal_id: Optional[str] = None
+    confirm: Optional[dict[str, Any]] = None  # {"id", "deadline", "timeout", "protected"}
+    pending: bool = False
+    record: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": True, "op": self.op, "target": self.target, "title": self.title,
+                "dry_run": self.dry_run, "commands": self.commands, "warnings": self.warnings,
+                "notes": self.notes, "journal_id": self.journal_id, "confirm": self.confirm,
+                "pending": self.pending, "after": self.record.get("after"),
+                "before": self.record.get("before")}
+
+
+def topology_of(server: Server) -> Topology:
+    from vnet_tui.discovery.topology import discover
+
+    return discover(server)
+
+
+# -- plans (pure) ---------------------------------------------------------------
+def plan_add(server: Server, topology: Topology, req: AddRequest) -> Plan:
+    facts = Facts(topology)
+    target = facts.target(req.target)
+    if isinstance(target, VM):
+        return vme.plan_add(facts, labels(server, topology), target, req)
+    return veth.plan_add(facts, labels(server, topology), target, req)
+
+
+def plan_edit(server: Server, topology: Topology, req: SetRequest) -> Plan:
+    facts = Facts(topology)
+    target = facts.target(req.target)
+    adapter = facts.adapter(target, req.ifname)
+    return edit.plan_set(facts, labels(server, topology), target, adapter, req)
+
+
+def plan_delete(server: Server, topology: Topology, req: DelRequest) -> Plan:
+    facts = Facts(topology)
+    target = facts.target(req.target)
+    adapter = facts.adapter(target, req.ifname)
+    lab = labels(server, topology)
+    if isinstance(target, Container):
+        assert adapter.guest and adapter.host
+        return veth.plan_delete(lab, target, adapter.guest.ifname, adapter.host.ifname)
+    return vme.plan_delete(lab, target, adapter)
+
+
+# -- applying ---------------------------------------------------------------------
+def has_net_admin() -> bool:
+    """CAP_NET_ADMIN in the effective set (root normally has it)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> CAP_NET_ADMIN & 1)
+    except OSError:
+        pass
+    return os.geteuid() == 0
+
+
+def apply(server: Server, topology: Topology, plan: Plan, *, dry_run: bool = False,
+          confirm: bool = False, confirm_timeout: float = 60.0,
+          ssh_connection: Optional[str] = None, journal_op: Optional[str] = None,
+          ref: Optional[str] = None, guard: bool = True, lock: bool = True) -> Result:
+    """Guard, execute, journal (and commit-confirm) a plan.
+
+    ``journal_op``/``ref``: how undo and the revert timer journal their
+    inverse plans ("undo"/"revert" naming the change); they skip the
+    guard (restoring is what it asks for) and, holding the lock, ``lock``.
+    """
+    result = Result(plan.op, plan.target, plan.title, plan.commands(), plan.warnings, plan.notes,
+                    dry_run=dry_run, pending=plan.pending)
+    if dry_run:
+        return result
+    if not has_net_admin():
+        raise NotPermitted("changing adapters needs root / CAP_NET_ADMIN (running read-only)", rule="privilege")
+    from vnet_tui.safety import confirm as confirmer
+    from vnet_tui.safety import journal, sshguard
+
+    from . import unplug
+
+    hits: list[str] = []
+    if guard:
+        hits = sshguard.protected(server, topology, ssh_connection).hits(plan.touched, plan.route_dsts)
+        if hits and not confirm:
+            raise NotPermitted(
+                f"{plan.title} touches what carries your SSH session: {', '.join(hits)}. "
+                "Confirm it (CLI: --confirm; TUI: type the interface name) to run it commit-confirmed: "
+                f"it is reverted after {confirm_timeout:g} s unless you confirm in time.", rule="ssh-guard")
+    from .stale import remove_stale
+
+    notes = unplug.finish_pending() if journal_op is None else []
+    with Live(server, topology) as live:
+        notes += remove_stale(live)
+        record = execute(plan, live)
+    result.record = record
+    result.pending = plan.pending
+    result.warnings = notes + plan.warnings
+    result.commands = plan.commands()
+    body: dict[str, Any] = {"title": plan.title, "commands": plan.commands(), **record}
+    if ref:
+        body["ref"] = ref
+    if plan.pending:
+        body["pending"] = True
+    if hits:
+        body["confirm"] = {"timeout": confirm_timeout, "protected": hits}
+    entry = journal.append(journal_op or plan.op, server, body, lock=lock)
+    result.journal_id = entry["id"]
+    if plan.pending:
+        unplug.spawn_finisher(entry["id"])
+        result.notes.append(f"unplug pending: {plan.target}'s guest has not released the NIC yet; the tap is "
+                            "removed when it does (a background finisher watches)")
+    if hits:
+        result.confirm = {**confirmer.start(entry["id"], confirm_timeout), "protected": hits}
+    return result
+
+
+def add(server: Server, req: AddRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
+    topo = topology or topology_of(server)
+    return apply(server, topo, plan_add(server, topo, req), **kw)
+
+
+def edit_adapter(server: Server, req: SetRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
+    topo = topology or topology_of(server)
+    return apply(server, topo, plan_edit(server, topo, req), **kw)
+
+
+def delete(server: Server, req: DelRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
+    topo = topology or topology_of(server)
+    return apply(server, topo, plan_delete(server, topo, req), **kw)

@@ -1,0 +1,251 @@
+"""One end's state as a snapshot: read it, compare it, and converge to it.
+
+The snapshot holds what an edit can change and a rollback must restore:
+MAC, MTU, admin state, addresses, master, the routes through the
+interface, proxy ARP/NDP and the alias.  ``converge`` turns "now" and
+"wanted" into steps in a safe order — new addresses before old ones are
+removed, down last —
+and serves creation, edits, rollbacks, undo and the revert timer alike.
+Order: rename, MAC, MTU, master, add addresses, remove addresses, up,
+routes (a route needs its device up), sysctls, down, alias.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Optional
+
+from vnet_tui.net.change import ChangeNs, ip_command, sysctl_command
+
+from .plan import Step
+
+RT_TABLE_MAIN, RT_TABLE_LOCAL, RTN_UNICAST, RTPROT_KERNEL = 254, 255, 1, 2
+
+
+@dataclass
+class EndState:
+    """What one interface looks like; addresses exclude IPv6 link-local ones."""
+
+    ifname: str
+    kind: str = "veth"
+    mac: Optional[str] = None
+    mtu: int = 1500
+    up: bool = False
+    addresses: list[str] = field(default_factory=list)
+    master: Optional[str] = None
+    routes: list[dict[str, Any]] = field(default_factory=list)  # {"dst", "gateway", "table", "metric"}
+    proxy_arp: Optional[str] = None
+    proxy_ndp: Optional[str] = None
+    alias: Optional[str] = None
+    ifindex: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "EndState":
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+    def has_ipv6(self) -> bool:
+        return any(":" in a for a in self.addresses)
+
+
+def _route(r: Any) -> Optional[dict[str, Any]]:
+    """A route worth restoring: unicast, not the kernel's own, not table local."""
+    if r["type"] != RTN_UNICAST or r["proto"] == RTPROT_KERNEL:
+        return None
+    table = r.get("table") or r["table"]
+    if table == RT_TABLE_LOCAL or r.get("multipath"):
+        return None
+    fam = 4 if r["family"] == socket.AF_INET else 6
+    dst = r.get("dst") or ("0.0.0.0" if fam == 4 else "::")
+    net = f"{dst}/{r['dst_len']}"
+    if fam == 6 and ipaddress.ip_network(net, strict=False).is_link_local:
+        return None
+    return {"dst": net, "gateway": r.get("gateway"), "table": table, "metric": r.get("priority")}
+
+
+def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = None) -> Optional[EndState]:
+    """The interface's state now; None if it does not exist."""
+    ipr = ns.ipr
+    if index is None:
+        found = ipr.link_lookup(ifname=ifname)
+        if not found:
+            return None
+        index = found[0]
+    try:
+        link = ipr.link("get", index=index)[0]
+    except Exception:
+        return None
+    name = link.get("ifname")
+    master = link.get("master")
+    master_name = None
+    if master:
+        try:
+            master_name = ipr.link("get", index=master)[0].get("ifname")
+        except Exception:
+            master_name = None
+    addrs = []
+    for a in ipr.addr("dump", index=index):
+        text = f"{a.get('address')}/{a['prefixlen']}"
+        if a["family"] == socket.AF_INET6 and ipaddress.ip_interface(text).is_link_local:
+            continue
+        addrs.append(text)
+    routes = []
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        for r in ipr.route("dump", family=fam, oif=index):
+            if r.get("oif") == index and (spec := _route(r)) is not None:
+                routes.append(spec)
+    return EndState(
+        ifname=name, kind=(link.get(("linkinfo", "kind")) or "device"), mac=link.get("address"),
+        mtu=link.get("mtu"), up=bool(link["flags"] & 1), addresses=sorted(addrs), master=master_name,
+        routes=sorted(routes, key=lambda r: (r["dst"], str(r["gateway"]), r["table"])),
+        proxy_arp=ns.sysctl_read(f"ipv4/conf/{name}/proxy_arp"),
+        proxy_ndp=ns.sysctl_read(f"ipv6/conf/{name}/proxy_ndp"),
+        alias=link.get("ifalias"), ifindex=index)
+
+
+def keeps_ipv6_on_down(ns: ChangeNs, ifname: str) -> bool:
+    """Whether the kernel keeps static IPv6 addresses when the link goes down."""
+    vals = [ns.sysctl_read(f"ipv6/conf/{n}/keep_addr_on_down") for n in ("all", ifname)]
+    return any(v not in (None, "0") and not v.startswith("-") for v in vals)
+
+
+def differences(want: EndState, got: Optional[EndState]) -> list[str]:
+    """What in ``got`` is not as in ``want`` (empty: equal)."""
+    if got is None:
+        return [f"{want.ifname} does not exist"]
+    out = []
+    for f in ("ifname", "mac", "mtu", "up", "master", "proxy_arp", "proxy_ndp", "alias"):
+        w, g = getattr(want, f), getattr(got, f)
+        if f in ("proxy_arp", "proxy_ndp") and w is None:
+            continue
+        if w != g:
+            out.append(f"{want.ifname}: {f} is {g!r}, expected {w!r}")
+    if set(want.addresses) != set(got.addresses):
+        out.append(f"{want.ifname}: addresses are {sorted(got.addresses)}, expected {sorted(want.addresses)}")
+    key = lambda r: (r["dst"], r["gateway"], r["table"], r.get("metric"))  # noqa: E731
+    if {key(r) for r in want.routes} != {key(r) for r in got.routes}:
+        out.append(f"{want.ifname}: routes differ from what was expected")
+    return out
+
+
+def _route_words(r: dict[str, Any], dev: str) -> list[str]:
+    words = ["-6"] if ":" in r["dst"] else []
+    words += ["route", "add", r["dst"]]
+    if r.get("gateway"):
+        words += ["via", r["gateway"]]
+    words += ["dev", dev]
+    if r.get("table") not in (None, RT_TABLE_MAIN):
+        words += ["table", str(r["table"])]
+    if r.get("metric") is not None:
+        words += ["metric", str(r["metric"])]
+    return words
+
+
+def _route_spec(r: dict[str, Any], index: int) -> dict[str, Any]:
+    spec: dict[str, Any] = {"dst": r["dst"], "oif": index}
+    if r.get("gateway"):
+        spec["gateway"] = r["gateway"]
+    if r.get("table") not in (None, RT_TABLE_MAIN):
+        spec["table"] = r["table"]
+    if r.get("metric") is not None:
+        spec["priority"] = r["metric"]
+    return spec
+
+
+def converge(key: str, label: Optional[str], cur: EndState, want: EndState) -> list[Step]:
+    """Steps that turn ``cur`` into ``want`` (same interface; names may differ only by rename)."""
+    steps: list[Step] = []
+    name = cur.ifname
+
+    def link(words: list[str], **kw: Any) -> None:
+        steps.append(Step(ip_command(label, "link", "set", "dev", *words),
+                          lambda live, n=name, kw=kw: live.ns(key).link_set(live.index(key, n), **kw)))
+
+    if want.ifname != cur.ifname:
+        link([name, "name", want.ifname], ifname=want.ifname)
+        name = want.ifname
+    if want.mac and want.mac != cur.mac:
+        link([name, "address", want.mac], address=want.mac)
+    if want.mtu != cur.mtu:
+        link([name, "mtu", str(want.mtu)], mtu=want.mtu)
+    if want.master != cur.master:
+        if want.master:
+            steps.append(Step(ip_command(label, "link", "set", "dev", name, "master", want.master),
+                              lambda live, n=name, m=want.master: live.ns(key).link_set(
+                                  live.index(key, n), master=live.index(key, m))))
+        else:
+            link([name, "nomaster"], master=0)
+    for a in [a for a in want.addresses if a not in cur.addresses]:
+        steps.append(Step(ip_command(label, "addr", "add", a, "dev", name),
+                          lambda live, n=name, a=a: live.ns(key).addr_add(live.index(key, n), a)))
+    doomed = [a for a in cur.addresses if a not in want.addresses]
+    guard = promote_guard(key, label, name, doomed, want.addresses)
+    steps += guard[:1]
+    for a in doomed:
+        steps.append(Step(ip_command(label, "addr", "del", a, "dev", name),
+                          lambda live, n=name, a=a: live.ns(key).addr_del(live.index(key, n), a)))
+    steps += guard[1:]
+    if want.up and not cur.up:
+        link([name, "up"], state="up")
+    rkey = lambda r: (r["dst"], r["gateway"], r["table"], r.get("metric"))  # noqa: E731
+    have = {rkey(r) for r in cur.routes}
+    for r in want.routes:
+        if rkey(r) not in have:
+            steps.append(Step(ip_command(label, *_route_words(r, name)),
+                              lambda live, n=name, r=r: live.ns(key).route_add(**_route_spec(r, live.index(key, n)))))
+    wanted = {rkey(r) for r in want.routes}
+    for r in cur.routes:
+        if rkey(r) not in wanted:
+            words = _route_words(r, name)
+            words[words.index("add")] = "del"
+            steps.append(Step(ip_command(label, *words),
+                              lambda live, n=name, r=r: live.ns(key).route_del(**_route_spec(r, live.index(key, n)))))
+    for f, path in (("proxy_arp", "ipv4/conf/{}/proxy_arp"), ("proxy_ndp", "ipv6/conf/{}/proxy_ndp")):
+        w = getattr(want, f)
+        if w is not None and w != getattr(cur, f):
+            p = path.format(name)
+            steps.append(Step(sysctl_command(label, p, w), lambda live, p=p, w=w: live.ns(key).sysctl_write(p, w)))
+    if not want.up and cur.up:
+        link([name, "down"], state="down")
+    if (want.alias or None) != (cur.alias or None):
+        link([name, "alias", repr(want.alias or "")], ifalias=want.alias or "")
+    return steps
+
+
+def promote_guard(key: str, label: Optional[str], name: str, doomed: list[str], kept: list[str]) -> list[Step]:
+    """[on, restore] around deletions that would take new addresses of the same subnet with them.
+
+    Without ``promote_secondaries`` the kernel deletes a primary IPv4
+    address's secondaries with it — the very addresses "new before old"
+    just added.  The first step turns it on (remembering the old value),
+    the second puts the old value back.
+    """
+    gone = [ipaddress.ip_interface(a) for a in doomed if ":" not in a]
+    stay = [ipaddress.ip_interface(a) for a in kept if ":" not in a]
+    if not any(k.network == d.network for d in gone for k in stay):
+        return []
+    path = f"ipv4/conf/{name}/promote_secondaries"
+    slot = f"promote:{key}:{name}"
+
+    def on(live: Any) -> None:
+        old = live.ns(key).sysctl_read(path)
+        live.scratch[slot] = old
+        if old == "0":
+            live.ns(key).sysctl_write(path, "1")
+
+    def back(live: Any) -> None:
+        if live.scratch.pop(slot, None) == "0":
+            live.ns(key).sysctl_write(path, "0")
+
+    return [Step(sysctl_command(label, path, "1"), on), Step(sysctl_command(label, path, "0  # as it was"), back)]
+
+
+def without_ipv6(s: EndState) -> EndState:
+    """``s`` as the kernel leaves it after going down (static IPv6 addresses flushed)."""
+    return replace(s, addresses=[a for a in s.addresses if ":" not in a],
+                   routes=[r for r in s.routes if ":" not in r["dst"]])

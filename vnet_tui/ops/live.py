@@ -1,0 +1,116 @@
+"""The live side of one operation: namespaces opened for changes, QMP connections.
+
+Namespaces are keyed ``"host"`` or by container name, opened on first use
+with the inode discovery saw (a restarted container is refused, never
+changed by mistake), and closed together at the end.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from vnet_tui.core.errors import ChangeFailed, NotFound
+from vnet_tui.core.model import Container, Topology
+from vnet_tui.core.server import Server
+from vnet_tui.discovery.qmp import QMP
+from vnet_tui.net.change import ChangeNs
+
+HOST = "host"
+
+
+def container_label(c: Container) -> str:
+    """How commands name a container's namespace: its name, else a /proc path."""
+    if c.netns.name:
+        return c.netns.name
+    if c.netns.pids:
+        return f"/proc/{c.netns.pids[0]}/ns/net"
+    return c.netns.path or f"netns:{c.netns.inode}"
+
+
+def labels(server: Server, topology: Topology) -> dict[str, Optional[str]]:
+    """Namespace key → label for rendered commands (None: the root namespace)."""
+    out: dict[str, Optional[str]] = {HOST: server.host_netns}
+    for c in topology.containers:
+        out[c.name] = container_label(c)
+    return out
+
+
+class Live:
+    """Open namespaces and QMP sessions for one operation; use as a context manager."""
+
+    def __init__(self, server: Server, topology: Topology) -> None:
+        self.server = server
+        self.topology = topology
+        self.labels = labels(server, topology)
+        self._ns: dict[str, ChangeNs] = {}
+        self._qmp: dict[str, QMP] = {}
+        self.scratch: dict[str, object] = {}  # facts steps hand to later steps
+
+    def __enter__(self) -> "Live":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for q in self._qmp.values():
+            q.close()
+        for ns in self._ns.values():
+            ns.close()
+        self._qmp.clear()
+        self._ns.clear()
+
+    def ns(self, key: str) -> ChangeNs:
+        """The namespace ``key`` ("host" or a container name), opened once."""
+        if key not in self._ns:
+            if key == HOST:
+                self._ns[key] = ChangeNs(self.server.host_netns, self.server.host_netns,
+                                         expect_inode=self.topology.host.inode or None)
+            else:
+                c = next((c for c in self.topology.containers if c.name == key), None)
+                if c is None:
+                    raise NotFound(f"no container {key!r}", rule="target")
+                where = c.netns.path or (f"/run/netns/{c.netns.name}" if c.netns.name else None)
+                if where is None:
+                    where = f"/proc/{c.netns.pids[0]}/ns/net" if c.netns.pids else None
+                if where is None:
+                    raise NotFound(f"{key}: its namespace cannot be opened", rule="namespace")
+                self._ns[key] = ChangeNs(where, self.labels[key], expect_inode=c.netns.inode)
+        return self._ns[key]
+
+    def index(self, key: str, ifname: str) -> int:
+        """The ifindex of ``ifname`` in namespace ``key`` now."""
+        found = self.ns(key).ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise ChangeFailed(f"{ifname} is gone from {self.where(key)} (deleted by someone else?)",
+                               rule="gone")
+        return int(found[0])
+
+    def has(self, key: str, ifname: str) -> bool:
+        return bool(self.ns(key).ipr.link_lookup(ifname=ifname))
+
+    def where(self, key: str) -> str:
+        label = self.labels.get(key)
+        return f"namespace {label}" if label else "the root namespace"
+
+    def where_of(self, command: str) -> str:
+        """The namespace a rendered command runs in (for errno messages)."""
+        for key, label in self.labels.items():
+            if label and (f"-n {label} " in command or f"--net={label} " in command
+                          or f"exec {label} " in command):
+                return self.where(key)
+        return self.where(HOST)
+
+    def qmp(self, vm: str) -> QMP:
+        """A QMP session to VM ``vm`` (kept for the operation)."""
+        if vm not in self._qmp:
+            v = next((v for v in self.topology.vms if v.name == vm), None)
+            if v is None or not v.qmp:
+                raise NotFound(f"VM {vm} has no QMP socket", rule="qmp")
+            q = QMP(v.qmp, timeout=5.0)
+            try:
+                q.connect()
+            except OSError as e:
+                raise ChangeFailed(f"cannot reach {vm}'s QMP socket {v.qmp}: {e}", rule="qmp") from e
+            self._qmp[vm] = q
+        return self._qmp[vm]

@@ -1,0 +1,45 @@
+"""Remove half-made adapters whose maker died (SAFETY.md: "on start").
+
+A host end tagged ``vnet-tui:pending:<pid>`` or a peer still under its
+temporary name ``vt<pid hex>-xxxx`` belongs to an operation in progress;
+when that pid is gone, the operation died mid-way (kill -9, power cut of
+the SSH session) and the pair is deleted.  Candidates come from the
+topology, so a server without leftovers costs no extra kernel call.
+"""
+
+from __future__ import annotations
+
+from .endstate import read_end
+from .live import HOST, Live
+from .names import pending_owner, pid_alive
+
+
+def stale_candidates(live: Live) -> list[tuple[str, str, int]]:
+    """(namespace key, ifname, owner pid) of half-made ends whose owner is dead."""
+    out = []
+    for i in live.topology.host.interfaces:
+        pid = pending_owner(i.alias, i.ifname) if i.kind in ("veth", "tun") else None
+        if pid is not None and not pid_alive(pid):
+            out.append((HOST, i.ifname, pid))
+    for c in live.topology.containers:
+        for i in c.interfaces:
+            pid = pending_owner(i.alias, i.ifname) if i.kind == "veth" else None
+            if pid is not None and not pid_alive(pid):
+                out.append((c.name, i.ifname, pid))
+    return out
+
+
+def remove_stale(live: Live) -> list[str]:
+    """Delete stale half-made adapters; returns what was removed, as notes."""
+    notes = []
+    for key, ifname, pid in stale_candidates(live):
+        ns = live.ns(key)
+        end = read_end(ns, ifname)
+        if end is None:
+            continue
+        if pending_owner(end.alias, end.ifname) != pid:  # changed since discovery: not ours to judge
+            continue
+        ns.link_del(end.ifindex)
+        where = "the host" if key == HOST else key
+        notes.append(f"removed {ifname} in {where}: left half-made by process {pid}, which died")
+    return notes
