@@ -1,0 +1,124 @@
+"""Undo: turn a journalled change into its inverse plan and apply it.
+
+* add → delete what was made (if it is still the same interface);
+* delete → make it again exactly as the snapshot says;
+* set → converge the end back to its "before" state (or replug the old
+  guest MAC).
+
+``undo()`` reverts the newest change not yet undone (``vnet-tui undo``,
+the TUI's ``u``); the revert timer calls it with the change's id and
+``op="revert"``.  The inverse is itself journalled, naming the change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from vnet_tui.core.errors import InvalidInput, NotFound
+from vnet_tui.core.model import VM, Adapter, Container, Topology, VMAdapter
+from vnet_tui.core.server import Server
+from vnet_tui.ops import api, veth, vme
+from vnet_tui.ops.endstate import EndState, converge, differences, read_end
+from vnet_tui.ops.live import Live, labels
+from vnet_tui.ops.plan import Plan
+
+from . import journal
+
+
+def _owner(topology: Topology, name: str) -> Any:
+    for c in topology.containers:
+        if c.name == name:
+            return c
+    for v in topology.vms:
+        if v.name == name:
+            return v
+    raise NotFound(f"{name} is gone: the change cannot be undone", rule="undo-target")
+
+
+def plan_restore(lab: dict[str, Optional[str]], owner: str, t: dict[str, Any], before: EndState,
+                 after: Optional[dict[str, Any]]) -> Plan:
+    """Converge one end back to ``before`` (undo of an edit)."""
+    key, label = t["ns"], lab[t["ns"]]
+    plan = Plan("set", owner, f"restore {before.ifname} ({t.get('end')} end of {t.get('adapter')})")
+    plan.touched = [(key, before.ifname)]
+    snap: dict[str, Any] = {}
+
+    def prepare(live: Live) -> None:
+        now = read_end(live.ns(key), index=before.ifindex)
+        if now is None:
+            raise NotFound(f"{before.ifname} is gone: the edit cannot be undone", rule="undo-target")
+        if after and differences(EndState.from_json(after), now):
+            plan.warnings.append(f"{before.ifname} changed again since; restoring the state before the edit")
+        snap["now"] = now
+        plan.steps = converge(key, label, now, before)
+
+    plan.prepare = prepare
+    plan.steps = converge(key, label, EndState.from_json(after) if after else before, before)
+    plan.verify = lambda live: differences(before, read_end(live.ns(key), index=before.ifindex))
+
+    def rollback(live: Live) -> list[str]:
+        from vnet_tui.ops.edit import restore
+
+        return restore(live, key, label, snap.get("now"))
+
+    def record(live: Live) -> dict[str, Any]:
+        got = read_end(live.ns(key), index=before.ifindex)
+        return {"target": t, "before": snap["now"].to_json(), "after": got.to_json() if got else None}
+
+    plan.rollback, plan.record = rollback, record
+    return plan
+
+
+def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> Plan:
+    """The plan that reverts ``entry`` on the server as it is now."""
+    op, t = entry["op"], entry["target"]
+    lab = labels(server, topology)
+    owner = _owner(topology, t["owner"])
+    if t["kind"] == "veth" and isinstance(owner, Container):
+        if op == "add":
+            host = next((i for i in topology.host.interfaces if i.ifname == t["host"]), None)
+            made = (entry.get("after") or {}).get("host") or {}
+            if host is None or (made.get("ifindex") and host.ifindex != made["ifindex"]):
+                raise NotFound(f"{t['host']} made by this change is gone (or replaced)", rule="undo-target")
+            return veth.plan_delete(lab, owner, t["guest"], t["host"])
+        if op == "del":
+            return veth.plan_recreate(lab, owner, entry["before"])
+    if t["kind"] == "vme" and isinstance(owner, VM):
+        if op == "add":
+            nic = (entry.get("after") or {}).get("nic") or {}
+            adapter = Adapter("vme", owner.name, None, None, VMAdapter(nic.get("id", "?"), nic.get("mac"), t["tap"]))
+            return vme.plan_delete(lab, owner, adapter)
+        if op == "del":
+            if entry.get("pending") and journal.fate(entry["id"]) is None and not _unplugged(entry["id"]):
+                raise InvalidInput(f"{t['tap']}'s unplug is still pending: the guest has not released the NIC, "
+                                   "so it cannot be plugged back yet", rule="unplug-pending")
+            return vme.plan_recreate(lab, owner, entry["before"])
+        if op == "set" and t.get("end") == "guest":
+            nic = entry["before"]["nic"]
+            adapter = Adapter("vme", owner.name, None, None, VMAdapter(nic["id"], nic.get("mac"), t["tap"]))
+            return vme.plan_replug(lab, owner, adapter, nic["mac"])
+    if op == "set":
+        return plan_restore(lab, owner.name, t, EndState.from_json(entry["before"]), entry.get("after"))
+    raise InvalidInput(f"cannot undo a {op} of a {t.get('kind')}", rule="undo-kind")
+
+
+def _unplugged(entry_id: str) -> bool:
+    return any(e.get("op") == "unplugged" and e.get("ref") == entry_id for e in journal.entries())
+
+
+def undo(server: Optional[Server] = None, *, entry_id: Optional[str] = None, dry_run: bool = False,
+         op: str = "undo", lock: bool = True) -> api.Result:
+    """Revert one change: ``entry_id``, else the newest one not yet undone (on ``server``)."""
+    entry = journal.find(entry_id) if entry_id else journal.last_change(server)
+    if entry is None:
+        raise NotFound("nothing to undo: the journal has no change left to revert"
+                       + (f" on {server.label}" if server else ""), rule="undo-empty")
+    fate = journal.fate(entry["id"])
+    if fate in ("undo", "revert"):
+        raise InvalidInput(f"change {entry['id']} was already {journal.fate_word(fate)}", rule="undo-done")
+    srv = journal.server_of(entry)
+    topology = api.topology_of(srv)
+    plan = inverse_plan(entry, srv, topology)
+    plan.title = f"{op} {entry['id']} ({entry.get('title', entry['op'])}): {plan.title}"
+    return api.apply(srv, topology, plan, dry_run=dry_run, journal_op=op, ref=entry["id"], guard=False,
+                     lock=lock)
