@@ -1,0 +1,150 @@
+"""`vnet-tui adapter add|set|del|confirm`: change adapters from the command line (CLI.md).
+
+Every change validates first (exit 2, the rule named, nothing changed),
+can be shown with ``--dry-run`` as the equivalent ``ip``/QMP commands,
+rolls back on failure (exit 1), is journalled (``vnet-tui undo``), and —
+when it touches the SSH session's interfaces — needs ``--confirm`` and
+runs commit-confirmed: ``vnet-tui adapter confirm [ID]`` within
+``--confirm-timeout`` seconds (default 60) or it is reverted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+from vnet_tui.commands.common import add_server_options
+from vnet_tui.core.errors import InvalidInput
+from vnet_tui.core.server import Server
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_server_options(p)
+    p.add_argument("--dry-run", action="store_true", help="show the equivalent ip/QMP commands; change nothing")
+    p.add_argument("--json", action="store_true", help="machine-readable result or error")
+    p.add_argument("--confirm", action="store_true",
+                   help="allow a change to the SSH session's interfaces (runs commit-confirmed)")
+    p.add_argument("--confirm-timeout", type=float, default=60.0, metavar="S",
+                   help="seconds before an unconfirmed protected change is reverted (default 60)")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("adapter", help="add, edit or delete an adapter of a container or VM",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    verbs = p.add_subparsers(dest="adapter_verb", metavar="add|set|del|confirm", required=True)
+
+    a = verbs.add_parser("add", help="add a veth (container) or vme (VM) adapter")
+    a.add_argument("target", metavar="TARGET", help="container or VM name, as `show` prints it")
+    a.add_argument("--ifname", help="guest interface name (containers; default: next free ethN)")
+    a.add_argument("--host-ifname", metavar="NAME", help="host end name (default veth<CTID>.<N> / vme<hex>.<N>)")
+    a.add_argument("--mac", default="auto", help="guest MAC, or auto (c4:37:72:…)")
+    a.add_argument("--host-mac", default="auto", help="host end MAC, or auto (fe:…)")
+    a.add_argument("--ip", action="append", default=[], metavar="CIDR", help="an address for the guest end (repeat)")
+    a.add_argument("--mtu", type=int)
+    a.add_argument("--bridge", metavar="BR", help="attach the host end to bridge BR")
+    a.add_argument("--routed", action="store_true", help="route the guest's addresses via the host end (proxy ARP/NDP)")
+    _common(a)
+    a.set_defaults(func=run_add)
+
+    s = verbs.add_parser("set", help="edit one end of an adapter")
+    s.add_argument("target", metavar="TARGET")
+    s.add_argument("ifname", metavar="IFNAME", help="guest or host end name; for a VM: adapter id or tap name")
+    s.add_argument("--end", choices=("guest", "host"), help="which end (default: the one named IFNAME)")
+    s.add_argument("--mac")
+    s.add_argument("--add-ip", action="append", default=[], metavar="CIDR")
+    s.add_argument("--del-ip", action="append", default=[], metavar="CIDR")
+    s.add_argument("--mtu", type=int)
+    s.add_argument("--up", action="store_true")
+    s.add_argument("--down", action="store_true")
+    s.add_argument("--bridge", metavar="BR")
+    s.add_argument("--no-bridge", action="store_true")
+    s.add_argument("--replug", action="store_true", help="VM guest MAC: unplug and plug back with the new MAC")
+    _common(s)
+    s.set_defaults(func=run_set)
+
+    d = verbs.add_parser("del", help="delete an adapter (both ends)")
+    d.add_argument("target", metavar="TARGET")
+    d.add_argument("ifname", metavar="IFNAME")
+    _common(d)
+    d.set_defaults(func=run_del)
+
+    c = verbs.add_parser("confirm", help="confirm a commit-confirmed change (stops its revert timer)")
+    c.add_argument("id", nargs="?", metavar="ID", help="journal id (default: every change waiting)")
+    c.add_argument("--list", action="store_true", help="list the changes waiting for confirmation")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=run_confirm)
+
+
+def _kw(args: argparse.Namespace) -> dict:
+    return {"dry_run": args.dry_run, "confirm": args.confirm, "confirm_timeout": args.confirm_timeout}
+
+
+def run_add(args: argparse.Namespace) -> int:
+    from vnet_tui.ops import api
+    from vnet_tui.ops.requests import AddRequest
+
+    req = AddRequest(args.target, args.ifname, args.host_ifname, args.mac, args.host_mac, args.ip, args.mtu,
+                     args.bridge, args.routed)
+    return report(args, api.add(Server.from_args(args), req, **_kw(args)))
+
+
+def run_set(args: argparse.Namespace) -> int:
+    from vnet_tui.ops import api
+    from vnet_tui.ops.requests import SetRequest
+
+    if args.up and args.down:
+        raise InvalidInput("choose --up or --down, not both", rule="up-or-down")
+    up = True if args.up else False if args.down else None
+    req = SetRequest(args.target, args.ifname, args.end, args.mac, args.add_ip, args.del_ip, args.mtu, up,
+                     args.bridge, args.no_bridge, args.replug)
+    return report(args, api.edit_adapter(Server.from_args(args), req, **_kw(args)))
+
+
+def run_del(args: argparse.Namespace) -> int:
+    from vnet_tui.ops import api
+    from vnet_tui.ops.requests import DelRequest
+
+    return report(args, api.delete(Server.from_args(args), DelRequest(args.target, args.ifname), **_kw(args)))
+
+
+def report(args: argparse.Namespace, result) -> int:  # type: ignore[no-untyped-def]
+    """Print a Result as text or JSON."""
+    if getattr(args, "json", False):
+        print(json.dumps(result.to_json(), indent=1))
+        return 0
+    head = "would " + result.title if result.dry_run else result.title + ": done"
+    print(head + (" (unplug pending)" if result.pending else ""))
+    for c in result.commands:
+        print("  " + c)
+    for w in result.warnings:
+        print("warning: " + w)
+    for n in result.notes:
+        print("note: " + n)
+    if result.journal_id:
+        print(f"journal: {result.journal_id} (revert with: vnet-tui undo)")
+    if result.confirm:
+        left = max(0, round(result.confirm["deadline"] - time.time()))
+        print(f"PROTECTED ({'; '.join(result.confirm['protected'])}): run "
+              f"`vnet-tui adapter confirm {result.confirm['id']}` within {left} s, or it is reverted.")
+    return 0
+
+
+def run_confirm(args: argparse.Namespace) -> int:
+    from vnet_tui.safety import confirm
+
+    if args.list:
+        waiting = confirm.pending()
+        if args.json:
+            print(json.dumps({"pending": waiting}, indent=1))
+        else:
+            for w in waiting:
+                print(f"{w['id']}  {w['title']}")
+        return 0
+    done = confirm.confirm(args.id)
+    if args.json:
+        print(json.dumps({"ok": True, "confirmed": done}))
+    else:
+        for i in done:
+            print(f"confirmed {i}: its revert timer is stopped")
+    return 0
