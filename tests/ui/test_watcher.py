@@ -117,10 +117,14 @@ def test_rates_from_measured_time_and_a_new_baseline_for_a_new_ifindex():
             for _, s in r.samples:
                 assert all(min(v.rx_bps, v.tx_bps, v.rx_pps, v.tx_pps) >= 0 for v in s.rates.values())
             # recreate veth1.0 (the kernel may even reuse its ifindex): no rate until its second sample
+            def veth1():
+                return next((i for i in r.topos[-1][1].host.interfaces if i.ifname == "veth1.0"), None)
+
+            old_mac = veth1().mac
             sh("ip", "-n", host, "link", "del", "veth1.0")
             sh("ip", "-n", host, "link", "add", "veth1.0", "type", "veth", "peer", "name", "eth0", "netns", a)
-            r.wait(lambda: "veth1.0" in r.names(), "recreated")
-            new = next(i for i in r.topos[-1][1].host.interfaces if i.ifname == "veth1.0")
+            r.wait(lambda: veth1() is not None and veth1().mac != old_mac, "recreated")
+            new = veth1()
             key = (r.topos[-1][1].host.inode, new.ifindex)
             since = len(r.samples)
             r.wait(lambda: any(key in s.counters for _, s in r.samples[since:]), "first sample of the new end")

@@ -16,7 +16,8 @@ from .detail import DetailView
 from .filter import FilterBar
 from .header import StatusHeader
 from .panes import Pane
-from .rows import Row, all_rows, matches
+from .rowbuild import RowCache, all_rows
+from .rows import Row, matches
 
 if TYPE_CHECKING:
     from .app import VnetApp
@@ -30,6 +31,7 @@ class MainScreen(Screen):
     def __init__(self) -> None:
         super().__init__(id="main")
         self.rows: dict[str, list[Row]] = {p: [] for p in PANES}
+        self.row_cache = RowCache()
         self.last_pane = "host"
 
     @property
@@ -54,7 +56,7 @@ class MainScreen(Screen):
     # -- data --------------------------------------------------------------
     def show_topology(self, topo: Topology) -> None:
         """New structure: rows added/removed/changed in place, never a rebuild."""
-        self.rows = all_rows(topo)
+        self.rows = all_rows(topo, self.row_cache)
         self.refilter()
         adapters = sum(1 for _ in topo.adapters())
         self.query_one(StatusHeader).counts = (

@@ -13,7 +13,7 @@ from typing import Optional
 from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
-from textual.widgets.data_table import CellDoesNotExist, RowDoesNotExist
+from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
 from vnet_tui.core.rates import Rate
 from vnet_tui.core.units import human_rate
@@ -34,13 +34,32 @@ TITLES = {"host": "Host", "containers": "Containers", "vms": "VMs"}
 SORTS = ("name", "rx", "tx")
 
 
-def rate_cell(rate: Optional[Rate], swap: bool, which: str) -> SortText:
-    """A rate cell (bytes/s) that sorts by its value; '·' before the first rate."""
+def rate_values(rate: Optional[Rate], swap: bool) -> tuple[float, float]:
+    """(rx, tx) bytes/s as the row shows them; -1 before the first rate."""
     if rate is None:
-        return SortText("·", style="dim", sort=-1.0, justify="right")
-    rx, tx = (rate.tx_bps, rate.rx_bps) if swap else (rate.rx_bps, rate.tx_bps)
-    v = rx if which == "rx" else tx
-    return SortText(human_rate(v), style="dim" if v == 0 else "bold", sort=v, justify="right")
+        return -1.0, -1.0
+    return (rate.tx_bps, rate.rx_bps) if swap else (rate.rx_bps, rate.tx_bps)
+
+
+def rate_text(v: float) -> str:
+    """Same text as ``units.human_rate``, about 4× faster (it runs for every changed cell)."""
+    if v < 0:
+        return "·"
+    if v < 1024:
+        return f"{v:.0f}B/s"
+    if v < 1048576:
+        return f"{v / 1024:.1f}K/s"
+    if v < 1073741824:
+        return f"{v / 1048576:.1f}M/s"
+    return human_rate(v)
+
+
+def rate_cell(text: str, v: float) -> SortText:
+    """A rate cell that sorts by its value."""
+    return SortText(text, style="dim" if v <= 0 else "bold", sort=v, justify="right")
+
+
+NO_RATE = ("·", "·")
 
 
 class Pane(DataTable):
@@ -56,7 +75,8 @@ class Pane(DataTable):
         self.columns_spec = COLUMNS[pane]
         self.rows_by_key: dict[str, Row] = {}
         self.sort_mode = "name"
-        self._rates: dict[str, tuple[Text, Text]] = {}
+        self._rates: dict[str, tuple[str, str]] = {}  # the rate texts on screen, per row
+        self._values: dict[str, tuple[float, float]] = {}  # the rates behind them
 
     def on_mount(self) -> None:
         for key, label in self.columns_spec:
@@ -85,17 +105,18 @@ class Pane(DataTable):
         for k in gone:
             self.remove_row(k)
             self._rates.pop(k, None)
+            self._values.pop(k, None)
         for r in rows:
             old = self.rows_by_key.get(r.key)
-            if old is None:
+            if old is None or old is r:  # new, or unchanged (rowbuild reuses it)
                 continue
             for col, cell in r.cells.items():
                 if old.cells.get(col) != cell:
                     self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
         for r in added:
-            rx, tx = self._rates.get(r.key, (rate_cell(None, False, "rx"), rate_cell(None, False, "tx")))
             cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k, _ in self.columns_spec[:-2]]
-            self.add_row(*cells, rx, tx, key=r.key)
+            self.add_row(*cells, rate_cell("·", -1.0), rate_cell("·", -1.0), key=r.key)
+            self._rates[r.key] = NO_RATE
         self.rows_by_key = new
         if gone or added:
             self.resort(keep=before.key if before else None)
@@ -110,24 +131,50 @@ class Pane(DataTable):
 
     def show_rates(self, sample: Sample) -> None:
         """Update the rate cells whose text changed; reorder if sorting by rate."""
-        changed = False
+        updates: list[tuple[str, str, Text]] = []
+        shown = self._rates
+        rates = sample.rates
         for key, row in self.rows_by_key.items():
-            rate = sample.rates.get(row.end) if row.end else None
             if row.end is None:
                 continue
-            cells = (rate_cell(rate, row.swap, "rx"), rate_cell(rate, row.swap, "tx"))
-            old = self._rates.get(key)
-            if old is not None and old[0] == cells[0] and old[1] == cells[1]:
+            values = rate_values(rates.get(row.end), row.swap)
+            if self._values.get(key) == values:  # idle ends: nothing to format
                 continue
-            self._rates[key] = cells
-            try:
-                self.update_cell(key, "rx", cells[0])
-                self.update_cell(key, "tx", cells[1])
-            except (CellDoesNotExist, RowDoesNotExist):
+            self._values[key] = values
+            rx, tx = values
+            texts = (rate_text(rx), rate_text(tx))
+            if shown.get(key) == texts:
                 continue
-            changed = True
-        if changed and self.sort_mode != "name":
-            self.resort()
+            shown[key] = texts
+            updates.append((key, "rx", rate_cell(texts[0], rx)))
+            updates.append((key, "tx", rate_cell(texts[1], tx)))
+        if updates:
+            self.set_cells(updates)
+            if self.sort_mode != "name":
+                self.resort()
+
+    def set_cells(self, updates: list[tuple[str, str, Text]]) -> None:
+        """``update_cell`` for many cells with a single refresh.
+
+        ``update_cell`` refreshes the widget on every call: with 2,000 rows
+        that was 60% of a tick.  This does what it does (store the value,
+        bump the update count, refresh) once per batch; it falls back to
+        ``update_cell`` if DataTable's internals ever change shape.
+        """
+        data, count = getattr(self, "_data", None), getattr(self, "_update_count", None)
+        if not isinstance(data, dict) or not isinstance(count, int):
+            for row, col, value in updates:
+                try:
+                    self.update_cell(row, col, value)
+                except (CellDoesNotExist, RowDoesNotExist):
+                    pass
+            return
+        for row, col, value in updates:
+            cells = data.get(RowKey(row))
+            if cells is not None:
+                cells[ColumnKey(col)] = value
+        self._update_count += 1
+        self.refresh()
 
     def set_sort(self, mode: str) -> None:
         self.sort_mode = mode

@@ -1,0 +1,210 @@
+"""Build the panes' rows from a Topology, reusing rows whose facts did not change.
+
+With 1,000 containers a structural change (one link down) arrives as a
+whole new Topology; rebuilding 3,000 rows of rich Text took ~100 ms.
+Each row is cached under its key with a signature of the facts it shows
+(a tuple, cheap to compare); an unchanged row is the same object, and
+the pane skips it.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Optional
+
+from rich.text import Text
+
+from vnet_tui.core.model import VM, Container, Interface, Topology, VMAdapter
+from vnet_tui.core.text import safe
+
+from .rows import End, Row, _hay, _iface_hay, addr_text, natural_key, peer_text, state_text
+
+
+def isig(i: Optional[Interface]) -> Optional[tuple]:
+    """Everything a row shows of one interface."""
+    if i is None:
+        return None
+    p = i.peer
+    peer = (p.kind, p.owner, p.netns, p.ifname, p.ifindex, p.adapter, p.mac) if p else None
+    return (i.ifindex, i.ifname, i.kind, i.mac, i.mtu, i.state, tuple(i.addresses), i.master, i.alias, peer)
+
+
+class RowCache:
+    """Rows of the last build, by key, with the signature they were built from."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, tuple[tuple, Row]] = {}
+        self._next: dict[str, tuple[tuple, Row]] = {}
+
+    def get(self, key: str, sig: tuple, build: Callable[[], Row]) -> Row:
+        hit = self.rows.get(key)
+        row = hit[1] if hit is not None and hit[0] == sig else build()
+        self._next[key] = (sig, row)
+        return row
+
+    def done(self) -> None:
+        """Forget the rows that this build did not produce."""
+        self.rows, self._next = self._next, {}
+
+
+class Index:
+    """Lookups over one Topology: ends by namespace and ifindex."""
+
+    def __init__(self, topo: Topology) -> None:
+        self.topo = topo
+        self.label = topo.host.hostname or "host"
+        self.host_inode = topo.host.inode
+        self.where = topo.host.netns or "root namespace"
+        self.base = (self.label, self.where, self.host_inode)
+        self.host_by_index = {i.ifindex: i for i in topo.host.interfaces}
+        self.host_by_name = {i.ifname: i for i in topo.host.interfaces}
+        self.ct_by_name = {c.name: c for c in topo.containers}
+        self.vm_by_name = {v.name: v for v in topo.vms}
+
+    def host_end(self, i: Optional[Interface], role: str = "host end") -> Optional[End]:
+        if i is None:
+            return None
+        return End(role, self.label, self.where, i, (self.host_inode, i.ifindex))
+
+    def container_end(self, c: Container, i: Interface) -> End:
+        where = c.netns.name or f"netns inode {c.netns.inode}"
+        return End("guest end", c.name, where, i, (c.netns.inode, i.ifindex))
+
+    def vm_end(self, vm: VM, a: VMAdapter) -> End:
+        tap = self.host_by_name.get(a.host_ifname or "")
+        key = (self.host_inode, tap.ifindex) if tap else None
+        return End("guest end", vm.name, f"VM pid {vm.pid}", key=key, vm=vm, vm_adapter=a, at_tap=True)
+
+
+def _host_row(ix: Index, i: Interface) -> tuple[tuple, Callable[[], Row]]:
+    p = i.peer
+    c = g = vm = a = other = None
+    if p is not None and p.kind == "container":
+        c = ix.ct_by_name.get(p.owner or "")
+        g = next((x for x in c.interfaces if x.ifindex == p.ifindex), None) if c else None
+    elif p is not None and p.kind == "vm":
+        vm = ix.vm_by_name.get(p.owner or "")
+        a = next((x for x in vm.adapters if x.id == p.adapter), None) if vm else None
+    elif p is not None:
+        other = ix.host_by_index.get(p.ifindex or -1)
+    sig = (ix.base, isig(i), c and (c.name, c.netns.name, c.netns.inode), isig(g),
+           vm and (vm.name, vm.pid, vm.running), a and (a.id, a.guest_mac, a.host_ifname), isig(other))
+
+    def build() -> Row:
+        host = ix.host_end(i)
+        guest: Optional[End] = None
+        if c is not None and g is not None:
+            guest = ix.container_end(c, g)
+        elif vm is not None and a is not None:
+            guest = ix.vm_end(vm, a)
+        elif other is not None:
+            guest = ix.host_end(other, role="other end")
+        if guest is None and host is not None:
+            host.role = "interface"
+        cells = {
+            "name": safe(i.ifname),
+            "kind": safe(i.kind, style="dim"),
+            "state": state_text(i.state),
+            "mac": safe(i.mac or ""),
+            "addr": addr_text(i),
+            "master": safe(i.master or ""),
+            "peer": peer_text(i),
+        }
+        hay = _hay(i.kind, i.master) + " " + _iface_hay(i)
+        if guest is not None:  # an adapter is found by either end's facts
+            va = guest.vm_adapter
+            hay += " " + (_hay(guest.owner, va.id, va.guest_mac) if va else _iface_hay(guest.iface))
+        return Row(f"h:{i.ifindex}", cells, i.ifname, (ix.host_inode, i.ifindex), False, guest, host,
+                   hay, (natural_key(i.ifname),))
+
+    return sig, build
+
+
+def host_rows(ix: Index, cache: RowCache) -> list[Row]:
+    rows = []
+    for i in ix.topo.host.interfaces:
+        sig, build = _host_row(ix, i)
+        rows.append(cache.get(f"h:{i.ifindex}", sig, build))
+    return rows
+
+
+def container_rows(ix: Index, cache: RowCache) -> list[Row]:
+    rows = []
+    for c in ix.topo.containers:
+        ifaces = [i for i in c.interfaces if i.kind != "loopback"]
+        csig = (ix.base, c.name, c.runtime, c.netns.name, c.netns.inode)
+        if not ifaces:
+            def empty(c: Container = c) -> Row:
+                cells = {"owner": safe(c.name, style="bold"), "name": Text("(no adapter)", style="dim")}
+                return Row(f"c:{c.netns.inode}:-", cells, c.name, haystack=_hay(c.name, c.runtime),
+                           natural=(natural_key(c.name),))
+            rows.append(cache.get(f"c:{c.netns.inode}:-", csig, empty))
+            continue
+        for i in ifaces:
+            p = i.peer
+            h = ix.host_by_index.get(p.ifindex or -1) if p is not None and p.kind == "host" else None
+
+            def build(c: Container = c, i: Interface = i, h: Optional[Interface] = h) -> Row:
+                cells = {
+                    "owner": safe(c.name, style="bold"),
+                    "name": safe(i.ifname),
+                    "state": state_text(i.state),
+                    "mac": safe(i.mac or ""),
+                    "addr": addr_text(i),
+                    "hostend": safe(h.ifname if h else ""),
+                    "master": safe(h.master if h else ""),
+                }
+                return Row(f"c:{c.netns.inode}:{i.ifindex}", cells, f"{c.name}/{i.ifname}",
+                           (c.netns.inode, i.ifindex), False, ix.container_end(c, i), ix.host_end(h),
+                           _hay(c.name, c.runtime, c.netns.name) + " " + _iface_hay(i) + " " + _iface_hay(h),
+                           (natural_key(c.name), natural_key(i.ifname)))
+
+            rows.append(cache.get(f"c:{c.netns.inode}:{i.ifindex}", (csig, isig(i), isig(h)), build))
+    return rows
+
+
+def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
+    rows = []
+    for vm in ix.topo.vms:
+        status = "running" if vm.running else "paused"
+        vsig = (ix.base, vm.name, vm.pid, vm.running)
+        if not vm.adapters:
+            def empty(vm: VM = vm) -> Row:
+                cells = {"owner": safe(vm.name, style="bold"), "vmstate": state_text(status),
+                         "name": Text("(no adapter)", style="dim")}
+                return Row(f"v:{vm.pid}:-", cells, vm.name, haystack=_hay(vm.name),
+                           natural=(natural_key(vm.name),))
+            rows.append(cache.get(f"v:{vm.pid}:-", vsig, empty))
+            continue
+        for a in vm.adapters:
+            tap = ix.host_by_name.get(a.host_ifname or "")
+
+            def build(vm: VM = vm, a: VMAdapter = a, tap: Optional[Interface] = tap) -> Row:
+                cells = {
+                    "owner": safe(vm.name, style="bold"),
+                    "vmstate": state_text(status),
+                    "name": safe(a.id),
+                    "mac": safe(a.guest_mac or "?"),
+                    "hostend": safe(a.host_ifname or "?"),
+                    "state": state_text(tap.state) if tap else Text("gone", style="red"),
+                    "master": safe(tap.master if tap else ""),
+                }
+                end = (ix.host_inode, tap.ifindex) if tap else None
+                return Row(f"v:{vm.pid}:{a.id}", cells, f"{vm.name}/{a.id}", end, True,
+                           ix.vm_end(vm, a), ix.host_end(tap),
+                           _hay(vm.name, a.id, a.guest_mac, a.host_ifname) + " " + _iface_hay(tap),
+                           (natural_key(vm.name), natural_key(a.id)))
+
+            rows.append(cache.get(f"v:{vm.pid}:{a.id}", (vsig, a.id, a.guest_mac, a.host_ifname, isig(tap)),
+                                  build))
+    return rows
+
+
+def all_rows(topo: Topology, cache: Optional[RowCache] = None) -> dict[str, list[Row]]:
+    """Rows of every pane, keyed by pane id, in name order."""
+    cache = cache or RowCache()
+    ix = Index(topo)
+    out = {"host": host_rows(ix, cache), "containers": container_rows(ix, cache), "vms": vm_rows(ix, cache)}
+    cache.done()
+    for rows in out.values():
+        rows.sort(key=lambda r: r.natural)
+    return out
