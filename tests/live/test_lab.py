@@ -1,0 +1,302 @@
+"""The lab against the real kernel: what `lab up` builds, and that `lab down` leaves nothing.
+
+Every lab here has a unique name and is taken down in a finally (or by the
+``lab`` context manager); the suite guard checks the root namespace.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import pytest
+
+from tests.helpers import ip_json, unique
+from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotFound
+from vnet_tui.lab import build, down, lab, list_labs, load, up
+from vnet_tui.lab import registry
+from vnet_tui.lab.vms import find_qemu
+
+pytestmark = pytest.mark.live
+needs_qemu = pytest.mark.skipif(find_qemu() is None, reason="qemu-system-x86_64 not installed")
+CLI = [sys.executable, "-m", "vnet_tui"]
+
+
+@pytest.fixture(autouse=True)
+def state_dir(monkeypatch):
+    """Each test keeps its lab files in a folder of its own (the CLI inherits it)."""
+    path = tempfile.mkdtemp(prefix="vnet-lab-")
+    monkeypatch.setenv(registry.STATE_ENV, path)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(CLI + list(args), capture_output=True, text=True, timeout=120,
+                          env={**os.environ, **(env or {})})
+
+
+def netns_names() -> set[str]:
+    return {n["name"] for n in ip_json("netns", "list")}
+
+
+def link(netns: str, ifname: str) -> dict:
+    return ip_json("-d", "link", "show", ifname, netns=netns)[0]
+
+
+def addrs(netns: str, ifname: str) -> set[str]:
+    info = ip_json("addr", "show", ifname, netns=netns)[0]
+    return {f"{a['local']}/{a['prefixlen']}" for a in info.get("addr_info", [])}
+
+
+def netns_inode(name: str) -> int:
+    return os.stat(f"/run/netns/{name}").st_ino
+
+
+def pid_netns_inode(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+def qmp(path: str, *commands: str) -> list[dict]:
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(5)
+    s.connect(path)
+    f = s.makefile("rw")
+    try:
+        assert "QMP" in json.loads(f.readline())
+        out = []
+        for cmd in ("qmp_capabilities",) + commands:
+            f.write(json.dumps({"execute": cmd}) + "\n")
+            f.flush()
+            while True:
+                msg = json.loads(f.readline())
+                if "return" in msg or "error" in msg:
+                    break
+            out.append(msg)
+        return out[1:]
+    finally:
+        f.close()
+        s.close()
+
+
+def assert_gone(name: str, pids: list[int], files: list[str]) -> None:
+    assert not [n for n in netns_names() if n.startswith(f"vl-{name}-")]
+    assert not [p for p in pids if alive(p)]
+    assert not [f for f in files if os.path.exists(f)]
+    assert not os.path.exists(registry.lab_dir(name))
+    assert not registry.lab_processes(name)
+
+
+def check_containers(info) -> None:
+    br = link(info.host_netns, "br0")
+    for c in info.containers:
+        eth0 = link(c.netns, "eth0")
+        assert eth0["address"] == c.mac and eth0["operstate"] == "UP"
+        assert {c.ipv4, c.ipv6} <= addrs(c.netns, "eth0")
+        assert "UP" in link(c.netns, "lo")["flags"]
+        host = link(info.host_netns, c.host_ifname)
+        assert host["address"] == c.host_mac and host["operstate"] == "UP"
+        assert host["master"] == "br0" and host["linkinfo"]["info_kind"] == "veth"
+        # the pair: each end's peer index is the other's, and the peer lives in the container's namespace
+        assert host["link_index"] == eth0["ifindex"] and eth0["link_index"] == host["ifindex"]
+        ids = {n["nsid"]: n.get("name") for n in ip_json("netns", "list-id", netns=info.host_netns)}
+        assert ids[host["link_netnsid"]] == c.netns
+        # the holder process: alive, inside the namespace, with its own hostname
+        assert alive(c.pid) and pid_netns_inode(c.pid) == netns_inode(c.netns)
+        out = subprocess.run(["nsenter", "-t", str(c.pid), "-u", "hostname"], capture_output=True, text=True)
+        assert out.stdout.strip() == c.hostname
+    assert br["address"] == info.bridge_mac
+    assert {info.bridge_ipv4, info.bridge_ipv6} <= addrs(info.host_netns, "br0")
+
+
+def check_vms(info) -> None:
+    for v in info.vms:
+        tap = link(info.host_netns, v.tap)
+        assert tap["linkinfo"]["info_kind"] == "tun" and tap["master"] == "br0"
+        assert tap["address"] == v.host_mac and "UP" in tap["flags"]
+        assert alive(v.pid) and pid_netns_inode(v.pid) == netns_inode(info.host_netns)
+        with open(f"/proc/{v.pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"-S" in argv and f"guest={v.name}".encode() in argv
+        status, rx = qmp(v.qmp, "query-status", "query-rx-filter")
+        assert status["return"]["running"] is False
+        nic = {r["name"]: r for r in rx["return"]}[v.adapter]
+        assert nic["main-mac"] == v.guest_mac
+
+
+@needs_qemu
+@pytest.mark.qemu
+def test_lab_with_containers_and_vms_is_what_cli_md_says():
+    name = unique()
+    with lab(name, containers=3, vms=2, seed=4) as info:
+        assert info.host_netns == f"vl-{name}-host"
+        assert info.container_names == ["ct101", "ct102", "ct103"]
+        assert info.vm_names == ["vm201", "vm202"]
+        assert {f"vl-{name}-host", f"vl-{name}-ct101", f"vl-{name}-ct102", f"vl-{name}-ct103"} <= netns_names()
+        check_containers(info)
+        check_vms(info)
+        assert load(name) == info  # lab.json records the same
+        summary = {l.name: l for l in list_labs()}[name]
+        assert (summary.status, summary.containers, summary.vms) == ("up", 3, 2)
+    assert_gone(name, [c.pid for c in info.containers] + [v.pid for v in info.vms] + [info.keeper_pid],
+                [v.qmp for v in info.vms])
+
+
+def test_containers_reach_the_host_and_each_other():
+    script = (
+        "import socket,sys\n"
+        "fam=socket.AF_INET6 if ':' in sys.argv[2] else socket.AF_INET\n"
+        "s=socket.socket(fam,socket.SOCK_DGRAM);s.settimeout(5)\n"
+        "if sys.argv[1]=='serve':\n"
+        "  s.bind((sys.argv[2],5454));print('ready',flush=True);d,a=s.recvfrom(64);s.sendto(d,a)\n"
+        "else:\n"
+        "  s.sendto(b'hi',(sys.argv[2],5454));print(s.recvfrom(64)[0].decode())\n"
+    )
+    with lab(unique(), containers=2, vms=0) as info:
+        a, b = info.containers
+        for dst in (b.ipv4.split("/")[0], b.ipv6.split("/")[0]):
+            server = subprocess.Popen(["ip", "netns", "exec", b.netns, sys.executable, "-c", script, "serve", dst],
+                                      stdout=subprocess.PIPE, text=True)
+            try:
+                assert server.stdout.readline().strip() == "ready"
+                out = subprocess.run(["ip", "netns", "exec", a.netns, sys.executable, "-c", script, "send", dst],
+                                     capture_output=True, text=True, timeout=10)
+                assert out.stdout.strip() == "hi", out.stderr
+            finally:
+                server.kill()
+                server.wait()
+        for c in info.containers:  # and the host's bridge address
+            host = info.bridge_ipv4.split("/")[0]
+            out = subprocess.run(["ip", "netns", "exec", c.netns, "python3", "-c",
+                                  f"import socket;s=socket.create_connection(('{host}',9),timeout=3)"],
+                                 capture_output=True, text=True)
+            assert "refused" in out.stderr.lower()  # an RST from br0: reachable
+
+
+def test_lab_down_leaves_nothing():
+    name = unique()
+    info = up(name, containers=3, vms=1 if find_qemu() else 0)
+    try:
+        pids = [c.pid for c in info.containers] + [v.pid for v in info.vms] + [info.keeper_pid]
+        files = [v.qmp for v in info.vms] + [info.state_dir]
+        assert all(alive(p) for p in pids)
+    finally:
+        down(name)
+    assert_gone(name, pids, files)
+    with pytest.raises(NotFound):
+        down(name)
+
+
+def test_same_name_twice_is_refused_and_the_first_lab_is_intact():
+    name = unique()
+    with lab(name, containers=2, vms=0) as info:
+        before = netns_names()
+        with pytest.raises(InvalidInput) as e:
+            up(name, containers=1, vms=0)
+        assert e.value.rule == "lab-exists" and e.value.code == 2
+        r = cli("lab", "up", name, "--vms", "0", "--json")
+        assert r.returncode == 2 and json.loads(r.stdout)["error"]["rule"] == "lab-exists"
+        assert netns_names() == before
+        assert all(alive(c.pid) for c in info.containers) and alive(info.keeper_pid)
+        check_containers(info)
+
+
+@pytest.mark.parametrize("bad", ["Bad", "toolong12", "a-b", "a_b", "x.y", "-x", "ä", "a b", ""])
+def test_invalid_names_exit_2_and_build_nothing(bad):
+    before = netns_names()
+    r = cli("lab", "up", "--vms", "0", "--json", "--", bad)
+    assert r.returncode == 2, r.stderr
+    assert json.loads(r.stdout)["error"]["rule"] == "lab-name"
+    assert netns_names() == before
+
+
+def test_down_of_an_unknown_lab_exits_4():
+    r = cli("lab", "down", unique())
+    assert r.returncode == 4 and "no lab" in r.stderr
+
+
+def test_without_qemu_the_containers_are_built_and_no_vms():
+    name = unique()
+    try:
+        r = cli("lab", "up", name, "--containers", "2", "--vms", "2", "--json",
+                env={"VNET_TUI_QEMU": "/nonexistent/qemu-system-x86_64"})
+        assert r.returncode == 0, r.stderr
+        assert "built no VMs: qemu-system-x86_64 not found" in r.stderr
+        info = json.loads(r.stdout)
+        assert [c["name"] for c in info["containers"]] == ["ct101", "ct102"] and info["vms"] == []
+        listed = json.loads(cli("lab", "list", "--json").stdout)["labs"]
+        assert {l["name"]: (l["containers"], l["vms"]) for l in listed}[name] == (2, 0)
+    finally:
+        r = cli("lab", "down", name)
+    assert r.returncode == 0, r.stderr
+    assert_gone(name, [], [])
+
+
+def test_a_failed_up_removes_what_it_made(monkeypatch):
+    name = unique()
+    real = build._Builder.build_containers
+    seen: list[int] = []
+
+    def build_one_then_fail(self, batch):
+        real(self, batch[:1])  # one container fully made (veth, addresses), the others half
+        seen.extend(self.ct_pids.values())
+        raise OSError(28, "injected failure")
+
+    monkeypatch.setattr(build._Builder, "build_containers", build_one_then_fail)
+    try:
+        with pytest.raises(ChangeFailed) as e:
+            up(name, containers=3, vms=1 if find_qemu() else 0)
+        assert "injected failure" in str(e.value) and e.value.code == 1
+    finally:
+        if registry.lab_namespaces(name) or os.path.exists(registry.lab_dir(name)):
+            down(name)
+    assert seen
+    assert_gone(name, seen, [])
+
+
+def test_a_half_made_lab_can_still_be_taken_down():
+    name = unique()
+    info = up(name, containers=2, vms=1 if find_qemu() else 0)
+    pids = [c.pid for c in info.containers] + [v.pid for v in info.vms] + [info.keeper_pid]
+    shutil.rmtree(info.state_dir)  # lost its state: only namespaces and processes say it exists
+    try:
+        summary = {l.name: l for l in list_labs()}[name]
+        assert summary.status == "incomplete" and summary.containers == 2
+    finally:
+        r = cli("lab", "down", name)
+    assert r.returncode == 0, r.stderr
+    assert_gone(name, pids, [v.qmp for v in info.vms])
+
+
+def test_a_lab_of_100_containers(capsys):
+    name = unique()
+    t0 = time.monotonic()
+    info = up(name, containers=100, vms=0)
+    t_up = time.monotonic() - t0
+    try:
+        assert len(info.containers) == 100
+        assert len(registry.lab_namespaces(name)) == 101
+        last = info.containers[-1]
+        assert link(last.netns, "eth0")["address"] == last.mac
+        assert link(info.host_netns, last.host_ifname)["master"] == "br0"
+    finally:
+        t0 = time.monotonic()
+        down(name)
+        t_down = time.monotonic() - t0
+    with capsys.disabled():
+        print(f"\n  lab of 100 containers: up {t_up:.2f} s, down {t_down:.2f} s")
+    assert_gone(name, [c.pid for c in info.containers], [])

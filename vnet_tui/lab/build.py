@@ -1,0 +1,322 @@
+"""``lab up``: build a lab, fast, and remove what was made when anything fails.
+
+The keeper process (keeper.py) makes the namespaces and processes; this
+side makes the links and addresses while the keeper is still forking:
+
+    keeper: host netns ──────────── VMs ─ holders ct101 … ctN (streamed) ─ sleep
+    here:              br0, taps ─ "V" ─ veths + addresses per reported holder ─ wait QMP
+
+Each veth is one RTM_NEWLINK (host end on br0 and up, peer named ``eth0``
+and up, already in the container's namespace); the container side then
+needs one round trip (loopback up, IPv4, IPv6).  Requests go in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import sys
+import time
+from typing import Callable, Optional
+
+from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotPermitted, VnetError
+from vnet_tui.net.netns import entered, open_netns
+
+from . import kernel, nl, registry
+from .info import ContainerInfo, LabInfo, VmInfo
+from .names import BRIDGE, BRIDGE_IPV4, BRIDGE_IPV6, ContainerPlan, LabPlan, LabSpec, VmPlan, plan
+from .vms import Boot, QmpWait, VmFiles, check_socket_path, find_qemu, log_tail, qemu_argv, vm_files
+
+Progress = Callable[[str], None]
+EVENT_TIMEOUT = 30.0
+# sysctls the keeper sets in the host namespace before anything is in it:
+# bridge ports (veth host ends, taps) carry no IPv6 of their own, so a big lab
+# does not start with every port's router solicitations flooding every other.
+HOST_SYSCTLS = [["net/ipv6/conf/default/disable_ipv6", "1"],
+                ["net/ipv6/conf/default/accept_dad", "0"]]  # br0's link-local: at once (the querier needs it)
+# and in each container: no DAD or router solicitations (nothing answers them here)
+CT_SYSCTLS = [
+    ["net/ipv6/conf/default/accept_dad", "0"],
+    ["net/ipv6/conf/default/router_solicitations", "0"],
+]
+
+
+class _Keeper:
+    """The keeper process as this side sees it: pid, command pipe, report lines."""
+
+    def __init__(self, lab_dir: str, plan_json: dict) -> None:
+        cmd_r, self.cmd_w = os.pipe()
+        self.rep_r, rep_w = os.pipe()
+        log = os.path.join(lab_dir, "keeper.log")
+        try:
+            self.pid = os.posix_spawn(
+                sys.executable, [sys.executable, "-m", "vnet_tui.lab.keeper"], dict(os.environ),
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, cmd_r, 0),
+                    (os.POSIX_SPAWN_DUP2, rep_w, 1),
+                    (os.POSIX_SPAWN_OPEN, 2, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+                ],
+                setsid=True,
+            )
+        finally:
+            os.close(cmd_r)
+            os.close(rep_w)
+        self.log = log
+        self._buf = b""
+        self.send(json.dumps(plan_json))
+
+    def send(self, line: str) -> None:
+        try:
+            os.write(self.cmd_w, (line + "\n").encode())
+        except BrokenPipeError:
+            pass  # the keeper died; its report stream says why
+
+    def events(self) -> list[list[str]]:
+        """The report lines available now, waiting up to EVENT_TIMEOUT for the first."""
+        out: list[list[str]] = []
+        while True:
+            if b"\n" in self._buf:
+                lines = self._buf.split(b"\n")
+                self._buf = lines.pop()
+                out += [l.decode(errors="replace").split(" ", 2) for l in lines if l]
+            readable = bool(select.select([self.rep_r], [], [], 0)[0])
+            if out and not readable:
+                return out
+            if not readable and not select.select([self.rep_r], [], [], EVENT_TIMEOUT)[0]:
+                raise ChangeFailed("the lab's keeper process stopped answering", rule="lab-build")
+            chunk = os.read(self.rep_r, 1 << 16)
+            if not chunk:
+                if out:
+                    return out
+                tail = log_tail(self.log)
+                raise ChangeFailed("the lab's keeper process exited before the lab was built"
+                                   + (f": {tail}" if tail else ""), rule="lab-build")
+            self._buf += chunk
+
+    def close(self) -> None:
+        for fd in (self.cmd_w, self.rep_r):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+def _claim(name: str) -> str:
+    """Make the lab's state folder (atomically: the name is ours) or say the lab exists."""
+    os.makedirs(registry.labs_dir(), mode=0o755, exist_ok=True)
+    path = registry.lab_dir(name)
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        raise InvalidInput(f"lab {name!r} exists (state in {path}); 'vnet-tui lab down {name}' removes it",
+                           rule="lab-exists") from None
+    left = registry.lab_namespaces(name)
+    if left:
+        os.rmdir(path)
+        raise InvalidInput(f"lab {name!r} exists (namespaces {', '.join(left[:3])}…); "
+                           f"'vnet-tui lab down {name}' removes it", rule="lab-exists")
+    return path
+
+
+class _Builder:
+    def __init__(self, p: LabPlan, lab_dir: str, qemu: Optional[str], boot: Optional[Boot],
+                 progress: Optional[Progress]) -> None:
+        self.p = p
+        self.name = p.spec.name
+        self.dir = lab_dir
+        self.qemu = qemu
+        self.boot = boot
+        self.progress = progress
+        self.files: dict[str, VmFiles] = {v.name: vm_files(self.name, lab_dir, v) for v in p.vms}
+        self.argvs = {v.name: qemu_argv(qemu, v, self.files[v.name], boot) for v in p.vms} if qemu else {}
+        self.keeper: Optional[_Keeper] = None
+        self.host_fd = -1
+        self.hb: Optional[nl.Batch] = None
+        self.br_index = 0
+        self.ct_pids: dict[int, int] = {}
+        self.vm_pids: dict[int, int] = {}
+        self.done_ct = 0
+
+    def keeper_plan(self) -> dict:
+        return {
+            "host_netns": self.p.host_netns,
+            "hostname": self.name,
+            "sleep": shutil.which("sleep") or "/bin/sleep",
+            "host_sysctls": HOST_SYSCTLS,
+            "ct_sysctls": CT_SYSCTLS,
+            "containers": [[c.netns, c.hostname] for c in self.p.containers],
+            "vms": [[self.argvs[v.name], self.files[v.name].log] for v in self.p.vms],
+        }
+
+    def save(self, status: str, **extra: object) -> None:
+        pid = self.keeper.pid if self.keeper else None
+        data = {"name": self.name, "status": status, "spec": vars(self.p.spec), "seed": self.p.spec.seed,
+                "keeper_pid": pid, "keeper_start": kernel.process_start(pid) if pid else None, **extra}
+        registry.write_state(self.name, data)
+
+    # the host: bridge and taps
+    def build_host(self) -> None:
+        self.host_fd = open_netns(self.p.host_netns)
+        hb = self.hb = nl.Batch(self.host_fd)
+        groups = 1 << max(12, (4 * (len(self.p.containers) + len(self.p.vms))).bit_length())
+        hb.run([(nl.new_bridge(hb.next_seq(), BRIDGE, self.p.bridge_mac, groups), f"create {BRIDGE}"),
+                (nl.querier_on(hb.next_seq(), BRIDGE), f"{BRIDGE}: multicast querier on")])
+        self.br_index = hb.link_index(BRIDGE)
+        with entered(self.host_fd):
+            kernel.write_sysctl(f"net/ipv6/conf/{BRIDGE}/disable_ipv6", "0")
+            for v in self.p.vms:
+                kernel.make_tap(v.tap)
+        hb.run([(nl.new_addr(hb.next_seq(), self.br_index, a), f"address {a} on {BRIDGE}")
+                for a in (BRIDGE_IPV4, BRIDGE_IPV6)]
+               + [(nl.set_link(hb.next_seq(), v.tap, mac=v.host_mac, master=self.br_index), f"set up {v.tap}")
+                  for v in self.p.vms])
+
+    # containers, as their holders report
+    def build_containers(self, batch: list[ContainerPlan]) -> None:
+        assert self.hb is not None
+        fds = []
+        try:
+            for c in batch:
+                fds.append(open_netns(c.netns))
+            hb = self.hb
+            hb.run([(nl.new_veth(hb.next_seq(), c.host_ifname, c.host_mac, self.br_index,
+                                 c.ifname, c.mac, fd), f"create {c.host_ifname}/{c.name}:{c.ifname}")
+                    for c, fd in zip(batch, fds)])
+            for c, fd in zip(batch, fds):
+                with nl.Batch(fd) as cb:
+                    idx = cb.link_index(c.ifname)
+                    cb.run([(nl.set_link(cb.next_seq(), "lo"), f"{c.name}: loopback up"),
+                            (nl.set_link(cb.next_seq(), c.ifname), f"{c.name}: {c.ifname} up"),
+                            (nl.new_addr(cb.next_seq(), idx, c.ipv4), f"{c.name}: address {c.ipv4}"),
+                            (nl.new_addr(cb.next_seq(), idx, c.ipv6), f"{c.name}: address {c.ipv6}")])
+        finally:
+            for fd in fds:
+                os.close(fd)
+        total = len(self.p.containers)
+        step = max(100, total // 10)
+        before = self.done_ct
+        self.done_ct += len(batch)
+        if self.progress and total >= 100 and (self.done_ct // step > before // step or self.done_ct == total):
+            self.progress(f"created {self.done_ct}/{total} containers")
+
+    def run(self) -> None:
+        kernel.prepare_netns_dir()
+        self.keeper = _Keeper(self.dir, self.keeper_plan())
+        self.save("building")
+        ct_total, vm_total = len(self.p.containers), len(self.p.vms)
+        host_ready = done = False
+        while not (done and len(self.ct_pids) == ct_total and len(self.vm_pids) == vm_total):
+            ready: list[ContainerPlan] = []
+            for ev in self.keeper.events():
+                kind = ev[0]
+                if kind == "E":
+                    where = ev[1] if len(ev) > 1 else "keeper"
+                    msg = ev[2] if len(ev) > 2 else ""
+                    if where.startswith("ct:"):
+                        where = self.p.containers[int(where[3:])].name
+                    raise ChangeFailed(f"{where}: {msg}", rule="lab-build")
+                if kind == "K":
+                    host_ready = True
+                    self.build_host()
+                    self.keeper.send("V")
+                elif kind == "V":
+                    self.vm_pids[int(ev[1])] = int(ev[2])
+                elif kind == "H":
+                    i = int(ev[1])
+                    self.ct_pids[i] = int(ev[2])
+                    ready.append(self.p.containers[i])
+                elif kind == "D":
+                    done = True
+            if ready:
+                assert host_ready
+                for k in range(0, len(ready), 128):
+                    self.build_containers(ready[k:k + 128])
+        self.keeper.close()
+        self.wait_vms()
+
+    def wait_vms(self) -> None:
+        waiter = QmpWait({self.files[v.name].qmp: self.vm_pids[j] for j, v in enumerate(self.p.vms)})
+        bad = waiter.wait(kernel.alive)
+        if bad is not None:
+            vm = next(v for v in self.p.vms if self.files[v.name].qmp == bad)
+            tail = log_tail(self.files[vm.name].log)
+            raise ChangeFailed(f"{vm.name}: QEMU did not start" + (f": {tail}" if tail else ""), rule="lab-vm")
+
+    def info(self, warnings: list[str], seconds: float) -> LabInfo:
+        assert self.keeper is not None
+        cts = [ContainerInfo(name=c.name, ctid=c.ctid, netns=c.netns, hostname=c.hostname,
+                             pid=self.ct_pids[i], start=kernel.process_start(self.ct_pids[i]) or 0,
+                             ifname=c.ifname, mac=c.mac, ipv4=c.ipv4, ipv6=c.ipv6,
+                             host_ifname=c.host_ifname, host_mac=c.host_mac)
+               for i, c in enumerate(self.p.containers)]
+        vms = [VmInfo(name=v.name, vmid=v.vmid, pid=self.vm_pids[j],
+                      start=kernel.process_start(self.vm_pids[j]) or 0,
+                      qmp=self.files[v.name].qmp, log=self.files[v.name].log, adapter=v.adapter,
+                      tap=v.tap, guest_mac=v.guest_mac, host_mac=v.host_mac, argv=self.argvs[v.name])
+               for j, v in enumerate(self.p.vms)]
+        return LabInfo(name=self.name, seed=self.p.spec.seed, state_dir=self.dir, host_netns=self.p.host_netns,
+                       hostname=self.name, bridge=BRIDGE, bridge_mac=self.p.bridge_mac,
+                       bridge_ipv4=BRIDGE_IPV4, bridge_ipv6=BRIDGE_IPV6, keeper_pid=self.keeper.pid,
+                       keeper_start=kernel.process_start(self.keeper.pid) or 0,
+                       containers=cts, vms=vms, warnings=warnings, status="up", seconds=round(seconds, 3))
+
+    def close(self) -> None:
+        if self.hb is not None:
+            self.hb.close()
+            self.hb = None
+        if self.host_fd >= 0:
+            os.close(self.host_fd)
+            self.host_fd = -1
+        if self.keeper is not None:
+            self.keeper.close()
+
+
+def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, *,
+       progress: Optional[Progress] = None, boot: Optional[Boot] = None) -> LabInfo:
+    """Build lab ``name``; on any failure remove what was made and raise (ChangeFailed: exit 1).
+
+    Raises InvalidInput (exit 2) for a bad name or size and when the lab
+    exists, NotPermitted (exit 3) without root.  Without QEMU it builds the
+    containers and no VMs, with a warning in ``LabInfo.warnings``.
+    """
+    spec = name if isinstance(name, LabSpec) else LabSpec(name, containers, vms, seed)
+    spec.check()
+    if os.geteuid() != 0:
+        raise NotPermitted("a lab needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)", rule="privilege")
+    t0 = time.monotonic()
+    warnings: list[str] = []
+    qemu = find_qemu() if spec.vms else None
+    if spec.vms and not qemu:
+        warnings.append("built no VMs: qemu-system-x86_64 not found")
+        spec = LabSpec(spec.name, spec.containers, 0, spec.seed)
+    p = plan(spec)
+    lab_dir = registry.lab_dir(spec.name)
+    for v in p.vms:
+        q = vm_files(spec.name, lab_dir, v).qmp
+        if not check_socket_path(q):
+            raise InvalidInput(f"QMP socket path {q!r} is too long for a unix socket; "
+                               f"set {registry.STATE_ENV} to a shorter folder", rule="state-path")
+    _claim(spec.name)
+    b = _Builder(p, lab_dir, qemu, boot, progress)
+    ok = False
+    try:
+        b.run()
+        info = b.info(warnings, time.monotonic() - t0)
+        registry.write_state(spec.name, info.to_json())
+        ok = True
+        return info
+    except VnetError:
+        raise
+    except OSError as e:
+        raise ChangeFailed(f"lab {spec.name}: {e}", rule="lab-build") from e
+    finally:
+        b.close()
+        if not ok:
+            from .teardown import teardown
+
+            try:
+                teardown(spec.name)
+            except Exception as e:  # noqa: BLE001 - the first error matters more
+                print(f"vnet-tui: cleaning up lab {spec.name} failed too: {e}", file=sys.stderr)

@@ -1,0 +1,104 @@
+"""What a built lab is: names, namespaces, pids, QMP paths, MACs — as data and as lab.json."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+
+@dataclass
+class ContainerInfo:
+    """A lab container: its namespace, holder process and veth adapter (guest end + host end)."""
+
+    name: str  # ct101
+    ctid: int
+    netns: str  # vl-NAME-ct101
+    hostname: str
+    pid: int  # the holder process
+    start: int  # its start time (with pid, its identity)
+    ifname: str  # eth0
+    mac: str
+    ipv4: str
+    ipv6: str
+    host_ifname: str  # veth101.0
+    host_mac: str
+
+
+@dataclass
+class VmInfo:
+    """A lab VM: its QEMU process, QMP socket and tap adapter ``net0``."""
+
+    name: str  # vm201
+    vmid: int
+    pid: int
+    start: int
+    qmp: str
+    log: str
+    adapter: str  # net0
+    tap: str  # vme<8 hex>.0, the host end
+    guest_mac: str
+    host_mac: str
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LabInfo:
+    """A lab as ``lab up`` built it (and as lab.json records it)."""
+
+    name: str
+    seed: int
+    state_dir: str
+    host_netns: str
+    hostname: str
+    bridge: str
+    bridge_mac: str
+    bridge_ipv4: str
+    bridge_ipv6: str
+    keeper_pid: int
+    keeper_start: int
+    containers: list[ContainerInfo] = field(default_factory=list)
+    vms: list[VmInfo] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    status: str = "up"
+    seconds: float = 0.0
+
+    @property
+    def container_names(self) -> list[str]:
+        return [c.name for c in self.containers]
+
+    @property
+    def vm_names(self) -> list[str]:
+        return [v.name for v in self.vms]
+
+    def container(self, name: str) -> ContainerInfo:
+        return next(c for c in self.containers if c.name == name)
+
+    def vm(self, name: str) -> VmInfo:
+        return next(v for v in self.vms if v.name == name)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "LabInfo":
+        d = dict(data)
+        d["containers"] = [ContainerInfo(**c) for c in d.get("containers", [])]
+        d["vms"] = [VmInfo(**v) for v in d.get("vms", [])]
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+@dataclass
+class LabSummary:
+    """One line of ``lab list``."""
+
+    name: str
+    status: str  # up | building | incomplete
+    containers: int
+    vms: int
+    host_netns: str
+    seed: Optional[int] = None
+    state_dir: Optional[str] = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)

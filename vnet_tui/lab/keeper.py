@@ -1,0 +1,136 @@
+"""The lab's keeper: one small process that becomes the lab's host and parents its processes.
+
+Run as ``python -m vnet_tui.lab.keeper`` by ``lab up``, in a new session,
+with the plan as one JSON line on stdin.  It
+
+1. enters new network + UTS namespaces, names them (``/run/netns/vl-NAME-host``,
+   hostname NAME) and brings loopback up, then reports ``K <pid>``;
+2. waits for ``V`` on stdin (the builder made the bridge and the taps), starts
+   each VM's QEMU in the host namespace and reports ``V <i> <pid>``;
+3. forks one holder per container: each enters new network + UTS namespaces,
+   sets its hostname, pins its namespace at ``/run/netns/vl-NAME-ctNNN``,
+   reports ``H <i> <pid>`` and becomes ``sleep infinity`` titled with its
+   namespace's name;
+4. reports ``D`` and becomes ``sleep infinity`` titled ``vl-NAME-host``.
+
+The keeper ignores SIGCHLD, which it keeps across exec, so the kernel
+reaps its children the moment ``lab down`` kills them: on a machine whose
+init does not reap orphans, a lab of 1,000 containers leaves no zombies.
+Errors are reported as ``E <where> <message>``; stdout carries nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+from typing import Any
+
+from . import kernel, nl
+
+RESET_SIGNALS = (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGTERM)
+
+
+class Reporter:
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __call__(self, *words: object) -> None:
+        line = " ".join(str(w) for w in words).replace("\n", " ")[:3000] + "\n"
+        os.write(self.fd, line.encode("utf-8", "replace"))
+
+
+def _new_namespaces(netns: str, hostname: str, sysctls: list[list[str]]) -> None:
+    kernel.unshare(kernel.CLONE_NEWNET | kernel.CLONE_NEWUTS)
+    socket.sethostname(hostname)
+    for path, value in sysctls:
+        kernel.write_sysctl(path, value)
+    kernel.pin_netns(netns)
+
+
+def _holder(report: Reporter, i: int, netns: str, hostname: str, sleep: str,
+            sysctls: list[list[str]]) -> None:
+    """In a forked child: become container ``i``'s holder; never returns."""
+    try:
+        _new_namespaces(netns, hostname, sysctls)
+        report("H", i, os.getpid())
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        os.execv(sleep, [netns, "infinity"])
+    except BaseException as e:  # noqa: BLE001 - reported, then exit
+        report("E", f"ct:{i}", e)
+    os._exit(1)
+
+
+def _spawn_vm(argv: list[str], log: str) -> int:
+    return os.posix_spawn(
+        argv[0], argv, dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsigdef=RESET_SIGNALS,
+    )
+
+
+def _read_command(fd: int) -> str:
+    data = b""
+    while not data.endswith(b"\n"):
+        chunk = os.read(fd, 64)
+        if not chunk:
+            return ""
+        data += chunk
+    return data.decode().strip()
+
+
+def run(plan: dict[str, Any], report: Reporter, cmd_fd: int) -> None:
+    # children inherit SIG_IGN for SIGCHLD only where we want it (us, then our sleep)
+    for sig in RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    os.chdir("/")
+    _new_namespaces(plan["host_netns"], plan["hostname"], plan["host_sysctls"])
+    with nl.Batch(None) as b:
+        b.run([(nl.set_link(b.next_seq(), "lo"), "loopback up")])
+    report("K", os.getpid())
+    if _read_command(cmd_fd) != "V":
+        raise SystemExit(1)  # the builder gave up
+    for i, (argv, log) in enumerate(plan["vms"]):
+        report("V", i, _spawn_vm(argv, log))
+    sleep = plan["sleep"]
+    for i, (netns, hostname) in enumerate(plan["containers"]):
+        pid = os.fork()
+        if pid == 0:
+            _holder(report, i, netns, hostname, sleep, plan["ct_sysctls"])
+    report("D")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 2)
+    os.execv(sleep, [plan["host_netns"], "infinity"])
+
+
+def main() -> None:
+    # stdin: plan + commands; stdout: reports.  Keep them on close-on-exec
+    # copies so nothing we exec (sleep, QEMU) holds the builder's pipes.
+    cmd_fd, out_fd = os.dup(0), os.dup(1)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    report = Reporter(out_fd)
+    try:
+        line = b""
+        while not line.endswith(b"\n"):
+            chunk = os.read(cmd_fd, 1 << 16)
+            if not chunk:
+                raise SystemExit(1)
+            line += chunk
+        run(json.loads(line), report, cmd_fd)
+    except SystemExit:
+        raise
+    except BaseException as e:  # noqa: BLE001 - reported to the builder
+        report("E", "keeper", f"{type(e).__name__}: {e}")
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
