@@ -50,9 +50,14 @@ def pick_end(target: Union[Container, VM], adapter: Adapter, req: SetRequest) ->
 
 def from_topology(i: Interface) -> EndState:
     """An end as discovery saw it (routes and sysctls unknown until the live snapshot)."""
-    return EndState(i.ifname, i.kind, i.mac, i.mtu, i.admin_up,
+    return EndState(i.ifname, i.kind, i.mac, i.mtu, is_up(i),
                     sorted(a for a in i.addresses if not a.lower().startswith("fe80:")), i.master,
                     ifindex=i.ifindex, alias=i.alias)
+
+
+def is_up(i: Interface) -> bool:
+    """Administratively up (recorded topologies carry only the state)."""
+    return i.admin_up or i.state != "down"
 
 
 def wanted(cur: EndState, mac: Optional[str], add: list[str], delete: list[str], mtu: Optional[int],
@@ -106,7 +111,7 @@ def plan_set(facts: Facts, labels: dict[str, Optional[str]], target: Union[Conta
         master = None
     validate.something({"mac": m if m != iface.mac else None, "add": add, "del": delete,
                         "mtu": mtu if mtu != iface.mtu else None,
-                        "up": None if req.up is None or req.up == iface.admin_up else True,
+                        "up": None if req.up is None or req.up == is_up(iface) else True,
                         "master": None if master is False or master == iface.master else True})
     if req.up is False and v6:
         warnings.append("going down removes the link's IPv6 addresses (kernel: keep_addr_on_down=0); "
@@ -169,4 +174,4 @@ def restore(live: Live, key: str, label: Optional[str], before: Optional[EndStat
             step.action(live)
         except Exception:  # keep going: restore as much as possible, report the rest
             pass
-    return differences(before, read_end(ns, index=before.ifindex))
+    return differences(replace(before, ifindex=now.ifindex), read_end(ns, index=now.ifindex))

@@ -40,6 +40,7 @@ class EndState:
     proxy_ndp: Optional[str] = None
     alias: Optional[str] = None
     ifindex: int = 0
+    ipv6_disabled: Optional[str] = None  # net.ipv6.conf.IF.disable_ipv6 ("0"/"1"; None: leave alone)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -105,7 +106,8 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
         routes=sorted(routes, key=lambda r: (r["dst"], str(r["gateway"]), r["table"])),
         proxy_arp=ns.sysctl_read(f"ipv4/conf/{name}/proxy_arp"),
         proxy_ndp=ns.sysctl_read(f"ipv6/conf/{name}/proxy_ndp"),
-        alias=link.get("ifalias"), ifindex=index)
+        alias=link.get("ifalias"), ifindex=index,
+        ipv6_disabled=ns.sysctl_read(f"ipv6/conf/{name}/disable_ipv6"))
 
 
 def keeps_ipv6_on_down(ns: ChangeNs, ifname: str) -> bool:
@@ -119,9 +121,9 @@ def differences(want: EndState, got: Optional[EndState]) -> list[str]:
     if got is None:
         return [f"{want.ifname} does not exist"]
     out = []
-    for f in ("ifname", "mac", "mtu", "up", "master", "proxy_arp", "proxy_ndp", "alias"):
+    for f in ("ifname", "mac", "mtu", "up", "master", "proxy_arp", "proxy_ndp", "alias", "ipv6_disabled"):
         w, g = getattr(want, f), getattr(got, f)
-        if f in ("proxy_arp", "proxy_ndp") and w is None:
+        if f in ("proxy_arp", "proxy_ndp", "ipv6_disabled") and w is None:
             continue
         if w != g:
             out.append(f"{want.ifname}: {f} is {g!r}, expected {w!r}")
@@ -180,6 +182,12 @@ def converge(key: str, label: Optional[str], cur: EndState, want: EndState) -> l
                                   live.index(key, n), master=live.index(key, m))))
         else:
             link([name, "nomaster"], master=0)
+    v6path = f"ipv6/conf/{name}/disable_ipv6"
+    v6step = Step(sysctl_command(label, v6path, want.ipv6_disabled or ""),
+                  lambda live, p=v6path, w=want.ipv6_disabled: live.ns(key).sysctl_write(p, w or "0"))
+    v6change = want.ipv6_disabled is not None and want.ipv6_disabled != cur.ipv6_disabled
+    if v6change and want.ipv6_disabled == "0":  # IPv6 on before IPv6 addresses and routes
+        steps.append(v6step)
     for a in [a for a in want.addresses if a not in cur.addresses]:
         steps.append(Step(ip_command(label, "addr", "add", a, "dev", name),
                           lambda live, n=name, a=a: live.ns(key).addr_add(live.index(key, n), a)))
@@ -210,6 +218,8 @@ def converge(key: str, label: Optional[str], cur: EndState, want: EndState) -> l
         if w is not None and w != getattr(cur, f):
             p = path.format(name)
             steps.append(Step(sysctl_command(label, p, w), lambda live, p=p, w=w: live.ns(key).sysctl_write(p, w)))
+    if v6change and want.ipv6_disabled != "0":
+        steps.append(v6step)
     if not want.up and cur.up:
         link([name, "down"], state="down")
     if (want.alias or None) != (cur.alias or None):
@@ -234,13 +244,14 @@ def promote_guard(key: str, label: Optional[str], name: str, doomed: list[str], 
 
     def on(live: Any) -> None:
         old = live.ns(key).sysctl_read(path)
-        live.scratch[slot] = old
+        live.scratch.setdefault(slot, old)  # a failed step may have left it on: keep the first value
         if old == "0":
             live.ns(key).sysctl_write(path, "1")
 
     def back(live: Any) -> None:
-        if live.scratch.pop(slot, None) == "0":
+        if live.scratch.get(slot) == "0":
             live.ns(key).sysctl_write(path, "0")
+        live.scratch.pop(slot, None)  # only once it is back: a rollback finds it otherwise
 
     return [Step(sysctl_command(label, path, "1"), on), Step(sysctl_command(label, path, "0  # as it was"), back)]
 

@@ -63,6 +63,8 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req:
                  ("1" if any(":" in a for a in ips) else None) if req.routed else None)
     if req.routed:
         plan.route_dsts = [r["dst"] for r in routes]
+        if any(":" in a for a in ips):
+            h.ipv6_disabled = "0"  # routes to IPv6 addresses need IPv6 on the host end
     return creation(plan, labels, ct, g, h, {"bridge": req.bridge, "routed": req.routed})
 
 

@@ -68,7 +68,7 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], vm: VM, req: AddReq
     n = index
     while f"net{n}" in used_ids:
         n += 1
-    ids = {"netdev": f"net{n}", "device": f"net{n}dev", "bus": None}
+    ids = {"netdev": f"net{n}", "device": f"net{n}", "bus": None}  # one id for both, as the lab does
     plan = Plan("add", vm.name, f"add {tap} to {vm.name}", warnings=warnings)
     want = EndState(tap, "tun", hmac, mtu, True, [], req.bridge)
     return creation(plan, labels, vm, want, gmac, ids)
@@ -113,6 +113,8 @@ def creation(plan: Plan, labels: dict[str, Optional[str]], vm: VM, want: EndStat
                     raise ChangeFailed(f"{vm.name} has no free hot-plug root port (pcie-root-port)",
                                        rule="vm-no-free-port")
                 ids["bus"] = free[0]
+                plug.command = qmp_text(vm.name, "device_add", driver=MODEL, id=dev, netdev=netdev, mac=gmac,
+                                        bus=ids["bus"])
 
         plan.prepare = pick
         plan.add(qmp_text(vm.name, "netdev_add", type="tap", id=netdev, ifname=tap, script="no", downscript="no"),
@@ -122,6 +124,7 @@ def creation(plan: Plan, labels: dict[str, Optional[str]], vm: VM, want: EndStat
                           bus=ids.get("bus") or "<free root port>"),
                  lambda live: qmp_call(live.qmp(vm.name), "device_add", driver=MODEL, id=dev, netdev=netdev,
                                        mac=gmac, bus=ids["bus"]))
+        plug = plan.steps[-1]
     else:
         plan.notes.append(f"{vm.name} has no QMP socket: the tap {tap} is ready; add to QEMU's arguments "
                           f"for its next start: {qemu_args(netdev, tap, gmac, dev)}")
@@ -182,9 +185,12 @@ def plan_delete(labels: dict[str, Optional[str]], vm: VM, adapter: Adapter) -> P
         if nic is None:
             raise InvalidInput(f"{vm.name}: no NIC uses {tap} (already unplugged?)", rule="vm-no-nic")
         snap.update(nic=nic, tap=read_end(live.ns(HOST), tap))
+        plan.steps[0].command = qmp_text(vm.name, "device_del", id=nic.id)
+        plan.steps[2].command = qmp_text(vm.name, "netdev_del", id=nic.netdev) + "   # once released"
+        plan.steps[3].command += "   # once released"
 
     plan.prepare = prepare
-    plan.add(qmp_text(vm.name, "device_del", id=adapter.vm_adapter.id if adapter.vm_adapter else "?"),
+    plan.add(qmp_text(vm.name, "device_del", id="<the NIC on " + tap + ">"),
              lambda live: qmp_call(live.qmp(vm.name), "device_del", id=snap["nic"].id))
 
     def wait(live: Live) -> None:
@@ -193,7 +199,7 @@ def plan_delete(labels: dict[str, Optional[str]], vm: VM, adapter: Adapter) -> P
         plan.pending = not gone
 
     plan.add(f"# wait up to {unplug.WAIT:g} s for the guest to release the NIC (DEVICE_DELETED)", wait)
-    plan.add(qmp_text(vm.name, "netdev_del", id="…"),
+    plan.add(qmp_text(vm.name, "netdev_del", id="<its netdev>"),
              lambda live: live.scratch["unplugged"] and qmp_call(live.qmp(vm.name), "netdev_del",
                                                                  id=snap["nic"].netdev))
     plan.add(ip_command(labels[HOST], "link", "del", "dev", tap),

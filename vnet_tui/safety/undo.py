@@ -44,7 +44,10 @@ def plan_restore(lab: dict[str, Optional[str]], owner: str, t: dict[str, Any], b
     snap: dict[str, Any] = {}
 
     def prepare(live: Live) -> None:
-        now = read_end(live.ns(key), index=before.ifindex)
+        # by ifindex; by name when the pair was re-created since (undo of a delete)
+        now = read_end(live.ns(key), index=before.ifindex) or read_end(live.ns(key), before.ifname)
+        if now is not None and now.ifname != before.ifname:
+            now = read_end(live.ns(key), before.ifname)
         if now is None:
             raise NotFound(f"{before.ifname} is gone: the edit cannot be undone", rule="undo-target")
         if after and differences(EndState.from_json(after), now):
@@ -54,7 +57,7 @@ def plan_restore(lab: dict[str, Optional[str]], owner: str, t: dict[str, Any], b
 
     plan.prepare = prepare
     plan.steps = converge(key, label, EndState.from_json(after) if after else before, before)
-    plan.verify = lambda live: differences(before, read_end(live.ns(key), index=before.ifindex))
+    plan.verify = lambda live: differences(before, read_end(live.ns(key), index=snap["now"].ifindex))
 
     def rollback(live: Live) -> list[str]:
         from vnet_tui.ops.edit import restore
@@ -62,7 +65,7 @@ def plan_restore(lab: dict[str, Optional[str]], owner: str, t: dict[str, Any], b
         return restore(live, key, label, snap.get("now"))
 
     def record(live: Live) -> dict[str, Any]:
-        got = read_end(live.ns(key), index=before.ifindex)
+        got = read_end(live.ns(key), index=snap["now"].ifindex)
         return {"target": t, "before": snap["now"].to_json(), "after": got.to_json() if got else None}
 
     plan.rollback, plan.record = rollback, record
@@ -77,9 +80,10 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
     if t["kind"] == "veth" and isinstance(owner, Container):
         if op == "add":
             host = next((i for i in topology.host.interfaces if i.ifname == t["host"]), None)
-            made = (entry.get("after") or {}).get("host") or {}
-            if host is None or (made.get("ifindex") and host.ifindex != made["ifindex"]):
-                raise NotFound(f"{t['host']} made by this change is gone (or replaced)", rule="undo-target")
+            # the same adapter: that name, paired with that guest end (possibly re-made by an undo since)
+            if host is None or host.peer is None or (host.peer.owner, host.peer.ifname) != (t["owner"], t["guest"]):
+                raise NotFound(f"{t['owner']}/{t['guest']} ⇄ {t['host']} made by this change is gone",
+                               rule="undo-target")
             return veth.plan_delete(lab, owner, t["guest"], t["host"])
         if op == "del":
             return veth.plan_recreate(lab, owner, entry["before"])
