@@ -16,7 +16,7 @@ def _addrs(i: Optional[Interface]) -> Text:
     if i is None:
         return Text("")
     shown = [a for a in i.addresses if not a.startswith("fe80:")]
-    return Text("\n".join(shown))
+    return safe("\n".join(shown))
 
 
 def _counters(i: Optional[Interface]) -> Text:
@@ -29,7 +29,7 @@ def _counters(i: Optional[Interface]) -> Text:
 def _state(i: Optional[Interface]) -> Text:
     if i is None:
         return Text("")
-    return Text(i.state, style="green" if i.state == "up" else "red" if i.state == "down" else "yellow")
+    return safe(i.state, style="green" if i.state == "up" else "red" if i.state == "down" else "yellow")
 
 
 def host_table(topo: Topology) -> Table:
@@ -41,7 +41,7 @@ def host_table(topo: Topology) -> Table:
         if i.peer is not None:
             p = i.peer
             peer = f"{p.owner}:{p.adapter} ({p.mac})" if p.kind == "vm" else f"{p.owner or 'host'}:{p.ifname}"
-        t.add_row(safe(i.ifname), i.kind, _state(i), i.mac or "", str(i.mtu), _addrs(i),
+        t.add_row(safe(i.ifname), safe(i.kind), _state(i), safe(i.mac), Text(str(i.mtu)), _addrs(i),
                   safe(i.master), safe(peer), _counters(i))
     return t
 
@@ -64,8 +64,8 @@ def adapters_table(topo: Topology) -> Table:
             gmac = g.mac or "" if g else ""
             gips = _addrs(g)
             gcnt = _counters(g)
-        t.add_row(safe(a.owner), a.kind, safe(gname), gmac, gips, gcnt,
-                  safe(h.ifname if h else "—"), (h.mac or "") if h else "",
+        t.add_row(safe(a.owner), Text(a.kind), safe(gname), safe(gmac), gips, gcnt,
+                  safe(h.ifname if h else "—"), safe(h.mac if h else None),
                   safe(h.master if h else None), _state(h), _counters(h))
     return t
 
@@ -76,7 +76,8 @@ def vms_table(topo: Topology) -> Table:
         t.add_column(col)
     for vm in topo.vms:
         ads = "\n".join(f"{a.id}: {a.guest_mac or '?'} ⇄ {a.host_ifname or '?'}" for a in vm.adapters)
-        t.add_row(safe(vm.name), str(vm.pid), "running" if vm.running else "paused", safe(vm.qmp), safe(ads))
+        t.add_row(safe(vm.name), Text(str(vm.pid)), Text("running" if vm.running else "paused"), safe(vm.qmp),
+                  safe(ads))
     return t
 
 
