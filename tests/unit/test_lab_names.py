@@ -104,6 +104,22 @@ def test_addresses_stay_in_the_lab_ranges_and_are_unique():
         assert a.ip not in (a.network.network_address, a.network.broadcast_address)
 
 
+def test_vm_addresses_never_meet_a_container_address():
+    p = plan(LabSpec("zzzzzzzz", MAX_CONTAINERS, MAX_VMS))
+    cts = {ipaddress.ip_interface(c.ipv4).ip for c in p.containers} | {ipaddress.ip_interface(c.ipv6).ip
+                                                                      for c in p.containers}
+    vms = {ipaddress.ip_interface(v.ipv4).ip for v in p.vms} | {ipaddress.ip_interface(v.ipv6).ip for v in p.vms}
+    assert len(vms) == 2 * MAX_VMS and not cts & vms
+    assert p.vms[0].ipv4 == "198.18.200.1/16" and p.vms[0].ipv6 == "fd00:5654::200:1/64"
+
+
+def test_boot_args_replace_the_pause():
+    v = plan(LabSpec("demo", 0, 1)).vms[0]
+    files = VmFiles("/s/q.qmp", "/s/l.log", "/s")
+    argv = qemu_argv("qemu", v, files, boot=lambda vm, f: ["-kernel", f"{f.dir}/{vm.name}.vmlinuz"])
+    assert "-S" not in argv and argv[-2:] == ["-kernel", "/s/vm201.vmlinuz"]
+
+
 def test_readable_addresses():
     n = Namer("demo")
     assert n.container_ipv4(101) == "198.18.0.101/16"

@@ -20,7 +20,7 @@ from .info import ContainerInfo, LabInfo, LabSummary, VmInfo
 from .names import LabSpec, Namer, plan
 from .registry import list_labs, read_state
 from .teardown import down, exists
-from .vms import Boot, qemu_argv
+from .vms import BootArgs, VmFiles, qemu_argv
 
 
 def load(name: str) -> LabInfo | None:
@@ -46,6 +46,6 @@ def lab(name: str, **kw: Any) -> Iterator[LabInfo]:
 
 
 __all__ = [
-    "Boot", "ContainerInfo", "LabInfo", "LabSpec", "LabSummary", "Namer", "VmInfo",
+    "BootArgs", "ContainerInfo", "LabInfo", "LabSpec", "LabSummary", "Namer", "VmFiles", "VmInfo",
     "down", "exists", "lab", "list_labs", "load", "plan", "qemu_argv", "up",
 ]

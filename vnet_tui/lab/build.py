@@ -27,20 +27,16 @@ from vnet_tui.net.netns import entered, open_netns
 from . import kernel, nl, registry
 from .info import ContainerInfo, LabInfo, VmInfo
 from .names import BRIDGE, BRIDGE_IPV4, BRIDGE_IPV6, ContainerPlan, LabPlan, LabSpec, VmPlan, plan
-from .vms import Boot, QmpWait, VmFiles, check_socket_path, find_qemu, log_tail, qemu_argv, vm_files
+from .vms import BootArgs, QmpWait, VmFiles, check_socket_path, find_qemu, log_tail, qemu_argv, vm_files
 
 Progress = Callable[[str], None]
 EVENT_TIMEOUT = 30.0
-# sysctls the keeper sets in the host namespace before anything is in it:
-# bridge ports (veth host ends, taps) carry no IPv6 of their own, so a big lab
-# does not start with every port's router solicitations flooding every other.
-HOST_SYSCTLS = [["net/ipv6/conf/default/disable_ipv6", "1"],
-                ["net/ipv6/conf/default/accept_dad", "0"]]  # br0's link-local: at once (the querier needs it)
-# and in each container: no DAD or router solicitations (nothing answers them here)
-CT_SYSCTLS = [
-    ["net/ipv6/conf/default/accept_dad", "0"],
-    ["net/ipv6/conf/default/router_solicitations", "0"],
-]
+# Namespace-wide sysctls the keeper sets before anything is in a namespace.
+# None now: a lab's host ends and containers keep the kernel's defaults
+# (IPv6 with DAD), so adapters added later behave as on a real server.  What
+# keeps a big lab quiet is the bridge's multicast querier (nl.querier_on).
+HOST_SYSCTLS: list[list[str]] = []
+CT_SYSCTLS: list[list[str]] = []
 
 
 class _Keeper:
@@ -121,7 +117,7 @@ def _claim(name: str) -> str:
 
 
 class _Builder:
-    def __init__(self, p: LabPlan, lab_dir: str, qemu: Optional[str], boot: Optional[Boot],
+    def __init__(self, p: LabPlan, lab_dir: str, qemu: Optional[str], boot: Optional[BootArgs],
                  progress: Optional[Progress]) -> None:
         self.p = p
         self.name = p.spec.name
@@ -165,7 +161,8 @@ class _Builder:
                 (nl.querier_on(hb.next_seq(), BRIDGE), f"{BRIDGE}: multicast querier on")])
         self.br_index = hb.link_index(BRIDGE)
         with entered(self.host_fd):
-            kernel.write_sysctl(f"net/ipv6/conf/{BRIDGE}/disable_ipv6", "0")
+            # br0's link-local must be usable at once: the querier sends from it
+            kernel.write_sysctl(f"net/ipv6/conf/{BRIDGE}/accept_dad", "0")
             for v in self.p.vms:
                 kernel.make_tap(v.tap)
         hb.run([(nl.new_addr(hb.next_seq(), self.br_index, a), f"address {a} on {BRIDGE}")
@@ -254,7 +251,8 @@ class _Builder:
         vms = [VmInfo(name=v.name, vmid=v.vmid, pid=self.vm_pids[j],
                       start=kernel.process_start(self.vm_pids[j]) or 0,
                       qmp=self.files[v.name].qmp, log=self.files[v.name].log, adapter=v.adapter,
-                      tap=v.tap, guest_mac=v.guest_mac, host_mac=v.host_mac, argv=self.argvs[v.name])
+                      tap=v.tap, guest_mac=v.guest_mac, host_mac=v.host_mac, ipv4=v.ipv4, ipv6=v.ipv6,
+                      argv=self.argvs[v.name])
                for j, v in enumerate(self.p.vms)]
         return LabInfo(name=self.name, seed=self.p.spec.seed, state_dir=self.dir, host_netns=self.p.host_netns,
                        hostname=self.name, bridge=BRIDGE, bridge_mac=self.p.bridge_mac,
@@ -274,11 +272,12 @@ class _Builder:
 
 
 def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, *,
-       progress: Optional[Progress] = None, boot: Optional[Boot] = None) -> LabInfo:
+       progress: Optional[Progress] = None, boot: Optional[BootArgs] = None) -> LabInfo:
     """Build lab ``name``; on any failure remove what was made and raise (ChangeFailed: exit 1).
 
     Raises InvalidInput (exit 2) for a bad name or size and when the lab
-    exists, NotPermitted (exit 3) without root.  Without QEMU it builds the
+    exists, NotPermitted (exit 3) without root.  ``boot`` (see vms.py) makes
+    the VMs boot a guest instead of staying paused.  Without QEMU it builds the
     containers and no VMs, with a warning in ``LabInfo.warnings``.
     """
     spec = name if isinstance(name, LabSpec) else LabSpec(name, containers, vms, seed)

@@ -38,6 +38,8 @@ class VmInfo:
     tap: str  # vme<8 hex>.0, the host end
     guest_mac: str
     host_mac: str
+    ipv4: str = ""  # what a booted guest uses (nothing configures a paused VM)
+    ipv6: str = ""
     argv: list[str] = field(default_factory=list)
 
 

@@ -14,7 +14,8 @@ Nothing here touches the kernel.  Everything is deterministic:
 - the bridge ``br0``: ``fe:00:kk:00:00:01``, 198.18.0.1/16, fd00:5654::1/64;
 - a container with CTID = 256·k + j has 198.18.k.j/16 and
   fd00:5654::k:j/64 (k and j written with the same digits), e.g. ct101 has
-  198.18.0.101 and fd00:5654::101.
+  198.18.0.101 and fd00:5654::101; VM vm2NN's guest (when it boots) has
+  198.18.200.NN and fd00:5654::200:NN, clear of every CTID.
 """
 
 from __future__ import annotations
@@ -109,6 +110,8 @@ class VmPlan:
     tap: str  # vme<8 hex>.0
     guest_mac: str
     host_mac: str
+    ipv4: str  # for a guest that boots
+    ipv6: str
 
 
 @dataclass(frozen=True)
@@ -176,6 +179,14 @@ class Namer:
         k, j = ctid // 256, ctid % 256
         return f"fd00:5654::{k}:{j}/64" if k else f"fd00:5654::{j}/64"
 
+    @staticmethod
+    def vm_ipv4(vmid: int) -> str:
+        return f"198.18.200.{vmid - 200}/16"
+
+    @staticmethod
+    def vm_ipv6(vmid: int) -> str:
+        return f"fd00:5654::200:{vmid - 200}/64"
+
     # whole containers / VMs
     def container(self, ctid: int) -> ContainerPlan:
         return ContainerPlan(
@@ -200,6 +211,8 @@ class Namer:
             tap=self.tap_name(vmid),
             guest_mac=self.guest_mac(aid),
             host_mac=self.host_mac(aid),
+            ipv4=self.vm_ipv4(vmid),
+            ipv6=self.vm_ipv6(vmid),
         )
 
 

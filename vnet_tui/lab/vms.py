@@ -7,8 +7,10 @@ for hot-plug) and one virtio NIC whose QEMU id is the adapter id (``net0``):
 ``vme<8 hex>.0`` the lab made beforehand in the host namespace, so the
 tap's MAC, bridge and state are the lab's, not QEMU's.
 
-``qemu_argv`` is the one place that builds the command line; a later
-issue adds ``-kernel``/``-initrd`` through ``Boot``.
+``qemu_argv`` is the one place that builds the command line.  To boot a
+guest, pass ``boot``: a function of (VmPlan, VmFiles) returning extra
+arguments (``-kernel``, ``-initrd``, ``-append``, agent socket, …; a later
+``-m`` overrides ours); the VM then runs instead of staying paused.
 """
 
 from __future__ import annotations
@@ -30,20 +32,15 @@ UNIX_PATH_MAX = 107
 
 
 @dataclass(frozen=True)
-class Boot:
-    """What a VM boots (later issue); None everywhere means "stay paused with no guest"."""
-
-    kernel: Optional[str] = None
-    initrd: Optional[str] = None
-    append: Optional[str] = None
-
-
-@dataclass(frozen=True)
 class VmFiles:
-    """Where one VM's QMP socket and log live."""
+    """Where one VM's QMP socket and log live (``dir``: the lab's folder, for more)."""
 
     qmp: str
     log: str
+    dir: str = ""
+
+
+BootArgs = Callable[[VmPlan, VmFiles], list[str]]
 
 
 def find_qemu() -> Optional[str]:
@@ -57,11 +54,12 @@ def vm_files(lab: str, lab_dir: str, vm: VmPlan) -> VmFiles:
     return VmFiles(
         qmp=os.path.join(lab_dir, f"{lab_prefix(lab)}{vm.name}.qmp"),
         log=os.path.join(lab_dir, f"{vm.name}.log"),
+        dir=lab_dir,
     )
 
 
-def qemu_argv(qemu: str, vm: VmPlan, files: VmFiles, boot: Optional[Boot] = None) -> list[str]:
-    """QEMU's command line for lab VM ``vm`` (paused unless ``boot`` gives a kernel)."""
+def qemu_argv(qemu: str, vm: VmPlan, files: VmFiles, boot: Optional[BootArgs] = None) -> list[str]:
+    """QEMU's command line for lab VM ``vm``: paused with no guest, or running what ``boot`` adds."""
     argv = [
         qemu,
         "-name", f"guest={vm.name}",
@@ -76,15 +74,8 @@ def qemu_argv(qemu: str, vm: VmPlan, files: VmFiles, boot: Optional[Boot] = None
         "-netdev", f"tap,id={vm.adapter},ifname={vm.tap},script=no,downscript=no",
         "-device", f"virtio-net-pci,netdev={vm.adapter},id={vm.adapter},mac={vm.guest_mac},bus=rp1",
     ]
-    if boot and boot.kernel:
-        argv += ["-kernel", boot.kernel]
-        if boot.initrd:
-            argv += ["-initrd", boot.initrd]
-        if boot.append:
-            argv += ["-append", boot.append]
-    else:
-        argv.append("-S")
-    return argv
+    extra = boot(vm, files) if boot else []
+    return argv + list(extra) if extra else argv + ["-S"]
 
 
 def check_socket_path(path: str) -> bool:
