@@ -91,3 +91,59 @@ def test_hotplug_faults_and_unplug_pending(state: str, monkeypatch: pytest.Monke
         assert made not in [x[3] for x in qemu_view(qmp_path)["nics"]]
     # lab down: QEMU, the taps and the namespace are gone; the finisher gives up on its own
     assert not os.path.exists(qmp_path)
+
+
+def test_real_guest_sees_hotplug_and_acknowledges_unplug(state: str, tmp_path) -> None:  # noqa: F811
+    """A booted guest (the lab image, TCG): the hot-plugged NIC appears in it; device_del completes."""
+    import subprocess
+    import time
+
+    from tests.helpers import netns, unique
+    from vnet_tui.guest import ensure_image, guest_qemu_args, wait_for_agent
+
+    image = ensure_image()
+    name = unique("vtg")
+    with netns() as (ns,):
+        for cmd in (["tuntap", "add", "dev", "vme0000aa01.0", "mode", "tap"], ["link", "set", "vme0000aa01.0", "up"]):
+            subprocess.run(["ip", "-n", ns, *cmd], check=True)
+        qmp, qga = str(tmp_path / "q.qmp"), str(tmp_path / "qga.sock")
+        argv = ["ip", "netns", "exec", ns, "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-nodefaults",
+                "-display", "none", "-name", f"guest={name}", "-qmp", f"unix:{qmp},server=on,wait=off",
+                "-device", "pcie-root-port,id=rp1,chassis=1", "-device", "pcie-root-port,id=rp2,chassis=2",
+                "-netdev", "tap,id=net0,ifname=vme0000aa01.0,script=no,downscript=no",
+                "-device", "virtio-net-pci,netdev=net0,id=net0,mac=c4:37:72:00:aa:01",
+                *guest_qemu_args(image, ip4="198.18.3.1/16", ip6=None, qga_socket=qga,
+                                 serial_log=str(tmp_path / "console.log"), mem_mb=256)]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            agent = wait_for_agent(qga, timeout=60)
+
+            def guest_macs() -> set:
+                return {i.get("hardware-address") for i in agent.interfaces()}
+
+            def wait(cond, timeout: float, what: str) -> None:  # type: ignore[no-untyped-def]
+                deadline = time.monotonic() + timeout
+                while not cond():
+                    assert time.monotonic() < deadline, f"timed out: {what}"
+                    time.sleep(0.3)
+
+            out = cli_json("adapter", "add", name, "--netns", ns, "--mac", "c4:37:72:55:00:01")
+            tap = out["after"]["tap"]["ifname"]
+            assert tap == "vme0000aa01.1" and out["after"]["nic"]["bus"] == "rp1"
+            wait(lambda: "c4:37:72:55:00:01" in guest_macs(), 30, "the guest to see the new NIC")
+
+            env = {"VNET_TUI_UNPLUG_WAIT": "30"}
+            out = cli_json("adapter", "del", name, tap, "--netns", ns, env=env)
+            assert not out["pending"], "the guest did not acknowledge the unplug"
+            assert tap not in [x[3] for x in qemu_view(qmp)["nics"]] and "net1" not in qemu_view(qmp)["netdevs"]
+            assert subprocess.run(["ip", "-n", ns, "link", "show", tap], capture_output=True).returncode != 0
+            wait(lambda: "c4:37:72:55:00:01" not in guest_macs(), 30, "the NIC to leave the guest")
+
+            cli("undo", check=0)  # plugs it back: same tap name, MAC and port
+            assert (tap, "rp1") in [(x[3], x[4]) for x in qemu_view(qmp)["nics"]]
+            wait(lambda: "c4:37:72:55:00:01" in guest_macs(), 30, "the NIC to come back")
+            out = cli_json("undo", env=env)  # undo the add itself: unplugged again, tap removed
+            assert not out["pending"] and tap not in [x[3] for x in qemu_view(qmp)["nics"]]
+        finally:
+            proc.kill()
+            proc.wait(timeout=10)
