@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from vnet_tui.core.model import Topology
+from vnet_tui.live.feed import Sample
 from vnet_tui.ui.detail import DetailScreen, DetailView
 from vnet_tui.ui.help import HelpScreen
 from vnet_tui.ui.keys import KEYS
@@ -164,12 +165,15 @@ async def test_palette_offers_actions_and_goes_to_an_adapter():
         assert app.main.pane("vms").current.name == "vm202/net0"
 
 
-def test_live_messages_coalesce():
+def test_live_messages_coalesce_and_keep_what_changed():
     topo = small_topology()
     a, b = TopologyChanged(topo), TopologyChanged(copy.deepcopy(topo))
-    assert b.can_replace(a)
-    assert not CountersUpdated(None).can_replace(a)  # type: ignore[arg-type]
-    assert CountersUpdated(None).can_replace(CountersUpdated(None))  # type: ignore[arg-type]
+    assert a.can_replace(b)
+    older = CountersUpdated(Sample(1.0, {}, {}, frozenset({(1, 2)})))
+    newer = CountersUpdated(Sample(2.0, {}, {}, frozenset({(1, 3)})))
+    assert not older.can_replace(a)
+    assert older.can_replace(newer)  # Textual asks the older one
+    assert newer.sample.changed == {(1, 2), (1, 3)} and newer.sample.at == 2.0
 
 
 async def test_structure_changes_update_rows_in_place():

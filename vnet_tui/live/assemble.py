@@ -49,16 +49,15 @@ def assemble(
         ref = NetnsRef(c.nsname, inode, pids, getattr(c.ns, "where", None))
         out.append(Container(c.name, c.runtime, ref, ifaces))
 
-    for nsid, c in by_nsid.items():
-        guest_by_index = guests.get(c.ns.inode, {})
-        for h in host_ifaces:
-            if h.link_netnsid != nsid or h.link_ifindex is None:
-                continue
-            g = guest_by_index.get(h.link_ifindex)
-            if g is None or g.link_ifindex != h.ifindex:
-                continue
-            h.peer = Peer("container", c.name, c.nsname, g.ifname, g.ifindex)
-            g.peer = Peer("host", None, host_netns, h.ifname, h.ifindex)
+    for h in host_ifaces:  # one pass over the host: by_nsid tells whose namespace each peer is in
+        if h.link_netnsid is None or h.link_ifindex is None:
+            continue
+        c = by_nsid.get(h.link_netnsid)
+        if c is not None:
+            g = guests.get(c.ns.inode, {}).get(h.link_ifindex)
+            if g is not None and g.link_ifindex == h.ifindex:
+                h.peer = Peer("container", c.name, c.nsname, g.ifname, g.ifindex)
+                g.peer = Peer("host", None, host_netns, h.ifname, h.ifindex)
 
     for h in host_ifaces:  # veth pairs inside the host itself
         if h.peer is None and h.kind == "veth" and h.link_netnsid is None and h.link_ifindex in by_index:

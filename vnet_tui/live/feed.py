@@ -22,12 +22,21 @@ class Sample:
     ``counters`` holds the kernel-order tuples (``rtnl.STATS_ORDER``) of
     the sweep; ``rates`` only the ends that have a baseline (a new
     interface or a reset counter gets its first rate one sweep later).
-    ``at`` is the monotonic time of the sweep.
+    ``at`` is the monotonic time of the sweep.  ``changed`` names the ends
+    whose rate differs from the sample before (None: treat all as changed),
+    so a consumer of 1,000 idle containers touches only what moved.
     """
 
     at: float
     counters: dict[EndKey, tuple[int, ...]] = field(default_factory=dict)
     rates: dict[EndKey, Rate] = field(default_factory=dict)
+    changed: Optional[frozenset[EndKey]] = None
+
+    def after(self, older: "Sample") -> "Sample":
+        """This sample standing in for ``older`` too (it was dropped unseen): changes add up."""
+        if self.changed is None or older.changed is None:
+            return Sample(self.at, self.counters, self.rates, None)
+        return Sample(self.at, self.counters, self.rates, self.changed | older.changed)
 
     def counters_of(self, key: Optional[EndKey]) -> Optional[Counters]:
         """The model Counters of one end (None if it was not swept)."""

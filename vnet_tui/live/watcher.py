@@ -1,14 +1,15 @@
 """The live watcher: one thread follows a whole server through netlink.
 
-- Structure: each watched namespace (the host and every container) has an
-  event socket on the link and address groups; an event marks that
-  namespace dirty and, after a short settle time that lets a burst
-  coalesce, only dirty namespaces are re-dumped and the ends re-paired
-  from cached dumps (``assemble``).  ENOBUFS means "re-dump it".
+- Structure (structure.py): each watched namespace (the host and every
+  container) has an event socket on the link and address groups; an
+  event marks that namespace dirty and, after a short settle time that
+  lets a burst coalesce, only dirty namespaces are re-dumped and the ends
+  re-paired from cached dumps.  ENOBUFS means "re-dump it".
 - Namespaces and VMs that appear or vanish: host link events that point
   at an unknown nsid (or lose one) and tap events trigger a rescan; so
-  does a change of ``/run/netns`` (checked twice a second, one stat) and
-  a slow periodic rescan for holders that died quietly.
+  does a relevant change in ``/run/netns`` (one stat twice a second, a
+  listing when it changed), and a slow periodic rescan catches holders
+  that died quietly and VMs paused or resumed.
 - Counters: one stats-only sweep of every namespace per interval on the
   Discoverer's long-lived sockets; rates from measured monotonic time.
 
@@ -27,26 +28,13 @@ import time
 from typing import Any, Callable, Optional
 
 from vnet_tui.core.errors import VnetError
-from vnet_tui.core.model import VM, Topology
-from vnet_tui.core.rates import RateTracker
 from vnet_tui.core.server import Server
-from vnet_tui.net import rtnl
-from vnet_tui.net.namespace import Namespace, NsState
 from vnet_tui.net.session import Resync
 from vnet_tui.net.sweep import sweep
 
-from .assemble import assemble
+from .fastrates import FastRateTracker
 from .feed import EndKey, OnError, OnSample, OnTopology, Sample
-
-WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
-
-
-def _dump(ns: Namespace) -> Optional[NsState]:
-    """Links and addresses of one namespace (None if it cannot be read)."""
-    try:
-        return NsState(links=ns.sock.links(), addrs=ns.sock.addrs())
-    except OSError:
-        return None
+from .structure import WATCHED_DIRS, Structure, dir_entries
 
 
 def _mtimes() -> tuple[int, ...]:
@@ -63,7 +51,8 @@ class Watcher:
     """A live feed of one server (see the module docstring)."""
 
     SETTLE = 0.03  # s: let a burst of events coalesce into one re-dump
-    RESCAN_EVERY = 5.0  # s: periodic rescan of namespaces and VMs
+    RESCAN_NS_EVERY = 10.0  # s: periodic rescan of namespaces (holders that died quietly)
+    RESCAN_VMS_EVERY = 5.0  # s: periodic rescan of VMs (paused/running, guest MACs)
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
 
     def __init__(self, server: Server, interval: float = 1.0,
@@ -78,7 +67,9 @@ class Watcher:
         self._cmds: "queue.SimpleQueue[tuple]" = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._lock = threading.Lock()
-        self._tracker = RateTracker()
+        self._tracker = FastRateTracker()
+        self._swept = 0  # ends in the last sweep
+        self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
         self.started = False
         self._abandoned = False
         self._finished = threading.Event()
@@ -142,69 +133,83 @@ class Watcher:
             self._finished.set()
             return
         self.label = d.hostname
-        self._d = d
         self._post_topology, self._post_sample, self._post_error = on_topology, on_sample, on_error
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._wake_r, selectors.EVENT_READ, None)
-        self._watched: dict[int, int] = {}  # inode -> event socket fd
-        self._states: dict[int, NsState] = {}
-        self._by_nsid: dict[int, Any] = {}
-        self._vms: list[VM] = []
-        self._dirty: set[int] = set()
-        self._gone: set[EndKey] = set()  # links deleted since the last sweep: ifindexes get reused
-        self._due: Optional[float] = None
-        self._rescan_ns = self._rescan_vms = False
-        self._last: Optional[Topology] = None
+        sel = selectors.DefaultSelector()
         try:
-            self._loop()
+            sel.register(self._wake_r, selectors.EVENT_READ, None)
+            self._s = Structure(d, sel)
+            self._loop(sel)
         finally:
-            self._sel.close()
+            sel.close()
             d.close()
             self._finished.set()
 
-    def _loop(self) -> None:
-        host = self._d.host
-        self._watch(host)
-        self._resync(force=True)
+    def _loop(self, sel: selectors.BaseSelector) -> None:
+        s = self._s
+        s.rescan_ns = s.rescan_vms = True
+        s.dirty.add(s.host_inode)
+        self._post(s.apply(force=True))
         now = time.monotonic()
+        self._due: Optional[float] = None
         self._next_sweep = now
-        next_rescan = now + self.RESCAN_EVERY
-        next_dirs, dirs = now + self.POLL_DIRS_EVERY, _mtimes()
+        next_ns, next_vms = now + self.RESCAN_NS_EVERY, now + self.RESCAN_VMS_EVERY
+        next_dirs, mtimes, names = now + self.POLL_DIRS_EVERY, _mtimes(), dir_entries()
         while True:
-            deadlines = [next_rescan, next_dirs]
+            deadlines = [next_ns, next_vms, next_dirs]
             if not self.paused:
                 deadlines.append(self._next_sweep)
                 if self._due is not None:
                     deadlines.append(self._due)
-            timeout = max(0.0, min(deadlines) - time.monotonic())
-            for key, _ in self._sel.select(timeout):
+            for key, _ in sel.select(max(0.0, min(deadlines) - time.monotonic())):
                 if key.data is None:
                     if self._commands():
                         return
                 else:
-                    self._on_events(key.data)
+                    self._read_events(key.data)
             now = time.monotonic()
             if now >= next_dirs:
                 next_dirs = now + self.POLL_DIRS_EVERY
-                seen = _mtimes()
-                if seen != dirs:
-                    dirs = seen
-                    if not self._host_still_there():
+                if _mtimes() != mtimes:
+                    mtimes, before, names = _mtimes(), names, dir_entries()
+                    if not s.host_still_there():
                         self._post_error(f"{self.label}: its host namespace is gone")
                         return
-                    self._mark_rescan(now, vms=False)
-            if now >= next_rescan:
-                next_rescan = now + self.RESCAN_EVERY
-                self._mark_rescan(now)
+                    if self._relevant(before, names):
+                        s.rescan_ns = True
+                        self._schedule(now)
+            if now >= next_ns:
+                next_ns = now + self.RESCAN_NS_EVERY
+                s.rescan_ns = True
+                self._schedule(now)
+            if now >= next_vms:
+                next_vms = now + self.RESCAN_VMS_EVERY
+                s.rescan_vms = True
+                self._schedule(now)
             if self.paused:
                 continue
             if self._due is not None and now >= self._due:
-                self._apply()
+                self._due = None
+                self._post(s.apply())
             if now >= self._next_sweep:
                 self._sweep()
                 self._next_sweep += self.interval
                 if self._next_sweep <= now:
                     self._next_sweep = now + self.interval
+
+    def _relevant(self, before: frozenset[str], after: frozenset[str]) -> bool:
+        """Does a change in /run/netns concern us: a watched name gone, or a new lab container?"""
+        if (before - after) & self._s.watched_names():
+            return True
+        lab = self.server.lab
+        return bool(lab) and any(n.startswith(f"vl-{lab}-ct") for n in after - before)
+
+    def _schedule(self, at: float) -> None:
+        if self._due is None:
+            self._due = at
+
+    def _post(self, topo: Any) -> None:
+        if topo is not None:
+            self._post_topology(topo)
 
     def _commands(self) -> bool:
         """Handle queued controls; True means stop."""
@@ -228,142 +233,45 @@ class Watcher:
                 if not self.paused:
                     self._next_sweep = time.monotonic()
             elif cmd[0] == "resync":
-                self._resync(force=True)
+                s = self._s
+                s.dirty.update(s.watched)
+                s.rescan_ns = s.rescan_vms = True
+                self._post(s.apply(force=True))
 
-    # -- structure ---------------------------------------------------------
-    def _watch(self, ns: Namespace) -> None:
-        ev = ns.events()
-        self._sel.register(ev.fileno(), selectors.EVENT_READ, ns.inode)
-        self._watched[ns.inode] = ev.fileno()
-
-    def _unwatch(self, inode: int) -> None:
-        fd = self._watched.pop(inode, None)
-        if fd is not None:
-            try:
-                self._sel.unregister(fd)
-            except (KeyError, ValueError, OSError):
-                pass
-        self._states.pop(inode, None)
-
-    def _ns(self, inode: int) -> Optional[Namespace]:
-        if inode == self._d.host.inode:
-            return self._d.host
-        c = self._d.containers.get(inode)
-        return c.ns if c is not None else None
-
-    def _on_events(self, inode: int) -> None:
-        ns = self._ns(inode)
+    def _read_events(self, inode: int) -> None:
+        ns = self._s.ns(inode)
         if ns is None:
             return
         try:
             events = ns.events().read_events()
         except Resync:
             events = []
-            if inode == self._d.host.inode:
-                self._rescan_ns = self._rescan_vms = True
         except OSError:
             events = []
-            self._rescan_ns = True
+            self._s.rescan_ns = True
         else:
             if not events:
                 return
-            if inode == self._d.host.inode:
-                self._host_events(events)
-            for mtype, msg in events:
-                if mtype == rtnl.RTM_DELLINK and isinstance(msg, rtnl.LinkMsg):
-                    self._gone.add((inode, msg.ifindex))
-        self._dirty.add(inode)
-        if self._due is None:
-            self._due = time.monotonic() + self.SETTLE
-
-    def _host_events(self, events: list[tuple[int, object]]) -> None:
-        for mtype, msg in events:
-            if not isinstance(msg, rtnl.LinkMsg):
-                continue
-            nsid = msg.link_netnsid
-            if nsid is not None and (mtype == rtnl.RTM_DELLINK or nsid not in self._by_nsid):
-                self._rescan_ns = True
-            if msg.kind == "tun" or mtype == rtnl.RTM_DELLINK:
-                self._rescan_vms = True
-
-    def _mark_rescan(self, now: float, vms: bool = True) -> None:
-        self._rescan_ns = True
-        self._rescan_vms = self._rescan_vms or vms
-        if self._due is None:
-            self._due = now
-
-    def _host_still_there(self) -> bool:
-        name = self.server.host_netns
-        if name is None:
-            return True
-        try:
-            return os.stat(f"/run/netns/{name}").st_ino == self._d.host.inode
-        except OSError:
-            return False
-
-    def _resync(self, force: bool = False) -> None:
-        self._dirty.update(self._watched)
-        self._rescan_ns = self._rescan_vms = True
-        self._apply(force=force)
-
-    def _apply(self, force: bool = False) -> None:
-        """Re-dump dirty namespaces, rescan if asked, post the topology if it changed."""
-        self._due = None
-        dirty, self._dirty = self._dirty, set()
-        for inode in dirty:
-            ns = self._ns(inode)
-            st = _dump(ns) if ns is not None else None
-            if st is not None:
-                self._states[inode] = st
-        host = self._d.host
-        host_state = self._states.get(host.inode, NsState())
-        if self._rescan_ns:
-            self._rescan_ns = False
-            self._refresh_namespaces(host_state)
-        if self._rescan_vms:
-            self._rescan_vms = False
-            self._refresh_vms(host_state)
-        topo = assemble(self.server.host_netns, self._d.hostname, host.inode, host_state,
-                        self._d.containers, self._states, self._by_nsid, self._vms)
-        if force or topo != self._last:
-            self._last = topo
-            self._post_topology(topo)
-
-    def _refresh_namespaces(self, host_state: NsState) -> None:
-        self._by_nsid = self._d.refresh_namespaces(host_state.links)
-        current = set(self._d.containers)
-        for inode in [i for i in self._watched if i != self._d.host.inode and i not in current]:
-            self._unwatch(inode)
-        for inode in current - set(self._watched):
-            ns = self._d.containers[inode].ns
-            try:
-                self._watch(ns)
-            except OSError:
-                continue
-            st = _dump(ns)
-            if st is not None:
-                self._states[inode] = st
-
-    def _refresh_vms(self, host_state: NsState) -> None:
-        from vnet_tui.discovery.interfaces import interfaces_from_state
-
-        try:
-            self._vms = self._d._vms(interfaces_from_state(NsState(host_state.links, host_state.addrs)))
-        except OSError:
-            pass
+        self._s.on_events(inode, events)
+        self._schedule(time.monotonic() + self.SETTLE)
 
     # -- counters ----------------------------------------------------------
     def _sweep(self) -> None:
-        namespaces = [self._d.host] + [c.ns for c in self._d.containers.values()]
-        values = sweep(namespaces)
+        values = sweep(self._s.namespaces())
         now = time.monotonic()
         with self._lock:
             t = self._tracker
-            for key in self._gone:  # a new link may reuse the ifindex: a new baseline
+            for key in self._s.gone:  # a new link may reuse the ifindex: a new baseline
                 t.forget(key)
-            self._gone.clear()
+            self._s.gone.clear()
             for key, v in values.items():
                 t.update(key, v, now)
-            t.keep_only(set(values))
+            if len(values) != self._swept:  # namespaces came or went
+                t.keep_only(set(values))
+                self._swept = len(values)
             rates = dict(t.rates)
-        self._post_sample(Sample(now, values, rates))
+        prev = self._rates
+        changed = {k for k, r in rates.items() if prev.get(k) is not r and prev.get(k) != r}
+        changed.update(k for k in prev if k not in rates)
+        self._rates = rates
+        self._post_sample(Sample(now, values, rates, frozenset(changed)))

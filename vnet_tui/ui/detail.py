@@ -94,6 +94,8 @@ def _padded(values: list[float]) -> list[float]:
 class EndBox(Vertical):
     """One end: its facts, then rx and tx sparklines of the last 60 samples."""
 
+    _shown: object = None
+
     def compose(self) -> ComposeResult:
         yield Static(classes="end-info")
         for d in ("rx", "tx"):
@@ -108,10 +110,15 @@ class EndBox(Vertical):
         seen_at_tap = bool(end and end.at_tap)
         counters = sample.counters_of(key) if sample and key else None
         rate = sample.rates.get(key) if sample and key else None
-        self.query_one(".end-info", Static).update(end_text(end, counters, rate, seen_at_tap))
+        text = end_text(end, counters, rate, seen_at_tap)
         rx, tx = history(key) if history and key else ([], [])
         if seen_at_tap:
             rx, tx = tx, rx
+        shown = (text, rx, tx)
+        if shown == self._shown:  # nothing moved: no repaint
+            return
+        self._shown = shown
+        self.query_one(".end-info", Static).update(text)
         for d, values in (("rx", rx), ("tx", tx)):
             self.query_one(f".{d}", Sparkline).data = _padded(values)
             peak = human_rate(max(values)) if values else "—"

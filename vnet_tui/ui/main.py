@@ -69,7 +69,7 @@ class MainScreen(Screen):
             pane = self.pane(p)
             pane.show_rows(rows)
             if self.vnet.sample is not None:
-                pane.show_rates(self.vnet.sample)
+                pane.show_rates(self.vnet.sample, full=True)
         self.show_detail()
 
     def show_sample(self, sample: Sample) -> None:

@@ -34,7 +34,15 @@ class CountersUpdated(Message):
         self.sample = sample
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, CountersUpdated)
+        """Textual asks the older message whether the newer one may stand in for it.
+
+        It may; it takes over the older one's list of changed ends, so the
+        rows that moved only in the dropped sweep are still updated.
+        """
+        if isinstance(message, CountersUpdated):
+            message.sample = message.sample.after(self.sample)
+            return True
+        return False
 
 
 class FeedFailed(Message):

@@ -77,6 +77,7 @@ class Pane(DataTable):
         self.sort_mode = "name"
         self._rates: dict[str, tuple[str, str]] = {}  # the rate texts on screen, per row
         self._values: dict[str, tuple[float, float]] = {}  # the rates behind them
+        self.by_end: dict[tuple[int, int], list[str]] = {}  # end -> the rows that show its rates
 
     def on_mount(self) -> None:
         for key, label in self.columns_spec:
@@ -99,6 +100,7 @@ class Pane(DataTable):
     def show_rows(self, rows: list[Row]) -> bool:
         """Make the table hold exactly ``rows``; returns whether rows came or went."""
         before = self.current
+        before_rows = self.rows_by_key
         new = {r.key: r for r in rows}
         gone = [k for k in self.rows_by_key if k not in new]
         added = [r for r in rows if r.key not in self.rows_by_key]
@@ -118,6 +120,11 @@ class Pane(DataTable):
             self.add_row(*cells, rate_cell("·", -1.0), rate_cell("·", -1.0), key=r.key)
             self._rates[r.key] = NO_RATE
         self.rows_by_key = new
+        if gone or added or any(r.end != old.end for r in rows if (old := before_rows.get(r.key))):
+            self.by_end = {}
+            for r in rows:
+                if r.end is not None:
+                    self.by_end.setdefault(r.end, []).append(r.key)
         if gone or added:
             self.resort(keep=before.key if before else None)
         return bool(gone or added)
@@ -129,14 +136,24 @@ class Pane(DataTable):
         s.append_text(cell)
         return s
 
-    def show_rates(self, sample: Sample) -> None:
-        """Update the rate cells whose text changed; reorder if sorting by rate."""
+    def show_rates(self, sample: Sample, full: bool = False) -> None:
+        """Update the rate cells whose text changed; reorder if sorting by rate.
+
+        Only the rows of the ends the sample says changed are looked at,
+        unless ``full`` (rows just came) or the sample does not know.
+        """
         updates: list[tuple[str, str, Text]] = []
         shown = self._rates
         rates = sample.rates
-        for key, row in self.rows_by_key.items():
+        if full or sample.changed is None:
+            rows = self.rows_by_key.values()
+        else:
+            by_end = self.by_end
+            rows = [self.rows_by_key[k] for e in sample.changed for k in by_end.get(e, ())]
+        for row in rows:
             if row.end is None:
                 continue
+            key = row.key
             values = rate_values(rates.get(row.end), row.swap)
             if self._values.get(key) == values:  # idle ends: nothing to format
                 continue

@@ -1,0 +1,179 @@
+"""The structure of a watched server: which namespaces, their cached dumps, the VMs.
+
+Single-threaded (the watcher's thread).  Events mark namespaces dirty;
+``apply`` re-dumps only those, rescans namespaces or VMs when asked, and
+assembles a Topology only when something it is made of changed.
+"""
+
+from __future__ import annotations
+
+import os
+import selectors
+from typing import Any, Optional
+
+from vnet_tui.core.model import VM, Topology
+from vnet_tui.net import rtnl
+from vnet_tui.net.namespace import Namespace, NsState
+
+from .assemble import assemble
+from .feed import EndKey
+
+WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
+
+
+def dump(ns: Namespace) -> Optional[NsState]:
+    """Links and addresses of one namespace (None if it cannot be read)."""
+    try:
+        return NsState(links=ns.sock.links(), addrs=ns.sock.addrs())
+    except OSError:
+        return None
+
+
+def dir_entries() -> frozenset[str]:
+    """Names bind-mounted where runtimes keep namespaces."""
+    out: set[str] = set()
+    for d in WATCHED_DIRS:
+        try:
+            out.update(os.listdir(d))
+        except OSError:
+            pass
+    return frozenset(out)
+
+
+class Structure:
+    """Namespaces being watched (host + containers), their dumps, and the VMs."""
+
+    def __init__(self, discoverer: Any, sel: selectors.BaseSelector) -> None:
+        self.d = discoverer
+        self.sel = sel
+        self.watched: dict[int, int] = {}  # namespace inode -> its event socket's fd
+        self.states: dict[int, NsState] = {}
+        self.by_nsid: dict[int, Any] = {}
+        self.vms: list[VM] = []
+        self.dirty: set[int] = set()
+        self.gone: set[EndKey] = set()  # links deleted since the last sweep (ifindexes get reused)
+        self.rescan_ns = self.rescan_vms = False
+        self.last: Optional[Topology] = None
+        self.watch(self.d.host)
+
+    @property
+    def host_inode(self) -> int:
+        return self.d.host.inode
+
+    def ns(self, inode: int) -> Optional[Namespace]:
+        if inode == self.host_inode:
+            return self.d.host
+        c = self.d.containers.get(inode)
+        return c.ns if c is not None else None
+
+    def namespaces(self) -> list[Namespace]:
+        return [self.d.host] + [c.ns for c in self.d.containers.values()]
+
+    def watched_names(self) -> set[str]:
+        names = {n for c in self.d.containers.values() for n in (c.info.names or [])}
+        if self.d.server.host_netns:
+            names.add(self.d.server.host_netns)
+        return names
+
+    # -- event sockets -----------------------------------------------------
+    def watch(self, ns: Namespace) -> None:
+        ev = ns.events()
+        self.sel.register(ev.fileno(), selectors.EVENT_READ, ns.inode)
+        self.watched[ns.inode] = ev.fileno()
+
+    def unwatch(self, inode: int) -> None:
+        fd = self.watched.pop(inode, None)
+        if fd is not None:
+            try:
+                self.sel.unregister(fd)
+            except (KeyError, ValueError, OSError):
+                pass
+        self.states.pop(inode, None)
+
+    def on_events(self, inode: int, events: list[tuple[int, object]]) -> None:
+        """What a batch of events (empty: ENOBUFS, events lost) asks for."""
+        self.dirty.add(inode)
+        is_host = inode == self.host_inode
+        if not events and is_host:
+            self.rescan_ns = self.rescan_vms = True
+        for mtype, msg in events:
+            if not isinstance(msg, rtnl.LinkMsg):
+                continue
+            if mtype == rtnl.RTM_DELLINK:
+                self.gone.add((inode, msg.ifindex))
+            if is_host:
+                nsid = msg.link_netnsid
+                if nsid is not None and (mtype == rtnl.RTM_DELLINK or nsid not in self.by_nsid):
+                    self.rescan_ns = True
+                if msg.kind == "tun" or mtype == rtnl.RTM_DELLINK:
+                    self.rescan_vms = True
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.dirty) or self.rescan_ns or self.rescan_vms
+
+    # -- bringing the picture up to date ------------------------------------
+    def apply(self, force: bool = False) -> Optional[Topology]:
+        """Re-dump, rescan as asked; the new Topology if it changed (or ``force``), else None."""
+        changed = force
+        dirty, self.dirty = self.dirty, set()
+        for inode in dirty:
+            ns = self.ns(inode)
+            st = dump(ns) if ns is not None else None
+            if st is not None and st != self.states.get(inode):
+                self.states[inode] = st
+                changed = True
+        host_state = self.states.get(self.host_inode, NsState())
+        if self.rescan_ns:
+            self.rescan_ns = False
+            changed |= self._refresh_namespaces(host_state)
+        if self.rescan_vms:
+            self.rescan_vms = False
+            changed |= self._refresh_vms(host_state)
+        if not changed:
+            return None
+        topo = assemble(self.d.server.host_netns, self.d.hostname, self.host_inode, host_state,
+                        self.d.containers, self.states, self.by_nsid, self.vms)
+        if not force and topo == self.last:
+            return None
+        self.last = topo
+        return topo
+
+    def _refresh_namespaces(self, host_state: NsState) -> bool:
+        before = (set(self.watched), {k: v.ns.inode for k, v in self.by_nsid.items()})
+        self.by_nsid = self.d.refresh_namespaces(host_state.links)
+        current = set(self.d.containers)
+        for inode in [i for i in self.watched if i != self.host_inode and i not in current]:
+            self.unwatch(inode)
+        for inode in current - set(self.watched):
+            ns = self.d.containers[inode].ns
+            try:
+                self.watch(ns)
+            except OSError:
+                continue
+            st = dump(ns)
+            if st is not None:
+                self.states[inode] = st
+        return before != (set(self.watched), {k: v.ns.inode for k, v in self.by_nsid.items()})
+
+    def _refresh_vms(self, host_state: NsState) -> bool:
+        from vnet_tui.discovery.interfaces import interfaces_from_state
+
+        try:
+            # Discoverer._vms is the one place that knows QEMU; it should be public (reported)
+            vms = self.d._vms(interfaces_from_state(NsState(host_state.links, host_state.addrs)))
+        except OSError:
+            return False
+        if vms == self.vms:
+            return False
+        self.vms = vms
+        return True
+
+    def host_still_there(self) -> bool:
+        name = self.d.server.host_netns
+        if name is None:
+            return True
+        try:
+            return os.stat(f"/run/netns/{name}").st_ino == self.host_inode
+        except OSError:
+            return False
