@@ -1,0 +1,213 @@
+"""What every change form shares: fields, a live preview, inline validation, apply in a worker.
+
+A form builds a request from its fields on every keystroke and asks
+``ops.api.plan_*`` (pure: topology only, no kernel call) for the plan: the
+preview shows the exact ``ip``/QMP commands and warnings, or the refusal
+with its rule, and Apply is enabled only for a valid request.  Apply runs
+the change in a thread worker (``group="change"``) that only posts
+messages; the screen turns them into a result or an error.  A change the
+SSH guard holds back asks for typed confirmation, then runs
+commit-confirmed and offers to keep it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from vnet_tui.core.errors import VnetError
+from vnet_tui.core.model import Topology
+from vnet_tui.core.server import Server
+from vnet_tui.core.text import safe as safe_text
+from vnet_tui.ops.api import Result
+from vnet_tui.ops.plan import Plan
+
+
+class ChangeDone(Message):
+    """The worker applied the change."""
+
+    def __init__(self, result: Result) -> None:
+        super().__init__()
+        self.result = result
+
+
+class ChangeRefused(Message):
+    """The worker's change was refused or failed (and rolled back)."""
+
+    def __init__(self, error: BaseException) -> None:
+        super().__init__()
+        self.error = error
+
+
+def error_text(e: BaseException) -> Text:
+    if isinstance(e, VnetError):
+        return Text.assemble(("✗ ", "bold red"), safe_text(str(e)), (f"  [{e.rule}]" if e.rule else "", "dim"))
+    return Text.assemble(("✗ ", "bold red"), safe_text(f"{type(e).__name__}: {e}"))
+
+
+def preview_text(plan: Plan) -> Text:
+    t = Text()
+    for c in plan.commands():
+        t.append("$ ", "dim")
+        t.append_text(safe_text(c))
+        t.append("\n")
+    for w in plan.warnings:
+        t.append("⚠ ", "yellow")
+        t.append_text(safe_text(w))
+        t.append("\n")
+    return t
+
+
+def field(label: str, widget: Any) -> Horizontal:
+    """A labelled row."""
+    return Horizontal(Label(label, classes="form-label"), widget, classes="form-row")
+
+
+class ChangeForm(ModalScreen[Optional[Result]]):
+    """Base of the add and edit forms; subclasses give fields, ``plan`` and ``apply_change``."""
+
+    DEFAULT_CSS = """
+    ChangeForm { align: center middle; }
+    ChangeForm > #form-box { width: 100; max-width: 95%; height: auto; max-height: 95%;
+        border: thick $accent; background: $surface; padding: 0 1; }
+    ChangeForm .form-row { height: auto; }
+    ChangeForm .form-label { width: 16; padding: 1 1 0 0; }
+    ChangeForm .form-row Input, ChangeForm .form-row Select { width: 1fr; }
+    ChangeForm #form-problem { height: auto; min-height: 1; }
+    ChangeForm #form-preview { height: auto; max-height: 10; overflow-y: auto;
+        background: $boost; padding: 0 1; }
+    ChangeForm #form-buttons { height: auto; align: right middle; }
+    ChangeForm #form-buttons Button { margin-left: 1; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "cancel", id="form-cancel", tooltip="Close without changing anything"),
+                Binding("ctrl+s", "apply", "apply", id="form-apply", tooltip="Apply the change")]
+    apply_label = "Apply"
+
+    def __init__(self, server: Server, topology: Topology, title: str) -> None:
+        super().__init__()
+        self.server = server
+        self.topology = topology
+        self.form_title = title
+        self.current: Optional[Plan] = None
+        self.problem: Optional[BaseException] = None
+        self.busy = False
+
+    # -- subclasses ---------------------------------------------------------------
+    def compose_fields(self) -> ComposeResult:
+        yield from ()
+
+    def request(self) -> Any:
+        """The request the fields describe (read on the UI thread)."""
+        raise NotImplementedError
+
+    def plan(self) -> Plan:
+        raise NotImplementedError
+
+    def apply_change(self, request: Any, confirm: bool, timeout: float) -> Result:
+        """Apply ``request`` (called in the worker thread: no widget access here)."""
+        raise NotImplementedError
+
+    def guarded_name(self) -> str:
+        """What the operator types to confirm a change to a protected interface."""
+        return self.current.touched[0][1] if self.current and self.current.touched else "yes"
+
+    # -- layout ------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="form-box") as box:
+            box.border_title = self.form_title
+            yield from self.compose_fields()
+            yield Static(id="form-problem")
+            yield Static(id="form-preview")
+            with Horizontal(id="form-buttons"):
+                yield Button(self.apply_label, id="form-apply-button", variant="primary", disabled=True)
+                yield Button("Cancel", id="form-cancel-button")
+
+    def on_mount(self) -> None:
+        self.refresh_preview()
+
+    # -- inline validation and preview -----------------------------------------------------
+    @on(Input.Changed)
+    @on(Checkbox.Changed)
+    @on(Select.Changed)
+    def refresh_preview(self) -> None:
+        problem, preview = self.query_one("#form-problem", Static), self.query_one("#form-preview", Static)
+        try:
+            self.current, self.problem = self.plan(), None
+        except VnetError as e:
+            self.current, self.problem = None, e
+        if self.problem is not None:
+            problem.update(error_text(self.problem))
+            preview.update("")
+        else:
+            assert self.current is not None
+            problem.update(Text("✓ valid — the commands this runs:", style="green"))
+            preview.update(preview_text(self.current))
+        self.query_one("#form-apply-button", Button).disabled = self.problem is not None or self.busy
+
+    # -- applying ---------------------------------------------------------------------------
+    @on(Button.Pressed, "#form-apply-button")
+    def action_apply(self) -> None:
+        if self.current is not None and not self.busy:
+            self.start(confirm=False)
+
+    @on(Button.Pressed, "#form-cancel-button")
+    def action_cancel(self) -> None:
+        if not self.busy:
+            self.dismiss(None)
+
+    def start(self, confirm: bool) -> None:
+        self.busy = True
+        self.query_one("#form-apply-button", Button).disabled = True
+        self.query_one("#form-problem", Static).update(Text("applying…", style="bold"))
+        self.worker_apply(self.request(), confirm)
+
+    @work(thread=True, exclusive=True, group="change", description="apply an adapter change", exit_on_error=False)
+    def worker_apply(self, request: Any, confirm: bool) -> None:
+        try:
+            self.post_message(ChangeDone(self.apply_change(request, confirm, 60.0)))
+        except Exception as e:  # every failure becomes a message: never a traceback on screen
+            self.post_message(ChangeRefused(e))
+
+    def on_change_done(self, msg: ChangeDone) -> None:
+        self.busy = False
+        self.dismiss(msg.result)
+        report(self.app, msg.result)
+
+    def on_change_refused(self, msg: ChangeRefused) -> None:
+        self.busy = False
+        e = msg.error
+        if isinstance(e, VnetError) and e.rule == "ssh-guard":
+            from .confirm import TypedConfirmScreen
+
+            def typed(ok: Optional[bool]) -> None:
+                if ok:
+                    self.start(confirm=True)
+                else:
+                    self.refresh_preview()
+
+            self.app.push_screen(TypedConfirmScreen(self.guarded_name(), str(e)), typed)
+            return
+        self.query_one("#form-problem", Static).update(error_text(e))
+        self.query_one("#form-apply-button", Button).disabled = False
+        self.app.notify(str(e), title="change failed" if getattr(e, "code", 1) == 1 else "refused",
+                        severity="error", timeout=10, markup=False)
+
+
+def report(app: Any, result: Result) -> None:
+    """A notification for a result; a commit-confirmed change opens the keep/revert prompt."""
+    lines = [result.title + (" — unplug pending" if result.pending else "")]
+    lines += [f"⚠ {w}" for w in result.warnings] + list(result.notes)
+    app.notify("\n".join(lines), title="done", severity="warning" if result.warnings else "information",
+               timeout=8, markup=False)
+    if result.confirm:
+        from .confirm import KeepChangeScreen
+
+        app.push_screen(KeepChangeScreen(result.confirm))

@@ -1,0 +1,107 @@
+"""The edit form: one end of an adapter — MAC, addresses, MTU, up/down, bridge.
+
+Fields start at the end's current values; only what differs is asked
+for.  A VM's guest end offers only its MAC, by unplug + replug (the form
+says why: a guest MAC cannot change live).
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.widgets import Checkbox, Input, Select, Static
+
+from vnet_tui.core.model import Interface, Topology
+from vnet_tui.core.server import Server
+from vnet_tui.ops import api
+from vnet_tui.ops.api import Result
+from vnet_tui.ops.facts import Facts
+from vnet_tui.ops.plan import Plan
+from vnet_tui.ops.requests import SetRequest
+
+from .add import mtu, words
+from .base import ChangeForm, field
+
+UNCHANGED, DETACH = "=", "-"
+
+
+class EditAdapterScreen(ChangeForm):
+    """Edit the guest or host end of an adapter, previewed as you type."""
+
+    apply_label = "Apply"
+
+    def __init__(self, server: Server, topology: Topology, target: str, ifname: str,
+                 end: Optional[str] = None) -> None:
+        self.target, self.ifname, self.end = target, ifname, end
+        self.iface: Optional[Interface] = None
+        self.vm_guest = False
+        self.guest_mac: Optional[str] = None
+        try:
+            facts = Facts(topology)
+            owner = facts.target(target)
+            adapter = facts.adapter(owner, ifname)
+            if adapter.kind == "vme" and end == "guest":
+                self.vm_guest = True
+                self.guest_mac = adapter.vm_adapter.guest_mac if adapter.vm_adapter else None
+            elif adapter.kind == "vme":
+                self.iface, self.end = adapter.host, "host"
+            else:
+                by_name = "host" if adapter.host and ifname == adapter.host.ifname else "guest"
+                self.end = end or by_name
+                self.iface = adapter.guest if self.end == "guest" else adapter.host
+        except Exception:  # shown by the preview: plan() raises the same refusal with its rule
+            pass
+        shown = self.iface.ifname if self.iface else ifname
+        super().__init__(server, topology, f"Edit {target}: {shown} ({self.end or 'guest'} end)")
+        self.bridges = [i.ifname for i in topology.host.interfaces if i.kind == "bridge"]
+
+    def compose_fields(self) -> ComposeResult:
+        i = self.iface
+        if self.vm_guest:
+            yield Static(Text("A VM's guest MAC cannot change live (the guest owns its NIC): it is unplugged and "
+                              "plugged back with the new MAC.", style="yellow"))
+            yield field("guest MAC", Input(value=self.guest_mac or "", id="edit-mac"))
+            yield Checkbox("unplug + replug with this MAC", id="edit-replug")
+            return
+        yield field("MAC", Input(value=(i.mac or "") if i else "", id="edit-mac"))
+        current = " ".join(a for a in (i.addresses if i else []) if not a.startswith("fe80:"))
+        yield field("add IPs", Input(placeholder="198.18.5.9/16 …", id="edit-add-ips"))
+        yield field("remove IPs", Input(placeholder=f"now: {current}" if current else "(none on it)", id="edit-del-ips"))
+        yield field("MTU", Input(value=str(i.mtu) if i else "", id="edit-mtu"))
+        yield field("state", Select([("unchanged", UNCHANGED), ("up", "up"), ("down", "down")], value=UNCHANGED,
+                                    id="edit-state", allow_blank=False))
+        if self.end == "host":
+            options = [("unchanged" + (f" ({i.master})" if i and i.master else ""), UNCHANGED)]
+            options += [("detach from its bridge", DETACH)] if i and i.master else []
+            options += [(f"attach to {b}", b) for b in self.bridges if not i or b != i.master]
+            yield field("bridge", Select(options, value=UNCHANGED, id="edit-bridge", allow_blank=False))
+
+    def request(self) -> SetRequest:
+        v = lambda q: self.query_one(f"#{q}", Input).value.strip()  # noqa: E731
+        if self.vm_guest:
+            mac = v("edit-mac")
+            return SetRequest(self.target, self.ifname, end="guest", mac=mac if mac != self.guest_mac else None,
+                              replug=self.query_one("#edit-replug", Checkbox).value)
+        i = self.iface
+        mac = v("edit-mac")
+        new_mtu = mtu(v("edit-mtu"))
+        state = self.query_one("#edit-state", Select).value
+        bridge = self.query_one("#edit-bridge", Select).value if self.end == "host" else UNCHANGED
+        return SetRequest(
+            self.target, i.ifname if i else self.ifname, end=self.end,
+            mac=mac if i and mac and mac.lower() != (i.mac or "") else None,
+            add_ips=words(v("edit-add-ips")), del_ips=words(v("edit-del-ips")),
+            mtu=new_mtu if i and new_mtu != i.mtu else None,
+            up=None if state == UNCHANGED else state == "up",
+            bridge=str(bridge) if bridge not in (UNCHANGED, DETACH) else None, no_bridge=bridge == DETACH)
+
+    def plan(self) -> Plan:
+        return api.plan_edit(self.server, self.topology, self.request())
+
+    def guarded_name(self) -> str:
+        return self.iface.ifname if self.iface else self.ifname
+
+    def apply_change(self, request: SetRequest, confirm: bool, timeout: float) -> Result:
+        return api.edit_adapter(self.server, request, confirm=confirm, confirm_timeout=timeout)
