@@ -51,8 +51,8 @@ class Watcher:
     """A live feed of one server (see the module docstring)."""
 
     SETTLE = 0.03  # s: let a burst of events coalesce into one re-dump
-    RESCAN_NS_EVERY = 10.0  # s: periodic rescan of namespaces (holders that died quietly)
-    RESCAN_VMS_EVERY = 5.0  # s: periodic rescan of VMs (paused/running, guest MACs)
+    RESCAN_NS_EVERY = 30.0  # s: periodic rescan of namespaces (holders that died quietly)
+    RESCAN_VMS_EVERY = 15.0  # s: periodic rescan of VMs (paused/running, guest MACs)
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
 
     def __init__(self, server: Server, interval: float = 1.0,

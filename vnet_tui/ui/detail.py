@@ -8,7 +8,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Footer, Label, Sparkline, Static
 
 from vnet_tui.core.model import Counters
@@ -91,15 +93,25 @@ def _padded(values: list[float]) -> list[float]:
     return [0.0] * (HISTORY - len(values)) + values if values else []
 
 
+class Facts(Widget):
+    """A block of text that repaints without a relayout (its size comes from CSS)."""
+
+    text: reactive[Text] = reactive(Text(""), layout=False)
+    """What it shows."""
+
+    def render(self) -> Text:
+        return self.text
+
+
 class EndBox(Vertical):
     """One end: its facts, then rx and tx sparklines of the last 60 samples."""
 
     _shown: object = None
 
     def compose(self) -> ComposeResult:
-        yield Static(classes="end-info")
+        yield Facts(classes="end-info")
         for d in ("rx", "tx"):
-            yield Static(classes=f"spark-title {d}-title")
+            yield Facts(classes=f"spark-title {d}-title")
             with Horizontal(classes="spark-row"):
                 yield Label(d, classes="spark-label")
                 yield Sparkline([], classes=d)
@@ -118,16 +130,27 @@ class EndBox(Vertical):
         if shown == self._shown:  # nothing moved: no repaint
             return
         self._shown = shown
-        self.query_one(".end-info", Static).update(text)
+        self.query_one(".end-info", Facts).text = text  # a reactive: repaints only if it differs
         for d, values in (("rx", rx), ("tx", tx)):
-            self.query_one(f".{d}", Sparkline).data = _padded(values)
+            spark = self.query_one(f".{d}", Sparkline)
+            data = _padded(values)
+            if spark.data != data:
+                spark.data = data
             peak = human_rate(max(values)) if values else "—"
-            self.query_one(f".{d}-title", Static).update(
-                Text.assemble((f"{d} bytes/s", "bold"), f", last {len(values)} samples, peak {peak}"))
+            self.query_one(f".{d}-title", Facts).text = Text.assemble(
+                (f"{d} bytes/s", "bold"), f" over the last {HISTORY} samples, peak {peak}")
 
 
 class DetailView(Vertical):
     """The selected adapter's two ends, side by side."""
+
+    _title_shown: Optional[Text] = None
+
+    def _title(self, title: Text) -> None:
+        """Set the border title (a Text: never parsed as markup), only when it changes."""
+        if title != self._title_shown:
+            self._title_shown = title
+            self.border_title = title
 
     def compose(self) -> ComposeResult:
         with Horizontal():
@@ -138,7 +161,7 @@ class DetailView(Vertical):
     def show(self, row: Optional[Row], sample: Optional[Sample], history: Optional[History]) -> None:
         """Show ``row``'s adapter (None: nothing selected)."""
         if row is None:
-            self.border_title = "Adapter — select a row"
+            self._title(Text("Adapter — select a row"))
             self.query_one("#guest-end", EndBox).show(None, None, None)
             self.query_one("#host-end", EndBox).show(None, None, None)
             return
@@ -151,7 +174,7 @@ class DetailView(Vertical):
             title.append_text(safe(f"{row.guest.owner}:{g}", style="bold"))
             title.append("  guest end ⇄ host end  ", style="dim")
             title.append_text(safe(h, style="bold"))
-        self.border_title = title
+        self._title(title)
         guest, host = row.guest, row.host
         self.query_one("#guest-end", EndBox).show(guest if guest else host, sample, history)
         self.query_one("#host-end", EndBox).show(host if guest else None, sample, history)
