@@ -26,7 +26,7 @@ from vnet_tui.net.netns import entered, open_netns
 
 from . import kernel, nl, registry
 from .info import ContainerInfo, LabInfo, VmInfo
-from .names import BRIDGE, BRIDGE_IPV4, BRIDGE_IPV6, ContainerPlan, LabPlan, LabSpec, VmPlan, plan
+from .names import BRIDGE, BRIDGE_IPV4, BRIDGE_IPV6, ContainerPlan, LabPlan, LabSpec, plan
 from .vms import BootArgs, QmpWait, VmFiles, check_socket_path, find_qemu, log_tail, qemu_argv, vm_files
 
 Progress = Callable[[str], None]
