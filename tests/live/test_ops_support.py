@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
 import pytest
@@ -114,10 +115,27 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ["VNET_TUI_STATE"] = old
 
 
-def make_lab(containers: int = 2, vms: int = 0) -> Any:
+def settle(namespaces: list[str], timeout: float = 5.0) -> None:
+    """Wait until no address is tentative: IPv6 DAD adds routes a second after a link comes up."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        busy = [x for ns in namespaces for a in ip_json("addr", "show", netns=ns)
+                for x in a.get("addr_info", []) if x.get("tentative")]
+        if not busy:
+            return
+        time.sleep(0.1)
+
+
+@contextmanager
+def make_lab(containers: int = 2, vms: int = 0) -> Iterator[Any]:
+    """A lab for the block (always taken down), settled: its dumps no longer move by themselves."""
     from vnet_tui.lab import lab
 
-    return lab(unique("o"), containers=containers, vms=vms, seed=7)
+    with lab(unique("o"), containers=containers, vms=vms, seed=7) as info:
+        settle([info.host_netns] + [c.netns for c in info.containers])
+        yield info
 
 
 def test_dumps_see_a_change() -> None:

@@ -7,6 +7,8 @@ after each step.
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.helpers import ip_json
@@ -116,3 +118,26 @@ def cli_cat(ns: str, path: str) -> str:
 
     return subprocess.run(["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/{path}"], capture_output=True,
                           text=True, check=True).stdout.strip()
+
+
+def test_half_made_adapters_of_dead_processes_are_removed(state: str) -> None:  # noqa: F811
+    """A maker killed mid-add leaves a tagged pair; the next change removes it (and only it)."""
+    import subprocess
+    import sys
+
+    with make_lab(1) as info:
+        host, ct = info.host_netns, f"vl-{info.name}-ct101"
+        dead = subprocess.Popen([sys.executable, "-c", "pass"])
+        dead.wait()
+        alive = os.getpid()
+        for name, peer, pid in (("vethdead.0", f"vt{dead.pid:x}-abcd", dead.pid),
+                                ("vethlive.0", f"vt{alive:x}-abcd", alive)):
+            subprocess.run(["ip", "-n", host, "link", "add", name, "type", "veth", "peer", "name", peer,
+                            "netns", ct], check=True)
+            subprocess.run(["ip", "-n", host, "link", "set", name, "alias", f"vnet-tui:pending:{pid}"], check=True)
+        out = cli_json("adapter", "add", "ct101", "--lab", info.name)
+        assert any("vethdead.0" in w and str(dead.pid) in w for w in out["warnings"]), out["warnings"]
+        host_links = [l["ifname"] for l in ip_json("link", "show", netns=host)]
+        ct_links = [l["ifname"] for l in ip_json("link", "show", netns=ct)]
+        assert "vethdead.0" not in host_links and f"vt{dead.pid:x}-abcd" not in ct_links
+        assert "vethlive.0" in host_links  # its maker (this test) is alive: not ours to remove

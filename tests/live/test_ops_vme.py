@@ -71,6 +71,16 @@ def test_hotplug_faults_and_unplug_pending(state: str, monkeypatch: pytest.Monke
         shown = cli_json("show", "--lab", lab)["vms"][0]
         assert tap in [a["host_ifname"] for a in shown["adapters"]]
 
+        # the host end (the tap): MAC (re-read after 0.5 s), MTU, off the bridge; undo restores it
+        before = link(host, tap)
+        cli("adapter", "set", "vm201", tap, "--lab", lab, "--mac", "fe:77:00:00:00:09", "--mtu", "9000",
+            "--no-bridge", check=0)
+        t = link(host, tap)
+        assert (t["address"], t["mtu"], t.get("master")) == ("fe:77:00:00:00:09", 9000, None)
+        cli("undo", check=0)
+        t = link(host, tap)
+        assert (t["address"], t["mtu"], t.get("master")) == (before["address"], 1500, "br0")
+
         # delete: the paused guest never acknowledges, so the unplug stays pending
         out = cli_json("adapter", "del", "vm201", tap, "--lab", lab, env={"VNET_TUI_UNPLUG_WAIT": "0.3"})
         assert out["pending"] and any("unplug pending" in n for n in out["notes"])
@@ -140,6 +150,18 @@ def test_real_guest_sees_hotplug_and_acknowledges_unplug(state: str, tmp_path) -
             wait(lambda: "c4:37:72:55:00:01" not in guest_macs(), 30, "the NIC to leave the guest")
 
             cli("undo", check=0)  # plugs it back: same tap name, MAC and port
+            assert (tap, "rp1") in [(x[3], x[4]) for x in qemu_view(qmp)["nics"]]
+            wait(lambda: "c4:37:72:55:00:01" in guest_macs(), 30, "the NIC to come back")
+
+            # a guest MAC changes by unplug + replug only
+            r = cli("adapter", "set", name, tap, "--netns", ns, "--end", "guest", "--mac", "c4:37:72:55:00:02",
+                    "--json", check=2)
+            assert json.loads(r.stdout)["error"]["rule"] == "vm-guest-mac-live"
+            cli("adapter", "set", name, tap, "--netns", ns, "--end", "guest", "--mac", "c4:37:72:55:00:02",
+                "--replug", check=0)
+            assert ("c4:37:72:55:00:02", tap) in [(x[1], x[3]) for x in qemu_view(qmp)["nics"]]
+            wait(lambda: "c4:37:72:55:00:02" in guest_macs(), 30, "the guest to see the new MAC")
+            cli("undo", check=0)  # replug with the old MAC
             assert (tap, "rp1") in [(x[3], x[4]) for x in qemu_view(qmp)["nics"]]
             wait(lambda: "c4:37:72:55:00:01" in guest_macs(), 30, "the NIC to come back")
             out = cli_json("undo", env=env)  # undo the add itself: unplugged again, tap removed
