@@ -26,6 +26,8 @@ from vnet_tui.lab.vms import find_qemu
 pytestmark = pytest.mark.live
 needs_qemu = pytest.mark.skipif(find_qemu() is None, reason="qemu-system-x86_64 not installed")
 CLI = [sys.executable, "-m", "vnet_tui"]
+# with and without a VM: the VM case starts QEMU
+VMS = [0, pytest.param(1, marks=[pytest.mark.qemu, needs_qemu], id="vm")]
 
 
 @pytest.fixture(autouse=True)
@@ -187,9 +189,10 @@ def test_containers_reach_the_host_and_each_other():
             assert "refused" in out.stderr.lower()  # an RST from br0: reachable
 
 
-def test_lab_down_leaves_nothing():
+@pytest.mark.parametrize("vms", VMS)
+def test_lab_down_leaves_nothing(vms):
     name = unique()
-    info = up(name, containers=3, vms=1 if find_qemu() else 0)
+    info = up(name, containers=3, vms=vms)
     try:
         pids = [c.pid for c in info.containers] + [v.pid for v in info.vms] + [info.keeper_pid]
         files = [v.qmp for v in info.vms] + [info.state_dir]
@@ -204,24 +207,23 @@ def test_lab_down_leaves_nothing():
 def test_same_name_twice_is_refused_and_the_first_lab_is_intact():
     name = unique()
     with lab(name, containers=2, vms=0) as info:
-        before = netns_names()
+        before = registry.lab_namespaces(name)
         with pytest.raises(InvalidInput) as e:
             up(name, containers=1, vms=0)
         assert e.value.rule == "lab-exists" and e.value.code == 2
         r = cli("lab", "up", name, "--vms", "0", "--json")
         assert r.returncode == 2 and json.loads(r.stdout)["error"]["rule"] == "lab-exists"
-        assert netns_names() == before
+        assert registry.lab_namespaces(name) == before
         assert all(alive(c.pid) for c in info.containers) and alive(info.keeper_pid)
         check_containers(info)
 
 
 @pytest.mark.parametrize("bad", ["Bad", "toolong12", "a-b", "a_b", "x.y", "-x", "ä", "a b", ""])
 def test_invalid_names_exit_2_and_build_nothing(bad):
-    before = netns_names()
     r = cli("lab", "up", "--vms", "0", "--json", "--", bad)
     assert r.returncode == 2, r.stderr
     assert json.loads(r.stdout)["error"]["rule"] == "lab-name"
-    assert netns_names() == before
+    assert not [n for n in netns_names() if n.startswith(f"vl-{bad}-")]
 
 
 def test_down_of_an_unknown_lab_exits_4():
@@ -246,7 +248,8 @@ def test_without_qemu_the_containers_are_built_and_no_vms():
     assert_gone(name, [], [])
 
 
-def test_a_failed_up_removes_what_it_made(monkeypatch):
+@pytest.mark.parametrize("vms", VMS)
+def test_a_failed_up_removes_what_it_made(monkeypatch, vms):
     name = unique()
     real = build._Builder.build_containers
     seen: list[int] = []
@@ -259,7 +262,7 @@ def test_a_failed_up_removes_what_it_made(monkeypatch):
     monkeypatch.setattr(build._Builder, "build_containers", build_one_then_fail)
     try:
         with pytest.raises(ChangeFailed) as e:
-            up(name, containers=3, vms=1 if find_qemu() else 0)
+            up(name, containers=3, vms=vms)
         assert "injected failure" in str(e.value) and e.value.code == 1
     finally:
         if registry.lab_namespaces(name) or os.path.exists(registry.lab_dir(name)):
@@ -268,9 +271,10 @@ def test_a_failed_up_removes_what_it_made(monkeypatch):
     assert_gone(name, seen, [])
 
 
-def test_a_half_made_lab_can_still_be_taken_down():
+@pytest.mark.parametrize("vms", VMS)
+def test_a_half_made_lab_can_still_be_taken_down(vms):
     name = unique()
-    info = up(name, containers=2, vms=1 if find_qemu() else 0)
+    info = up(name, containers=2, vms=vms)
     pids = [c.pid for c in info.containers] + [v.pid for v in info.vms] + [info.keeper_pid]
     shutil.rmtree(info.state_dir)  # lost its state: only namespaces and processes say it exists
     try:
