@@ -186,3 +186,20 @@ async def test_lab_taken_down_under_the_app_stops_the_feed_and_leaves_nothing():
             down(name)
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     assert f"vl-{name}-" not in out
+
+
+async def test_change_keys_open_the_forms_on_the_selected_adapter(lab_info):
+    from vnet_tui.ui.forms import DeleteAdapterScreen, EditAdapterScreen
+
+    ct = lab_info.containers[0]
+    async with running(lab_info.name) as (app, pilot):
+        app.go_to("containers", app.main.pane("containers").ordered_rows[0].key)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, EditAdapterScreen), what="the edit form")
+        assert (app.screen.target, app.screen.ifname) == (ct.name, ct.ifname)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is app.main, what="back on the panes")
+        app.go_to("vms", app.main.pane("vms").ordered_rows[0].key)
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DeleteAdapterScreen), what="the delete form")
+        await pilot.press("escape")

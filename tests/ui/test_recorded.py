@@ -136,8 +136,10 @@ async def test_every_key_has_an_id_is_in_help_and_reserved_keys_say_so():
         for k in KEYS:
             assert k.tooltip in text.replace("\n", " ") or k.tooltip[:40] in text, k.id
         await pilot.press("escape")
-        await pilot.press("a")
+        await pilot.press("p")
         assert any("coming soon" in n.message for n in app._notifications)
+        await pilot.press("a")  # a recording is read-only: the change keys say why
+        assert any("changes are off" in (n.title or "") for n in app._notifications)
 
 
 async def test_pause_and_interval_show_in_the_header():

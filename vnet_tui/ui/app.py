@@ -14,9 +14,11 @@ from textual.app import App
 from textual.worker import Worker, WorkerState
 
 from vnet_tui.core.model import Topology
+from vnet_tui.core.server import Server
 from vnet_tui.live.feed import Feed, Sample, step_interval
 from vnet_tui.live.privilege import privilege
 
+from . import changes
 from .detail import DetailScreen, DetailView
 from .header import StatusHeader
 from .help import HelpScreen
@@ -36,9 +38,11 @@ class VnetApp(App):
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {VnetCommands}
 
-    def __init__(self, feed: Feed, read_only: bool = False, caps: Optional[int] = None) -> None:
+    def __init__(self, feed: Feed, read_only: bool = False, caps: Optional[int] = None,
+                 server: Optional[Server] = None) -> None:
         super().__init__()
         self.feed = feed
+        self.server = server if server is not None else getattr(feed, "server", None)
         self.read_write, self.why = privilege(read_only, caps)
         self.topo: Optional[Topology] = None
         self.sample: Optional[Sample] = None
@@ -153,6 +157,18 @@ class VnetApp(App):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    async def action_add(self) -> None:
+        await changes.add(self)
+
+    async def action_edit(self) -> None:
+        await changes.edit(self)
+
+    async def action_delete(self) -> None:
+        await changes.delete(self)
+
+    async def action_undo(self) -> None:
+        await changes.undo(self)
 
     def action_reserved(self, what: str) -> None:
         self.notify(f"{what}: coming soon (not in this build)", timeout=3)

@@ -1,7 +1,7 @@
 """Every key of the app in one place: the bindings, the help screen and the palette read it.
 
-Keys for changes and the pair demo (``a e d p u``) are reserved for the
-issues that bring those actions; until then they say so.
+Changes (``a e d u``) open the forms of ui/forms (changes.py decides
+what the selection means); ``p`` is reserved for the pair view.
 """
 
 from __future__ import annotations
@@ -42,15 +42,15 @@ KEYS: list[Key] = [
     Key("r", "resync", "resync", "Full resync: re-read every namespace and VM now", "resync", True, "r"),
     Key("question_mark", "help", "help", "Show every key", "help", True, "?"),
     Key("q", "quit", "quit", "Quit vnet-tui", "quit", True, "q"),
-    # reserved for the change and pair-demo issues
-    Key("a", "reserved('add an adapter')", "add", "Add an adapter (coming soon)", "add-adapter", False, "a"),
-    Key("e", "reserved('edit an adapter')", "edit", "Edit the selected adapter (coming soon)", "edit-adapter",
-        False, "e"),
-    Key("d", "reserved('delete an adapter')", "delete", "Delete the selected adapter (coming soon)",
-        "delete-adapter", False, "d"),
+    Key("a", "add", "add", "Add an adapter to the selected container or VM (form with preview)",
+        "add-adapter", True, "a"),
+    Key("e", "edit", "edit", "Edit the selected adapter: MAC, addresses, MTU, up/down, bridge",
+        "edit-adapter", True, "e"),
+    Key("d", "delete", "delete", "Delete the selected adapter (after confirmation)", "delete-adapter", True, "d"),
+    Key("u", "undo", "undo", "Undo the last change", "undo", True, "u"),
+    # reserved for the pair-demo issue
     Key("p", "reserved('pair view')", "pair", "Pair view: send frames end to end (coming soon)", "pair-view",
         False, "p"),
-    Key("u", "reserved('undo')", "undo", "Undo the last change (coming soon)", "undo", False, "u"),
 ]
 
 EXTRA_HELP: list[tuple[str, str]] = [

@@ -45,7 +45,7 @@ class MainScreen(Screen):
                 yield Pane(p)
         yield DetailView(id="detail")
         yield FilterBar()
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.vnet.main_ready()
