@@ -154,3 +154,22 @@ def test_interval_pause_resync_and_stop_release_everything():
             r.w.resync()
             r.wait(lambda: len(r.topos) > t, "a resync posts the topology")
     assert len(os.listdir("/proc/self/fd")) <= fds_before + 2  # the wake-up pipe until gc
+
+
+def test_lost_events_enobufs_mean_a_redump():
+    import socket
+    import tempfile
+
+    with netns(2) as (host, a):
+        pair(host, [a])
+        with Recorder(host, interval=0.2) as r:
+            ev = r.w._s.d.host.events().sock
+            ev.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # the kernel's minimum
+            with tempfile.NamedTemporaryFile("w", suffix=".ip") as batch:
+                batch.write("".join(f"link add lost{i} type veth peer name lostp{i}\n" for i in range(60)))
+                batch.flush()
+                with r.w._lock:  # the watcher blocks at its next sweep: events pile up and overflow
+                    time.sleep(0.3)
+                    sh("ip", "-n", host, "-batch", batch.name)
+            r.wait(lambda: all(f"lost{i}" in r.names() for i in range(60)), "every link after the overflow")
+            assert r.w.overruns >= 1

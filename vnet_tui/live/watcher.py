@@ -69,6 +69,7 @@ class Watcher:
         self._lock = threading.Lock()
         self._tracker = FastRateTracker()
         self._swept = 0  # ends in the last sweep
+        self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
         self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
         self.started = False
         self._abandoned = False
@@ -245,6 +246,7 @@ class Watcher:
         try:
             events = ns.events().read_events()
         except Resync:
+            self.overruns += 1
             events = []
         except OSError:
             events = []
