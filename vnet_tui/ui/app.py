@@ -78,7 +78,7 @@ class VnetApp(App):
         )
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.state == WorkerState.ERROR:
+        if event.worker.group == "live" and event.state == WorkerState.ERROR:
             self.post_message(FeedFailed(f"{event.worker.description}: {event.worker.error}"))
 
     def on_feed_failed(self, msg: FeedFailed) -> None:
