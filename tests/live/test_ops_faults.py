@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 
 from tests.helpers import ip_json
-from tests.live.test_ops_support import cli, dumps, lab_namespaces, make_lab, state  # noqa: F401
+from tests.live.test_ops_support import cli, differences, dumps, settle, lab_namespaces, make_lab, state  # noqa: F401
 from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.core.server import Server
 from vnet_tui.net.change import faults
@@ -29,6 +29,7 @@ ERRNOS = [errno.EEXIST, errno.ENODEV, errno.EBUSY, errno.EADDRNOTAVAIL, errno.EP
 
 def every_step_rolls_back(nss: list[str], change: Callable[[], object]) -> int:
     """Fail step 1, 2, … of ``change``; each must restore the dumps. Returns the step count."""
+    settle(nss)
     start = dumps(nss, sysctls=True)
     lines = len(journal.entries())
     n = 1
@@ -40,7 +41,9 @@ def every_step_rolls_back(nss: list[str], change: Callable[[], object]) -> int:
         except ChangeFailed as e:
             assert faults.fired, f"step {n}: failed without the injected fault: {e}"
             assert e.rule == "rolled-back", f"step {n} ({faults.fired}): {e}"
-            assert dumps(nss, sysctls=True) == start, f"step {n} ({faults.fired}) left something behind"
+            settle(nss)  # addresses put back on an up link go through DAD again
+            now = dumps(nss, sysctls=True)
+            assert now == start, f"step {n} ({faults.fired}): {differences(start, now)}"
             assert len(journal.entries()) == lines, "a failed change was journalled"
             n += 1
             continue
@@ -59,11 +62,14 @@ def test_add_and_edit_roll_back_at_every_step(state: str) -> None:  # noqa: F811
         steps = every_step_rolls_back(nss, lambda: api.add(server, add))
         assert steps >= 7  # create, tag, rename, 2 addresses, up ×2, master, commit
 
+        settle(nss)
         before = dumps(nss, sysctls=True)
         routed = AddRequest("ct101", ifname="eth2", ips=["198.19.8.2/32", "fd00:5655::8:2/128"], routed=True)
         assert every_step_rolls_back(nss, lambda: api.add(server, routed)) >= 9
         undo(server)
-        assert dumps(nss, sysctls=True) == before
+        settle(nss)
+        now = dumps(nss, sysctls=True)
+        assert now == before, differences(before, now)
 
         edits = [
             SetRequest("ct101", "eth1", mac="c4:37:72:0e:0e:01", add_ips=["198.18.8.2/16", "fd00:5654::8:2/64"],

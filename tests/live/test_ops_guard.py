@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from tests.live.test_ops_support import cli, cli_json, dumps, lab_namespaces, link, make_lab, state  # noqa: F401
+from tests.live.test_ops_support import settle, cli, cli_json, dumps, lab_namespaces, link, make_lab, state  # noqa: F401
 from vnet_tui.safety import journal
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
@@ -50,6 +50,7 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
             r = cli("adapter", *argv, "--lab", lab, "--json", env=env, check=3)
             err = json.loads(r.stdout)["error"]
             assert err["rule"] == "ssh-guard" and "SSH session" in err["message"], argv
+        settle(nss)
         assert dumps(nss, sysctls=True) == start
         # what does not touch the session is not held up
         cli("adapter", "set", "ct102", "eth0", "--lab", lab, "--mtu", "1400", env=env, check=0)
@@ -79,6 +80,7 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
                 maker.kill()
                 maker.wait()
         wait_until(lambda: journal.fate(confirm["id"]) == "revert", 5, "the revert journalled")
+        settle(nss)
         assert dumps(nss, sysctls=True) == start
         r = cli("adapter", "confirm", confirm["id"], "--json", check=2)  # too late
         assert json.loads(r.stdout)["error"]["rule"] == "confirm-late"
@@ -96,4 +98,5 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
         time.sleep(3.5)
         assert link(ct, "eth0")["mtu"] == 1420 and journal.fate(cid) == "confirm"
         cli("undo", check=0)
+        settle(nss)
         assert dumps(nss, sysctls=True) == start

@@ -87,6 +87,18 @@ def dumps(namespaces: list[str], sysctls: bool = False) -> dict[str, Any]:
     return out
 
 
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """Where two dumps differ, as readable paths (for assertion messages)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b), key=str) for d in differences(a.get(k), b.get(k), f"{path}/{k}")]
+    if isinstance(a, list) and isinstance(b, list):
+        if all(isinstance(x, str) for x in a + b):
+            return [f"{path}: -{sorted(set(a) - set(b))} +{sorted(set(b) - set(a))}"] if a != b else []
+        if len(a) == len(b):
+            return [d for i, (x, y) in enumerate(zip(a, b)) for d in differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a!r} -> {b!r}"]
+
+
 def lab_namespaces(name: str, containers: int) -> list[str]:
     return [f"vl-{name}-host"] + [f"vl-{name}-ct{101 + i}" for i in range(containers)]
 

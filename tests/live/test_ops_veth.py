@@ -13,7 +13,7 @@ import pytest
 
 from tests.helpers import ip_json
 from tests.ipview import assert_show_matches_ip
-from tests.live.test_ops_support import addrs_of, cli, cli_json, dumps, lab_namespaces, link, make_lab, state  # noqa: F401
+from tests.live.test_ops_support import settle, addrs_of, cli, cli_json, dumps, lab_namespaces, link, make_lab, state  # noqa: F401
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 
@@ -75,6 +75,7 @@ def test_add_edit_delete_undo(state: str) -> None:  # noqa: F811
         assert _no_index(dumps(nss)) == _no_index(before_del)
         for _ in range(4):  # the two host-end edits, the guest-end edit, the add
             cli("undo", check=0)
+        settle(nss)
         assert dumps(nss, sysctls=True) == start
         r = cli("undo", "--json", check=4)
         assert '"undo-empty"' in r.stdout
@@ -110,6 +111,7 @@ def test_routed_adapter(state: str) -> None:  # noqa: F811
             assert got == want, path
         assert out["after"]["host"]["routes"]
         cli("undo", check=0)
+        settle(nss)
         assert dumps(nss, sysctls=True) == start
 
 

@@ -23,7 +23,7 @@ from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.model import VM, Adapter, Container, Interface
 
 from . import validate, vme
-from .endstate import EndState, converge, differences, keeps_ipv6_on_down, read_end, without_ipv6
+from .endstate import EndState, converge, differences, keeps_ipv6_on_down, read_end, wait_dad, without_ipv6
 from .facts import Facts
 from .live import HOST, Live
 from .plan import Plan
@@ -141,6 +141,8 @@ def plan_set(facts: Facts, labels: dict[str, Optional[str]], target: Union[Conta
             if got is not None and got.mac != m:  # udev rewrote it: set once more
                 live.ns(key).link_set(got.ifindex, address=m)
                 got = read_end(live.ns(key), iface.ifname)
+        if got is not None and got.up and got.has_ipv6() and (add or req.up):
+            plan.warnings += wait_dad(live.ns(key), got.ifindex)
         return differences(snap["want"], got)
 
     def rollback(live: Live) -> list[str]:
@@ -174,4 +176,6 @@ def restore(live: Live, key: str, label: Optional[str], before: Optional[EndStat
             step.action(live)
         except Exception:  # keep going: restore as much as possible, report the rest
             pass
+    if before.up and before.has_ipv6():
+        wait_dad(ns, now.ifindex)  # addresses put back on an up link go through DAD again
     return differences(replace(before, ifindex=now.ifindex), read_end(ns, index=now.ifindex))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
@@ -22,6 +23,8 @@ from vnet_tui.net.change import ChangeNs, ip_command, sysctl_command
 from .plan import Step
 
 RT_TABLE_MAIN, RT_TABLE_LOCAL, RTN_UNICAST, RTPROT_KERNEL = 254, 255, 1, 2
+IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
+DAD_WAIT = 2.0  # seconds to wait for IPv6 duplicate address detection
 
 
 @dataclass
@@ -108,6 +111,21 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
         proxy_ndp=ns.sysctl_read(f"ipv6/conf/{name}/proxy_ndp"),
         alias=link.get("ifalias"), ifindex=index,
         ipv6_disabled=ns.sysctl_read(f"ipv6/conf/{name}/disable_ipv6"))
+
+
+def wait_dad(ns: ChangeNs, index: int) -> list[str]:
+    """Wait briefly for IPv6 DAD on a link; report ``dadfailed`` addresses (as warnings)."""
+    deadline = time.monotonic() + DAD_WAIT
+    while True:
+        addrs = [a for a in ns.ipr.addr("dump", index=index) if a["family"] == socket.AF_INET6]
+        flags = {a.get("address"): a.get("IFA_FLAGS") or a["flags"] for a in addrs}
+        failed = [a for a, f in flags.items() if f & IFA_F_DADFAILED]
+        if failed:
+            return [f"IPv6 {a}: duplicate address detection failed (dadfailed): another host uses it"
+                    for a in failed]
+        if not any(f & IFA_F_TENTATIVE for f in flags.values()) or time.monotonic() > deadline:
+            return []
+        time.sleep(0.05)
 
 
 def keeps_ipv6_on_down(ns: ChangeNs, ifname: str) -> bool:

@@ -11,7 +11,6 @@ alone) is deleted, which deletes the pair, and we check nothing is left.
 from __future__ import annotations
 
 import ipaddress
-import time
 from dataclasses import replace
 from typing import Any, Optional
 
@@ -19,14 +18,12 @@ from vnet_tui.core.model import Container
 from vnet_tui.net.change import ip_command
 
 from . import macs, names, validate
-from .endstate import EndState, converge, differences, read_end
+from .endstate import EndState, converge, differences, read_end, wait_dad
 from .facts import Facts
 from .live import HOST, Live
 from .plan import Plan
 from .requests import AddRequest
 
-IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
-DAD_WAIT = 2.0  # seconds to wait for IPv6 duplicate address detection
 
 
 def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req: AddRequest) -> Plan:
@@ -99,7 +96,7 @@ def creation(plan: Plan, labels: dict[str, Optional[str]], ct: Container, g: End
         if got_h and got_g and got_h.ifindex != live.scratch.get("host_index"):
             problems.append(f"{h.ifname} is not the interface we made")
         if got_g and got_g.has_ipv6():
-            plan.warnings += wait_dad(live, key, got_g.ifindex)
+            plan.warnings += wait_dad(live.ns(key), got_g.ifindex)
         return problems
 
     def rollback(live: Live) -> list[str]:
@@ -126,21 +123,6 @@ def creation(plan: Plan, labels: dict[str, Optional[str]], ct: Container, g: End
 
     plan.verify, plan.rollback, plan.record = verify, rollback, record
     return plan
-
-
-def wait_dad(live: Live, key: str, index: int) -> list[str]:
-    """Wait briefly for IPv6 DAD on the guest end; report ``dadfailed`` addresses."""
-    deadline = time.monotonic() + DAD_WAIT
-    while True:
-        addrs = [a for a in live.ns(key).ipr.addr("dump", index=index) if a["family"] == 10]
-        flags = {a.get("address"): a.get("IFA_FLAGS") or a["flags"] for a in addrs}
-        failed = [a for a, f in flags.items() if f & IFA_F_DADFAILED]
-        if failed:
-            return [f"IPv6 {a}: duplicate address detection failed (dadfailed) — another host uses it"
-                    for a in failed]
-        if not any(f & IFA_F_TENTATIVE for f in flags.values()) or time.monotonic() > deadline:
-            return []
-        time.sleep(0.05)
 
 
 def plan_delete(labels: dict[str, Optional[str]], ct: Container, guest: str, host: str) -> Plan:
