@@ -18,10 +18,18 @@ from textual.widgets import Button, Input, Static
 
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
-from vnet_tui.ui.forms import (KeepChangeScreen, TypedConfirmScreen, open_add_form, open_delete_form,
-                               open_edit_form, open_undo)
+from vnet_tui.ui.forms import (
+    KeepChangeScreen,
+    TypedConfirmScreen,
+    open_add_form,
+    open_delete_form,
+    open_edit_form,
+    open_undo,
+)
 
-TOPO = Topology.from_json(json.loads((Path(__file__).parent.parent / "data" / "topology_small.json").read_text()))
+TOPO = Topology.from_json(
+    json.loads((Path(__file__).parent.parent / "data" / "topology_small.json").read_text())
+)
 DEMO = Server(lab="demo")
 SIZE = (120, 45)
 
@@ -109,8 +117,11 @@ async def test_delete_form_shows_what_it_runs() -> None:
 
 async def test_typed_confirmation_and_keep_prompt() -> None:
     results: list[Any] = []
-    app = Harness(lambda a: a.push_screen(TypedConfirmScreen("veth101.0", "it carries your SSH session"),
-                                          results.append))
+    app = Harness(
+        lambda a: a.push_screen(
+            TypedConfirmScreen("veth101.0", "it carries your SSH session"), results.append
+        )
+    )
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert app.screen.query_one("#typed-ok", Button).disabled
@@ -120,12 +131,18 @@ async def test_typed_confirmation_and_keep_prompt() -> None:
         await press(pilot, "#typed-ok")
         await pilot.pause()
     assert results == [True]
-    info = {"id": "x", "deadline": time.time() + 30, "protected": ["eth0 (route to the SSH client)"],
-            "confirm_command": "vnet-tui adapter confirm x"}
+    info = {
+        "id": "x",
+        "deadline": time.time() + 30,
+        "protected": ["eth0 (route to the SSH client)"],
+        "confirm_command": "vnet-tui adapter confirm x",
+    }
     app = Harness(lambda a: a.push_screen(KeepChangeScreen(info), results.append))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert "Reverting in" in text_of(app, "#keep-text") and "adapter confirm x" in text_of(app, "#keep-text")
+        assert "Reverting in" in text_of(app, "#keep-text") and "adapter confirm x" in text_of(
+            app, "#keep-text"
+        )
         await press(pilot, "#keep-later-button")
         await pilot.pause()
     assert results[-1] is None
@@ -169,7 +186,9 @@ async def test_forms_change_a_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
         # the SSH session comes from ct101's eth0: editing it needs the name typed, then keep
         topo = topology_of(server)
-        client = next(i for i in topo.containers[0].interfaces if i.ifname == "eth0").addresses[0].split("/")[0]
+        client = (
+            next(i for i in topo.containers[0].interfaces if i.ifname == "eth0").addresses[0].split("/")[0]
+        )
         monkeypatch.setenv("SSH_CONNECTION", f"{client} 50000 198.18.0.1 22")
         app = Harness(lambda a: open_edit_form(a, server, topo, "ct101", "eth0"))
         async with app.run_test(size=SIZE) as pilot:

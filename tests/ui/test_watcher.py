@@ -105,6 +105,14 @@ def test_outside_changes_arrive_within_300ms_and_only_then():
             # sweeps never post a topology: every one posted differs from the one before
             posted = [strip(t) for _, t in r.topos]
             assert all(x != y for x, y in zip(posted, posted[1:]))
+            # the picture kept up to date from events alone equals a fresh discovery
+            sh("ip", "-n", host, "link", "set", "veth1.0", "nomaster")
+            sh("ip", "-n", host, "link", "set", "veth1.0", "alias", "[red]x")
+            sh("ip", "-n", a, "addr", "del", "198.18.9.9/32", "dev", "eth0")
+            sh("ip", "-n", host, "link", "set", "veth1.0", "mtu", "1400")
+            r.wait(lambda: r.topos[-1][1].host.interfaces[2].mtu == 1400, "mtu")
+            time.sleep(0.2)
+            assert strip(r.topos[-1][1]) == strip(discover(Server(netns=host)))
 
 
 def test_rates_from_measured_time_and_a_new_baseline_for_a_new_ifindex():

@@ -15,7 +15,7 @@ from vnet_tui.core.model import VM, Topology
 from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState
 
-from .assemble import assemble
+from .assemble import Assembler
 from .feed import EndKey
 
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
@@ -53,7 +53,9 @@ class Structure:
         self.dirty: set[int] = set()
         self.gone: set[EndKey] = set()  # links deleted since the last sweep (ifindexes get reused)
         self.rescan_ns = self.rescan_vms = False
+        self.changed = False  # events changed a cached dump since the last apply
         self.last: Optional[Topology] = None
+        self.assembler = Assembler()
         self.watch(self.d.host)
 
     @property
@@ -91,31 +93,58 @@ class Structure:
         self.states.pop(inode, None)
 
     def on_events(self, inode: int, events: list[tuple[int, object]]) -> None:
-        """What a batch of events (empty: ENOBUFS, events lost) asks for."""
-        self.dirty.add(inode)
+        """Apply a batch of events to the namespace's cached dump (empty: ENOBUFS, re-dump it).
+
+        Link and address notifications carry the whole object, so the cache
+        follows them without asking the kernel again; a periodic re-dump
+        (``redump_all``) is the safety net.
+        """
+        st = self.states.get(inode)
+        if not events or st is None:
+            self.dirty.add(inode)
+            if inode == self.host_inode:
+                self.rescan_ns = self.rescan_vms = True
+            return
+        links = {l.ifindex: l for l in st.links}
+        addrs = {(a.ifindex, a.family, a.address, a.prefixlen): a for a in st.addrs}
         is_host = inode == self.host_inode
-        if not events and is_host:
-            self.rescan_ns = self.rescan_vms = True
         for mtype, msg in events:
+            if isinstance(msg, rtnl.AddrMsg):
+                key = (msg.ifindex, msg.family, msg.address, msg.prefixlen)
+                if mtype == rtnl.RTM_NEWADDR:
+                    addrs[key] = msg
+                else:
+                    addrs.pop(key, None)
+                continue
             if not isinstance(msg, rtnl.LinkMsg):
                 continue
             if mtype == rtnl.RTM_DELLINK:
+                links.pop(msg.ifindex, None)
+                addrs = {k: a for k, a in addrs.items() if k[0] != msg.ifindex}
                 self.gone.add((inode, msg.ifindex))
+            else:
+                links[msg.ifindex] = msg
             if is_host:
                 nsid = msg.link_netnsid
                 if nsid is not None and (mtype == rtnl.RTM_DELLINK or nsid not in self.by_nsid):
                     self.rescan_ns = True
                 if msg.kind == "tun" or mtype == rtnl.RTM_DELLINK:
                     self.rescan_vms = True
+        self.states[inode] = NsState(links=[links[i] for i in sorted(links)], addrs=list(addrs.values()))
+        self.changed = True
+
+    def redump_all(self) -> None:
+        """Ask for a fresh dump of every watched namespace (the events' safety net)."""
+        self.dirty.update(self.watched)
 
     @property
     def pending(self) -> bool:
-        return bool(self.dirty) or self.rescan_ns or self.rescan_vms
+        return bool(self.dirty) or self.changed or self.rescan_ns or self.rescan_vms
 
     # -- bringing the picture up to date ------------------------------------
     def apply(self, force: bool = False) -> Optional[Topology]:
         """Re-dump, rescan as asked; the new Topology if it changed (or ``force``), else None."""
-        changed = force
+        changed, self.changed = force or self.changed, False
         dirty, self.dirty = self.dirty, set()
         for inode in dirty:
             ns = self.ns(inode)
@@ -132,7 +161,7 @@ class Structure:
             changed |= self._refresh_vms(host_state)
         if not changed:
             return None
-        topo = assemble(self.d.server.host_netns, self.d.hostname, self.host_inode, host_state,
+        topo = self.assembler.assemble(self.d.server.host_netns, self.d.hostname, self.host_inode, host_state,
                         self.d.containers, self.states, self.by_nsid, self.vms)
         if not force and topo == self.last:
             return None

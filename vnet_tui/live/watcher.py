@@ -1,10 +1,10 @@
 """The live watcher: one thread follows a whole server through netlink.
 
 - Structure (structure.py): each watched namespace (the host and every
-  container) has an event socket on the link and address groups; an
-  event marks that namespace dirty and, after a short settle time that
-  lets a burst coalesce, only dirty namespaces are re-dumped and the ends
-  re-paired from cached dumps.  ENOBUFS means "re-dump it".
+  container) has an event socket on the link and address groups; events
+  update that namespace's cached dump, and after a short settle time that
+  lets a burst coalesce the ends are re-paired from the cached dumps.
+  ENOBUFS means "re-dump it"; so does the slow periodic rescan.
 - Namespaces and VMs that appear or vanish: host link events that point
   at an unknown nsid (or lose one) and tap events trigger a rescan; so
   does a relevant change in ``/run/netns`` (one stat twice a second, a
@@ -32,6 +32,7 @@ from vnet_tui.core.server import Server
 from vnet_tui.net.session import Resync
 from vnet_tui.net.sweep import sweep
 
+from .events import read_events
 from .fastrates import FastRateTracker
 from .feed import EndKey, OnError, OnSample, OnTopology, Sample
 from .structure import WATCHED_DIRS, Structure, dir_entries
@@ -181,6 +182,7 @@ class Watcher:
             if now >= next_ns:
                 next_ns = now + self.RESCAN_NS_EVERY
                 s.rescan_ns = True
+                s.redump_all()
                 self._schedule(now)
             if now >= next_vms:
                 next_vms = now + self.RESCAN_VMS_EVERY
@@ -244,7 +246,7 @@ class Watcher:
         if ns is None:
             return
         try:
-            events = ns.events().read_events()
+            events = read_events(ns.events().sock)
         except Resync:
             self.overruns += 1
             events = []

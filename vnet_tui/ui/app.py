@@ -7,6 +7,7 @@ recording) never touches a widget: its callbacks post coalescing messages.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 from textual import work
@@ -33,7 +34,7 @@ from .rows import Row
 class VnetApp(App):
     """Host, containers and VMs of one server, live."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # absolute: subclasses elsewhere find it too
     TITLE = "vnet-tui"
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {VnetCommands}

@@ -58,7 +58,7 @@ class MainScreen(Screen):
         """New structure: rows added/removed/changed in place, never a rebuild."""
         self.rows = all_rows(topo, self.row_cache)
         self.refilter()
-        adapters = sum(1 for _ in topo.adapters())
+        adapters = sum(1 for r in self.rows["containers"] if r.host) + sum(1 for r in self.rows["vms"] if r.guest)
         self.query_one(StatusHeader).counts = (
             f"{len(topo.containers)} containers · {len(topo.vms)} VMs · {adapters} adapters")
 

@@ -19,13 +19,10 @@ from vnet_tui.core.text import safe
 from .rows import End, Row, _hay, _iface_hay, addr_text, natural_key, peer_text, state_text
 
 
-def isig(i: Optional[Interface]) -> Optional[tuple]:
-    """Everything a row shows of one interface."""
-    if i is None:
-        return None
-    p = i.peer
-    peer = (p.kind, p.owner, p.netns, p.ifname, p.ifindex, p.adapter, p.mac) if p else None
-    return (i.ifindex, i.ifname, i.kind, i.mac, i.mtu, i.state, tuple(i.addresses), i.master, i.alias, peer)
+# A row's signature holds the Interface objects themselves: tuples compare their
+# items with ``is`` first, and the live feed hands over the same object for an
+# interface that did not change (live/assemble.py), so an unchanged row costs
+# an identity check; a recording falls back to comparing values.
 
 
 class RowCache:
@@ -86,8 +83,8 @@ def _host_row(ix: Index, i: Interface) -> tuple[tuple, Callable[[], Row]]:
         a = next((x for x in vm.adapters if x.id == p.adapter), None) if vm else None
     elif p is not None:
         other = ix.host_by_index.get(p.ifindex or -1)
-    sig = (ix.base, isig(i), c and (c.name, c.netns.name, c.netns.inode), isig(g),
-           vm and (vm.name, vm.pid, vm.running), a and (a.id, a.guest_mac, a.host_ifname), isig(other))
+    sig = (ix.base, i, c and (c.name, c.netns.name, c.netns.inode), g,
+           vm and (vm.name, vm.pid, vm.running), a and (a.id, a.guest_mac, a.host_ifname), other)
 
     def build() -> Row:
         host = ix.host_end(i)
@@ -158,7 +155,7 @@ def container_rows(ix: Index, cache: RowCache) -> list[Row]:
                            _hay(c.name, c.runtime, c.netns.name) + " " + _iface_hay(i) + " " + _iface_hay(h),
                            (natural_key(c.name), natural_key(i.ifname)))
 
-            rows.append(cache.get(f"c:{c.netns.inode}:{i.ifindex}", (csig, isig(i), isig(h)), build))
+            rows.append(cache.get(f"c:{c.netns.inode}:{i.ifindex}", (csig, i, h), build))
     return rows
 
 
@@ -194,7 +191,7 @@ def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
                            _hay(vm.name, a.id, a.guest_mac, a.host_ifname) + " " + _iface_hay(tap),
                            (natural_key(vm.name), natural_key(a.id)))
 
-            rows.append(cache.get(f"v:{vm.pid}:{a.id}", (vsig, a.id, a.guest_mac, a.host_ifname, isig(tap)),
+            rows.append(cache.get(f"v:{vm.pid}:{a.id}", (vsig, a.id, a.guest_mac, a.host_ifname, tap),
                                   build))
     return rows
 

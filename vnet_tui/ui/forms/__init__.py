@@ -32,8 +32,16 @@ from .delete import DeleteAdapterScreen, UndoScreen
 from .edit import EditAdapterScreen
 
 __all__ = [
-    "AddAdapterScreen", "DeleteAdapterScreen", "EditAdapterScreen", "KeepChangeScreen", "TypedConfirmScreen",
-    "UndoScreen", "open_add_form", "open_delete_form", "open_edit_form", "open_undo",
+    "AddAdapterScreen",
+    "DeleteAdapterScreen",
+    "EditAdapterScreen",
+    "KeepChangeScreen",
+    "TypedConfirmScreen",
+    "UndoScreen",
+    "open_add_form",
+    "open_delete_form",
+    "open_edit_form",
+    "open_undo",
 ]
 
 
@@ -42,8 +50,9 @@ async def open_add_form(app: Any, server: Server, topology: Topology, target: Op
     await app.push_screen(AddAdapterScreen(server, topology, target))
 
 
-async def open_edit_form(app: Any, server: Server, topology: Topology, target: str, ifname: str,
-                         end: Optional[str] = None) -> None:
+async def open_edit_form(
+    app: Any, server: Server, topology: Topology, target: str, ifname: str, end: Optional[str] = None
+) -> None:
     """``e``: edit one end of ``target``'s adapter ``ifname`` (guest or host end name; a VM's id or tap).
 
     ``end="guest"`` on a VM adapter edits the guest NIC's MAC (by replug).

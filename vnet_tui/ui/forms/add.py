@@ -43,17 +43,30 @@ class AddAdapterScreen(ChangeForm):
         self.bridges = bridges
 
     def compose_fields(self) -> ComposeResult:
-        yield field("container / VM", Select([(t, t) for t in self.targets], value=self.target or Select.BLANK,
-                                             id="add-target", allow_blank=False if self.targets else True))
+        yield field(
+            "container / VM",
+            Select(
+                [(t, t) for t in self.targets],
+                value=self.target or Select.BLANK,
+                id="add-target",
+                allow_blank=False if self.targets else True,
+            ),
+        )
         yield field("guest ifname", Input(placeholder="next free ethN (containers)", id="add-ifname"))
         yield field("host ifname", Input(placeholder="veth<CTID>.<N> / vme<hex>.<N>", id="add-host-ifname"))
         yield field("guest MAC", Input(value="auto", id="add-mac"))
         yield field("host MAC", Input(value="auto", id="add-host-mac"))
         yield field("IP addresses", Input(placeholder="198.18.5.1/16 fd00:5654::5/64", id="add-ips"))
         yield field("MTU", Input(placeholder="1500", id="add-mtu"))
-        yield field("bridge", Select([("(none)", "")] + [(b, b) for b in self.bridges],
-                                     value=self.bridges[0] if self.bridges else "", id="add-bridge",
-                                     allow_blank=False))
+        yield field(
+            "bridge",
+            Select(
+                [("(none)", "")] + [(b, b) for b in self.bridges],
+                value=self.bridges[0] if self.bridges else "",
+                id="add-bridge",
+                allow_blank=False,
+            ),
+        )
         yield Checkbox("routed (host routes + proxy ARP/NDP instead of a bridge)", id="add-routed")
 
     def request(self) -> AddRequest:
@@ -65,11 +78,15 @@ class AddAdapterScreen(ChangeForm):
         bridge = self.query_one("#add-bridge", Select).value or None
         return AddRequest(
             target=str(target) if target not in (None, Select.BLANK) else "",
-            ifname=v("add-ifname") or None, host_ifname=v("add-host-ifname") or None,
+            ifname=v("add-ifname") or None,
+            host_ifname=v("add-host-ifname") or None,
             mac=self.auto_mac if mac == "auto" else mac,
             host_mac=self.auto_host_mac if host_mac == "auto" else host_mac,
-            ips=words(v("add-ips")), mtu=mtu(mtu_text), bridge=None if routed else str(bridge) if bridge else None,
-            routed=routed)
+            ips=words(v("add-ips")),
+            mtu=mtu(mtu_text),
+            bridge=None if routed else str(bridge) if bridge else None,
+            routed=routed,
+        )
 
     def plan(self) -> Plan:
         return api.plan_add(self.server, self.topology, self.request())

@@ -49,7 +49,9 @@ class ChangeRefused(Message):
 
 def error_text(e: BaseException) -> Text:
     if isinstance(e, VnetError):
-        return Text.assemble(("✗ ", "bold red"), safe_text(str(e)), (f"  [{e.rule}]" if e.rule else "", "dim"))
+        return Text.assemble(
+            ("✗ ", "bold red"), safe_text(str(e)), (f"  [{e.rule}]" if e.rule else "", "dim")
+        )
     return Text.assemble(("✗ ", "bold red"), safe_text(f"{type(e).__name__}: {e}"))
 
 
@@ -87,8 +89,10 @@ class ChangeForm(ModalScreen[Optional[Result]]):
     ChangeForm #form-buttons { height: auto; align: right middle; }
     ChangeForm #form-buttons Button { margin-left: 1; }
     """
-    BINDINGS = [Binding("escape", "cancel", "cancel", id="form-cancel", tooltip="Close without changing anything"),
-                Binding("ctrl+s", "apply", "apply", id="form-apply", tooltip="Apply the change")]
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel", id="form-cancel", tooltip="Close without changing anything"),
+        Binding("ctrl+s", "apply", "apply", id="form-apply", tooltip="Apply the change"),
+    ]
     apply_label = "Apply"
 
     def __init__(self, server: Server, topology: Topology, title: str) -> None:
@@ -169,7 +173,13 @@ class ChangeForm(ModalScreen[Optional[Result]]):
         self.query_one("#form-problem", Static).update(Text("applying…", style="bold"))
         self.worker_apply(self.request(), confirm)
 
-    @work(thread=True, exclusive=True, group="change", description="apply an adapter change", exit_on_error=False)
+    @work(
+        thread=True,
+        exclusive=True,
+        group="change",
+        description="apply an adapter change",
+        exit_on_error=False,
+    )
     def worker_apply(self, request: Any, confirm: bool) -> None:
         try:
             self.post_message(ChangeDone(self.apply_change(request, confirm, 60.0)))
@@ -197,16 +207,26 @@ class ChangeForm(ModalScreen[Optional[Result]]):
             return
         self.query_one("#form-problem", Static).update(error_text(e))
         self.query_one("#form-apply-button", Button).disabled = False
-        self.app.notify(str(e), title="change failed" if getattr(e, "code", 1) == 1 else "refused",
-                        severity="error", timeout=10, markup=False)
+        self.app.notify(
+            str(e),
+            title="change failed" if getattr(e, "code", 1) == 1 else "refused",
+            severity="error",
+            timeout=10,
+            markup=False,
+        )
 
 
 def report(app: Any, result: Result) -> None:
     """A notification for a result; a commit-confirmed change opens the keep/revert prompt."""
     lines = [result.title + (" — unplug pending" if result.pending else "")]
     lines += [f"⚠ {w}" for w in result.warnings] + list(result.notes)
-    app.notify("\n".join(lines), title="done", severity="warning" if result.warnings else "information",
-               timeout=8, markup=False)
+    app.notify(
+        "\n".join(lines),
+        title="done",
+        severity="warning" if result.warnings else "information",
+        timeout=8,
+        markup=False,
+    )
     if result.confirm:
         from .confirm import KeepChangeScreen
 

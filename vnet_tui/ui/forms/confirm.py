@@ -33,7 +33,7 @@ CSS = """
 
 
 class TypedConfirmScreen(ModalScreen[bool]):
-    """"Type the interface name to continue": for changes to the SSH session's interfaces."""
+    """ "Type the interface name to continue": for changes to the SSH session's interfaces."""
 
     DEFAULT_CSS = CSS.format(cls="TypedConfirmScreen")
     BINDINGS = [Binding("escape", "no", "cancel", id="typed-cancel", tooltip="Do not make the change")]
@@ -46,9 +46,15 @@ class TypedConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "This change touches your SSH session"
-            yield Static(Text.assemble(safe(self.why), "\n\nType ", (self.expected, "bold"),
-                                       " to make it anyway. It runs commit-confirmed: it is reverted "
-                                       "after 60 s unless you keep it."))
+            yield Static(
+                Text.assemble(
+                    safe(self.why),
+                    "\n\nType ",
+                    (self.expected, "bold"),
+                    " to make it anyway. It runs commit-confirmed: it is reverted "
+                    "after 60 s unless you keep it.",
+                )
+            )
             yield Input(placeholder=self.expected, id="typed-input")
             with Horizontal():
                 yield Button("Make the change", id="typed-ok", variant="error", disabled=True)
@@ -84,7 +90,9 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
     """Keep a commit-confirmed change before its revert timer fires."""
 
     DEFAULT_CSS = CSS.format(cls="KeepChangeScreen")
-    BINDINGS = [Binding("escape", "later", "close", id="keep-later", tooltip="Close; the timer keeps running")]
+    BINDINGS = [
+        Binding("escape", "later", "close", id="keep-later", tooltip="Close; the timer keeps running")
+    ]
 
     def __init__(self, confirm: dict[str, Any]) -> None:
         super().__init__()
@@ -107,10 +115,18 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
 
     def tick(self) -> None:
         left = self.left()
-        self.query_one("#keep-text", Static).update(Text.assemble(
-            "It touched: ", safe("; ".join(self.confirm.get("protected", []))), "\n",
-            ("Reverting in ", "bold"), (f"{left} s", "bold red"),
-            " unless you keep it (or run ", (self.confirm.get("confirm_command", ""), "bold"), ")."))
+        self.query_one("#keep-text", Static).update(
+            Text.assemble(
+                "It touched: ",
+                safe("; ".join(self.confirm.get("protected", []))),
+                "\n",
+                ("Reverting in ", "bold"),
+                (f"{left} s", "bold red"),
+                " unless you keep it (or run ",
+                (self.confirm.get("confirm_command", ""), "bold"),
+                ").",
+            )
+        )
         if left == 0:
             self.dismiss(None)
 
@@ -130,13 +146,16 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
 
     def on_confirmed(self, msg: Confirmed) -> None:
         if msg.error is not None:
-            self.app.notify(str(msg.error), title="could not confirm", severity="error", timeout=10, markup=False)
+            self.app.notify(
+                str(msg.error), title="could not confirm", severity="error", timeout=10, markup=False
+            )
         else:
             self.app.notify("the change is kept; its revert timer is stopped", title="confirmed", timeout=5)
         self.dismiss(self.confirm["id"] if msg.error is None else None)
 
     @on(Button.Pressed, "#keep-later-button")
     def action_later(self) -> None:
-        self.app.notify(f"it reverts in {self.left()} s unless confirmed", title="not kept", severity="warning",
-                        timeout=5)
+        self.app.notify(
+            f"it reverts in {self.left()} s unless confirmed", title="not kept", severity="warning", timeout=5
+        )
         self.dismiss(None)

@@ -30,7 +30,7 @@ from .base import ChangeDone, ChangeForm, ChangeRefused, error_text, preview_tex
 
 
 class DeleteAdapterScreen(ChangeForm):
-    """"Delete ct101/eth1 ⇄ veth101.1?" with the commands it runs."""
+    """ "Delete ct101/eth1 ⇄ veth101.1?" with the commands it runs."""
 
     apply_label = "Delete"
 
@@ -39,8 +39,14 @@ class DeleteAdapterScreen(ChangeForm):
         self.target, self.ifname = target, ifname
 
     def compose_fields(self) -> ComposeResult:
-        yield Static(Text.assemble("Delete ", (f"{self.target}/", "bold"), safe(self.ifname, "bold"),
-                                   " — both ends of the adapter (a VM's NIC is unplugged first)?"))
+        yield Static(
+            Text.assemble(
+                "Delete ",
+                (f"{self.target}/", "bold"),
+                safe(self.ifname, "bold"),
+                " — both ends of the adapter (a VM's NIC is unplugged first)?",
+            )
+        )
 
     def on_mount(self) -> None:
         super().on_mount()
@@ -89,7 +95,9 @@ class UndoScreen(ModalScreen[Optional[Result]]):
     def on_mount(self) -> None:
         self.worker_undo(True)
 
-    @work(thread=True, exclusive=True, group="change", description="undo the last change", exit_on_error=False)
+    @work(
+        thread=True, exclusive=True, group="change", description="undo the last change", exit_on_error=False
+    )
     def worker_undo(self, dry_run: bool) -> None:
         from vnet_tui.safety.undo import undo
 
@@ -102,7 +110,9 @@ class UndoScreen(ModalScreen[Optional[Result]]):
         r = msg.result
         if r.dry_run:
             self.ready = True
-            self.query_one("#undo-text", Static).update(Text.assemble("This will ", safe(r.title, "bold"), ":"))
+            self.query_one("#undo-text", Static).update(
+                Text.assemble("This will ", safe(r.title, "bold"), ":")
+            )
             self.query_one("#undo-preview", Static).update(preview_text(_as_plan(r)))
             self.query_one("#undo-ok", Button).disabled = False
             return
@@ -116,7 +126,9 @@ class UndoScreen(ModalScreen[Optional[Result]]):
             e = msg.error
             self.app.notify(str(e), title="undo failed", severity="error", timeout=10, markup=False)
         elif isinstance(msg.error, VnetError) and msg.error.rule == "undo-empty":
-            self.query_one("#undo-text", Static).update(Text("Nothing to undo: no change left in the journal."))
+            self.query_one("#undo-text", Static).update(
+                Text("Nothing to undo: no change left in the journal.")
+            )
 
     @on(Button.Pressed, "#undo-ok")
     def ok(self) -> None:

@@ -32,8 +32,9 @@ class EditAdapterScreen(ChangeForm):
 
     apply_label = "Apply"
 
-    def __init__(self, server: Server, topology: Topology, target: str, ifname: str,
-                 end: Optional[str] = None) -> None:
+    def __init__(
+        self, server: Server, topology: Topology, target: str, ifname: str, end: Optional[str] = None
+    ) -> None:
         self.target, self.ifname, self.end = target, ifname, end
         self.iface: Optional[Interface] = None
         self.vm_guest = False
@@ -60,18 +61,33 @@ class EditAdapterScreen(ChangeForm):
     def compose_fields(self) -> ComposeResult:
         i = self.iface
         if self.vm_guest:
-            yield Static(Text("A VM's guest MAC cannot change live (the guest owns its NIC): it is unplugged and "
-                              "plugged back with the new MAC.", style="yellow"))
+            yield Static(
+                Text(
+                    "A VM's guest MAC cannot change live (the guest owns its NIC): it is unplugged and "
+                    "plugged back with the new MAC.",
+                    style="yellow",
+                )
+            )
             yield field("guest MAC", Input(value=self.guest_mac or "", id="edit-mac"))
             yield Checkbox("unplug + replug with this MAC", id="edit-replug")
             return
         yield field("MAC", Input(value=(i.mac or "") if i else "", id="edit-mac"))
         current = " ".join(a for a in (i.addresses if i else []) if not a.startswith("fe80:"))
         yield field("add IPs", Input(placeholder="198.18.5.9/16 …", id="edit-add-ips"))
-        yield field("remove IPs", Input(placeholder=f"now: {current}" if current else "(none on it)", id="edit-del-ips"))
+        yield field(
+            "remove IPs",
+            Input(placeholder=f"now: {current}" if current else "(none on it)", id="edit-del-ips"),
+        )
         yield field("MTU", Input(value=str(i.mtu) if i else "", id="edit-mtu"))
-        yield field("state", Select([("unchanged", UNCHANGED), ("up", "up"), ("down", "down")], value=UNCHANGED,
-                                    id="edit-state", allow_blank=False))
+        yield field(
+            "state",
+            Select(
+                [("unchanged", UNCHANGED), ("up", "up"), ("down", "down")],
+                value=UNCHANGED,
+                id="edit-state",
+                allow_blank=False,
+            ),
+        )
         if self.end == "host":
             options = [("unchanged" + (f" ({i.master})" if i and i.master else ""), UNCHANGED)]
             options += [("detach from its bridge", DETACH)] if i and i.master else []
@@ -82,20 +98,30 @@ class EditAdapterScreen(ChangeForm):
         v = lambda q: self.query_one(f"#{q}", Input).value.strip()  # noqa: E731
         if self.vm_guest:
             mac = v("edit-mac")
-            return SetRequest(self.target, self.ifname, end="guest", mac=mac if mac != self.guest_mac else None,
-                              replug=self.query_one("#edit-replug", Checkbox).value)
+            return SetRequest(
+                self.target,
+                self.ifname,
+                end="guest",
+                mac=mac if mac != self.guest_mac else None,
+                replug=self.query_one("#edit-replug", Checkbox).value,
+            )
         i = self.iface
         mac = v("edit-mac")
         new_mtu = mtu(v("edit-mtu"))
         state = self.query_one("#edit-state", Select).value
         bridge = self.query_one("#edit-bridge", Select).value if self.end == "host" else UNCHANGED
         return SetRequest(
-            self.target, i.ifname if i else self.ifname, end=self.end,
+            self.target,
+            i.ifname if i else self.ifname,
+            end=self.end,
             mac=mac if i and mac and mac.lower() != (i.mac or "") else None,
-            add_ips=words(v("edit-add-ips")), del_ips=words(v("edit-del-ips")),
+            add_ips=words(v("edit-add-ips")),
+            del_ips=words(v("edit-del-ips")),
             mtu=new_mtu if i and new_mtu != i.mtu else None,
             up=None if state == UNCHANGED else state == "up",
-            bridge=str(bridge) if bridge not in (UNCHANGED, DETACH) else None, no_bridge=bridge == DETACH)
+            bridge=str(bridge) if bridge not in (UNCHANGED, DETACH) else None,
+            no_bridge=bridge == DETACH,
+        )
 
     def plan(self) -> Plan:
         return api.plan_edit(self.server, self.topology, self.request())
