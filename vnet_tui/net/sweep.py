@@ -21,7 +21,7 @@ from typing import Iterable
 
 from . import rtnl
 from .namespace import Namespace
-from .session import DumpInterrupted, NetnsSocket
+from .session import DumpInterrupted, NetnsSocket, recv_buffer
 
 Key = tuple[int, int]
 
@@ -40,13 +40,12 @@ def _next_seq() -> int:
     return _SEQ_BASE | (next(_SEQS) & 0x7FFFFFFF)
 
 
-def _collect(s: NetnsSocket, seq: int, inode: int, out: dict[Key, tuple[int, ...]]) -> None:
-    """Read the reply of stats dump ``seq`` on ``s`` into ``out``.
+def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key, tuple[int, ...]]) -> None:
+    """Read the reply of stats dump ``seq`` on ``s`` into ``out`` (``buf``: this thread's buffer).
 
     Raises DumpInterrupted (the kernel flagged the dump inconsistent) or
     OSError (an error reply, or the socket failed).
     """
-    buf = s._buf
     size = len(buf)
     recv_into = s.sock.recv_into
     unpack = _REPLY.unpack_from
@@ -98,9 +97,10 @@ def sweep(namespaces: Iterable[Namespace]) -> dict[Key, tuple[int, ...]]:
             continue
         pending.append(ns)
     out: dict[Key, tuple[int, ...]] = {}
+    buf = recv_buffer()
     for ns in pending:
         try:
-            _collect(ns.sock, seq, ns.inode, out)
+            _collect(ns.sock, buf, seq, ns.inode, out)
         except DumpInterrupted:
             try:
                 inode = ns.inode
