@@ -268,8 +268,7 @@ class Watcher:
             for key in self._s.gone:  # a new link may reuse the ifindex: a new baseline
                 t.forget(key)
             self._s.gone.clear()
-            for key, v in values.items():
-                t.update(key, v, now)
+            t.update_many(values, now)
             if len(values) != self._swept:  # namespaces came or went
                 t.keep_only(set(values))
                 self._swept = len(values)
