@@ -37,6 +37,12 @@ def run_command(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Opt
         return fn(args) or OK
     except VnetError as e:
         return fail(args, e.code, e.rule, str(e))
+    except BrokenPipeError:
+        # output piped into `head` and the reader went away: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return OK
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
