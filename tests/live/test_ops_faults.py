@@ -14,7 +14,8 @@ from typing import Callable
 import pytest
 
 from tests.helpers import ip_json
-from tests.live.test_ops_support import cli, differences, dumps, settle, lab_namespaces, make_lab, state  # noqa: F401
+from tests.live.test_ops_support import cli, differences, dumps, lab_namespaces, make_lab, settle
+from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, used by name)
 from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.core.server import Server
 from vnet_tui.net.change import faults
@@ -72,8 +73,14 @@ def test_add_and_edit_roll_back_at_every_step(state: str) -> None:  # noqa: F811
         assert now == before, differences(before, now)
 
         edits = [
-            SetRequest("ct101", "eth1", mac="c4:37:72:0e:0e:01", add_ips=["198.18.8.2/16", "fd00:5654::8:2/64"],
-                       del_ips=["198.18.8.1/16"], mtu=1400),
+            SetRequest(
+                "ct101",
+                "eth1",
+                mac="c4:37:72:0e:0e:01",
+                add_ips=["198.18.8.2/16", "fd00:5654::8:2/64"],
+                del_ips=["198.18.8.1/16"],
+                mtu=1400,
+            ),
             SetRequest("ct101", "veth101.1", no_bridge=True, up=False, mtu=9000, mac="fe:0e:0e:0e:0e:02"),
             SetRequest("ct101", "veth101.1", bridge="br0", up=True, add_ips=["198.19.9.1/24"]),
             SetRequest("ct101", "eth1", up=False),  # the kernel drops IPv6 addresses on down
@@ -81,8 +88,12 @@ def test_add_and_edit_roll_back_at_every_step(state: str) -> None:  # noqa: F811
         ]
         for req in edits:
             assert every_step_rolls_back(nss, lambda req=req: api.edit_adapter(server, req)) >= 1
-        eth1 = {f"{x['local']}/{x['prefixlen']}" for a in ip_json("addr", "show", "dev", "eth1", netns=ct)
-                for x in a["addr_info"] if not x["local"].startswith("fe80")}
+        eth1 = {
+            f"{x['local']}/{x['prefixlen']}"
+            for a in ip_json("addr", "show", "dev", "eth1", netns=ct)
+            for x in a["addr_info"]
+            if not x["local"].startswith("fe80")
+        }
         assert eth1 == {"198.18.8.2/16", "fd00:5654::8:3/64"}
 
         assert every_step_rolls_back(nss, lambda: api.delete(server, DelRequest("ct101", "eth1"))) == 1
@@ -93,7 +104,17 @@ def test_fault_switch_from_the_environment(state: str) -> None:  # noqa: F811
     with make_lab(1) as info:
         nss = lab_namespaces(info.name, 1)
         start = dumps(nss, sysctls=True)
-        r = cli("adapter", "add", "ct101", "--lab", info.name, "--ip", "198.18.8.9/16", "--json",
-                env={"VNET_TUI_FAULT": "3:EEXIST"}, check=1)
+        r = cli(
+            "adapter",
+            "add",
+            "ct101",
+            "--lab",
+            info.name,
+            "--ip",
+            "198.18.8.9/16",
+            "--json",
+            env={"VNET_TUI_FAULT": "3:EEXIST"},
+            check=1,
+        )
         assert '"rule": "rolled-back"' in r.stdout and "step 3" in r.stdout
         assert dumps(nss, sysctls=True) == start

@@ -19,7 +19,8 @@ import time
 
 import pytest
 
-from tests.live.test_ops_support import settle, cli, cli_json, dumps, lab_namespaces, link, make_lab, state  # noqa: F401
+from tests.live.test_ops_support import cli, cli_json, dumps, lab_namespaces, link, make_lab, settle
+from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, used by name)
 from vnet_tui.safety import journal
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
@@ -43,10 +44,13 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
         env = {"SSH_CONNECTION": f"{client.split('/')[0]} 50000 {local.split('/')[0]} 22"}
         start = dumps(nss, sysctls=True)
 
-        for argv in (["set", "ct101", "eth0", "--mtu", "1400"], ["set", "ct101", "veth101.0", "--down"],
-                     ["del", "ct101", "eth0"],
-                     ["add", "ct102", "--routed", "--ip", client.split("/")[0] + "/32", "--ifname", "eth5"],
-                     ["add", "ct102", "--bridge", "br0", "--host-mac", "02:00:00:00:00:01"]):
+        for argv in (
+            ["set", "ct101", "eth0", "--mtu", "1400"],
+            ["set", "ct101", "veth101.0", "--down"],
+            ["del", "ct101", "eth0"],
+            ["add", "ct102", "--routed", "--ip", client.split("/")[0] + "/32", "--ifname", "eth5"],
+            ["add", "ct102", "--bridge", "br0", "--host-mac", "02:00:00:00:00:01"],
+        ):
             r = cli("adapter", *argv, "--lab", lab, "--json", env=env, check=3)
             err = json.loads(r.stdout)["error"]
             assert err["rule"] == "ssh-guard" and "SSH session" in err["message"], argv
@@ -67,8 +71,9 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
             print(json.dumps(r.confirm), flush=True)
             time.sleep(600)
         """)
-        maker = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True,
-                                 env={**os.environ, **env})
+        maker = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env={**os.environ, **env}
+        )
         try:
             confirm = json.loads(maker.stdout.readline())  # type: ignore[union-attr]
             assert confirm["protected"] and link(ct, "eth0")["mtu"] == 1400
@@ -86,8 +91,20 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
         assert json.loads(r.stdout)["error"]["rule"] == "confirm-late"
 
         # confirmed in time: the timer is stopped and the change stays
-        out = cli_json("adapter", "set", "ct101", "eth0", "--lab", lab, "--mtu", "1420", "--confirm",
-                       "--confirm-timeout", "3", env=env)
+        out = cli_json(
+            "adapter",
+            "set",
+            "ct101",
+            "eth0",
+            "--lab",
+            lab,
+            "--mtu",
+            "1420",
+            "--confirm",
+            "--confirm-timeout",
+            "3",
+            env=env,
+        )
         cid = out["confirm"]["id"]
         pid_file = os.path.join(state, "timers", f"{cid}.pid")
         wait_until(lambda: os.path.exists(pid_file), 5, "the timer to start")

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.live
 VOLATILE = {"stats", "stats64", "operstate", "linkmode", "group", "txqlen"}
 
 
-def cli(*args: str, env: Optional[dict[str, str]] = None, check: Optional[int] = None) -> subprocess.CompletedProcess:
+def cli(
+    *args: str, env: Optional[dict[str, str]] = None, check: Optional[int] = None
+) -> subprocess.CompletedProcess:
     """Run ``vnet-tui ARGS`` (the same interpreter); ``check``: the expected exit code."""
     e = {**os.environ, **(env or {})}
     r = subprocess.run([sys.executable, "-m", "vnet_tui", *args], capture_output=True, text=True, env=e)
@@ -45,12 +47,16 @@ def _links(ns: str) -> list[dict[str, Any]]:
 
 
 def _addrs(ns: str) -> dict[str, list[tuple[str, int]]]:
-    return {a["ifname"]: sorted((x["local"], x["prefixlen"]) for x in a.get("addr_info", []))
-            for a in ip_json("addr", "show", netns=ns)}
+    return {
+        a["ifname"]: sorted((x["local"], x["prefixlen"]) for x in a.get("addr_info", []))
+        for a in ip_json("addr", "show", netns=ns)
+    }
 
 
 def _routes(ns: str) -> list[str]:
-    rs = ip_json("route", "show", "table", "all", netns=ns) + ip_json("-6", "route", "show", "table", "all", netns=ns)
+    rs = ip_json("route", "show", "table", "all", netns=ns) + ip_json(
+        "-6", "route", "show", "table", "all", netns=ns
+    )
     return sorted(json.dumps({k: v for k, v in r.items() if k != "expires"}, sort_keys=True) for r in rs)
 
 
@@ -64,8 +70,12 @@ def _sysctls(ns: str, links: list[dict[str, Any]]) -> dict[str, str]:
         with entered(fd):
             for link in links:
                 n = link["ifname"]
-                for path in (f"ipv4/conf/{n}/proxy_arp", f"ipv6/conf/{n}/proxy_ndp",
-                             f"ipv4/conf/{n}/promote_secondaries", f"ipv6/conf/{n}/disable_ipv6"):
+                for path in (
+                    f"ipv4/conf/{n}/proxy_arp",
+                    f"ipv6/conf/{n}/proxy_ndp",
+                    f"ipv4/conf/{n}/promote_secondaries",
+                    f"ipv6/conf/{n}/disable_ipv6",
+                ):
                     try:
                         with open(f"/proc/sys/net/{path}") as f:
                             out[path] = f.read().strip()
@@ -90,7 +100,11 @@ def dumps(namespaces: list[str], sysctls: bool = False) -> dict[str, Any]:
 def differences(a: Any, b: Any, path: str = "") -> list[str]:
     """Where two dumps differ, as readable paths (for assertion messages)."""
     if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in sorted(set(a) | set(b), key=str) for d in differences(a.get(k), b.get(k), f"{path}/{k}")]
+        return [
+            d
+            for k in sorted(set(a) | set(b), key=str)
+            for d in differences(a.get(k), b.get(k), f"{path}/{k}")
+        ]
     if isinstance(a, list) and isinstance(b, list):
         if all(isinstance(x, str) for x in a + b):
             return [f"{path}: -{sorted(set(a) - set(b))} +{sorted(set(b) - set(a))}"] if a != b else []
@@ -108,8 +122,12 @@ def link(ns: str, name: str) -> dict[str, Any]:
 
 
 def addrs_of(ns: str, name: str) -> set[str]:
-    return {f"{x['local']}/{x['prefixlen']}" for a in ip_json("addr", "show", "dev", name, netns=ns)
-            for x in a.get("addr_info", []) if not x["local"].startswith("fe80:")}
+    return {
+        f"{x['local']}/{x['prefixlen']}"
+        for a in ip_json("addr", "show", "dev", name, netns=ns)
+        for x in a.get("addr_info", [])
+        if not x["local"].startswith("fe80:")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +151,13 @@ def settle(namespaces: list[str], timeout: float = 5.0) -> None:
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        busy = [x for ns in namespaces for a in ip_json("addr", "show", netns=ns)
-                for x in a.get("addr_info", []) if x.get("tentative")]
+        busy = [
+            x
+            for ns in namespaces
+            for a in ip_json("addr", "show", netns=ns)
+            for x in a.get("addr_info", [])
+            if x.get("tentative")
+        ]
         if not busy:
             return
         time.sleep(0.1)

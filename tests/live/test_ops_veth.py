@@ -13,7 +13,8 @@ import pytest
 
 from tests.helpers import ip_json
 from tests.ipview import assert_show_matches_ip
-from tests.live.test_ops_support import settle, addrs_of, cli, cli_json, dumps, lab_namespaces, link, make_lab, state  # noqa: F401
+from tests.live.test_ops_support import addrs_of, cli, cli_json, dumps, lab_namespaces, link, make_lab, settle
+from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, used by name)
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(120)]
 
@@ -30,13 +31,40 @@ def test_add_edit_delete_undo(state: str) -> None:  # noqa: F811
         nss = lab_namespaces(lab, 2)
         start = dumps(nss, sysctls=True)
 
-        dry = cli_json("adapter", "add", "ct101", "--lab", lab, "--mac", "c4:37:72:0a:0b:0c",
-                       "--ip", "198.18.7.1/16", "--ip", "fd00:5654::7:1/64", "--bridge", "br0", "--dry-run")
+        dry = cli_json(
+            "adapter",
+            "add",
+            "ct101",
+            "--lab",
+            lab,
+            "--mac",
+            "c4:37:72:0a:0b:0c",
+            "--ip",
+            "198.18.7.1/16",
+            "--ip",
+            "fd00:5654::7:1/64",
+            "--bridge",
+            "br0",
+            "--dry-run",
+        )
         assert dry["dry_run"] and any("type veth peer" in c for c in dry["commands"])
         assert dumps(nss, sysctls=True) == start, "--dry-run changed something"
 
-        out = cli_json("adapter", "add", "ct101", "--lab", lab, "--mac", "c4:37:72:0a:0b:0c",
-                       "--ip", "198.18.7.1/16", "--ip", "fd00:5654::7:1/64", "--bridge", "br0")
+        out = cli_json(
+            "adapter",
+            "add",
+            "ct101",
+            "--lab",
+            lab,
+            "--mac",
+            "c4:37:72:0a:0b:0c",
+            "--ip",
+            "198.18.7.1/16",
+            "--ip",
+            "fd00:5654::7:1/64",
+            "--bridge",
+            "br0",
+        )
         assert out["ok"] and out["journal_id"]
         g, h = link(ct, "eth1"), link(host, "veth101.1")
         assert g["address"] == "c4:37:72:0a:0b:0c" and h["address"].startswith("fe:")
@@ -50,8 +78,23 @@ def test_add_edit_delete_undo(state: str) -> None:  # noqa: F811
         assert [i["peer"]["ifname"] for i in ct101["interfaces"] if i["ifname"] == "eth1"] == ["veth101.1"]
 
         # the guest end: MAC, new address before the old one goes, MTU
-        cli("adapter", "set", "ct101", "eth1", "--lab", lab, "--mac", "c4:37:72:0a:0b:0d", "--add-ip",
-            "198.18.7.2/16", "--del-ip", "198.18.7.1/16", "--mtu", "1400", check=0)
+        cli(
+            "adapter",
+            "set",
+            "ct101",
+            "eth1",
+            "--lab",
+            lab,
+            "--mac",
+            "c4:37:72:0a:0b:0d",
+            "--add-ip",
+            "198.18.7.2/16",
+            "--del-ip",
+            "198.18.7.1/16",
+            "--mtu",
+            "1400",
+            check=0,
+        )
         g = link(ct, "eth1")
         assert g["address"] == "c4:37:72:0a:0b:0d" and g["mtu"] == 1400
         assert addrs_of(ct, "eth1") == {"198.18.7.2/16", "fd00:5654::7:1/64"}
@@ -95,11 +138,23 @@ def _no_index(d: dict) -> dict:
 
 def test_routed_adapter(state: str) -> None:  # noqa: F811
     with make_lab(1) as info:
-        lab, host, ct = info.name, f"vl-{info.name}-host", f"vl-{info.name}-ct101"
+        lab, host = info.name, f"vl-{info.name}-host"
         nss = lab_namespaces(lab, 1)
         start = dumps(nss, sysctls=True)
-        out = cli_json("adapter", "add", "ct101", "--lab", lab, "--ip", "198.19.5.5/32",
-                       "--ip", "fd00:5655::5/128", "--routed", "--host-ifname", "vr101")
+        out = cli_json(
+            "adapter",
+            "add",
+            "ct101",
+            "--lab",
+            lab,
+            "--ip",
+            "198.19.5.5/32",
+            "--ip",
+            "fd00:5655::5/128",
+            "--routed",
+            "--host-ifname",
+            "vr101",
+        )
         h = link(host, "vr101")
         assert "master" not in h
         routes4 = ip_json("route", "show", "dev", "vr101", netns=host)
@@ -118,8 +173,12 @@ def test_routed_adapter(state: str) -> None:  # noqa: F811
 def cli_cat(ns: str, path: str) -> str:
     import subprocess
 
-    return subprocess.run(["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/{path}"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["ip", "netns", "exec", ns, "cat", f"/proc/sys/net/{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def test_half_made_adapters_of_dead_processes_are_removed(state: str) -> None:  # noqa: F811
@@ -132,11 +191,17 @@ def test_half_made_adapters_of_dead_processes_are_removed(state: str) -> None:  
         dead = subprocess.Popen([sys.executable, "-c", "pass"])
         dead.wait()
         alive = os.getpid()
-        for name, peer, pid in (("vethdead.0", f"vt{dead.pid:x}-abcd", dead.pid),
-                                ("vethlive.0", f"vt{alive:x}-abcd", alive)):
-            subprocess.run(["ip", "-n", host, "link", "add", name, "type", "veth", "peer", "name", peer,
-                            "netns", ct], check=True)
-            subprocess.run(["ip", "-n", host, "link", "set", name, "alias", f"vnet-tui:pending:{pid}"], check=True)
+        for name, peer, pid in (
+            ("vethdead.0", f"vt{dead.pid:x}-abcd", dead.pid),
+            ("vethlive.0", f"vt{alive:x}-abcd", alive),
+        ):
+            subprocess.run(
+                ["ip", "-n", host, "link", "add", name, "type", "veth", "peer", "name", peer, "netns", ct],
+                check=True,
+            )
+            subprocess.run(
+                ["ip", "-n", host, "link", "set", name, "alias", f"vnet-tui:pending:{pid}"], check=True
+            )
         out = cli_json("adapter", "add", "ct101", "--lab", info.name)
         assert any("vethdead.0" in w and str(dead.pid) in w for w in out["warnings"]), out["warnings"]
         host_links = [l["ifname"] for l in ip_json("link", "show", netns=host)]

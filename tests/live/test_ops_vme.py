@@ -14,7 +14,8 @@ from dataclasses import replace
 
 import pytest
 
-from tests.live.test_ops_support import cli, cli_json, dumps, link, make_lab, state  # noqa: F401
+from tests.live.test_ops_support import cli, cli_json, dumps, link, make_lab
+from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, used by name)
 from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.core.server import Server
 from vnet_tui.discovery.qmp import QMP
@@ -29,8 +30,11 @@ pytestmark = [pytest.mark.live, pytest.mark.qemu, pytest.mark.timeout(180)]
 def qemu_view(qmp_path: str) -> dict:
     with QMP(qmp_path, timeout=5) as q:
         nics, loose = qmpview.nics(q)
-        return {"nics": sorted((n.id, n.mac, n.netdev, n.ifname, n.bus) for n in nics),
-                "netdevs": sorted(loose), "devices": sorted(qmpview.peripherals(q))}
+        return {
+            "nics": sorted((n.id, n.mac, n.netdev, n.ifname, n.bus) for n in nics),
+            "netdevs": sorted(loose),
+            "devices": sorted(qmpview.peripherals(q)),
+        }
 
 
 def test_hotplug_faults_and_unplug_pending(state: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
@@ -73,8 +77,20 @@ def test_hotplug_faults_and_unplug_pending(state: str, monkeypatch: pytest.Monke
 
         # the host end (the tap): MAC (re-read after 0.5 s), MTU, off the bridge; undo restores it
         before = link(host, tap)
-        cli("adapter", "set", "vm201", tap, "--lab", lab, "--mac", "fe:77:00:00:00:09", "--mtu", "9000",
-            "--no-bridge", check=0)
+        cli(
+            "adapter",
+            "set",
+            "vm201",
+            tap,
+            "--lab",
+            lab,
+            "--mac",
+            "fe:77:00:00:00:09",
+            "--mtu",
+            "9000",
+            "--no-bridge",
+            check=0,
+        )
         t = link(host, tap)
         assert (t["address"], t["mtu"], t.get("master")) == ("fe:77:00:00:00:09", 9000, None)
         cli("undo", check=0)
@@ -114,17 +130,49 @@ def test_real_guest_sees_hotplug_and_acknowledges_unplug(state: str, tmp_path) -
     image = ensure_image()
     name = unique("vtg")
     with netns() as (ns,):
-        for cmd in (["tuntap", "add", "dev", "vme0000aa01.0", "mode", "tap"], ["link", "set", "vme0000aa01.0", "up"]):
+        for cmd in (
+            ["tuntap", "add", "dev", "vme0000aa01.0", "mode", "tap"],
+            ["link", "set", "vme0000aa01.0", "up"],
+        ):
             subprocess.run(["ip", "-n", ns, *cmd], check=True)
         qmp, qga = str(tmp_path / "q.qmp"), str(tmp_path / "qga.sock")
-        argv = ["ip", "netns", "exec", ns, "qemu-system-x86_64", "-accel", "tcg", "-machine", "q35", "-nodefaults",
-                "-display", "none", "-name", f"guest={name}", "-qmp", f"unix:{qmp},server=on,wait=off",
-                "-device", "pcie-root-port,id=rp1,chassis=1", "-device", "pcie-root-port,id=rp2,chassis=2",
-                "-netdev", "tap,id=net0,ifname=vme0000aa01.0,script=no,downscript=no",
-                "-device", "virtio-net-pci,netdev=net0,id=net0,mac=c4:37:72:00:aa:01",
-                *guest_qemu_args(image, ip4="198.18.3.1/16", ip6=None, qga_socket=qga,
-                                 serial_log=str(tmp_path / "console.log"), mem_mb=256)]
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        argv = [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-machine",
+            "q35",
+            "-nodefaults",
+            "-display",
+            "none",
+            "-name",
+            f"guest={name}",
+            "-qmp",
+            f"unix:{qmp},server=on,wait=off",
+            "-device",
+            "pcie-root-port,id=rp1,chassis=1",
+            "-device",
+            "pcie-root-port,id=rp2,chassis=2",
+            "-netdev",
+            "tap,id=net0,ifname=vme0000aa01.0,script=no,downscript=no",
+            "-device",
+            "virtio-net-pci,netdev=net0,id=net0,mac=c4:37:72:00:aa:01",
+            *guest_qemu_args(
+                image,
+                ip4="198.18.3.1/16",
+                ip6=None,
+                qga_socket=qga,
+                serial_log=str(tmp_path / "console.log"),
+                mem_mb=256,
+            ),
+        ]
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             agent = wait_for_agent(qga, timeout=60)
 
@@ -145,7 +193,9 @@ def test_real_guest_sees_hotplug_and_acknowledges_unplug(state: str, tmp_path) -
             env = {"VNET_TUI_UNPLUG_WAIT": "30"}
             out = cli_json("adapter", "del", name, tap, "--netns", ns, env=env)
             assert not out["pending"], "the guest did not acknowledge the unplug"
-            assert tap not in [x[3] for x in qemu_view(qmp)["nics"]] and "net1" not in qemu_view(qmp)["netdevs"]
+            assert (
+                tap not in [x[3] for x in qemu_view(qmp)["nics"]] and "net1" not in qemu_view(qmp)["netdevs"]
+            )
             assert subprocess.run(["ip", "-n", ns, "link", "show", tap], capture_output=True).returncode != 0
             wait(lambda: "c4:37:72:55:00:01" not in guest_macs(), 30, "the NIC to leave the guest")
 
@@ -154,11 +204,35 @@ def test_real_guest_sees_hotplug_and_acknowledges_unplug(state: str, tmp_path) -
             wait(lambda: "c4:37:72:55:00:01" in guest_macs(), 30, "the NIC to come back")
 
             # a guest MAC changes by unplug + replug only
-            r = cli("adapter", "set", name, tap, "--netns", ns, "--end", "guest", "--mac", "c4:37:72:55:00:02",
-                    "--json", check=2)
+            r = cli(
+                "adapter",
+                "set",
+                name,
+                tap,
+                "--netns",
+                ns,
+                "--end",
+                "guest",
+                "--mac",
+                "c4:37:72:55:00:02",
+                "--json",
+                check=2,
+            )
             assert json.loads(r.stdout)["error"]["rule"] == "vm-guest-mac-live"
-            cli("adapter", "set", name, tap, "--netns", ns, "--end", "guest", "--mac", "c4:37:72:55:00:02",
-                "--replug", check=0)
+            cli(
+                "adapter",
+                "set",
+                name,
+                tap,
+                "--netns",
+                ns,
+                "--end",
+                "guest",
+                "--mac",
+                "c4:37:72:55:00:02",
+                "--replug",
+                check=0,
+            )
             assert ("c4:37:72:55:00:02", tap) in [(x[1], x[3]) for x in qemu_view(qmp)["nics"]]
             wait(lambda: "c4:37:72:55:00:02" in guest_macs(), 30, "the guest to see the new MAC")
             cli("undo", check=0)  # replug with the old MAC

@@ -17,7 +17,9 @@ from vnet_tui.core.server import Server
 from vnet_tui.ops import api, macs, names, validate
 from vnet_tui.ops.requests import AddRequest, DelRequest, SetRequest
 
-TOPO = Topology.from_json(json.loads((Path(__file__).parent.parent / "data" / "topology_small.json").read_text()))
+TOPO = Topology.from_json(
+    json.loads((Path(__file__).parent.parent / "data" / "topology_small.json").read_text())
+)
 SERVER = Server(lab="demo")
 
 
@@ -38,11 +40,19 @@ def test_ifname_ok_and_taken() -> None:
     assert rule_of(validate.ifname_free, "eth0", {"lo", "eth0"}, "ct101") == ("ifname-taken", 2)
 
 
-@pytest.mark.parametrize("text,rule", [
-    ("c4:37:72:00:00", "mac-syntax"), ("c4:37:72:00:00:0g", "mac-syntax"), ("c4-37:72:00:00:01", "mac-syntax"),
-    ("c43772000001", "mac-syntax"), ("00:00:00:00:00:00", "mac-zero"), ("01:00:5e:00:00:01", "mac-multicast"),
-    ("ff:ff:ff:ff:ff:ff", "mac-broadcast"), ("C4:37:72:00:65:01", "mac-duplicate"),
-])
+@pytest.mark.parametrize(
+    "text,rule",
+    [
+        ("c4:37:72:00:00", "mac-syntax"),
+        ("c4:37:72:00:00:0g", "mac-syntax"),
+        ("c4-37:72:00:00:01", "mac-syntax"),
+        ("c43772000001", "mac-syntax"),
+        ("00:00:00:00:00:00", "mac-zero"),
+        ("01:00:5e:00:00:01", "mac-multicast"),
+        ("ff:ff:ff:ff:ff:ff", "mac-broadcast"),
+        ("C4:37:72:00:65:01", "mac-duplicate"),
+    ],
+)
 def test_mac_rules(text: str, rule: str) -> None:
     taken = {"c4:37:72:00:65:01": "ct101/eth0"}
     assert rule_of(validate.mac, text, taken, []) == (rule, 2)
@@ -57,15 +67,27 @@ def test_mac_normalised_and_vendor_warning() -> None:
     assert validate.mac("c4:37:72:00:65:01", {"c4:37:72:00:65:01": "x"}, [], own="c4:37:72:00:65:01")
 
 
-@pytest.mark.parametrize("text,rule", [
-    ("198.18.5.1", "ip-syntax"), ("198.18.5/24", "ip-syntax"), ("nonsense/24", "ip-syntax"),
-    ("198.18.5.1/33", "ipv4-prefix"), ("198.18.5.0/24", "ipv4-network-address"),
-    ("198.18.5.255/24", "ipv4-broadcast-address"), ("198.18.5.3/30", "ipv4-broadcast-address"),
-    ("0.1.2.3/8", "ipv4-reserved"), ("127.0.0.2/8", "ipv4-reserved"), ("224.0.0.1/4", "ipv4-reserved"),
-    ("240.0.0.1/8", "ipv4-reserved"), ("255.255.255.255/32", "ipv4-reserved"),
-    ("fd00::1/129", "ipv6-prefix"), ("::/0", "ipv6-unspecified"), ("ff02::1/64", "ipv6-multicast"),
-    ("::1/128", "ipv6-loopback"),
-])
+@pytest.mark.parametrize(
+    "text,rule",
+    [
+        ("198.18.5.1", "ip-syntax"),
+        ("198.18.5/24", "ip-syntax"),
+        ("nonsense/24", "ip-syntax"),
+        ("198.18.5.1/33", "ipv4-prefix"),
+        ("198.18.5.0/24", "ipv4-network-address"),
+        ("198.18.5.255/24", "ipv4-broadcast-address"),
+        ("198.18.5.3/30", "ipv4-broadcast-address"),
+        ("0.1.2.3/8", "ipv4-reserved"),
+        ("127.0.0.2/8", "ipv4-reserved"),
+        ("224.0.0.1/4", "ipv4-reserved"),
+        ("240.0.0.1/8", "ipv4-reserved"),
+        ("255.255.255.255/32", "ipv4-reserved"),
+        ("fd00::1/129", "ipv6-prefix"),
+        ("::/0", "ipv6-unspecified"),
+        ("ff02::1/64", "ipv6-multicast"),
+        ("::1/128", "ipv6-loopback"),
+    ],
+)
 def test_ip_rules(text: str, rule: str) -> None:
     assert rule_of(validate.ip, text) == (rule, 2)
 
@@ -82,8 +104,11 @@ def test_ip_list_rules_and_overlap() -> None:
     assert rule_of(validate.ips_to_delete, ["198.18.9.9"], ["198.18.5.1/24"]) == ("ip-absent", 2)
     assert rule_of(validate.ips_to_delete, ["198.18.5.1/16"], ["198.18.5.1/24"]) == ("ip-absent", 2)
     w: list[str] = []
-    elsewhere = [("198.18.5.2/24", "ct1", "ct1/eth0"), ("198.18.5.9/24", "host", "br0"),
-                 ("198.18.5.7/24", "ct2", "ct2/eth0")]
+    elsewhere = [
+        ("198.18.5.2/24", "ct1", "ct1/eth0"),
+        ("198.18.5.9/24", "host", "br0"),
+        ("198.18.5.7/24", "ct2", "ct2/eth0"),
+    ]
     validate.ips_to_add(["198.18.5.7/24"], [], elsewhere, w, ns="ct1")
     assert any("same namespace" in x for x in w) and any("already used on ct2/eth0" in x for x in w)
     assert not any("br0" in x for x in w)  # a shared subnet across namespaces is what a bridge is for
@@ -119,45 +144,51 @@ def test_default_names() -> None:
 
 
 # -- plan-level rules on the recorded lab ------------------------------------------------
-@pytest.mark.parametrize("req,rule,code", [
-    (AddRequest("ct999"), "target", 4),
-    (AddRequest("ct101", ifname="eth0"), "ifname-taken", 2),
-    (AddRequest("ct101", host_ifname="veth102.0"), "ifname-taken", 2),
-    (AddRequest("ct101", ifname="bad name"), "ifname", 2),
-    (AddRequest("ct101", mac="c4:37:72:00:66:01"), "mac-duplicate", 2),  # ct102's guest MAC
-    (AddRequest("ct101", host_mac="c4:37:72:00:01:c9"), "mac-duplicate", 2),  # vm201's guest NIC
-    (AddRequest("ct101", mac="c4:37:72:11:11:11", host_mac="c4:37:72:11:11:11"), "mac-duplicate", 2),
-    (AddRequest("ct101", ips=["198.18.1.9/16"], bridge="br0", routed=True), "bridge-or-routed", 2),
-    (AddRequest("ct101", routed=True), "routed-needs-ip", 2),
-    (AddRequest("ct101", bridge="br9"), "bridge", 4),
-    (AddRequest("ct101", bridge="veth102.0"), "bridge-kind", 2),
-    (AddRequest("ct101", mtu=70000), "mtu", 2),
-    (AddRequest("ct101", ips=["127.0.0.5/8"]), "ipv4-reserved", 2),
-    (AddRequest("vm201", ips=["198.18.2.5/16"]), "vm-ip", 2),
-    (AddRequest("vm201", routed=True), "vm-routed", 2),
-    (AddRequest("vm201", ifname="eth1"), "vm-ifname", 2),
-    (AddRequest("vm201", mtu=65535), "mtu", 2),
-])
+@pytest.mark.parametrize(
+    "req,rule,code",
+    [
+        (AddRequest("ct999"), "target", 4),
+        (AddRequest("ct101", ifname="eth0"), "ifname-taken", 2),
+        (AddRequest("ct101", host_ifname="veth102.0"), "ifname-taken", 2),
+        (AddRequest("ct101", ifname="bad name"), "ifname", 2),
+        (AddRequest("ct101", mac="c4:37:72:00:66:01"), "mac-duplicate", 2),  # ct102's guest MAC
+        (AddRequest("ct101", host_mac="c4:37:72:00:01:c9"), "mac-duplicate", 2),  # vm201's guest NIC
+        (AddRequest("ct101", mac="c4:37:72:11:11:11", host_mac="c4:37:72:11:11:11"), "mac-duplicate", 2),
+        (AddRequest("ct101", ips=["198.18.1.9/16"], bridge="br0", routed=True), "bridge-or-routed", 2),
+        (AddRequest("ct101", routed=True), "routed-needs-ip", 2),
+        (AddRequest("ct101", bridge="br9"), "bridge", 4),
+        (AddRequest("ct101", bridge="veth102.0"), "bridge-kind", 2),
+        (AddRequest("ct101", mtu=70000), "mtu", 2),
+        (AddRequest("ct101", ips=["127.0.0.5/8"]), "ipv4-reserved", 2),
+        (AddRequest("vm201", ips=["198.18.2.5/16"]), "vm-ip", 2),
+        (AddRequest("vm201", routed=True), "vm-routed", 2),
+        (AddRequest("vm201", ifname="eth1"), "vm-ifname", 2),
+        (AddRequest("vm201", mtu=65535), "mtu", 2),
+    ],
+)
 def test_add_rules(req: AddRequest, rule: str, code: int) -> None:
     assert rule_of(api.plan_add, SERVER, TOPO, req) == (rule, code)
 
 
-@pytest.mark.parametrize("req,rule,code", [
-    (SetRequest("ct101", "eth9", mtu=1400), "interface", 4),
-    (SetRequest("ct101", "lo", mtu=1400), "not-an-adapter", 2),
-    (SetRequest("ct101", "eth0"), "nothing-to-change", 2),
-    (SetRequest("ct101", "eth0", mtu=1500), "nothing-to-change", 2),
-    (SetRequest("ct101", "eth0", add_ips=["198.18.1.1/16"]), "ip-exists", 2),
-    (SetRequest("ct101", "eth0", del_ips=["198.18.9.9/16"]), "ip-absent", 2),
-    (SetRequest("ct101", "eth0", mac="c4:37:72:00:66:01"), "mac-duplicate", 2),
-    (SetRequest("ct101", "eth0", bridge="br0"), "bridge-guest-end", 2),
-    (SetRequest("ct101", "veth101.0", bridge="br0", no_bridge=True), "bridge-or-nobridge", 2),
-    (SetRequest("ct101", "eth0", end="side", mtu=1400), "end", 2),
-    (SetRequest("vm201", "net0", end="guest", mac="c4:37:72:99:99:99"), "vm-guest-mac-live", 2),
-    (SetRequest("vm201", "net0", end="guest", mtu=1400), "vm-guest-end", 2),
-    (SetRequest("vm201", "net0", mtu=65530), "mtu", 2),
-    (SetRequest("vm201", "net0", add_ips=["198.18.2.5/16"]), "vm-ip", 2),
-])
+@pytest.mark.parametrize(
+    "req,rule,code",
+    [
+        (SetRequest("ct101", "eth9", mtu=1400), "interface", 4),
+        (SetRequest("ct101", "lo", mtu=1400), "not-an-adapter", 2),
+        (SetRequest("ct101", "eth0"), "nothing-to-change", 2),
+        (SetRequest("ct101", "eth0", mtu=1500), "nothing-to-change", 2),
+        (SetRequest("ct101", "eth0", add_ips=["198.18.1.1/16"]), "ip-exists", 2),
+        (SetRequest("ct101", "eth0", del_ips=["198.18.9.9/16"]), "ip-absent", 2),
+        (SetRequest("ct101", "eth0", mac="c4:37:72:00:66:01"), "mac-duplicate", 2),
+        (SetRequest("ct101", "eth0", bridge="br0"), "bridge-guest-end", 2),
+        (SetRequest("ct101", "veth101.0", bridge="br0", no_bridge=True), "bridge-or-nobridge", 2),
+        (SetRequest("ct101", "eth0", end="side", mtu=1400), "end", 2),
+        (SetRequest("vm201", "net0", end="guest", mac="c4:37:72:99:99:99"), "vm-guest-mac-live", 2),
+        (SetRequest("vm201", "net0", end="guest", mtu=1400), "vm-guest-end", 2),
+        (SetRequest("vm201", "net0", mtu=65530), "mtu", 2),
+        (SetRequest("vm201", "net0", add_ips=["198.18.2.5/16"]), "vm-ip", 2),
+    ],
+)
 def test_edit_rules(req: SetRequest, rule: str, code: int) -> None:
     assert rule_of(api.plan_edit, SERVER, TOPO, req) == (rule, code)
 
@@ -168,17 +199,28 @@ def test_delete_rules() -> None:
 
 
 def test_plans_render_commands_without_the_kernel() -> None:
-    p = api.plan_add(SERVER, TOPO, AddRequest("ct101", ips=["198.18.1.50/16", "fd00:5654::1:50/64"],
-                                              bridge="br0", mac="c4:37:72:aa:bb:cc"))
+    p = api.plan_add(
+        SERVER,
+        TOPO,
+        AddRequest(
+            "ct101", ips=["198.18.1.50/16", "fd00:5654::1:50/64"], bridge="br0", mac="c4:37:72:aa:bb:cc"
+        ),
+    )
     text = "\n".join(p.commands())
     assert "ip -n vl-demo-host link add veth101.1" in text and "netns vl-demo-ct101" in text
-    assert "address c4:37:72:aa:bb:cc" in text and "ip -n vl-demo-ct101 addr add 198.18.1.50/16 dev eth1" in text
+    assert (
+        "address c4:37:72:aa:bb:cc" in text and "ip -n vl-demo-ct101 addr add 198.18.1.50/16 dev eth1" in text
+    )
     assert "master br0" in text
     e = api.plan_edit(SERVER, TOPO, SetRequest("ct101", "veth101.0", mtu=9000, no_bridge=True))
-    assert e.commands() == ["ip -n vl-demo-host link set dev veth101.0 mtu 9000",
-                            "ip -n vl-demo-host link set dev veth101.0 nomaster"]
+    assert e.commands() == [
+        "ip -n vl-demo-host link set dev veth101.0 mtu 9000",
+        "ip -n vl-demo-host link set dev veth101.0 nomaster",
+    ]
     v = api.plan_add(SERVER, TOPO, AddRequest("vm201", bridge="br0"))
-    assert any(c.startswith("qmp vm201 device_add") and '"driver":"virtio-net-pci"' in c for c in v.commands())
+    assert any(
+        c.startswith("qmp vm201 device_add") and '"driver":"virtio-net-pci"' in c for c in v.commands()
+    )
     assert any("tuntap add dev vme0000c9a1.1 mode tap" in c for c in v.commands())
     with pytest.raises(InvalidInput):
         api.plan_edit(SERVER, TOPO, SetRequest("ct101", "eth0", up=True))  # already up: nothing to do

@@ -21,35 +21,57 @@ from vnet_tui.core.server import Server
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_server_options(p)
-    p.add_argument("--dry-run", action="store_true", help="show the equivalent ip/QMP commands; change nothing")
+    p.add_argument(
+        "--dry-run", action="store_true", help="show the equivalent ip/QMP commands; change nothing"
+    )
     p.add_argument("--json", action="store_true", help="machine-readable result or error")
-    p.add_argument("--confirm", action="store_true",
-                   help="allow a change to the SSH session's interfaces (runs commit-confirmed)")
-    p.add_argument("--confirm-timeout", type=float, default=60.0, metavar="S",
-                   help="seconds before an unconfirmed protected change is reverted (default 60)")
+    p.add_argument(
+        "--confirm",
+        action="store_true",
+        help="allow a change to the SSH session's interfaces (runs commit-confirmed)",
+    )
+    p.add_argument(
+        "--confirm-timeout",
+        type=float,
+        default=60.0,
+        metavar="S",
+        help="seconds before an unconfirmed protected change is reverted (default 60)",
+    )
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("adapter", help="add, edit or delete an adapter of a container or VM",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "adapter",
+        help="add, edit or delete an adapter of a container or VM",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     verbs = p.add_subparsers(dest="adapter_verb", metavar="add|set|del|confirm", required=True)
 
     a = verbs.add_parser("add", help="add a veth (container) or vme (VM) adapter")
     a.add_argument("target", metavar="TARGET", help="container or VM name, as `show` prints it")
     a.add_argument("--ifname", help="guest interface name (containers; default: next free ethN)")
-    a.add_argument("--host-ifname", metavar="NAME", help="host end name (default veth<CTID>.<N> / vme<hex>.<N>)")
+    a.add_argument(
+        "--host-ifname", metavar="NAME", help="host end name (default veth<CTID>.<N> / vme<hex>.<N>)"
+    )
     a.add_argument("--mac", default="auto", help="guest MAC, or auto (c4:37:72:…)")
     a.add_argument("--host-mac", default="auto", help="host end MAC, or auto (fe:…)")
-    a.add_argument("--ip", action="append", default=[], metavar="CIDR", help="an address for the guest end (repeat)")
+    a.add_argument(
+        "--ip", action="append", default=[], metavar="CIDR", help="an address for the guest end (repeat)"
+    )
     a.add_argument("--mtu", type=int)
     a.add_argument("--bridge", metavar="BR", help="attach the host end to bridge BR")
-    a.add_argument("--routed", action="store_true", help="route the guest's addresses via the host end (proxy ARP/NDP)")
+    a.add_argument(
+        "--routed", action="store_true", help="route the guest's addresses via the host end (proxy ARP/NDP)"
+    )
     _common(a)
     a.set_defaults(func=run_add)
 
     s = verbs.add_parser("set", help="edit one end of an adapter")
     s.add_argument("target", metavar="TARGET")
-    s.add_argument("ifname", metavar="IFNAME", help="guest or host end name; for a VM: adapter id or tap name")
+    s.add_argument(
+        "ifname", metavar="IFNAME", help="guest or host end name; for a VM: adapter id or tap name"
+    )
     s.add_argument("--end", choices=("guest", "host"), help="which end (default: the one named IFNAME)")
     s.add_argument("--mac")
     s.add_argument("--add-ip", action="append", default=[], metavar="CIDR")
@@ -59,7 +81,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--down", action="store_true")
     s.add_argument("--bridge", metavar="BR")
     s.add_argument("--no-bridge", action="store_true")
-    s.add_argument("--replug", action="store_true", help="VM guest MAC: unplug and plug back with the new MAC")
+    s.add_argument(
+        "--replug", action="store_true", help="VM guest MAC: unplug and plug back with the new MAC"
+    )
     _common(s)
     s.set_defaults(func=run_set)
 
@@ -84,8 +108,17 @@ def run_add(args: argparse.Namespace) -> int:
     from vnet_tui.ops import api
     from vnet_tui.ops.requests import AddRequest
 
-    req = AddRequest(args.target, args.ifname, args.host_ifname, args.mac, args.host_mac, args.ip, args.mtu,
-                     args.bridge, args.routed)
+    req = AddRequest(
+        args.target,
+        args.ifname,
+        args.host_ifname,
+        args.mac,
+        args.host_mac,
+        args.ip,
+        args.mtu,
+        args.bridge,
+        args.routed,
+    )
     return report(args, api.add(Server.from_args(args), req, **_kw(args)))
 
 
@@ -96,8 +129,19 @@ def run_set(args: argparse.Namespace) -> int:
     if args.up and args.down:
         raise InvalidInput("choose --up or --down, not both", rule="up-or-down")
     up = True if args.up else False if args.down else None
-    req = SetRequest(args.target, args.ifname, args.end, args.mac, args.add_ip, args.del_ip, args.mtu, up,
-                     args.bridge, args.no_bridge, args.replug)
+    req = SetRequest(
+        args.target,
+        args.ifname,
+        args.end,
+        args.mac,
+        args.add_ip,
+        args.del_ip,
+        args.mtu,
+        up,
+        args.bridge,
+        args.no_bridge,
+        args.replug,
+    )
     return report(args, api.edit_adapter(Server.from_args(args), req, **_kw(args)))
 
 
@@ -125,8 +169,10 @@ def report(args: argparse.Namespace, result) -> int:  # type: ignore[no-untyped-
         print(f"journal: {result.journal_id} (revert with: vnet-tui undo)")
     if result.confirm:
         left = max(0, round(result.confirm["deadline"] - time.time()))
-        print(f"PROTECTED ({'; '.join(result.confirm['protected'])}): run "
-              f"`vnet-tui adapter confirm {result.confirm['id']}` within {left} s, or it is reverted.")
+        print(
+            f"PROTECTED ({'; '.join(result.confirm['protected'])}): run "
+            f"`vnet-tui adapter confirm {result.confirm['id']}` within {left} s, or it is reverted."
+        )
     return 0
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from vnet_tui.commands.common import add_server_options
 
@@ -33,14 +32,24 @@ def run(args: argparse.Namespace) -> int:
     server = Server.from_args(args) if (getattr(args, "lab", None) or getattr(args, "netns", None)) else None
     if args.list:
         all_entries = journal.entries()
-        rows = [{"id": e["id"], "time": e.get("time"), "op": e.get("op"), "title": e.get("title"),
-                 "fate": journal.fate(e["id"], all_entries)} for e in all_entries[-30:]]
+        rows = [
+            {
+                "id": e["id"],
+                "time": e.get("time"),
+                "op": e.get("op"),
+                "title": e.get("title"),
+                "fate": journal.fate(e["id"], all_entries),
+            }
+            for e in all_entries[-30:]
+        ]
         if args.json:
             print(json.dumps({"journal": rows}, indent=1))
         else:
             for r in rows:
-                print(f"{r['id']}  {r['op']:<9} {r['title'] or ''}" + (f"  [{journal.fate_word(r['fate'])}]"
-                                                                         if r["fate"] else ""))
+                print(
+                    f"{r['id']}  {r['op']:<9} {r['title'] or ''}"
+                    + (f"  [{journal.fate_word(r['fate'])}]" if r["fate"] else "")
+                )
         return 0
     result = undo(server, entry_id=args.id, dry_run=args.dry_run)
     return report(args, result)

@@ -142,8 +142,9 @@ class ChangeNs:
     (``ip -n LABEL …``); None renders as plain ``ip …``.
     """
 
-    def __init__(self, where: Optional[str], label: Optional[str] = None,
-                 expect_inode: Optional[int] = None) -> None:
+    def __init__(
+        self, where: Optional[str], label: Optional[str] = None, expect_inode: Optional[int] = None
+    ) -> None:
         self.where = where
         self.label = label if label is not None else (where if where and not where.startswith("/") else None)
         try:
@@ -153,8 +154,10 @@ class ChangeNs:
         try:
             self.inode = netns_inode(self.fd)
             if expect_inode is not None and self.inode != expect_inode:
-                raise NotFound(f"{where}: the namespace changed since it was discovered "
-                               "(container restarted?)", rule="namespace")
+                raise NotFound(
+                    f"{where}: the namespace changed since it was discovered (container restarted?)",
+                    rule="namespace",
+                )
             with entered(self.fd):
                 self.ipr = IPRoute()
         except BaseException:
@@ -185,17 +188,32 @@ class ChangeNs:
         return fn()
 
     # -- links ----------------------------------------------------------------
-    def veth_add(self, ifname: str, mac: str, mtu: int, peer_name: str, peer: "ChangeNs",
-                 peer_mac: str, peer_mtu: Optional[int] = None) -> None:
+    def veth_add(
+        self,
+        ifname: str,
+        mac: str,
+        mtu: int,
+        peer_name: str,
+        peer: "ChangeNs",
+        peer_mac: str,
+        peer_mtu: Optional[int] = None,
+    ) -> None:
         """One RTM_NEWLINK: this end here, the peer already in ``peer``'s namespace.
 
         MACs and MTUs travel in the same message (udev leaves a MAC set at
         creation alone; one set afterwards it may overwrite).
         """
-        self._do(f"veth_add {ifname}", lambda: self.ipr.link(
-            "add", ifname=ifname, kind="veth", address=mac, mtu=mtu,
-            peer={"ifname": peer_name, "net_ns_fd": peer.fd, "address": peer_mac,
-                  "mtu": peer_mtu or mtu}))
+        self._do(
+            f"veth_add {ifname}",
+            lambda: self.ipr.link(
+                "add",
+                ifname=ifname,
+                kind="veth",
+                address=mac,
+                mtu=mtu,
+                peer={"ifname": peer_name, "net_ns_fd": peer.fd, "address": peer_mac, "mtu": peer_mtu or mtu},
+            ),
+        )
 
     def link_set(self, index: int, **kw: Any) -> None:
         """``ip link set``: address, mtu, state, master (0 = none), ifname, ifalias."""
@@ -223,13 +241,15 @@ class ChangeNs:
     # -- addresses and routes ---------------------------------------------------
     def addr_add(self, index: int, cidr: str) -> None:
         addr, plen = cidr.split("/")
-        self._do(f"addr_add {cidr}", lambda: self.ipr.addr("add", index=index, address=addr,
-                                                           prefixlen=int(plen)))
+        self._do(
+            f"addr_add {cidr}", lambda: self.ipr.addr("add", index=index, address=addr, prefixlen=int(plen))
+        )
 
     def addr_del(self, index: int, cidr: str) -> None:
         addr, plen = cidr.split("/")
-        self._do(f"addr_del {cidr}", lambda: self.ipr.addr("del", index=index, address=addr,
-                                                           prefixlen=int(plen)))
+        self._do(
+            f"addr_del {cidr}", lambda: self.ipr.addr("del", index=index, address=addr, prefixlen=int(plen))
+        )
 
     def route_add(self, **spec: Any) -> None:
         self._do(f"route_add {spec.get('dst')}", lambda: self.ipr.route("add", **spec))

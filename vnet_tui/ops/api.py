@@ -21,7 +21,7 @@ from vnet_tui.core.errors import NotPermitted
 from vnet_tui.core.model import VM, Container, Topology
 from vnet_tui.core.server import Server
 
-from . import edit, veth, vme
+from . import edit, veth, vme, vme_remove
 from .facts import Facts
 from .live import Live, labels
 from .plan import Plan, execute
@@ -47,11 +47,21 @@ class Result:
     record: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": True, "op": self.op, "target": self.target, "title": self.title,
-                "dry_run": self.dry_run, "commands": self.commands, "warnings": self.warnings,
-                "notes": self.notes, "journal_id": self.journal_id, "confirm": self.confirm,
-                "pending": self.pending, "after": self.record.get("after"),
-                "before": self.record.get("before")}
+        return {
+            "ok": True,
+            "op": self.op,
+            "target": self.target,
+            "title": self.title,
+            "dry_run": self.dry_run,
+            "commands": self.commands,
+            "warnings": self.warnings,
+            "notes": self.notes,
+            "journal_id": self.journal_id,
+            "confirm": self.confirm,
+            "pending": self.pending,
+            "after": self.record.get("after"),
+            "before": self.record.get("before"),
+        }
 
 
 def topology_of(server: Server) -> Topology:
@@ -84,7 +94,7 @@ def plan_delete(server: Server, topology: Topology, req: DelRequest) -> Plan:
     if isinstance(target, Container):
         assert adapter.guest and adapter.host
         return veth.plan_delete(lab, target, adapter.guest.ifname, adapter.host.ifname)
-    return vme.plan_delete(lab, target, adapter)
+    return vme_remove.plan_delete(lab, target, adapter)
 
 
 # -- applying ---------------------------------------------------------------------
@@ -100,22 +110,42 @@ def has_net_admin() -> bool:
     return os.geteuid() == 0
 
 
-def apply(server: Server, topology: Topology, plan: Plan, *, dry_run: bool = False,
-          confirm: bool = False, confirm_timeout: float = 60.0,
-          ssh_connection: Optional[str] = None, journal_op: Optional[str] = None,
-          ref: Optional[str] = None, guard: bool = True, lock: bool = True) -> Result:
+def apply(
+    server: Server,
+    topology: Topology,
+    plan: Plan,
+    *,
+    dry_run: bool = False,
+    confirm: bool = False,
+    confirm_timeout: float = 60.0,
+    ssh_connection: Optional[str] = None,
+    journal_op: Optional[str] = None,
+    ref: Optional[str] = None,
+    guard: bool = True,
+    lock: bool = True,
+) -> Result:
     """Guard, execute, journal (and commit-confirm) a plan.
 
     ``journal_op``/``ref``: how undo and the revert timer journal their
     inverse plans ("undo"/"revert" naming the change); they skip the
     guard (restoring is what it asks for) and, holding the lock, ``lock``.
     """
-    result = Result(plan.op, plan.target, plan.title, plan.commands(), plan.warnings, plan.notes,
-                    dry_run=dry_run, pending=plan.pending)
+    result = Result(
+        plan.op,
+        plan.target,
+        plan.title,
+        plan.commands(),
+        plan.warnings,
+        plan.notes,
+        dry_run=dry_run,
+        pending=plan.pending,
+    )
     if dry_run:
         return result
     if not has_net_admin():
-        raise NotPermitted("changing adapters needs root / CAP_NET_ADMIN (running read-only)", rule="privilege")
+        raise NotPermitted(
+            "changing adapters needs root / CAP_NET_ADMIN (running read-only)", rule="privilege"
+        )
     from vnet_tui.safety import confirm as confirmer
     from vnet_tui.safety import journal, sshguard
 
@@ -128,7 +158,9 @@ def apply(server: Server, topology: Topology, plan: Plan, *, dry_run: bool = Fal
             raise NotPermitted(
                 f"{plan.title} touches what carries your SSH session: {', '.join(hits)}. "
                 "Confirm it (CLI: --confirm; TUI: type the interface name) to run it commit-confirmed: "
-                f"it is reverted after {confirm_timeout:g} s unless you confirm in time.", rule="ssh-guard")
+                f"it is reverted after {confirm_timeout:g} s unless you confirm in time.",
+                rule="ssh-guard",
+            )
     from .stale import remove_stale
 
     notes = unplug.finish_pending() if journal_op is None else []
@@ -150,8 +182,10 @@ def apply(server: Server, topology: Topology, plan: Plan, *, dry_run: bool = Fal
     result.journal_id = entry["id"]
     if plan.pending:
         unplug.spawn_finisher(entry["id"])
-        result.notes.append(f"unplug pending: {plan.target}'s guest has not released the NIC yet; the tap is "
-                            "removed when it does (a background finisher watches)")
+        result.notes.append(
+            f"unplug pending: {plan.target}'s guest has not released the NIC yet; the tap is "
+            "removed when it does (a background finisher watches)"
+        )
     if hits:
         result.confirm = {**confirmer.start(entry["id"], confirm_timeout), "protected": hits}
     return result
@@ -162,7 +196,9 @@ def add(server: Server, req: AddRequest, *, topology: Optional[Topology] = None,
     return apply(server, topo, plan_add(server, topo, req), **kw)
 
 
-def edit_adapter(server: Server, req: SetRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
+def edit_adapter(
+    server: Server, req: SetRequest, *, topology: Optional[Topology] = None, **kw: Any
+) -> Result:
     topo = topology or topology_of(server)
     return apply(server, topo, plan_edit(server, topo, req), **kw)
 

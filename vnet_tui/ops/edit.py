@@ -22,8 +22,9 @@ from typing import Any, Optional, Union
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.model import VM, Adapter, Container, Interface
 
-from . import validate, vme
-from .endstate import EndState, converge, differences, keeps_ipv6_on_down, read_end, wait_dad, without_ipv6
+from . import validate, vme_remove
+from .converge import converge
+from .endstate import EndState, differences, keeps_ipv6_on_down, read_end, wait_dad, without_ipv6
 from .facts import Facts
 from .live import HOST, Live
 from .plan import Plan
@@ -38,8 +39,9 @@ def pick_end(target: Union[Container, VM], adapter: Adapter, req: SetRequest) ->
         raise InvalidInput(f"--end {req.end}: use guest or host", rule="end")
     if adapter.kind == "vme":
         if req.end == "guest":
-            raise InvalidInput("a VM's guest NIC is inside the VM: only its MAC can change, by replug",
-                               rule="vm-guest-end")
+            raise InvalidInput(
+                "a VM's guest NIC is inside the VM: only its MAC can change, by replug", rule="vm-guest-end"
+            )
         if adapter.host is None:
             raise InvalidInput(f"{adapter.key}: its host tap is not in the host namespace", rule="vm-no-tap")
         return HOST, "host", adapter.host
@@ -50,9 +52,17 @@ def pick_end(target: Union[Container, VM], adapter: Adapter, req: SetRequest) ->
 
 def from_topology(i: Interface) -> EndState:
     """An end as discovery saw it (routes and sysctls unknown until the live snapshot)."""
-    return EndState(i.ifname, i.kind, i.mac, i.mtu, is_up(i),
-                    sorted(a for a in i.addresses if not a.lower().startswith("fe80:")), i.master,
-                    ifindex=i.ifindex, alias=i.alias)
+    return EndState(
+        i.ifname,
+        i.kind,
+        i.mac,
+        i.mtu,
+        is_up(i),
+        sorted(a for a in i.addresses if not a.lower().startswith("fe80:")),
+        i.master,
+        ifindex=i.ifindex,
+        alias=i.alias,
+    )
 
 
 def is_up(i: Interface) -> bool:
@@ -60,27 +70,50 @@ def is_up(i: Interface) -> bool:
     return i.admin_up or i.state != "down"
 
 
-def wanted(cur: EndState, mac: Optional[str], add: list[str], delete: list[str], mtu: Optional[int],
-           up: Optional[bool], master: Union[str, None, bool]) -> EndState:
+def wanted(
+    cur: EndState,
+    mac: Optional[str],
+    add: list[str],
+    delete: list[str],
+    mtu: Optional[int],
+    up: Optional[bool],
+    master: Union[str, None, bool],
+) -> EndState:
     """``cur`` with the requested changes (master False: leave as is; None: detach)."""
     addrs = [a for a in cur.addresses if a not in delete] + [a for a in add if a not in cur.addresses]
-    return replace(cur, mac=mac or cur.mac, mtu=mtu or cur.mtu, up=cur.up if up is None else up,
-                   addresses=sorted(addrs), master=cur.master if master is False else master)
+    return replace(
+        cur,
+        mac=mac or cur.mac,
+        mtu=mtu or cur.mtu,
+        up=cur.up if up is None else up,
+        addresses=sorted(addrs),
+        master=cur.master if master is False else master,
+    )
 
 
-def plan_set(facts: Facts, labels: dict[str, Optional[str]], target: Union[Container, VM], adapter: Adapter,
-             req: SetRequest) -> Plan:
+def plan_set(
+    facts: Facts,
+    labels: dict[str, Optional[str]],
+    target: Union[Container, VM],
+    adapter: Adapter,
+    req: SetRequest,
+) -> Plan:
     """Validate an edit against the topology and plan it (no kernel call)."""
     if isinstance(target, VM) and (req.end == "guest" or req.replug):
         if req.mac is None:
             raise InvalidInput("a VM's guest NIC: only its MAC can change (by --replug)", rule="vm-guest-end")
-        m = validate.mac(req.mac, facts.macs(), [], own=adapter.vm_adapter.guest_mac if adapter.vm_adapter else None)
+        m = validate.mac(
+            req.mac, facts.macs(), [], own=adapter.vm_adapter.guest_mac if adapter.vm_adapter else None
+        )
         if not req.replug:
             state = "running" if target.running else "paused"
-            raise InvalidInput(f"{target.name} is {state}: a VM's guest MAC cannot change live (the guest owns its "
-                               "NIC). Use --replug to unplug the adapter and plug it back with the new MAC "
-                               "(the guest sees the NIC go and come back).", rule="vm-guest-mac-live")
-        return vme.plan_replug(labels, target, adapter, m)
+            raise InvalidInput(
+                f"{target.name} is {state}: a VM's guest MAC cannot change live (the guest owns its "
+                "NIC). Use --replug to unplug the adapter and plug it back with the new MAC "
+                "(the guest sees the NIC go and come back).",
+                rule="vm-guest-mac-live",
+            )
+        return vme_remove.plan_replug(labels, target, adapter, m)
     key, end, iface = pick_end(target, adapter, req)
     warnings: list[str] = []
     label = labels[key]
@@ -91,31 +124,44 @@ def plan_set(facts: Facts, labels: dict[str, Optional[str]], target: Union[Conta
     v6 = any(":" in a for a in set(cur.addresses + add) - set(delete))
     mtu = validate.mtu(req.mtu, "tun" if iface.kind == "tun" else "veth", v6, warnings) if req.mtu else None
     if adapter.kind == "vme" and add:
-        raise InvalidInput("addresses on a VM's host tap: the guest's addresses are set inside the VM",
-                           rule="vm-ip")
+        raise InvalidInput(
+            "addresses on a VM's host tap: the guest's addresses are set inside the VM", rule="vm-ip"
+        )
     master: Union[str, None, bool] = False
     plan = Plan("set", target.name, f"edit {iface.ifname} ({end} end of {adapter.key})", warnings=warnings)
     if req.bridge and req.no_bridge:
         raise InvalidInput("choose --bridge BR or --no-bridge, not both", rule="bridge-or-nobridge")
     if req.bridge:
         if key != HOST:
-            raise InvalidInput("bridges are in the host namespace: attach the host end", rule="bridge-guest-end")
+            raise InvalidInput(
+                "bridges are in the host namespace: attach the host end", rule="bridge-guest-end"
+            )
         br = facts.bridge(req.bridge)
         master = br.ifname
         if iface.mac and br.mac and iface.mac < br.mac:
-            warnings.append(f"{iface.ifname}'s MAC is lower than {br.ifname}'s: the bridge may take it [bridge-mac]")
+            warnings.append(
+                f"{iface.ifname}'s MAC is lower than {br.ifname}'s: the bridge may take it [bridge-mac]"
+            )
             plan.touched.append((HOST, br.ifname))
     elif req.no_bridge:
         if not iface.master:
             raise InvalidInput(f"{iface.ifname} is not on a bridge", rule="not-on-bridge")
         master = None
-    validate.something({"mac": m if m != iface.mac else None, "add": add, "del": delete,
-                        "mtu": mtu if mtu != iface.mtu else None,
-                        "up": None if req.up is None or req.up == is_up(iface) else True,
-                        "master": None if master is False or master == iface.master else True})
+    validate.something(
+        {
+            "mac": m if m != iface.mac else None,
+            "add": add,
+            "del": delete,
+            "mtu": mtu if mtu != iface.mtu else None,
+            "up": None if req.up is None or req.up == is_up(iface) else True,
+            "master": None if master is False or master == iface.master else True,
+        }
+    )
     if req.up is False and v6:
-        warnings.append("going down removes the link's IPv6 addresses (kernel: keep_addr_on_down=0); "
-                        "undo restores them [down-ipv6]")
+        warnings.append(
+            "going down removes the link's IPv6 addresses (kernel: keep_addr_on_down=0); "
+            "undo restores them [down-ipv6]"
+        )
     plan.touched.append((key, iface.ifname))
     if key == HOST:
         plan.route_dsts += [str(ipaddress.ip_interface(a).network) for a in add + delete]
@@ -155,9 +201,18 @@ def plan_set(facts: Facts, labels: dict[str, Optional[str]], target: Union[Conta
 
     def record(live: Live) -> dict[str, Any]:
         got = read_end(live.ns(key), iface.ifname)
-        return {"target": {"kind": adapter.kind, "owner": target.name, "adapter": adapter.key, "end": end,
-                           "ns": key, "ifname": iface.ifname},
-                "before": snap["before"].to_json(), "after": got.to_json() if got else None}
+        return {
+            "target": {
+                "kind": adapter.kind,
+                "owner": target.name,
+                "adapter": adapter.key,
+                "end": end,
+                "ns": key,
+                "ifname": iface.ifname,
+            },
+            "before": snap["before"].to_json(),
+            "after": got.to_json() if got else None,
+        }
 
     plan.prepare, plan.verify, plan.rollback, plan.record = prepare, verify, rollback, record
     return plan

@@ -43,8 +43,10 @@ class Facts:
             if a.kind == "vme" and a.vm_adapter and name in (a.vm_adapter.id, a.vm_adapter.host_ifname):
                 return a
         if isinstance(target, Container) and any(i.ifname == name for i in target.interfaces):
-            raise InvalidInput(f"{target.name}/{name} has no peer on the host: it is not an adapter "
-                               "vnet-tui manages", rule="not-an-adapter")
+            raise InvalidInput(
+                f"{target.name}/{name} has no peer on the host: it is not an adapter vnet-tui manages",
+                rule="not-an-adapter",
+            )
         raise NotFound(f"{target.name} has no adapter {name!r}", rule="interface")
 
     # -- names --------------------------------------------------------------------

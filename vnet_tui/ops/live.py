@@ -64,8 +64,11 @@ class Live:
         """The namespace ``key`` ("host" or a container name), opened once."""
         if key not in self._ns:
             if key == HOST:
-                self._ns[key] = ChangeNs(self.server.host_netns, self.server.host_netns,
-                                         expect_inode=self.topology.host.inode or None)
+                self._ns[key] = ChangeNs(
+                    self.server.host_netns,
+                    self.server.host_netns,
+                    expect_inode=self.topology.host.inode or None,
+                )
             else:
                 c = next((c for c in self.topology.containers if c.name == key), None)
                 if c is None:
@@ -82,8 +85,9 @@ class Live:
         """The ifindex of ``ifname`` in namespace ``key`` now."""
         found = self.ns(key).ipr.link_lookup(ifname=ifname)
         if not found:
-            raise ChangeFailed(f"{ifname} is gone from {self.where(key)} (deleted by someone else?)",
-                               rule="gone")
+            raise ChangeFailed(
+                f"{ifname} is gone from {self.where(key)} (deleted by someone else?)", rule="gone"
+            )
         return int(found[0])
 
     def has(self, key: str, ifname: str) -> bool:
@@ -96,8 +100,9 @@ class Live:
     def where_of(self, command: str) -> str:
         """The namespace a rendered command runs in (for errno messages)."""
         for key, label in self.labels.items():
-            if label and (f"-n {label} " in command or f"--net={label} " in command
-                          or f"exec {label} " in command):
+            if label and (
+                f"-n {label} " in command or f"--net={label} " in command or f"exec {label} " in command
+            ):
                 return self.where(key)
         return self.where(HOST)
 

@@ -97,6 +97,10 @@ def execute(plan: Plan, live: "Live") -> dict[str, Any]:
         if left:
             raise ChangeFailed(
                 f"{plan.title} failed at {where}: {why}. Rolling back did NOT restore everything: "
-                + "; ".join(left), rule="rollback-incomplete") from exc
-        raise ChangeFailed(f"{plan.title} failed at {where}: {why}. Rolled back: nothing was left behind.",
-                           rule="rolled-back") from exc
+                + "; ".join(left),
+                rule="rollback-incomplete",
+            ) from exc
+        raise ChangeFailed(
+            f"{plan.title} failed at {where}: {why}. Rolled back: nothing was left behind.",
+            rule="rolled-back",
+        ) from exc

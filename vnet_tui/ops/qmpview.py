@@ -89,8 +89,11 @@ def device_bus(q: Any, dev_id: str) -> Optional[str]:
 
 def peripherals(q: Any) -> dict[str, str]:
     """Device id → QOM type for every device created with an id."""
-    return {p["name"]: p["type"] for p in q.cmd("qom-list", path="/machine/peripheral")
-            if str(p.get("type", "")).startswith("child<")}
+    return {
+        p["name"]: p["type"]
+        for p in q.cmd("qom-list", path="/machine/peripheral")
+        if str(p.get("type", "")).startswith("child<")
+    }
 
 
 def device_present(q: Any, dev_id: str) -> bool:

@@ -59,9 +59,14 @@ def pending_unplugs() -> list[dict[str, Any]]:
 
     all_entries = journal.entries()
     done = {e.get("ref") for e in all_entries if e.get("op") in ("unplugged", "undo", "revert")}
-    return [e for e in all_entries
-            if e.get("op") in ("del", "undo", "revert") and e.get("pending") and e["id"] not in done
-            and (e.get("target") or {}).get("kind") == "vme"]
+    return [
+        e
+        for e in all_entries
+        if e.get("op") in ("del", "undo", "revert")
+        and e.get("pending")
+        and e["id"] not in done
+        and (e.get("target") or {}).get("kind") == "vme"
+    ]
 
 
 def finish(entry: dict[str, Any]) -> bool:
@@ -89,7 +94,9 @@ def finish(entry: dict[str, Any]) -> bool:
         found = ns.ipr.link_lookup(ifname=tap)
         if found:
             ns.link_del(found[0])
-    journal.append("unplugged", server, {"ref": entry["id"], "title": f"{tap} removed after the guest released it"})
+    journal.append(
+        "unplugged", server, {"ref": entry["id"], "title": f"{tap} removed after the guest released it"}
+    )
     return True
 
 

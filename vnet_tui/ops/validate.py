@@ -41,8 +41,10 @@ def bad(rule: str, message: str) -> InvalidInput:
 def ifname(name: str, what: str = "interface name") -> str:
     """1–15 bytes of ``[A-Za-z0-9_.-]``, starting with a letter or digit."""
     if not IFNAME.match(name or "") or len(name.encode()) > 15:
-        raise bad("ifname", f"{what} {name!r}: use 1–15 characters of A–Z a–z 0–9 _ . -, "
-                  "starting with a letter or digit")
+        raise bad(
+            "ifname",
+            f"{what} {name!r}: use 1–15 characters of A–Z a–z 0–9 _ . -, starting with a letter or digit",
+        )
     return name
 
 
@@ -58,8 +60,10 @@ def mac_syntax(text: str) -> str:
     """Six octets separated by ``:`` or ``-`` (one style); returned lower-case with ``:``."""
     t = (text or "").strip()
     if not (MAC_COLON.match(t) or MAC_DASH.match(t)):
-        raise bad("mac-syntax", f"MAC {text!r}: six hex octets separated by ':' or '-' "
-                  "(one style), e.g. c4:37:72:12:34:56")
+        raise bad(
+            "mac-syntax",
+            f"MAC {text!r}: six hex octets separated by ':' or '-' (one style), e.g. c4:37:72:12:34:56",
+        )
     return t.replace("-", ":").lower()
 
 
@@ -80,8 +84,10 @@ def mac(text: str, taken: dict[str, str], warnings: list[str], own: Optional[str
     if m != own and m in taken:
         raise bad("mac-duplicate", f"MAC {m} is already used by {taken[m]}")
     if not first & 2 and not m.startswith(VIRTUOZZO_OUI):
-        warnings.append(f"MAC {m} is a vendor (globally administered) address; "
-                        "make sure no real device uses it [mac-vendor]")
+        warnings.append(
+            f"MAC {m} is a vendor (globally administered) address; "
+            "make sure no real device uses it [mac-vendor]"
+        )
     return m
 
 
@@ -91,7 +97,9 @@ def ip(text: str) -> IfaceAddr:
     t = (text or "").strip()
     addr, slash, plen = t.partition("/")
     if not slash or not plen.isdigit():
-        raise bad("ip-syntax", f"address {text!r}: give address/prefix, e.g. 198.18.5.1/24 or fd00:5654::5/64")
+        raise bad(
+            "ip-syntax", f"address {text!r}: give address/prefix, e.g. 198.18.5.1/24 or fd00:5654::5/64"
+        )
     try:
         a = ipaddress.ip_address(addr)
     except ValueError:
@@ -119,8 +127,13 @@ def ip(text: str) -> IfaceAddr:
     return ipaddress.IPv6Interface(f"{a}/{n}")
 
 
-def ips_to_add(texts: Iterable[str], on_iface: Iterable[str], elsewhere: list[tuple[str, str, str]],
-               warnings: list[str], ns: str = "") -> list[str]:
+def ips_to_add(
+    texts: Iterable[str],
+    on_iface: Iterable[str],
+    elsewhere: list[tuple[str, str, str]],
+    warnings: list[str],
+    ns: str = "",
+) -> list[str]:
     """Addresses to add to one interface: valid, not repeated, not already there.
 
     ``elsewhere`` lists (address/prefix, namespace key, where) on other
@@ -145,7 +158,9 @@ def ips_to_add(texts: Iterable[str], on_iface: Iterable[str], elsewhere: list[tu
             if o.ip == i.ip:
                 warnings.append(f"{i.ip} is already used on {where} [ip-overlap]")
             elif other_ns == ns and o.network.overlaps(i.network):
-                warnings.append(f"{i.with_prefixlen} overlaps {other} on {where} in the same namespace [ip-overlap]")
+                warnings.append(
+                    f"{i.with_prefixlen} overlaps {other} on {where} in the same namespace [ip-overlap]"
+                )
         out.append(i.with_prefixlen)
     return out
 
@@ -198,5 +213,7 @@ def vm_adapter_options(ips: list[str], routed: bool) -> None:
 
 def something(changes: dict[str, object]) -> None:
     if not any(v not in (None, [], False) for v in changes.values()):
-        raise bad("nothing-to-change", "nothing to change: give --mac, --add-ip, --del-ip, --mtu, "
-                  "--up/--down or --bridge/--no-bridge")
+        raise bad(
+            "nothing-to-change",
+            "nothing to change: give --mac, --add-ip, --del-ip, --mtu, --up/--down or --bridge/--no-bridge",
+        )

@@ -11,19 +11,18 @@ alone) is deleted, which deletes the pair, and we check nothing is left.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import replace
 from typing import Any, Optional
 
 from vnet_tui.core.model import Container
 from vnet_tui.net.change import ip_command
 
 from . import macs, names, validate
-from .endstate import EndState, converge, differences, read_end, wait_dad
+from .converge import converge
+from .endstate import EndState, differences, read_end, wait_dad
 from .facts import Facts
 from .live import HOST, Live
 from .plan import Plan
 from .requests import AddRequest
-
 
 
 def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req: AddRequest) -> Plan:
@@ -33,14 +32,20 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req:
     guest = validate.ifname(req.ifname, "guest interface name") if req.ifname else names.next_eth(guest_names)
     validate.ifname_free(guest, guest_names, ct.name)
     host_names = facts.host_names()
-    host = (validate.ifname(req.host_ifname, "host interface name") if req.host_ifname
-            else names.veth_host_name(ct.name, guest, host_names))
+    host = (
+        validate.ifname(req.host_ifname, "host interface name")
+        if req.host_ifname
+        else names.veth_host_name(ct.name, guest, host_names)
+    )
     validate.ifname_free(host, host_names, "the host namespace")
     taken = facts.macs()
     gmac = macs.guest_mac(taken) if req.mac in (None, "", "auto") else validate.mac(req.mac, taken, warnings)
     taken_plus = {**taken, gmac: f"the new guest end {guest}"}
-    hmac = (macs.host_mac(taken_plus) if req.host_mac in (None, "", "auto")
-            else validate.mac(req.host_mac, taken_plus, warnings))
+    hmac = (
+        macs.host_mac(taken_plus)
+        if req.host_mac in (None, "", "auto")
+        else validate.mac(req.host_mac, taken_plus, warnings)
+    )
     ips = validate.ips_to_add(req.ips, [], facts.addresses(), warnings, ns=ct.name)
     validate.placement(req.bridge, req.routed, ips)
     mtu = validate.mtu(req.mtu if req.mtu is not None else 1500, "veth", any(":" in a for a in ips), warnings)
@@ -48,16 +53,33 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req:
     if req.bridge:
         br = facts.bridge(req.bridge)
         if br.mac and macs.mac_key(hmac) < macs.mac_key(br.mac):
-            warnings.append(f"host MAC {hmac} is lower than {br.ifname}'s {br.mac}: the bridge may take it "
-                            "as its own MAC [bridge-mac]")
+            warnings.append(
+                f"host MAC {hmac} is lower than {br.ifname}'s {br.mac}: the bridge may take it "
+                "as its own MAC [bridge-mac]"
+            )
             plan.touched.append((HOST, br.ifname))
     g = EndState(guest, "veth", gmac, mtu, True, sorted(ips))
-    routes = [{"dst": str(ipaddress.ip_interface(a).ip) + ("/32" if ":" not in a else "/128"),
-               "gateway": None, "table": 254, "metric": None if ":" not in a else 1024} for a in ips]
-    h = EndState(host, "veth", hmac, mtu, True, [], req.bridge,
-                 routes if req.routed else [],
-                 ("1" if any(":" not in a for a in ips) else None) if req.routed else None,
-                 ("1" if any(":" in a for a in ips) else None) if req.routed else None)
+    routes = [
+        {
+            "dst": str(ipaddress.ip_interface(a).ip) + ("/32" if ":" not in a else "/128"),
+            "gateway": None,
+            "table": 254,
+            "metric": None if ":" not in a else 1024,
+        }
+        for a in ips
+    ]
+    h = EndState(
+        host,
+        "veth",
+        hmac,
+        mtu,
+        True,
+        [],
+        req.bridge,
+        routes if req.routed else [],
+        ("1" if any(":" not in a for a in ips) else None) if req.routed else None,
+        ("1" if any(":" in a for a in ips) else None) if req.routed else None,
+    )
     if req.routed:
         plan.route_dsts = [r["dst"] for r in routes]
         if any(":" in a for a in ips):
@@ -65,8 +87,14 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req:
     return creation(plan, labels, ct, g, h, {"bridge": req.bridge, "routed": req.routed})
 
 
-def creation(plan: Plan, labels: dict[str, Optional[str]], ct: Container, g: EndState, h: EndState,
-             placement: dict[str, Any]) -> Plan:
+def creation(
+    plan: Plan,
+    labels: dict[str, Optional[str]],
+    ct: Container,
+    g: EndState,
+    h: EndState,
+    placement: dict[str, Any],
+) -> Plan:
     """The steps, verification and rollback that make the pair (g, h) (also used by undo)."""
     key, label, hl = ct.name, labels[ct.name], labels[HOST]
     tmp = names.temp_name()
@@ -76,12 +104,35 @@ def creation(plan: Plan, labels: dict[str, Optional[str]], ct: Container, g: End
         live.ns(HOST).veth_add(h.ifname, h.mac or "", h.mtu, tmp, live.ns(key), g.mac or "", g.mtu)
         live.scratch["host_index"] = live.index(HOST, h.ifname)
 
-    plan.add(ip_command(hl, "link", "add", h.ifname, "address", h.mac or "", "mtu", str(h.mtu), "type", "veth",
-                        "peer", "name", tmp, "address", g.mac or "", "mtu", str(g.mtu), "netns", label or ""),
-             create)
+    plan.add(
+        ip_command(
+            hl,
+            "link",
+            "add",
+            h.ifname,
+            "address",
+            h.mac or "",
+            "mtu",
+            str(h.mtu),
+            "type",
+            "veth",
+            "peer",
+            "name",
+            tmp,
+            "address",
+            g.mac or "",
+            "mtu",
+            str(g.mtu),
+            "netns",
+            label or "",
+        ),
+        create,
+    )
     alias = names.pending_alias()
-    plan.add(ip_command(hl, "link", "set", "dev", h.ifname, "alias", alias),
-             lambda live: live.ns(HOST).link_set(live.index(HOST, h.ifname), ifalias=alias))
+    plan.add(
+        ip_command(hl, "link", "set", "dev", h.ifname, "alias", alias),
+        lambda live: live.ns(HOST).link_set(live.index(HOST, h.ifname), ifalias=alias),
+    )
     made_g = EndState(tmp, "veth", g.mac, g.mtu, False)
     made_h = EndState(h.ifname, "veth", h.mac, h.mtu, False, alias=alias)
     for st in converge(key, label, made_g, g):
@@ -115,11 +166,21 @@ def creation(plan: Plan, labels: dict[str, Optional[str]], ct: Container, g: End
     def record(live: Live) -> dict[str, Any]:
         got_h = read_end(live.ns(HOST), h.ifname)
         got_g = read_end(live.ns(key), g.ifname)
-        return {"target": {"kind": "veth", "owner": ct.name, "netns_inode": ct.netns.inode,
-                           "guest": g.ifname, "host": h.ifname, "placement": placement},
-                "before": None,
-                "after": {"guest": got_g.to_json() if got_g else None,
-                          "host": got_h.to_json() if got_h else None}}
+        return {
+            "target": {
+                "kind": "veth",
+                "owner": ct.name,
+                "netns_inode": ct.netns.inode,
+                "guest": g.ifname,
+                "host": h.ifname,
+                "placement": placement,
+            },
+            "before": None,
+            "after": {
+                "guest": got_g.to_json() if got_g else None,
+                "host": got_h.to_json() if got_h else None,
+            },
+        }
 
     plan.verify, plan.rollback, plan.record = verify, rollback, record
     return plan
@@ -141,8 +202,9 @@ def plan_delete(labels: dict[str, Optional[str]], ct: Container, guest: str, hos
             raise NotFound(f"{ct.name}/{guest} ⇄ {host} is gone", rule="interface")
 
     plan.prepare = prepare
-    plan.add(ip_command(hl, "link", "del", "dev", host),
-             lambda live: live.ns(HOST).link_del(snap["host"].ifindex))
+    plan.add(
+        ip_command(hl, "link", "del", "dev", host), lambda live: live.ns(HOST).link_del(snap["host"].ifindex)
+    )
 
     def verify(live: Live) -> list[str]:
         left = []
@@ -155,9 +217,18 @@ def plan_delete(labels: dict[str, Optional[str]], ct: Container, guest: str, hos
     def record(live: Live) -> dict[str, Any]:
         h = snap["host"]
         placement = {"bridge": h.master, "routed": bool(h.routes)}
-        return {"target": {"kind": "veth", "owner": ct.name, "netns_inode": ct.netns.inode,
-                           "guest": guest, "host": host, "placement": placement},
-                "before": {"guest": snap["guest"].to_json(), "host": h.to_json()}, "after": None}
+        return {
+            "target": {
+                "kind": "veth",
+                "owner": ct.name,
+                "netns_inode": ct.netns.inode,
+                "guest": guest,
+                "host": host,
+                "placement": placement,
+            },
+            "before": {"guest": snap["guest"].to_json(), "host": h.to_json()},
+            "after": None,
+        }
 
     plan.verify, plan.record = verify, record
     return plan

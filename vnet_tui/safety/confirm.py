@@ -36,8 +36,13 @@ def start(entry_id: str, timeout: float) -> dict[str, Any]:
     """Start the revert timer for change ``entry_id``; returns {"id", "deadline", "timeout", "via"}."""
     deadline = time.time() + timeout
     how = detach.spawn("vnet_tui.safety.revert", [entry_id, "--after", f"{timeout:g}"], unit(entry_id))
-    return {"id": entry_id, "deadline": deadline, "timeout": timeout, "via": how["via"],
-            "confirm_command": f"vnet-tui adapter confirm {entry_id}"}
+    return {
+        "id": entry_id,
+        "deadline": deadline,
+        "timeout": timeout,
+        "via": how["via"],
+        "confirm_command": f"vnet-tui adapter confirm {entry_id}",
+    }
 
 
 def pending() -> list[dict[str, Any]]:
@@ -45,8 +50,14 @@ def pending() -> list[dict[str, Any]]:
     out = []
     for e in journal.pending_confirmations():
         c = e.get("confirm") or {}
-        out.append({"id": e["id"], "title": e.get("title"), "timeout": c.get("timeout"),
-                    "protected": c.get("protected")})
+        out.append(
+            {
+                "id": e["id"],
+                "title": e.get("title"),
+                "timeout": c.get("timeout"),
+                "protected": c.get("protected"),
+            }
+        )
     return out
 
 
@@ -61,15 +72,19 @@ def confirm(entry_id: Optional[str] = None) -> list[str]:
                 if e is None:
                     raise NotFound(f"no change {entry_id} in the journal", rule="confirm")
                 fate = journal.fate(entry_id)
-                raise InvalidInput(f"change {entry_id} is not waiting for confirmation"
-                                   + (f" (it was {journal.fate_word(fate)})" if fate else ""), rule="confirm-late")
+                raise InvalidInput(
+                    f"change {entry_id} is not waiting for confirmation"
+                    + (f" (it was {journal.fate_word(fate)})" if fate else ""),
+                    rule="confirm-late",
+                )
         else:
             chosen = waiting
             if not chosen:
                 raise NotFound("no change is waiting for confirmation", rule="confirm")
         for e in chosen:
-            journal.append("confirm", journal.server_of(e), {"ref": e["id"], "title": f"confirmed {e['id']}"},
-                           lock=False)
+            journal.append(
+                "confirm", journal.server_of(e), {"ref": e["id"], "title": f"confirmed {e['id']}"}, lock=False
+            )
     for e in chosen:
         stop_timer(e["id"])
     return [e["id"] for e in chosen]

@@ -32,8 +32,11 @@ def _env() -> dict[str, str]:
 
 
 def use_systemd() -> bool:
-    return os.path.isdir("/run/systemd/system") and shutil.which("systemd-run") is not None \
+    return (
+        os.path.isdir("/run/systemd/system")
+        and shutil.which("systemd-run") is not None
         and os.environ.get("VNET_TUI_NO_SYSTEMD") is None
+    )
 
 
 def spawn(module: str, args: list[str], unit: str) -> dict[str, Optional[str]]:
@@ -48,8 +51,16 @@ def spawn(module: str, args: list[str], unit: str) -> dict[str, Optional[str]]:
         if r.returncode == 0:
             return {"via": "systemd-run", "unit": unit}
     with open(log, "ab") as out:
-        child = subprocess.Popen(argv + ["--detached"], stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                 env=env, start_new_session=True, close_fds=True, cwd="/")
+        child = subprocess.Popen(
+            argv + ["--detached"],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=out,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            cwd="/",
+        )
     child.wait()  # the first child forks the real worker and exits at once
     return {"via": "setsid", "unit": unit}
 

@@ -152,5 +152,8 @@ def last_change(server: Optional[Server] = None) -> Optional[dict[str, Any]]:
 def pending_confirmations() -> list[dict[str, Any]]:
     """Commit-confirmed changes neither confirmed nor reverted yet."""
     all_entries = entries()
-    return [e for e in all_entries
-            if e.get("op") in CHANGES and e.get("confirm") and fate(e["id"], all_entries) is None]
+    return [
+        e
+        for e in all_entries
+        if e.get("op") in CHANGES and e.get("confirm") and fate(e["id"], all_entries) is None
+    ]

@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         deadline = time.monotonic() + args.after
         while time.monotonic() < deadline:
-            if journal.fate(args.entry_id) is not None:
-                print(f"{args.entry_id}: {journal.fate_word(journal.fate(args.entry_id))} in time; nothing to revert")
+            fate = journal.fate(args.entry_id)
+            if fate is not None:
+                print(f"{args.entry_id}: {journal.fate_word(fate)} in time; nothing to revert")
                 return 0
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
         with journal.locked():
@@ -52,8 +53,12 @@ def main(argv: list[str] | None = None) -> int:
                 traceback.print_exc()
                 entry = journal.find(args.entry_id)
                 if entry is not None:
-                    journal.append("revert-failed", journal.server_of(entry),
-                                   {"ref": args.entry_id, "title": f"revert failed: {e}"}, lock=False)
+                    journal.append(
+                        "revert-failed",
+                        journal.server_of(entry),
+                        {"ref": args.entry_id, "title": f"revert failed: {e}"},
+                        lock=False,
+                    )
                 return 1
         print(f"{args.entry_id}: not confirmed within {args.after:g} s; reverted: {result.title}")
         for c in result.commands:

@@ -118,8 +118,12 @@ def protected(server: Server, topology: Topology, ssh_connection: Optional[str] 
             if any(ipaddress.ip_interface(a).ip == client for a in i.addresses):
                 out.ifaces.setdefault((ct.name, i.ifname), f"holds the SSH client's address {client}")
                 if i.peer and i.peer.ifname:
-                    _mark_adapter(out, topology, by_index.get(i.peer.ifindex or -1),
-                                  f"peer of {ct.name}/{i.ifname}, the SSH client")
+                    _mark_adapter(
+                        out,
+                        topology,
+                        by_index.get(i.peer.ifindex or -1),
+                        f"peer of {ct.name}/{i.ifname}, the SSH client",
+                    )
     return out
 
 

@@ -17,8 +17,9 @@ from typing import Any, Optional
 from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Container, Topology, VMAdapter
 from vnet_tui.core.server import Server
-from vnet_tui.ops import api, veth, vme
-from vnet_tui.ops.endstate import EndState, converge, differences, read_end
+from vnet_tui.ops import api, veth, vme, vme_remove
+from vnet_tui.ops.converge import converge
+from vnet_tui.ops.endstate import EndState, differences, read_end
 from vnet_tui.ops.live import Live, labels
 from vnet_tui.ops.plan import Plan
 
@@ -35,8 +36,13 @@ def _owner(topology: Topology, name: str) -> Any:
     raise NotFound(f"{name} is gone: the change cannot be undone", rule="undo-target")
 
 
-def plan_restore(lab: dict[str, Optional[str]], owner: str, t: dict[str, Any], before: EndState,
-                 after: Optional[dict[str, Any]]) -> Plan:
+def plan_restore(
+    lab: dict[str, Optional[str]],
+    owner: str,
+    t: dict[str, Any],
+    before: EndState,
+    after: Optional[dict[str, Any]],
+) -> Plan:
     """Converge one end back to ``before`` (undo of an edit)."""
     key, label = t["ns"], lab[t["ns"]]
     plan = Plan("set", owner, f"restore {before.ifname} ({t.get('end')} end of {t.get('adapter')})")
@@ -81,26 +87,36 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
         if op == "add":
             host = next((i for i in topology.host.interfaces if i.ifname == t["host"]), None)
             # the same adapter: that name, paired with that guest end (possibly re-made by an undo since)
-            if host is None or host.peer is None or (host.peer.owner, host.peer.ifname) != (t["owner"], t["guest"]):
-                raise NotFound(f"{t['owner']}/{t['guest']} ⇄ {t['host']} made by this change is gone",
-                               rule="undo-target")
+            if (
+                host is None
+                or host.peer is None
+                or (host.peer.owner, host.peer.ifname) != (t["owner"], t["guest"])
+            ):
+                raise NotFound(
+                    f"{t['owner']}/{t['guest']} ⇄ {t['host']} made by this change is gone", rule="undo-target"
+                )
             return veth.plan_delete(lab, owner, t["guest"], t["host"])
         if op == "del":
             return veth.plan_recreate(lab, owner, entry["before"])
     if t["kind"] == "vme" and isinstance(owner, VM):
         if op == "add":
             nic = (entry.get("after") or {}).get("nic") or {}
-            adapter = Adapter("vme", owner.name, None, None, VMAdapter(nic.get("id", "?"), nic.get("mac"), t["tap"]))
-            return vme.plan_delete(lab, owner, adapter)
+            adapter = Adapter(
+                "vme", owner.name, None, None, VMAdapter(nic.get("id", "?"), nic.get("mac"), t["tap"])
+            )
+            return vme_remove.plan_delete(lab, owner, adapter)
         if op == "del":
             if entry.get("pending") and journal.fate(entry["id"]) is None and not _unplugged(entry["id"]):
-                raise InvalidInput(f"{t['tap']}'s unplug is still pending: the guest has not released the NIC, "
-                                   "so it cannot be plugged back yet", rule="unplug-pending")
+                raise InvalidInput(
+                    f"{t['tap']}'s unplug is still pending: the guest has not released the NIC, "
+                    "so it cannot be plugged back yet",
+                    rule="unplug-pending",
+                )
             return vme.plan_recreate(lab, owner, entry["before"])
         if op == "set" and t.get("end") == "guest":
             nic = entry["before"]["nic"]
             adapter = Adapter("vme", owner.name, None, None, VMAdapter(nic["id"], nic.get("mac"), t["tap"]))
-            return vme.plan_replug(lab, owner, adapter, nic["mac"])
+            return vme_remove.plan_replug(lab, owner, adapter, nic["mac"])
     if op == "set":
         return plan_restore(lab, owner.name, t, EndState.from_json(entry["before"]), entry.get("after"))
     raise InvalidInput(f"cannot undo a {op} of a {t.get('kind')}", rule="undo-kind")
@@ -110,13 +126,22 @@ def _unplugged(entry_id: str) -> bool:
     return any(e.get("op") == "unplugged" and e.get("ref") == entry_id for e in journal.entries())
 
 
-def undo(server: Optional[Server] = None, *, entry_id: Optional[str] = None, dry_run: bool = False,
-         op: str = "undo", lock: bool = True) -> api.Result:
+def undo(
+    server: Optional[Server] = None,
+    *,
+    entry_id: Optional[str] = None,
+    dry_run: bool = False,
+    op: str = "undo",
+    lock: bool = True,
+) -> api.Result:
     """Revert one change: ``entry_id``, else the newest one not yet undone (on ``server``)."""
     entry = journal.find(entry_id) if entry_id else journal.last_change(server)
     if entry is None:
-        raise NotFound("nothing to undo: the journal has no change left to revert"
-                       + (f" on {server.label}" if server else ""), rule="undo-empty")
+        raise NotFound(
+            "nothing to undo: the journal has no change left to revert"
+            + (f" on {server.label}" if server else ""),
+            rule="undo-empty",
+        )
     fate = journal.fate(entry["id"])
     if fate in ("undo", "revert"):
         raise InvalidInput(f"change {entry['id']} was already {journal.fate_word(fate)}", rule="undo-done")
@@ -124,5 +149,6 @@ def undo(server: Optional[Server] = None, *, entry_id: Optional[str] = None, dry
     topology = api.topology_of(srv)
     plan = inverse_plan(entry, srv, topology)
     plan.title = f"{op} {entry['id']} ({entry.get('title', entry['op'])}): {plan.title}"
-    return api.apply(srv, topology, plan, dry_run=dry_run, journal_op=op, ref=entry["id"], guard=False,
-                     lock=lock)
+    return api.apply(
+        srv, topology, plan, dry_run=dry_run, journal_op=op, ref=entry["id"], guard=False, lock=lock
+    )
