@@ -75,6 +75,10 @@ def test_hotplug_faults_and_unplug_pending(state: str, monkeypatch: pytest.Monke
         shown = cli_json("show", "--lab", lab)["vms"][0]
         assert tap in [a["host_ifname"] for a in shown["adapters"]]
 
+        # the hot-plugged NIC's MAC counts for the duplicate rule (QEMU's own view, not the command line)
+        r = cli("adapter", "add", "vm201", "--lab", lab, "--mac", "c4:37:72:77:00:01", "--json", check=2)
+        assert json.loads(r.stdout)["error"]["rule"] == "mac-duplicate"
+
         # the host end (the tap): MAC (re-read after 0.5 s), MTU, off the bridge; undo restores it
         before = link(host, tap)
         cli(

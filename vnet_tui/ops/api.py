@@ -71,16 +71,36 @@ def topology_of(server: Server) -> Topology:
 
 
 # -- plans (pure) ---------------------------------------------------------------
-def plan_add(server: Server, topology: Topology, req: AddRequest) -> Plan:
-    facts = Facts(topology)
+def vm_nic_macs(topology: Topology) -> dict[str, str]:
+    """Every guest NIC's MAC as QEMU reports it (hot-plugged ones included), for the duplicate rule.
+
+    One short ``query-rx-filter`` per VM with a QMP socket; a VM that does
+    not answer in time is skipped (its command-line MACs are still known).
+    """
+    from vnet_tui.discovery.qmp import query_rx_filter_macs
+
+    out: dict[str, str] = {}
+    for vm in topology.vms:
+        if vm.qmp:
+            for nic, mac in query_rx_filter_macs(vm.qmp, timeout=1.0).items():
+                out.setdefault(mac.lower(), f"{vm.name} NIC {nic} (guest)")
+    return out
+
+
+def plan_add(
+    server: Server, topology: Topology, req: AddRequest, extra_macs: Optional[dict[str, str]] = None
+) -> Plan:
+    facts = Facts(topology, extra_macs or {})
     target = facts.target(req.target)
     if isinstance(target, VM):
         return vme.plan_add(facts, labels(server, topology), target, req)
     return veth.plan_add(facts, labels(server, topology), target, req)
 
 
-def plan_edit(server: Server, topology: Topology, req: SetRequest) -> Plan:
-    facts = Facts(topology)
+def plan_edit(
+    server: Server, topology: Topology, req: SetRequest, extra_macs: Optional[dict[str, str]] = None
+) -> Plan:
+    facts = Facts(topology, extra_macs or {})
     target = facts.target(req.target)
     adapter = facts.adapter(target, req.ifname)
     return edit.plan_set(facts, labels(server, topology), target, adapter, req)
@@ -193,14 +213,15 @@ def apply(
 
 def add(server: Server, req: AddRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
     topo = topology or topology_of(server)
-    return apply(server, topo, plan_add(server, topo, req), **kw)
+    return apply(server, topo, plan_add(server, topo, req, vm_nic_macs(topo)), **kw)
 
 
 def edit_adapter(
     server: Server, req: SetRequest, *, topology: Optional[Topology] = None, **kw: Any
 ) -> Result:
     topo = topology or topology_of(server)
-    return apply(server, topo, plan_edit(server, topo, req), **kw)
+    extra = vm_nic_macs(topo) if req.mac else {}
+    return apply(server, topo, plan_edit(server, topo, req, extra), **kw)
 
 
 def delete(server: Server, req: DelRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:

@@ -6,7 +6,7 @@ and address on the server and where it is, names per namespace.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional, Union
 
 from vnet_tui.core.errors import InvalidInput, NotFound
@@ -20,6 +20,7 @@ class Facts:
     """Lookups over one topology."""
 
     topology: Topology
+    extra_macs: dict[str, str] = field(default_factory=dict)  # MACs discovery cannot pair (hot-plugged NICs)
 
     # -- targets ----------------------------------------------------------------
     def target(self, name: str) -> Target:
@@ -80,6 +81,8 @@ class Facts:
             for a in v.adapters:
                 if a.guest_mac:
                     out.setdefault(a.guest_mac.lower(), f"{v.name} adapter {a.id} (guest NIC)")
+        for m, where in self.extra_macs.items():
+            out.setdefault(m.lower(), where)
         return out
 
     def addresses(self, skip: Optional[Interface] = None) -> list[tuple[str, str, str]]:
