@@ -53,7 +53,7 @@ class Watcher:
 
     SETTLE = 0.03  # s: let a burst of events coalesce into one re-dump
     RESCAN_NS_EVERY = 30.0  # s: periodic rescan of namespaces (holders that died quietly)
-    RESCAN_VMS_EVERY = 15.0  # s: periodic rescan of VMs (paused/running, guest MACs)
+    RESCAN_VMS_EVERY = 30.0  # s: periodic rescan of VMs (paused/running, guest MACs); taps come and go by events
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
 
     def __init__(self, server: Server, interval: float = 1.0,
