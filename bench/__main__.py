@@ -1,0 +1,158 @@
+"""``python -m bench`` (``make bench``): vnet-tui at N containers against iproute2 and pyroute2.
+
+Builds a lab of N containers and M paused VMs in namespaces ``vl-…``,
+measures every figure of issue 6 beside its baselines in the same run,
+prints the table and writes bench/results/latest.json (and latest.md).
+Everything it made is removed at the end, also on failure or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from typing import Any, Callable
+
+from . import discovery, lab, ops, readme, sweep, table, tui
+from .common import Figure, settle
+from .machine import machine, one_line
+from .session import Session
+
+GROUPS = ("sweep", "discovery", "tui", "ops", "lab")
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--containers", type=int, default=1000, metavar="N", help="containers in the lab (default 1000)")
+    p.add_argument("--vms", type=int, default=10, metavar="M", help="paused VMs in the lab (default 10)")
+    p.add_argument("--repeat", type=int, default=3, metavar="R",
+                   help="runs of each figure (sweeps: 10×R); default 3")
+    p.add_argument("--baseline-repeat", type=int, default=1, metavar="B",
+                   help="runs of the slow baselines (ip loops, ip -batch, IPRoute(netns=…)); default 1")
+    p.add_argument("--quick", action="store_true",
+                   help="one run each, shorter streaming and fewer samples (a smoke run)")
+    p.add_argument("--only", default=",".join(GROUPS), help=f"figure groups to run (default: {','.join(GROUPS)})")
+    p.add_argument("--stream-seconds", type=float, default=None, help="TUI CPU window (default 20, quick 5)")
+    p.add_argument("--settle", type=float, default=None, metavar="S",
+                   help="wait up to S seconds for the machine to go quiet before each group "
+                        "(a lab just built keeps the kernel busy; default 20, quick 3, 0: never)")
+    p.add_argument("--out", default=None, help="JSON path (default bench/results/latest.json)")
+    p.add_argument("--readme", action="store_true",
+                   help="also write bench/README_PERFORMANCE.md (the README's Performance section) from this run")
+    a = p.parse_args(argv)
+    if a.containers < 1 or a.vms < 0:
+        p.error("--containers must be ≥ 1 and --vms ≥ 0")
+    if a.quick:
+        a.repeat, a.baseline_repeat = 1, 1
+    a.only = [g for g in a.only.split(",") if g]
+    unknown = set(a.only) - set(GROUPS)
+    if unknown:
+        p.error(f"unknown groups: {', '.join(sorted(unknown))}")
+    a.stream_seconds = a.stream_seconds or (5.0 if a.quick else 20.0)
+    if a.settle is None:
+        a.settle = 3.0 if a.quick else 20.0
+    a.keys = 12 if a.quick else 40
+    a.changes = 4 if a.quick else 20
+    a.ops_samples = 3 if a.quick else 15
+    a.sample = 20 if a.quick else sweep.PER_SWEEP_SAMPLE
+    return a
+
+
+def scaling_sizes(n: int) -> list[int]:
+    return sorted({max(1, n // 100), max(1, n // 10), n})
+
+
+def log_to_stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -> tuple[list[Figure], dict]:
+    figs: list[Figure] = []
+    info: dict[str, Any] = {}
+    calm = lambda: settle(max_wait=a.settle) if a.settle > 0 else 0.0  # noqa: E731
+    need_lab = any(g in a.only for g in ("sweep", "discovery", "tui", "ops"))
+    if need_lab:
+        log(f"building lab: {a.containers} containers, {a.vms} paused VMs …")
+        t0 = time.monotonic()
+        main = s.lab_up(a.containers, a.vms)
+        info["main_lab"] = {"name": main.name, "containers": len(main.containers), "vms": len(main.vms),
+                            "up_s": time.monotonic() - t0, "warnings": main.warnings}
+        log(f"  lab {main.name} up in {time.monotonic() - t0:.1f} s; settling …")
+        info["settled_s"] = calm()
+        if "sweep" in a.only:
+            log("counter sweep …")
+            smalls = [s.lab_up(n, 0, prefix="s") for n in scaling_sizes(a.containers) if n < a.containers]
+            calm()
+            figs += list(sweep.figure(main, a.repeat, a.baseline_repeat, log, sample=a.sample))
+            log("sweep scaling …")
+            figs.append(sweep.scaling(smalls + [main], a.repeat, log))
+            for small in smalls:
+                s.lab_down(small.name)
+        shown: dict = {}
+        if "discovery" in a.only or "tui" in a.only:
+            calm()
+            log("discovery …")
+            dfig = discovery.figure(main, a.repeat, a.baseline_repeat, log)
+            if "discovery" in a.only:
+                figs.append(dfig)
+            shown = discovery.show_json(main.name)[2]
+        if "tui" in a.only:
+            calm()
+            log("TUI …")
+            figs += tui.figures(s, main, shown, a.repeat, a.keys, a.changes, a.stream_seconds, log)
+        if "ops" in a.only:
+            calm()
+            log("add one adapter …")
+            figs.append(ops.figure(main, a.ops_samples, log))
+        t0 = time.monotonic()
+        s.lab_down(main.name)
+        info["main_lab"]["down_s"] = time.monotonic() - t0
+    if "lab" in a.only:
+        log(f"lab up/down of {a.containers} containers …")
+        figs += lab.figures(s, a.containers, a.repeat, a.baseline_repeat, calm, log)
+    return figs, info
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse(argv)
+    if os.geteuid() != 0:
+        print("bench: needs root (it builds a lab in network namespaces)", file=sys.stderr)
+        return 3
+    started = time.monotonic()
+    m = machine()
+    log_to_stderr(f"machine: {one_line(m)}")
+    figs: list[Figure] = []
+    info: dict[str, Any] = {}
+    problems: list[str] = []
+    s = Session(log_to_stderr)
+    try:
+        figs, info = measure_all(a, s, log_to_stderr)
+    finally:
+        problems = s.close()
+    took = time.monotonic() - started
+    doc = {
+        "when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": m,
+        "load_at_end": [round(x, 2) for x in os.getloadavg()],
+        "options": {k: v for k, v in vars(a).items()},
+        "seconds": round(took, 1),
+        "run": info,
+        "cleanup_problems": problems,
+        "figures": [f.to_json() for f in figs],
+        "summary": {"pass": sum(f.passed is True for f in figs), "fail": sum(f.passed is False for f in figs),
+                    "unjudged": sum(f.passed is None for f in figs)},
+        "markdown": table.markdown(figs),
+    }
+    table.print_table(figs, f"{one_line(m)} · {took:.0f} s")
+    path = table.write_json(doc, a.out)
+    log_to_stderr(f"wrote {path}")
+    if a.readme:
+        log_to_stderr(f"wrote {readme.write(doc, figs)}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Counter sweep of every end: our stats-only sweep beside iproute2 and pyroute2.
+
+Ours: ``vnet_tui.net.sweep.sweep`` over one long-lived socket per
+namespace (the host and every container), CPU (process_time: user + sys)
+and wall per sweep, median of many sweeps.  Baselines, same namespaces,
+same run (baselines.py): ``ip -n NS -s -j link`` for every namespace;
+pyroute2 ``IPRoute(netns=…, flags=0)`` opened per sweep (a sample of
+namespaces, scaled up); pyroute2 sockets kept open (sync ``IPRoute`` and
+gathered ``AsyncIPRoute``), made inside each namespace with ``entered``.
+"""
+
+from __future__ import annotations
+
+import gc
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from vnet_tui.lab import LabInfo
+from vnet_tui.net.namespace import Namespace
+from vnet_tui.net.sweep import sweep
+
+from . import baselines
+from .common import Figure, measure, median
+
+TARGET_MS = 15.0
+IP_RATIO, PYROUTE2_RATIO = 300.0, 8.0
+PER_SWEEP_SAMPLE = 100
+
+
+def lab_namespaces(info: LabInfo) -> list[str]:
+    """Every namespace of a lab: the host's and each container's."""
+    return [info.host_netns] + [c.netns for c in info.containers]
+
+
+@contextmanager
+def opened(names: list[str]) -> Iterator[list[Namespace]]:
+    nss: list[Namespace] = []
+    try:
+        for n in names:
+            nss.append(Namespace(n))
+        yield nss
+    finally:
+        for ns in nss:
+            ns.close()
+
+
+def our_sweeps(nss: list[Namespace], count: int) -> tuple[list[float], list[float], int]:
+    """CPU and wall ms of ``count`` sweeps (after a warm-up), and how many ends a sweep saw."""
+    ends = 0
+    for _ in range(3):
+        ends = len(sweep(nss))
+    cpu, wall = [], []
+    gc.collect()
+    for _ in range(count):
+        cost, _out = measure(lambda: sweep(nss))
+        cpu.append(cost.cpu_ms)
+        wall.append(cost.wall_ms)
+    return cpu, wall, ends
+
+
+def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str], None],
+           sample: int = PER_SWEEP_SAMPLE) -> tuple[Figure, Figure]:
+    """The sweep figure (CPU, with its baselines) and the same sweep's wall time."""
+    names = lab_namespaces(info)
+    with opened(names) as nss:
+        cpu, wall, ends = our_sweeps(nss, max(10, 10 * repeat))
+    log(f"  ours: {median(cpu):.2f} ms CPU, {median(wall):.2f} ms wall per sweep of {ends} ends "
+        f"in {len(names)} namespaces")
+    fig = Figure("sweep_cpu", f"counter sweep, {ends} ends in {len(names)} namespaces (CPU/sweep)",
+                 median(cpu), "ms", TARGET_MS, f"≤ {TARGET_MS:g} ms", samples=cpu,
+                 detail={"ends": ends, "namespaces": len(names), "wall_ms_median": median(wall)})
+    wall_fig = Figure("sweep_wall", "  same sweep, wall time", median(wall), "ms", None, "—", samples=wall,
+                      note="not a target; shown beside the CPU figure")
+
+    pairs = [
+        baselines.ip_stats_loop(names, baseline_repeat, log),
+        baselines.pyroute2_per_sweep(names, sample, baseline_repeat, log),
+        baselines.pyroute2_kept_open(names, repeat, log),
+        baselines.pyroute2_kept_open_async(names, repeat, log),
+    ]
+    fig.baselines = [cpu_b for cpu_b, _ in pairs]
+    wall_fig.baselines = [wall_b for _, wall_b in pairs]
+    for b in fig.baselines:
+        fig.ratio_against(b)
+    for b in wall_fig.baselines:
+        wall_fig.ratio_against(b)
+    fig.baselines[0].ratio_target = IP_RATIO
+    best = min(fig.baselines[2:], key=lambda b: b.value)  # judged against the faster pyroute2
+    best.ratio_target = PYROUTE2_RATIO
+    return fig, wall_fig
+
+
+def scaling(labs: list[LabInfo], repeat: int, log: Callable[[str], None]) -> Figure:
+    """The same sweep at several sizes: CPU per namespace must not grow with N."""
+    points = []
+    for info in sorted(labs, key=lambda i: len(i.containers)):
+        names = lab_namespaces(info)
+        with opened(names) as nss:
+            cpu, wall, ends = our_sweeps(nss, max(10, 10 * repeat))
+        per_ns = median(cpu) / len(names)
+        points.append({"containers": len(info.containers), "namespaces": len(names), "ends": ends,
+                       "cpu_ms": median(cpu), "wall_ms": median(wall), "cpu_ms_per_namespace": per_ns})
+        log(f"  N={len(info.containers)}: {median(cpu):.2f} ms CPU, {per_ns * 1000:.1f} µs per namespace")
+    big, ref = points[-1], points[-2] if len(points) > 1 else None
+    growth = big["cpu_ms_per_namespace"] / ref["cpu_ms_per_namespace"] if ref else None
+    text = " · ".join(f"N={p['containers']}: {p['cpu_ms']:.2f} ms ({p['cpu_ms_per_namespace'] * 1000:.1f} µs/ns)"
+                      for p in points)
+    fig = Figure("sweep_scaling", "sweep at N = " + ", ".join(str(p["containers"]) for p in points)
+                 + " (CPU per namespace)", big["cpu_ms_per_namespace"] * 1000, "µs/ns", None,
+                 "linear: per-ns cost at the largest N ≤ 1.5× the next size's",
+                 samples=[p["cpu_ms_per_namespace"] * 1000 for p in points],
+                 detail={"points": points, "growth": growth}, note=text,
+                 check=(growth <= 1.5) if growth is not None else None)
+    return fig

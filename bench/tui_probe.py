@@ -1,0 +1,182 @@
+"""One headless TUI session on a lab, measured from the inside (``python -m bench.tui_probe``).
+
+It starts the app the way ``vnet-tui --lab NAME`` does (launch.run_tui:
+fd limit, a Discoverer, the live Watcher at 1 s) but under Textual's
+``run_test`` at a fixed size, then measures and prints one JSON line:
+
+- ``first_paint_s``: from the parent's spawn time (``--t0``, wall clock)
+  until every pane holds all its rows, a sample is shown, and the screen
+  has been refreshed with them;
+- ``keys_ms``: key press (down/up in the Containers pane, at random
+  moments while counters stream) until the screen is refreshed
+  (``key_latency``);
+- ``changes_ms``: ``ip -n HOST link set VETH down`` (timed from before the
+  spawn of ``ip``) until the Host pane shows the end as down and the
+  screen is refreshed.  The end is set up again between samples, untimed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from typing import Any, Callable
+
+from vnet_tui.core.server import Server
+from vnet_tui.discovery.topology import Discoverer
+from vnet_tui.live.watcher import Watcher
+from vnet_tui.ui.app import VnetApp
+from vnet_tui.ui.launch import raise_fd_limit
+
+from .common import IP
+
+SIZE = (200, 50)
+
+
+async def until(cond: Callable[[], Any], timeout: float, step: float = 0.002) -> bool:
+    deadline = time.perf_counter() + timeout
+    while not cond():
+        if time.perf_counter() > deadline:
+            return False
+        await asyncio.sleep(step)
+    return True
+
+
+def filled(app: VnetApp, want: dict[str, int]) -> bool:
+    if not app.loaded:
+        return False
+    return all(app.main.pane(p).row_count >= n for p, n in want.items())
+
+
+async def probe(args: argparse.Namespace) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    want = json.loads(args.expect)
+    raise_fd_limit()
+    server = Server(lab=args.lab)
+    discoverer = Discoverer(server)
+    feed = Watcher(server, interval=1.0, discoverer=lambda _s: discoverer)
+    app = VnetApp(feed)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            ok = await until(lambda: filled(app, want), args.timeout, step=0.005)
+            await app.screen.wait_for_refresh()
+            out["first_paint_s"] = time.time() - args.t0 if ok else None
+            out["rows"] = {p: app.main.pane(p).row_count for p in want}
+            if not ok:
+                return out
+            rnd = random.Random(1)
+            if args.keys:
+                pane = app.main.pane("containers")
+                pane.focus()
+                await asyncio.sleep(1.5)  # counters streaming at 1 s
+                keys, moved = [], 0
+                for i in range(args.keys):
+                    await asyncio.sleep(rnd.uniform(0.05, 0.3))
+                    ms = await key_latency(app, pilot, pane, "down" if (i // 2) % 2 == 0 else "up")
+                    if ms is not None:
+                        keys.append(ms)
+                        moved += 1
+                out["keys_ms"], out["keys_moved"] = keys, moved
+            if args.changes:
+                out["changes_ms"], out["changes_missed"] = await changes(app, args, rnd)
+    finally:
+        feed.stop()
+        if feed.abandon():
+            discoverer.close()
+        else:
+            feed.join(5)
+    try:
+        import psutil
+
+        me = psutil.Process()
+        out["rss_mb"] = me.memory_info().rss / 2**20
+        t = me.cpu_times()
+        out["cpu_s"] = t.user + t.system
+    except ImportError:
+        pass
+    return out
+
+
+async def key_latency(app: VnetApp, pilot: Any, pane: Any, key: str) -> Any:
+    """ms from a key event entering the app until its effect is on screen.
+
+    The event goes in as the terminal driver would send it (``pilot.press``
+    adds its own idle waits of ~100 ms, which are not the app's).  Done =
+    the cursor moved, every widget has handled what that caused (the
+    detail pane follows the cursor), and the screen has been refreshed.
+    """
+    from textual import events
+
+    before = pane.cursor_row
+    t0 = time.perf_counter()
+    ev = events.Key(key, None)
+    ev.set_sender(app)
+    app._driver.send_message(ev)
+    if not await until(lambda: pane.cursor_row != before, 5.0, step=0.0005):
+        return None
+    await pilot._wait_for_screen()
+    await app.screen.wait_for_refresh()
+    return (time.perf_counter() - t0) * 1000
+
+
+async def ip_async(*argv: str) -> None:
+    p = await asyncio.create_subprocess_exec(IP, *argv, stdout=asyncio.subprocess.DEVNULL,
+                                             stderr=asyncio.subprocess.DEVNULL)
+    await p.wait()
+
+
+async def changes(app: VnetApp, args: argparse.Namespace, rnd: random.Random) -> tuple[list[float], int]:
+    host = f"vl-{args.lab}-host"
+    pane = app.main.pane("host")
+    samples: list[float] = []
+    missed = 0
+    veths = args.veths.split(",")
+    for i in range(args.changes):
+        veth = veths[i % len(veths)]
+        key = next((r.key for r in pane.rows_by_key.values() if r.name == veth), None)
+        if key is None:
+            missed += 1
+            continue
+
+        def state(key: str = key) -> str:
+            try:
+                return pane.get_cell(key, "state").plain
+            except Exception:
+                return ""
+
+        await asyncio.sleep(rnd.uniform(0.05, 0.4))  # at any moment relative to the sweeps
+        t0 = time.perf_counter()
+        await ip_async("-n", host, "link", "set", veth, "down")
+        seen = await until(lambda: state() == "down", 5.0)
+        await app.screen.wait_for_refresh()
+        if seen:
+            samples.append((time.perf_counter() - t0) * 1000)
+        else:
+            missed += 1
+        await ip_async("-n", host, "link", "set", veth, "up")
+        await until(lambda: state() != "down", 5.0)
+    return samples, missed
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--lab", required=True)
+    p.add_argument("--t0", type=float, required=True, help="the parent's time.time() at spawn")
+    p.add_argument("--expect", required=True, help='rows per pane, JSON: {"host": N, ...}')
+    p.add_argument("--keys", type=int, default=0)
+    p.add_argument("--changes", type=int, default=0)
+    p.add_argument("--veths", default="")
+    p.add_argument("--timeout", type=float, default=60.0)
+    args = p.parse_args()
+    out = asyncio.run(probe(args))
+    sys.stdout.write(json.dumps(out) + "\n")
+    sys.stdout.flush()
+    os._exit(0)  # no slow interpreter teardown of thousands of objects
+
+
+if __name__ == "__main__":
+    sys.exit(main())
