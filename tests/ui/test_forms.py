@@ -97,12 +97,21 @@ async def test_edit_form_and_vm_guest_mac() -> None:
         assert "ip -n vl-demo-host link set dev veth101.0 mtu 9000" in text_of(app, "#form-preview")
         await typed(pilot, "#edit-mtu", "70000")
         assert "[mtu]" in text_of(app, "#form-problem")
-    app = Harness(lambda a: open_edit_form(a, DEMO, TOPO, "vm201", "net0", end="guest"))
+    app = Harness(lambda a: open_edit_form(a, DEMO, TOPO, "vm201", "net0"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        await typed(pilot, "#edit-mac", "c4:37:72:99:88:77")
+        await typed(pilot, "#edit-guest-mac", "c4:37:72:99:88:77")
         assert "[vm-guest-mac-live]" in text_of(app, "#form-problem")
         assert "cannot change live" in text_of(app, "#form-problem")
+        app.screen.query_one("#edit-replug").value = True
+        await pilot.pause()
+        assert "qmp vm201 device_del" in text_of(app, "#form-preview")
+        await typed(pilot, "#edit-mtu", "9000")
+        assert "[vm-one-end]" in text_of(app, "#form-problem")
+        await typed(pilot, "#edit-guest-mac", "c4:37:72:00:01:c9")  # back to the current one
+        app.screen.query_one("#edit-replug").value = False
+        await pilot.pause()
+        assert "link set dev vme0000c9a1.0 mtu 9000" in text_of(app, "#form-preview")
 
 
 async def test_delete_form_shows_what_it_runs() -> None:

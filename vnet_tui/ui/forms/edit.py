@@ -7,12 +7,13 @@ says why: a guest MAC cannot change live).
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Any, Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Checkbox, Input, Select, Static
 
+from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.model import Interface, Topology
 from vnet_tui.core.server import Server
 from vnet_tui.ops import api
@@ -37,15 +38,18 @@ class EditAdapterScreen(ChangeForm):
     ) -> None:
         self.target, self.ifname, self.end = target, ifname, end
         self.iface: Optional[Interface] = None
-        self.vm_guest = False
+        self.vm_guest = False  # only the guest NIC (end="guest")
+        self.vm = False  # a VM adapter: its guest MAC is offered next to the tap's fields
         self.guest_mac: Optional[str] = None
         try:
             facts = Facts(topology)
             owner = facts.target(target)
             adapter = facts.adapter(owner, ifname)
+            if adapter.kind == "vme":
+                self.vm = True
+                self.guest_mac = adapter.vm_adapter.guest_mac if adapter.vm_adapter else None
             if adapter.kind == "vme" and end == "guest":
                 self.vm_guest = True
-                self.guest_mac = adapter.vm_adapter.guest_mac if adapter.vm_adapter else None
             elif adapter.kind == "vme":
                 self.iface, self.end = adapter.host, "host"
             else:
@@ -60,18 +64,21 @@ class EditAdapterScreen(ChangeForm):
 
     def compose_fields(self) -> ComposeResult:
         i = self.iface
-        if self.vm_guest:
+        if self.vm:
             yield Static(
                 Text(
-                    "A VM's guest MAC cannot change live (the guest owns its NIC): it is unplugged and "
-                    "plugged back with the new MAC.",
+                    "A VM's guest MAC cannot change live (the guest owns its NIC): to change it, the NIC is "
+                    "unplugged and plugged back with the new MAC. Change it on its own, not with the tap.",
                     style="yellow",
                 )
             )
-            yield field("guest MAC", Input(value=self.guest_mac or "", id="edit-mac"))
+            yield field("guest MAC", Input(value=self.guest_mac or "", id="edit-guest-mac"))
             yield Checkbox("unplug + replug with this MAC", id="edit-replug")
-            return
-        yield field("MAC", Input(value=(i.mac or "") if i else "", id="edit-mac"))
+            if self.vm_guest:
+                return
+        yield field(
+            "MAC" if not self.vm else "tap MAC", Input(value=(i.mac or "") if i else "", id="edit-mac")
+        )
         current = " ".join(a for a in (i.addresses if i else []) if not a.startswith("fe80:"))
         yield field("add IPs", Input(placeholder="198.18.5.9/16 …", id="edit-add-ips"))
         yield field(
@@ -96,15 +103,38 @@ class EditAdapterScreen(ChangeForm):
 
     def request(self) -> SetRequest:
         v = lambda q: self.query_one(f"#{q}", Input).value.strip()  # noqa: E731
-        if self.vm_guest:
-            mac = v("edit-mac")
-            return SetRequest(
+        if self.vm:
+            gmac = v("edit-guest-mac")
+            guest = SetRequest(
                 self.target,
                 self.ifname,
                 end="guest",
-                mac=mac if mac != self.guest_mac else None,
+                mac=gmac if gmac.lower() != (self.guest_mac or "") else None,
                 replug=self.query_one("#edit-replug", Checkbox).value,
             )
+            if self.vm_guest:
+                return guest
+            if guest.mac or guest.replug:
+                tap = self.tap_request(v)
+                if any(
+                    (
+                        tap.mac,
+                        tap.add_ips,
+                        tap.del_ips,
+                        tap.mtu,
+                        tap.up is not None,
+                        tap.bridge,
+                        tap.no_bridge,
+                    )
+                ):
+                    raise InvalidInput(
+                        "change the guest MAC (a replug) and the tap's settings separately", rule="vm-one-end"
+                    )
+                return guest
+        return self.tap_request(v)
+
+    def tap_request(self, v: Any) -> SetRequest:
+        """The request for the end this form edits (a container end, or a VM's tap)."""
         i = self.iface
         mac = v("edit-mac")
         new_mtu = mtu(v("edit-mtu"))
