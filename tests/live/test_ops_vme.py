@@ -106,7 +106,9 @@ def test_hotplug_faults_and_unplug_pending(state: str, monkeypatch: pytest.Monke
         assert out["pending"] and any("unplug pending" in n for n in out["notes"])
         assert link(host, tap)["ifname"] == tap  # kept until QEMU lets go of the NIC
         assert [e["id"] for e in unplug.pending_unplugs()] == [out["journal_id"]]
-        r = cli("undo", "--json", check=2)
+        r = cli("undo", "--id", out["journal_id"], "--json", check=2)
+        assert json.loads(r.stdout)["error"]["rule"] == "unplug-pending"
+        r = cli("undo", "--dry-run", "--json", check=2)  # passed over; the add before it is that same NIC
         assert json.loads(r.stdout)["error"]["rule"] == "unplug-pending"
 
         # a VM without a usable QMP socket: the tap is made and the QEMU arguments printed

@@ -135,8 +135,24 @@ def fate_word(fate: Optional[str]) -> str:
     return FATE_WORDS.get(fate or "", fate or "")
 
 
-def last_change(server: Optional[Server] = None) -> Optional[dict[str, Any]]:
-    """The newest change not yet undone or reverted (on ``server`` if given)."""
+def unplug_pending(entry: dict[str, Any], all_entries: Optional[list[dict[str, Any]]] = None) -> bool:
+    """A VM adapter delete whose guest has not released the NIC yet (it cannot be undone now)."""
+    if entry.get("op") != "del" or not entry.get("pending"):
+        return False
+    return not any(
+        e.get("op") == "unplugged" and e.get("ref") == entry["id"] for e in all_entries or entries()
+    )
+
+
+def last_change(
+    server: Optional[Server] = None, skipped: Optional[list[str]] = None
+) -> Optional[dict[str, Any]]:
+    """The newest change not yet undone or reverted (on ``server`` if given).
+
+    A VM unplug still pending cannot be undone until the guest lets go;
+    it is passed over (its id appended to ``skipped``) so older changes
+    stay undoable.
+    """
     all_entries = entries()
     for e in reversed(all_entries):
         if e.get("op") not in CHANGES:
@@ -144,6 +160,10 @@ def last_change(server: Optional[Server] = None) -> Optional[dict[str, Any]]:
         if server is not None and server_of(e) != server:
             continue
         if fate(e["id"], all_entries) in ("undo", "revert"):
+            continue
+        if unplug_pending(e, all_entries):
+            if skipped is not None:
+                skipped.append(e["id"])
             continue
         return e
     return None

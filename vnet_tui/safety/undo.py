@@ -100,6 +100,13 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
             return veth.plan_recreate(lab, owner, entry["before"])
     if t["kind"] == "vme" and isinstance(owner, VM):
         if op == "add":
+            if any(
+                journal.unplug_pending(e) and e["target"].get("tap") == t["tap"] for e in journal.entries()
+            ):
+                raise InvalidInput(
+                    f"{t['tap']} is already being unplugged (the guest has not released it yet)",
+                    rule="unplug-pending",
+                )
             nic = (entry.get("after") or {}).get("nic") or {}
             adapter = Adapter(
                 "vme", owner.name, None, None, VMAdapter(nic.get("id", "?"), nic.get("mac"), t["tap"])
@@ -135,7 +142,8 @@ def undo(
     lock: bool = True,
 ) -> api.Result:
     """Revert one change: ``entry_id``, else the newest one not yet undone (on ``server``)."""
-    entry = journal.find(entry_id) if entry_id else journal.last_change(server)
+    skipped: list[str] = []
+    entry = journal.find(entry_id) if entry_id else journal.last_change(server, skipped)
     if entry is None:
         raise NotFound(
             "nothing to undo: the journal has no change left to revert"
@@ -149,6 +157,7 @@ def undo(
     topology = api.topology_of(srv)
     plan = inverse_plan(entry, srv, topology)
     plan.title = f"{op} {entry['id']} ({entry.get('title', entry['op'])}): {plan.title}"
+    plan.warnings += [f"passed over {i}: a VM unplug still pending cannot be undone yet" for i in skipped]
     return api.apply(
         srv, topology, plan, dry_run=dry_run, journal_op=op, ref=entry["id"], guard=False, lock=lock
     )
