@@ -130,11 +130,12 @@ def test_rates_from_measured_time_and_a_new_baseline_for_a_new_ifindex():
 
             old_mac = veth1().mac
             sh("ip", "-n", host, "link", "del", "veth1.0")
+            time.sleep(0.05)  # a sweep already under way may still report the old link
+            since = len(r.samples)  # sweeps from here on cannot see the old link
             sh("ip", "-n", host, "link", "add", "veth1.0", "type", "veth", "peer", "name", "eth0", "netns", a)
             r.wait(lambda: veth1() is not None and veth1().mac != old_mac, "recreated")
             new = veth1()
             key = (r.topos[-1][1].host.inode, new.ifindex)
-            since = len(r.samples)
             r.wait(lambda: any(key in s.counters for _, s in r.samples[since:]), "first sample of the new end")
             first = next(s for _, s in r.samples[since:] if key in s.counters)
             assert key not in first.rates
