@@ -6,11 +6,16 @@ import argparse
 import json
 import sys
 import time
+from typing import TYPE_CHECKING, Optional
 
 from vnet_tui.commands.common import OK
 from vnet_tui.core.server import check_lab_name
 
+if TYPE_CHECKING:
+    from vnet_tui.lab import BootArgs, LabInfo
+
 PROGRESS_FROM = 200  # containers: print progress lines for labs this big
+GUEST_TIMEOUT = 90.0  # s: booted guests' agents must answer by then (TCG, a busy machine)
 
 
 def _progress(msg: str) -> None:
@@ -23,21 +28,59 @@ def _span(names: list[str]) -> str:
     return f" ({names[0]}–{names[-1]})" if len(names) > 2 else f" ({', '.join(names)})"
 
 
+def boot_guests(info: "LabInfo", quiet: bool = False) -> None:
+    """Wait for a lab's booted guests to answer through their agents; warn about those that don't."""
+    from vnet_tui.lab import wait_for_guests
+
+    agents = {v.name: v.qga for v in info.vms if v.booted and v.qga}
+    if not agents:
+        return
+    if not quiet:
+        _progress(f"waiting for {len(agents)} VM guest{'s' if len(agents) > 1 else ''} to boot…")
+    t0 = time.monotonic()
+    late = wait_for_guests(agents, timeout=GUEST_TIMEOUT)
+    for name, why in late.items():
+        print(f"vnet-tui: warning: {name}: the guest did not answer ({why}); "
+              f"its console: {info.vm(name).console}", file=sys.stderr)
+    if not quiet and len(late) < len(agents):
+        _progress(f"guests up in {time.monotonic() - t0:.1f} s")
+
+
+def guest_boot_or_fail(vms: int, boot: bool) -> "Optional[BootArgs]":
+    """The boot hook for ``up`` (None: VMs stay paused); builds the guest image on first use."""
+    if not (boot and vms):
+        return None
+    from vnet_tui.guest import GuestImageError
+    from vnet_tui.lab import guest_boot
+    from vnet_tui.lab.vms import find_qemu
+
+    if not find_qemu():
+        return None  # up() builds no VMs and says why
+    try:
+        return guest_boot(progress=_progress)
+    except GuestImageError as e:
+        raise GuestImageError(f"{e} (or use --no-boot: VMs stay paused, no guest)") from e
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     from vnet_tui.lab import up
 
     check_lab_name(args.name)
     big = args.containers >= PROGRESS_FROM
+    boot = guest_boot_or_fail(args.vms, args.boot)
     info = up(args.name, containers=args.containers, vms=args.vms, seed=args.seed,
-              progress=_progress if big else None)
+              progress=_progress if big else None, boot=boot)
     for w in info.warnings:
         print(f"vnet-tui: warning: {w}", file=sys.stderr)
+    boot_guests(info, quiet=args.json)
     if args.json:
         print(json.dumps(info.to_json(), indent=1))
         return OK
+    booted = sum(1 for v in info.vms if v.booted)
+    vms = f"{len(info.vms)} VMs{_span(info.vm_names)}" + (
+        f" running the lab guest" if booted else " paused (no guest)" if info.vms else "")
     print(f"lab {info.name} up in {info.seconds:.2f} s: host namespace {info.host_netns} (bridge {info.bridge} "
-          f"{info.bridge_ipv4}), {len(info.containers)} containers{_span(info.container_names)}, "
-          f"{len(info.vms)} VMs{_span(info.vm_names)}")
+          f"{info.bridge_ipv4}), {len(info.containers)} containers{_span(info.container_names)}, {vms}")
     print(f"  look at it: vnet-tui --lab {info.name}    remove it: vnet-tui lab down {info.name}")
     return OK
 
@@ -86,7 +129,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
         "lab", help="build or remove a lab: a self-contained server in namespaces (for demos and tests)",
         description="A lab is a small, real server inside network namespaces: host namespace vl-NAME-host "
                     "with bridge br0, containers ct101… (namespaces vl-NAME-ct101…, veth adapters "
-                    "veth101.0 ↔ eth0) and paused QEMU VMs vm201… (tap adapters vme<hex>.0). "
+                    "veth101.0 ↔ eth0) and QEMU VMs vm201… (tap adapters vme<hex>.0) that boot a minimal "
+                    "Linux guest with a guest agent (--no-boot: paused, no guest). "
                     "It never touches this machine's own network.",
     )
     lsub = p.add_subparsers(dest="lab_verb", metavar="up|down|list", required=True)
@@ -97,6 +141,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     u.add_argument("--vms", type=_nonneg, default=2, metavar="M",
                    help="VMs (default 2; none, with a warning, when QEMU is missing)")
     u.add_argument("--seed", type=_nonneg, default=0, metavar="S", help="seed of the MACs (default 0)")
+    u.add_argument("--boot", action=argparse.BooleanOptionalAction, default=True,
+                   help="VMs boot a real minimal guest (eth0 at 198.18.200.N, QEMU guest agent) and lab up "
+                        "waits for it; --no-boot keeps them paused with no guest (default: --boot)")
     u.add_argument("--json", action="store_true", help="print the lab as JSON")
     u.set_defaults(func=cmd_up)
 

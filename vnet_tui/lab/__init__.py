@@ -2,7 +2,8 @@
 
     from vnet_tui.lab import up, down, list_labs, lab
 
-    info = up("demo", containers=3, vms=2, seed=0)   # -> LabInfo
+    info = up("demo", containers=3, vms=2, seed=0)   # -> LabInfo; VMs paused
+    info = up("demo", vms=2, boot=guest_boot())      # VMs boot the lab guest (agent: info.vms[i].qga)
     down("demo")
     with lab("t1a2b3c", containers=3, vms=0) as info:  # always taken down
         ...
@@ -20,7 +21,7 @@ from .info import ContainerInfo, LabInfo, LabSummary, VmInfo
 from .names import LabSpec, Namer, plan
 from .registry import list_labs, read_state
 from .teardown import down, exists
-from .vms import BootArgs, VmFiles, qemu_argv
+from .vms import BootArgs, VmFiles, guest_boot, qemu_argv, wait_for_guests
 
 
 def load(name: str) -> LabInfo | None:
@@ -47,5 +48,5 @@ def lab(name: str, **kw: Any) -> Iterator[LabInfo]:
 
 __all__ = [
     "BootArgs", "ContainerInfo", "LabInfo", "LabSpec", "LabSummary", "Namer", "VmFiles", "VmInfo",
-    "down", "exists", "lab", "list_labs", "load", "plan", "qemu_argv", "up",
+    "down", "exists", "guest_boot", "lab", "list_labs", "load", "plan", "qemu_argv", "up", "wait_for_guests",
 ]

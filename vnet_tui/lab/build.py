@@ -248,12 +248,17 @@ class _Builder:
                              ifname=c.ifname, mac=c.mac, ipv4=c.ipv4, ipv6=c.ipv6,
                              host_ifname=c.host_ifname, host_mac=c.host_mac)
                for i, c in enumerate(self.p.containers)]
-        vms = [VmInfo(name=v.name, vmid=v.vmid, pid=self.vm_pids[j],
-                      start=kernel.process_start(self.vm_pids[j]) or 0,
-                      qmp=self.files[v.name].qmp, log=self.files[v.name].log, adapter=v.adapter,
-                      tap=v.tap, guest_mac=v.guest_mac, host_mac=v.host_mac, ipv4=v.ipv4, ipv6=v.ipv6,
-                      argv=self.argvs[v.name])
-               for j, v in enumerate(self.p.vms)]
+        vms = []
+        for j, v in enumerate(self.p.vms):
+            f, argv = self.files[v.name], self.argvs[v.name]
+            booted = argv[-1] != "-S"  # qemu_argv: paused unless boot added arguments
+            vms.append(VmInfo(name=v.name, vmid=v.vmid, pid=self.vm_pids[j],
+                              start=kernel.process_start(self.vm_pids[j]) or 0,
+                              qmp=f.qmp, log=f.log, adapter=v.adapter,
+                              tap=v.tap, guest_mac=v.guest_mac, host_mac=v.host_mac, ipv4=v.ipv4, ipv6=v.ipv6,
+                              argv=argv, booted=booted,
+                              qga=f.qga if booted and any(f.qga in a for a in argv) else "",
+                              console=f.console if booted and any(f.console in a for a in argv) else ""))
         return LabInfo(name=self.name, seed=self.p.spec.seed, state_dir=self.dir, host_netns=self.p.host_netns,
                        hostname=self.name, bridge=BRIDGE, bridge_mac=self.p.bridge_mac,
                        bridge_ipv4=BRIDGE_IPV4, bridge_ipv6=BRIDGE_IPV6, keeper_pid=self.keeper.pid,
@@ -277,7 +282,10 @@ def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, 
 
     Raises InvalidInput (exit 2) for a bad name or size and when the lab
     exists, NotPermitted (exit 3) without root.  ``boot`` (see vms.py) makes
-    the VMs boot a guest instead of staying paused.  Without QEMU it builds the
+    the VMs boot a guest instead of staying paused; None (the default here,
+    for benchmarks and tests) keeps them paused — ``vms.guest_boot()`` is
+    what ``lab up`` and ``demo`` pass.  ``up`` does not wait for the guests
+    (``vms.wait_for_guests``).  Without QEMU it builds the
     containers and no VMs, with a warning in ``LabInfo.warnings``.
     """
     spec = name if isinstance(name, LabSpec) else LabSpec(name, containers, vms, seed)
@@ -293,10 +301,11 @@ def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, 
     p = plan(spec)
     lab_dir = registry.lab_dir(spec.name)
     for v in p.vms:
-        q = vm_files(spec.name, lab_dir, v).qmp
-        if not check_socket_path(q):
-            raise InvalidInput(f"QMP socket path {q!r} is too long for a unix socket; "
-                               f"set {registry.STATE_ENV} to a shorter folder", rule="state-path")
+        f = vm_files(spec.name, lab_dir, v)
+        for q in (f.qmp, f.qga) if boot else (f.qmp,):
+            if not check_socket_path(q):
+                raise InvalidInput(f"socket path {q!r} is too long for a unix socket; "
+                                   f"set {registry.STATE_ENV} to a shorter folder", rule="state-path")
     _claim(spec.name)
     b = _Builder(p, lab_dir, qemu, boot, progress)
     ok = False

@@ -26,7 +26,7 @@ class ContainerInfo:
 
 @dataclass
 class VmInfo:
-    """A lab VM: its QEMU process, QMP socket and tap adapter ``net0``."""
+    """A lab VM: its QEMU process, QMP socket and tap adapter ``net0`` (and, booted, its guest agent)."""
 
     name: str  # vm201
     vmid: int
@@ -41,6 +41,9 @@ class VmInfo:
     ipv4: str = ""  # what a booted guest uses (nothing configures a paused VM)
     ipv6: str = ""
     argv: list[str] = field(default_factory=list)
+    booted: bool = False  # runs a guest (else paused, no guest behind the tap)
+    qga: str = ""  # the guest agent's unix socket ("" without one)
+    console: str = ""  # the guest's serial console log
 
 
 @dataclass
@@ -85,7 +88,8 @@ class LabInfo:
     def from_json(cls, data: dict[str, Any]) -> "LabInfo":
         d = dict(data)
         d["containers"] = [ContainerInfo(**c) for c in d.get("containers", [])]
-        d["vms"] = [VmInfo(**v) for v in d.get("vms", [])]
+        vm_keys = set(VmInfo.__dataclass_fields__)
+        d["vms"] = [VmInfo(**{k: x for k, x in v.items() if k in vm_keys}) for v in d.get("vms", [])]
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
