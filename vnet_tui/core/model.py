@@ -178,6 +178,7 @@ class VM:
     running: bool
     qmp: Optional[str]
     adapters: list[VMAdapter] = field(default_factory=list)
+    qga: Optional[str] = None  # the guest agent's unix socket (virtserialport org.qemu.guest_agent.0)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -186,6 +187,7 @@ class VM:
             "running": self.running,
             "qmp": self.qmp,
             "adapters": [a.to_json() for a in self.adapters],
+            "qga": self.qga,
         }
 
 
@@ -274,6 +276,7 @@ class Topology:
                 v["running"],
                 v.get("qmp"),
                 [VMAdapter(a["id"], a.get("guest_mac"), a.get("host_ifname")) for a in v["adapters"]],
+                v.get("qga"),
             )
             for v in data.get("vms", [])
         ]

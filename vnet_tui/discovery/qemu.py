@@ -25,6 +25,7 @@ from ..core.model import VMAdapter
 
 _GONE = (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError)
 _WANTED = {"name", "qmp", "chardev", "mon", "netdev", "device", "nic"}
+QGA_CHANNEL = "org.qemu.guest_agent.0"  # the virtio-serial port name qemu-ga listens on
 
 
 def options(argv: list[str]) -> Iterator[tuple[str, Optional[str]]]:
@@ -116,6 +117,8 @@ class QemuCmdline:
     paused: bool = False  # -S
     nic_ids: dict[str, str] = field(default_factory=dict)  # netdev id -> NIC device id (QMP name)
     qmp_fd: Optional[int] = None  # QMP chardev passed as fd=N (libvirt): resolved from /proc
+    qga: Optional[str] = None  # unix socket of the guest agent's channel (virtserialport org.qemu.guest_agent.0)
+    qga_fd: Optional[int] = None  # that chardev passed as fd=N (libvirt): resolved from /proc
 
 
 def parse_cmdline(argv: list[str]) -> QemuCmdline:
@@ -125,6 +128,7 @@ def parse_cmdline(argv: list[str]) -> QemuCmdline:
     monitors: list[tuple[str, str]] = []  # ("path", P) | ("chardev", ID), in argv order
     by_id: dict[str, VMAdapter] = {}
     nics = 0
+    agent_chardev: Optional[str] = None
 
     def adapter(nid: str) -> VMAdapter:
         if nid not in by_id:
@@ -167,6 +171,8 @@ def parse_cmdline(argv: list[str]) -> QemuCmdline:
                 netdev(opts, opts["id"])
         elif opt == "device":
             opts = parse_opts(value, "driver")
+            if opts.get("driver") == "virtserialport" and opts.get("name") == QGA_CHANNEL:
+                agent_chardev = opts.get("chardev") or agent_chardev
             nid = opts.get("netdev")
             if nid:
                 a = adapter(nid)
@@ -194,6 +200,11 @@ def parse_cmdline(argv: list[str]) -> QemuCmdline:
         if dev.get("backend") == "socket" and dev.get("fd", "").isdigit():
             out.qmp_fd = int(dev["fd"])
             break
+    agent = chardevs.get(agent_chardev or "", {})
+    if agent.get("backend") == "socket" and agent.get("path"):
+        out.qga = agent["path"]
+    elif agent.get("backend") == "socket" and agent.get("fd", "").isdigit():
+        out.qga_fd = int(agent["fd"])
     out.adapters = list(by_id.values())
     return out
 
@@ -340,6 +351,8 @@ def _qemu_at(pid: int, dirfd: int) -> Optional[QemuProcess]:
     cmd = parse_cmdline(argv)
     if cmd.qmp is None and cmd.qmp_fd is not None:
         cmd.qmp = _unix_socket_path(dirfd, cmd.qmp_fd)
+    if cmd.qga is None and cmd.qga_fd is not None:
+        cmd.qga = _unix_socket_path(dirfd, cmd.qga_fd)
     return QemuProcess(pid, inode, cmd, _taps_at(dirfd))
 
 

@@ -228,7 +228,7 @@ class Discoverer:
                 if status is not None:
                     running = status == "running"
                 adapters = qemu.vm_adapters(proc, live_macs=qmp.query_rx_filter_macs(cl.qmp))
-            vm = VM(name, proc.pid, running, cl.qmp, adapters)
+            vm = VM(name, proc.pid, running, cl.qmp, adapters, qga=cl.qga)
             for a in adapters:
                 tap = by_name.get(a.host_ifname or "")
                 if tap is not None:
