@@ -60,6 +60,7 @@ def rate_cell(text: str, v: float) -> SortText:
 
 
 NO_RATE = ("·", "·")
+BULK = 32  # more rows than this gone at once: refill the table instead
 
 
 class Pane(DataTable):
@@ -104,6 +105,9 @@ class Pane(DataTable):
         new = {r.key: r for r in rows}
         gone = [k for k in self.rows_by_key if k not in new]
         added = [r for r in rows if r.key not in self.rows_by_key]
+        if len(gone) > BULK:  # remove_row is O(rows): many at once (a filter) is cheaper as a refill
+            self._refill(rows, before.key if before else None)
+            return True
         for k in gone:
             self.remove_row(k)
             self._rates.pop(k, None)
@@ -128,6 +132,23 @@ class Pane(DataTable):
         if gone or added:
             self.resort(keep=before.key if before else None)
         return bool(gone or added)
+
+    def _refill(self, rows: list[Row], keep: Optional[str]) -> None:
+        """Clear and add ``rows`` (with the rates already known), in sort order."""
+        self.clear()
+        keys = {r.key for r in rows}
+        self._rates = {k: v for k, v in self._rates.items() if k in keys}
+        self._values = {k: v for k, v in self._values.items() if k in keys}
+        self.by_end = {}
+        for r in rows:
+            values = self._values.get(r.key, (-1.0, -1.0))
+            texts = self._rates.setdefault(r.key, NO_RATE)
+            cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k, _ in self.columns_spec[:-2]]
+            self.add_row(*cells, rate_cell(texts[0], values[0]), rate_cell(texts[1], values[1]), key=r.key)
+            if r.end is not None:
+                self.by_end.setdefault(r.end, []).append(r.key)
+        self.rows_by_key = {r.key: r for r in rows}
+        self.resort(keep=keep)
 
     def _sortable(self, row: Row, col: str, cell: Text) -> Text:
         if col != self.columns_spec[0][0]:
