@@ -173,7 +173,7 @@ def test_lost_events_enobufs_mean_a_redump():
     with netns(2) as (host, a):
         pair(host, [a])
         with Recorder(host, interval=0.2) as r:
-            ev = r.w._s.d.host.events().sock
+            ev = r.w._s.sockets[r.w._s.host_inode]
             ev.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # the kernel's minimum
             with tempfile.NamedTemporaryFile("w", suffix=".ip") as batch:
                 batch.write("".join(f"link add lost{i} type veth peer name lostp{i}\n" for i in range(60)))

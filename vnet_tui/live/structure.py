@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 import selectors
+import socket
 from typing import Any, Optional
 
 from vnet_tui.core.model import VM, Topology
 from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState
+from vnet_tui.net.netns import netlink_socket
+from vnet_tui.net.session import EVENT_GROUPS
 
 from .assemble import Assembler
 from .feed import EndKey
@@ -46,7 +49,7 @@ class Structure:
     def __init__(self, discoverer: Any, sel: selectors.BaseSelector) -> None:
         self.d = discoverer
         self.sel = sel
-        self.watched: dict[int, int] = {}  # namespace inode -> its event socket's fd
+        self.sockets: dict[int, socket.socket] = {}  # namespace inode -> its event socket
         self.states: dict[int, NsState] = {}
         self.by_nsid: dict[int, Any] = {}
         self.vms: list[VM] = []
@@ -79,18 +82,33 @@ class Structure:
 
     # -- event sockets -----------------------------------------------------
     def watch(self, ns: Namespace) -> None:
-        ev = ns.events()
-        self.sel.register(ev.fileno(), selectors.EVENT_READ, ns.inode)
-        self.watched[ns.inode] = ev.fileno()
+        """Subscribe to the namespace's link and address events.
+
+        Our own socket rather than ``Namespace.events()``: that one carries a
+        256 KiB receive buffer each (a quarter GiB at 1,000 containers);
+        live/events.py reads every namespace through one shared buffer.
+        """
+        sock = netlink_socket(ns.fd, EVENT_GROUPS)
+        try:
+            self.sel.register(sock, selectors.EVENT_READ, ns.inode)
+        except BaseException:
+            sock.close()
+            raise
+        self.sockets[ns.inode] = sock
 
     def unwatch(self, inode: int) -> None:
-        fd = self.watched.pop(inode, None)
-        if fd is not None:
+        sock = self.sockets.pop(inode, None)
+        if sock is not None:
             try:
-                self.sel.unregister(fd)
+                self.sel.unregister(sock)
             except (KeyError, ValueError, OSError):
                 pass
+            sock.close()
         self.states.pop(inode, None)
+
+    def close(self) -> None:
+        for inode in list(self.sockets):
+            self.unwatch(inode)
 
     def on_events(self, inode: int, events: list[tuple[int, object]]) -> None:
         """Apply a batch of events to the namespace's cached dump (empty: ENOBUFS, re-dump it).
@@ -135,7 +153,7 @@ class Structure:
 
     def redump_all(self) -> None:
         """Ask for a fresh dump of every watched namespace (the events' safety net)."""
-        self.dirty.update(self.watched)
+        self.dirty.update(self.sockets)
 
     @property
     def pending(self) -> bool:
@@ -169,12 +187,12 @@ class Structure:
         return topo
 
     def _refresh_namespaces(self, host_state: NsState) -> bool:
-        before = (set(self.watched), {k: v.ns.inode for k, v in self.by_nsid.items()})
+        before = (set(self.sockets), {k: v.ns.inode for k, v in self.by_nsid.items()})
         self.by_nsid = self.d.refresh_namespaces(host_state.links)
         current = set(self.d.containers)
-        for inode in [i for i in self.watched if i != self.host_inode and i not in current]:
+        for inode in [i for i in self.sockets if i != self.host_inode and i not in current]:
             self.unwatch(inode)
-        for inode in current - set(self.watched):
+        for inode in current - set(self.sockets):
             ns = self.d.containers[inode].ns
             try:
                 self.watch(ns)
@@ -183,7 +201,7 @@ class Structure:
             st = dump(ns)
             if st is not None:
                 self.states[inode] = st
-        return before != (set(self.watched), {k: v.ns.inode for k, v in self.by_nsid.items()})
+        return before != (set(self.sockets), {k: v.ns.inode for k, v in self.by_nsid.items()})
 
     def _refresh_vms(self, host_state: NsState) -> bool:
         from vnet_tui.discovery.interfaces import interfaces_from_state

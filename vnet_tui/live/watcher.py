@@ -142,6 +142,8 @@ class Watcher:
             self._s = Structure(d, sel)
             self._loop(sel)
         finally:
+            if getattr(self, "_s", None) is not None:
+                self._s.close()
             sel.close()
             d.close()
             self._finished.set()
@@ -237,16 +239,16 @@ class Watcher:
                     self._next_sweep = time.monotonic()
             elif cmd[0] == "resync":
                 s = self._s
-                s.dirty.update(s.watched)
+                s.dirty.update(s.sockets)
                 s.rescan_ns = s.rescan_vms = True
                 self._post(s.apply(force=True))
 
     def _read_events(self, inode: int) -> None:
-        ns = self._s.ns(inode)
-        if ns is None:
+        sock = self._s.sockets.get(inode)
+        if sock is None:
             return
         try:
-            events = read_events(ns.events().sock)
+            events = read_events(sock)
         except Resync:
             self.overruns += 1
             events = []
