@@ -8,10 +8,16 @@ STAMP   := $(VENV)/.installed
 
 # system packages the lab and the tests need (apt, only when missing)
 system-deps:
-	@command -v qemu-system-x86_64 >/dev/null && command -v ip >/dev/null && command -v tmux >/dev/null || { \
-	  echo "installing qemu-system-x86, iproute2, tmux with apt…"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    qemu-system-x86 iproute2 tmux >/dev/null; }
+	@missing=""; \
+	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
+	command -v ip >/dev/null || missing="$$missing iproute2"; \
+	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	command -v dpkg-deb >/dev/null || missing="$$missing dpkg"; \
+	$(PY) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing with apt:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
