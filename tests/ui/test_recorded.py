@@ -192,3 +192,15 @@ async def test_structure_changes_update_rows_in_place():
         await wait_for(pilot, lambda: "veth103.0" not in pane_column(app, "host", "name"))
         assert host.get_cell("h:3", "state").plain == "down"
         assert host.get_row("h:3")[0] == before[0]  # the same row, updated
+
+
+async def test_mouse_selects_a_row_and_a_second_click_opens_its_detail():
+    app = recorded_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        await pilot.click("#vms", offset=(10, 3))  # border, header, vm201, vm202
+        assert app.main.focused is app.main.pane("vms")
+        assert app.main.pane("vms").current.name == "vm202/net0"
+        assert "vm202" in str(app.main.query_one(DetailView).border_title)
+        await pilot.click("#vms", offset=(10, 3))
+        assert isinstance(app.screen, DetailScreen)
