@@ -7,6 +7,7 @@ recording) never touches a widget: its callbacks post coalescing messages.
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 from typing import Optional
 
@@ -93,6 +94,10 @@ class VnetApp(App):
         self.main.show_topology(msg.topo)
         if first and msg.topo.containers:  # start on an adapter: both ends and their counters
             self.main.pane("containers").focus()
+        if first:
+            # what was just built lives as long as the app: keep the cyclic GC from walking it again
+            # and again (with 1,000 containers full collections cost tens of ms, at random moments)
+            gc.freeze()
         self._refresh_big_detail()
 
     def on_counters_updated(self, msg: CountersUpdated) -> None:
