@@ -1,0 +1,148 @@
+"""`vnet-tui pair-test TARGET IFNAME [--from guest|host] [--frames N] [--json]`: traffic through one adapter.
+
+A container adapter (veth): N marked frames (EtherType 0x88b5, sent to
+the never-forwarded 01:80:c2:00:00:0e) leave one end and are counted at
+the other.  A VM adapter (tap): N ARP probes go into the tap and the
+guest answers each; the guest's counters come from its guest agent.
+Both ends' counter deltas and the mirror check (what one end sent, the
+other received) come with the result.  Nothing is sent anywhere but the
+two ends of that pair; adapters carrying the SSH session are refused.
+
+Exit status: 0 every frame arrived; 1 some were lost, or the test could
+not run (a paused VM: "guest not running"; no guest agent: "guest side
+not observable"; an end down) — the result says which; 2 invalid input;
+3 not permitted (no root, or the SSH session's adapter); 4 no such
+container, VM or adapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import json
+import sys
+from typing import Any, Optional
+
+from vnet_tui.commands.common import FAILED, NOT_PERMITTED, OK, add_server_options, fail
+from vnet_tui.core.server import Server
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return n
+
+
+def _rate(text: str) -> float:
+    try:
+        r = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if r <= 0:
+        raise argparse.ArgumentTypeError("must be above 0")
+    return r
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pair-test",
+        help="send frames into one end of an adapter and count them at the other",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="TARGET", help="container or VM name, as `show` prints it")
+    p.add_argument("ifname", metavar="IFNAME",
+                   help="container: the guest or host end's name (eth0, veth101.0); VM: adapter id or tap")
+    p.add_argument("--from", dest="from_end", choices=("guest", "host"),
+                   help="the end that sends (default: a container's guest end; a VM's host end always asks "
+                        "and its guest answers)")
+    p.add_argument("--frames", type=_positive, default=1000, metavar="N", help="frames to send (default 1000)")
+    p.add_argument("--rate", type=_rate, metavar="FPS", help="pace the frames (default: as fast as they cross)")
+    p.add_argument("--trace", action="store_true",
+                   help="print every frame as it leaves one end and arrives at the other (to stderr with --json)")
+    p.add_argument("--json", action="store_true", help="the result as JSON")
+    add_server_options(p)
+    p.set_defaults(func=run)
+
+
+def _tracer(out: Any) -> Any:
+    from vnet_tui.pair import TraceEvent
+
+    def on(e: TraceEvent) -> None:
+        if e.kind == "start":
+            print(e.text, file=out)
+        elif e.kind == "sent":
+            print(f"  #{e.seq:05d} ─▶ left", file=out)
+        elif e.kind == "arrived":
+            print(f"  #{e.seq:05d} ▶─ arrived {e.latency_ms:.3f} ms", file=out)
+        elif e.kind == "lost":
+            print(f"  #{e.seq:05d} ✗  lost", file=out)
+        out.flush()
+
+    return on
+
+
+def _counter_rows(ends: dict[str, Optional[dict[str, int]]]) -> list[str]:
+    g, h = ends.get("guest"), ends.get("host")
+    rows = [f"  {'counter deltas':<16}{'guest end':>14}{'host end':>14}"]
+    for key in ("tx_packets", "rx_packets", "tx_bytes", "rx_bytes", "tx_dropped", "rx_dropped", "tx_errors",
+                "rx_errors"):
+        gv = f"+{g[key]:,}" if g is not None else "not observable"
+        hv = f"+{h[key]:,}" if h is not None else "—"
+        if key.endswith(("dropped", "errors")) and (g is None or not g[key]) and (h is None or not h[key]):
+            continue
+        rows.append(f"  {key.replace('_', ' '):<16}{gv:>14}{hv:>14}")
+    return rows
+
+
+def render(r: dict[str, Any]) -> str:
+    """The result for people."""
+    status = r["status"]
+    head = f"pair-test {r['adapter']} ({r['kind']}): "
+    if status not in ("ok", "lost"):
+        return head + f"{status.replace('-', ' ')}: {r['message']}"
+    lat = r["latency_ms"]
+    lines = [head + r["message"]]
+    if r.get("note"):
+        lines.append(f"  note: {r['note']}")
+    what = "probes" if r.get("method") == "arp-probes" else "frames"
+    lines.append(f"  {what}: sent {r['sent']:,}  received {r['received']:,}  lost {r['lost']:,}  "
+                 f"out of order {r['out_of_order']:,}  in {r.get('seconds', 0):.2f} s")
+    if lat["p50"] is not None:
+        lines.append(f"  latency: p50 {lat['p50']:.3f} ms  p99 {lat['p99']:.3f} ms  max {lat['max']:.3f} ms")
+    lines += _counter_rows(r["ends"])
+    m = r.get("mirror") or {}
+    if m.get("directions"):
+        from vnet_tui.pair.mirror import Direction
+
+        for i, d in enumerate(m["directions"]):
+            dd = Direction(d["from"], d["to"], d["transmitted"], d["received"], d["dropped"],
+                           d["transmitted_bytes"], d["received_bytes"])
+            lines.append(f"  {'mirror' if i == 0 else '':<8}{dd.text()}")
+    elif m:
+        lines.append(f"  mirror: {m.get('why', 'not available')}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vnet_tui.pair import run_pair_test
+
+    server = Server.from_args(args)
+    on_trace = _tracer(sys.stderr if args.json else sys.stdout) if args.trace else None
+    try:
+        result = run_pair_test(server, args.target, args.ifname, args.from_end, args.frames,
+                               on_trace=on_trace, rate=args.rate)
+    except OSError as e:
+        if e.errno in (errno.EPERM, errno.EACCES):
+            return fail(args, NOT_PERMITTED, "privilege",
+                        f"{e.strerror or e}: a pair test needs root (CAP_NET_RAW, CAP_SYS_ADMIN)")
+        raise
+    if args.json:
+        print(json.dumps(result, indent=1))
+    else:
+        print(render(result))
+    return OK if result["status"] == "ok" else FAILED

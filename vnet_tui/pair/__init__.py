@@ -1,0 +1,23 @@
+"""Pairing made visible: traffic through one adapter, end to end, counted at both ends.
+
+    from vnet_tui.pair import run_pair_test
+    result = run_pair_test(Server(lab="demo"), "ct101", "eth0", from_end="guest", frames=1000)
+
+- ``framing``: what goes on the wire (marked frames, ARP probes) and why
+  it never leaves the pair;
+- ``sockets``: packet sockets bound to an end inside its namespace;
+- ``ends``: which pair, its namespaces checked, the SSH guard;
+- ``test``: the container (veth) test; ``vm``: the VM (tap) test through
+  its guest;
+- ``counters``/``mirror``: both ends' counters and the check that what
+  one end transmitted the other received.
+
+No Textual here: the CLI (commands/pair_test.py) and the pair view
+(ui/pair/) are two faces of this.
+"""
+
+from .mirror import Direction, mirror, mirror_json
+from .result import STATUSES, TraceEvent
+from .test import MAX_FRAMES, run_pair_test
+
+__all__ = ["Direction", "MAX_FRAMES", "STATUSES", "TraceEvent", "mirror", "mirror_json", "run_pair_test"]
