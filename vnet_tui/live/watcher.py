@@ -157,7 +157,7 @@ class Watcher:
         self._due: Optional[float] = None
         self._next_sweep = now
         next_ns, next_vms = now + self.RESCAN_NS_EVERY, now + self.RESCAN_VMS_EVERY
-        next_dirs, mtimes, names = now + self.POLL_DIRS_EVERY, _mtimes(), dir_entries()
+        next_dirs, mtimes = now + self.POLL_DIRS_EVERY, _mtimes()
         while True:
             deadlines = [next_ns, next_vms, next_dirs]
             if not self.paused:
@@ -174,11 +174,11 @@ class Watcher:
             if now >= next_dirs:
                 next_dirs = now + self.POLL_DIRS_EVERY
                 if _mtimes() != mtimes:
-                    mtimes, before, names = _mtimes(), names, dir_entries()
+                    mtimes = _mtimes()
                     if not s.host_still_there():
                         self._post_error(f"{self.label}: its host namespace is gone")
                         return
-                    if self._relevant(before, names):
+                    if self._relevant(dir_entries()):
                         s.rescan_ns = True
                         self._schedule(now)
             if now >= next_ns:
@@ -201,12 +201,13 @@ class Watcher:
                 if self._next_sweep <= now:
                     self._next_sweep = now + self.interval
 
-    def _relevant(self, before: frozenset[str], after: frozenset[str]) -> bool:
-        """Does a change in /run/netns concern us: a watched name gone, or a new lab container?"""
-        if (before - after) & self._s.watched_names():
+    def _relevant(self, names: frozenset[str]) -> bool:
+        """Does /run/netns now disagree with what we watch: a watched name gone, or an unwatched lab container?"""
+        watched = self._s.watched_names()
+        if watched - names:
             return True
         lab = self.server.lab
-        return bool(lab) and any(n.startswith(f"vl-{lab}-ct") for n in after - before)
+        return bool(lab) and any(n.startswith(f"vl-{lab}-ct") and n not in watched for n in names)
 
     def _schedule(self, at: float) -> None:
         if self._due is None:
