@@ -13,6 +13,7 @@ import datetime
 import os
 import sys
 import time
+import traceback
 from typing import Any, Callable
 
 from . import discovery, lab, ops, readme, sweep, table, tui
@@ -38,7 +39,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stream-seconds", type=float, default=None, help="TUI CPU window (default 20, quick 5)")
     p.add_argument("--settle", type=float, default=None, metavar="S",
                    help="wait up to S seconds for the machine to go quiet before each group "
-                        "(a lab just built keeps the kernel busy; default 20, quick 3, 0: never)")
+                        "(a lab just built keeps the kernel busy; default 10, quick 3, 0: never)")
     p.add_argument("--out", default=None, help="JSON path (default bench/results/latest.json)")
     p.add_argument("--readme", action="store_true",
                    help="also write bench/README_PERFORMANCE.md (the README's Performance section) from this run")
@@ -53,7 +54,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"unknown groups: {', '.join(sorted(unknown))}")
     a.stream_seconds = a.stream_seconds or (5.0 if a.quick else 20.0)
     if a.settle is None:
-        a.settle = 3.0 if a.quick else 20.0
+        a.settle = 3.0 if a.quick else 10.0
     a.keys = 12 if a.quick else 40
     a.changes = 4 if a.quick else 20
     a.ops_samples = 3 if a.quick else 15
@@ -62,11 +63,30 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def scaling_sizes(n: int) -> list[int]:
-    return sorted({max(1, n // 100), max(1, n // 10), n})
+    return sorted({max(1, n // 100), max(1, n // 10), max(1, n * 3 // 10), n})
 
 
 def log_to_stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def failed(key: str, name: str, e: BaseException) -> Figure:
+    """A figure whose measurement broke: shown as FAIL with the error, the run goes on."""
+    return Figure(key, name, None, "", None, "—", note=f"error: {type(e).__name__}: {e}", check=False)
+
+
+def guarded(figs: list[Figure], keys: list[tuple[str, str]], log: Callable[[str], None],
+            fn: Callable[[], Any]) -> None:
+    """Run one group; on an exception log it and record its figures as failed."""
+    try:
+        out = fn()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as e:
+        log("".join(traceback.format_exception(e)).rstrip())
+        figs += [failed(k, n, e) for k, n in keys]
+        return
+    figs += out if isinstance(out, list) else [out]
 
 
 def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -> tuple[list[Figure], dict]:
@@ -86,33 +106,36 @@ def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -
             log("counter sweep …")
             smalls = [s.lab_up(n, 0, prefix="s") for n in scaling_sizes(a.containers) if n < a.containers]
             calm()
-            figs += list(sweep.figure(main, a.repeat, a.baseline_repeat, log, sample=a.sample))
+            guarded(figs, [("sweep_cpu", "counter sweep"), ("sweep_wall", "  same sweep, wall time")], log,
+                    lambda: list(sweep.figure(main, a.repeat, a.baseline_repeat, log, sample=a.sample)))
             log("sweep scaling …")
-            figs.append(sweep.scaling(smalls + [main], a.repeat, log))
+            guarded(figs, [("sweep_scaling", "same sweep at several N")], log,
+                    lambda: sweep.scaling(smalls + [main], a.repeat, log))
             for small in smalls:
                 s.lab_down(small.name)
-        shown: dict = {}
-        if "discovery" in a.only or "tui" in a.only:
+        if "discovery" in a.only:
             calm()
             log("discovery …")
-            dfig = discovery.figure(main, a.repeat, a.baseline_repeat, log)
-            if "discovery" in a.only:
-                figs.append(dfig)
-            shown = discovery.show_json(main.name)[2]
+            guarded(figs, [("discovery", "discovery: show --json end to end")], log,
+                    lambda: discovery.figure(main, a.repeat, a.baseline_repeat, log))
         if "tui" in a.only:
             calm()
             log("TUI …")
-            figs += tui.figures(s, main, shown, a.repeat, a.keys, a.changes, a.stream_seconds, log)
+            guarded(figs, [(k, n) for k, n in tui.FIGURES], log,
+                    lambda: tui.figures(s, main, discovery.show_json(main.name)[2], a.repeat, a.keys, a.changes,
+                                        a.stream_seconds, log))
         if "ops" in a.only:
             calm()
             log("add one adapter …")
-            figs.append(ops.figure(main, a.ops_samples, log))
+            guarded(figs, [("ops_add", "add one adapter (core call)")], log,
+                    lambda: ops.figure(main, a.ops_samples, log))
         t0 = time.monotonic()
         s.lab_down(main.name)
         info["main_lab"]["down_s"] = time.monotonic() - t0
     if "lab" in a.only:
         log(f"lab up/down of {a.containers} containers …")
-        figs += lab.figures(s, a.containers, a.repeat, a.baseline_repeat, calm, log)
+        guarded(figs, [("lab_up", "lab up"), ("lab_down", "lab down")], log,
+                lambda: lab.figures(s, a.containers, a.repeat, a.baseline_repeat, calm, log))
     return figs, info
 
 

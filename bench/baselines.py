@@ -45,7 +45,7 @@ def ip_stats_loop(names: list[str], repeat: int, log: Callable[[str], None]) -> 
         cpu.append(cost.cpu_ms)
         wall.append(cost.wall_ms)
     log(f"  ip -n NS -s -j link ×{len(names)}: {median(cpu):.0f} ms CPU, {median(wall):.0f} ms wall ({n} links)")
-    return _pair(f"ip -n NS -s -j link, ×{len(names)} namespaces", cpu, wall)
+    return _pair(f"ip -n NS -s -j link, ×{len(names):,}", cpu, wall)
 
 
 def _spread(names: list[str], k: int) -> list[str]:
@@ -79,7 +79,7 @@ def pyroute2_per_sweep(names: list[str], sample: int, repeat: int, log: Callable
         wall.append(cost.wall_ms * scale)
     log(f"  pyroute2 IPRoute(netns=…) per sweep ({len(picked)} sampled, ×{scale:.2f}): "
         f"{median(cpu):.0f} ms CPU, {median(wall):.0f} ms wall")
-    return _pair(f"pyroute2 IPRoute(netns=…) opened per sweep ({len(picked)} sampled, scaled)", cpu, wall,
+    return _pair(f"pyroute2 IPRoute(netns=…) per sweep ({len(picked)} sampled, ×{scale:.1f})", cpu, wall,
                  note=f"measured on {len(picked)} of {len(names)} namespaces, ×{scale:.2f}")
 
 
@@ -170,7 +170,7 @@ def pyroute2_kept_open_async(names: list[str], repeat: int, log: Callable[[str],
         for fd in fds:
             os.close(fd)
     log(f"  pyroute2 AsyncIPRoute kept open, gathered: {median(cpu):.0f} ms CPU, {median(wall):.0f} ms wall ({n} ends)")
-    return _pair("pyroute2 AsyncIPRoute kept open, stats dumps gathered", cpu, wall)
+    return _pair("pyroute2 AsyncIPRoute kept open, dumps gathered", cpu, wall)
 
 
 # -- discovery ------------------------------------------------------------------
@@ -192,4 +192,4 @@ def ip_link_addr_loop(names: list[str], repeat: int, log: Callable[[str], None])
         cpu.append(cost.cpu_ms)
         wall.append(cost.wall_ms)
     log(f"  ip -j -n NS link + addr ×{len(names)}: {median(wall) / 1000:.2f} s wall, {median(cpu) / 1000:.2f} s CPU")
-    return _pair(f"ip -j -n NS link + ip -j -n NS addr, ×{len(names)} namespaces", cpu, wall)
+    return _pair(f"ip -j -n NS link + ip -j -n NS addr, ×{len(names):,}", cpu, wall)

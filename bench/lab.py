@@ -88,7 +88,7 @@ def figures(s: Session, containers: int, repeat: int, baseline_repeat: int, sett
     down_fig = Figure("lab_down", f"lab down, {containers} containers (CLI, wall)", median(downs), "s", DOWN_S,
                       f"≤ {DOWN_S:g} s", samples=downs)
     for fig, vals in ((up_fig, b_ups), (down_fig, b_downs)):
-        b = Baseline("ip -batch (namespaces, veths, addresses; no holder processes)", median(vals), "s",
+        b = Baseline("ip -batch, same network (no holder processes)", median(vals), "s",
                      samples=vals)
         fig.ratio_against(b)
         fig.baselines = [b]

@@ -7,7 +7,7 @@ from typing import Any
 
 from .common import Figure
 from .machine import one_line
-from .table import markdown, num
+from .table import markdown, notes, num
 
 PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "README_PERFORMANCE.md")
 
@@ -78,6 +78,8 @@ script or another library would do the same job, prints this table and writes
 `bench/results/latest.json`. The latest run ({doc['when']}, {doc['seconds']:.0f} s):
 
 {markdown(figs)}
+
+{chr(10).join("- " + n for n in notes(figs))}
 
 Ratios are baseline ÷ ours (how many times cheaper vnet-tui is). Machine: {one_line(m)} ·
 {m['qemu'].split(' (')[0]}. The machine is shared: load average

@@ -66,6 +66,13 @@ def print_table(figs: list[Figure], machine_line: str, console: Optional[Console
             style = {"PASS": "green", "FAIL": "bold red"}.get(r[-1], "")
             t.add_row(*r[:-1], f"[{style}]{r[-1]}[/]" if style else r[-1], end_section=i == len(ls) - 1)
     c.print(t)
+    for line in notes(figs):
+        c.print(f"  {line}", highlight=False)
+
+
+def notes(figs: list[Figure]) -> list[str]:
+    """One line per figure that has something to add (sizes, method, an error)."""
+    return [f"{f.name.strip()}: {f.note}" for f in figs if f.note]
 
 
 def markdown(figs: list[Figure]) -> str:

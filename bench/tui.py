@@ -25,6 +25,9 @@ from .session import Session
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAINT_S, CPU_PCT, KEY_MS, CHANGE_MS, RSS_MB = 3.0, 5.0, 50.0, 300.0, 250.0
+FIGURES = [("tui_first_paint", "TUI first paint"), ("tui_cpu", "TUI CPU while streaming"),
+           ("tui_key", "key press → screen updated"), ("tui_change", "outside change → visible"),
+           ("tui_rss", "TUI resident memory")]
 
 
 def expected_rows(shown: dict[str, Any]) -> dict[str, int]:
