@@ -1,0 +1,147 @@
+"""The pair view's parts: one end's column, and the text of facts, deltas, mirror and trace lines."""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Label, Sparkline
+
+from vnet_tui.core.model import Counters
+from vnet_tui.core.rates import HISTORY
+from vnet_tui.core.text import safe
+from vnet_tui.core.units import human_bytes, human_rate
+from vnet_tui.pair.mirror import Direction
+from vnet_tui.pair.result import TraceEvent
+
+from ..detail import Facts
+from ..rows import state_text
+
+
+def facts_text(role: str, owner: str, name: str, kind: str, state: Optional[str], where: str,
+               mac: Optional[str], ips: list[str], note: str = "") -> Text:
+    """The lines that say which end this is."""
+    t = Text()
+    t.append(f"{role} · ", style="bold")
+    t.append_text(safe(owner, style="bold"))
+    t.append("\n")
+    t.append_text(safe(name, style="bold cyan"))
+    t.append(f"  {kind}  ", style="dim")
+    if state:
+        t.append_text(state_text(state))
+    t.append("\nwhere  ")
+    t.append_text(safe(where))
+    t.append("\nMAC    ")
+    t.append_text(safe(mac or "—"))
+    t.append("\nIPs    ")
+    t.append_text(safe(", ".join(ips)) if ips else Text("—", style="dim"))
+    if note:
+        t.append(f"\n{note}", style="dim italic")
+    return t
+
+
+def deltas_text(delta: Optional[Counters], since: float, why: str = "") -> Text:
+    """Counters as deltas since the view opened (or why there are none)."""
+    t = Text()
+    t.append(f"since the view opened ({since:.0f} s)", style="dim")
+    if delta is None:
+        t.append(f"\n{why or 'no counters yet'}", style="yellow italic")
+        return t
+    for d in ("tx", "rx"):
+        t.append(f"\n{d}  ", style="bold")
+        t.append(f"+{getattr(delta, d + '_packets'):,} pkt", style="bold")
+        t.append(f"  +{human_bytes(getattr(delta, d + '_bytes'))}")
+        drops, errs = getattr(delta, d + "_dropped"), getattr(delta, d + "_errors")
+        t.append(f"  {drops} drop", style="red" if drops else "dim")
+        t.append(f"  {errs} err", style="red" if errs else "dim")
+    return t
+
+
+def mirror_text(dirs: list[Direction], why: str = "", skew: float = 0.0) -> Text:
+    """The live mirror check: what each end transmitted against what the other received."""
+    t = Text()
+    t.append("mirror  ", style="bold")
+    if not dirs:
+        t.append(why or "waiting for both ends' counters", style="dim italic")
+        return t
+    for i, d in enumerate(dirs):
+        if i:
+            t.append("\n        ")
+        t.append(d.text(), style="green" if d.ok else "bold red")
+    if skew:
+        t.append(f"\n        (guest read through its agent {skew * 1000:.0f} ms apart from the tap)", style="dim")
+    return t
+
+
+def trace_line(e: TraceEvent, a: str, b: str, width: int = 12) -> Optional[Text]:
+    """One trace line: a frame leaving end A, or arriving at end B with its latency."""
+    seq = Text(f"#{e.seq:05d}  ", style="bold")
+    if e.kind == "sent":
+        return Text.assemble(seq, (f"{a[:width]:>{width}} ", "cyan"), ("━━▶", "cyan"), ("  left", "dim"))
+    if e.kind == "arrived":
+        lat = f"{e.latency_ms:.3f} ms" if e.latency_ms is not None else ""
+        return Text.assemble(seq, (" " * (width + 1)), ("━━▶ ", "green"), (b, "green bold"), f"  {lat}")
+    if e.kind == "lost":
+        return Text.assemble(seq, (" " * (width + 1)), ("━━✗ ", "red"), (f"never arrived at {b}", "red bold"))
+    if e.kind in ("start", "note", "done"):
+        return Text(e.text, style="bold" if e.kind != "note" else "dim")
+    return None
+
+
+def summary_text(r: dict[str, Any]) -> Text:
+    """The result of a traffic test in two lines."""
+    status = r["status"]
+    if status not in ("ok", "lost"):
+        return Text.assemble((f"{status.replace('-', ' ')}: ", "bold yellow"), safe(r["message"]))
+    t = Text()
+    t.append("✓ " if status == "ok" else "✗ ", style="bold green" if status == "ok" else "bold red")
+    t.append_text(safe(r["message"]))
+    lat = r["latency_ms"]
+    t.append(f"\nsent {r['sent']:,}  received {r['received']:,}  lost {r['lost']:,}  "
+             f"out of order {r['out_of_order']:,}")
+    if lat.get("p50") is not None:
+        t.append(f"  latency p50 {lat['p50']:.3f} ms  p99 {lat['p99']:.3f} ms")
+    g, h = r["ends"].get("guest"), r["ends"].get("host")
+    parts = []
+    for name, d in (("guest", g), ("host", h)):
+        parts.append(f"{name} end tx +{d['tx_packets']:,} rx +{d['rx_packets']:,}" if d else
+                     f"{name} end not observable")
+    t.append("\ncounters: " + " · ".join(parts), style="dim")
+    m = r.get("mirror") or {}
+    if m.get("directions"):
+        t.append("  mirror ✓" if m.get("ok") else "  mirror ✗", style="green" if m.get("ok") else "red")
+    return t
+
+
+def padded(values: list[float]) -> list[float]:
+    """HISTORY points, zeros first, so bars grow from the left edge of time."""
+    return [0.0] * (HISTORY - len(values)) + values[-HISTORY:] if values else [0.0] * 2
+
+
+class EndColumn(Vertical):
+    """One end of the pair: who it is, counter deltas, and big rx/tx rate sparklines."""
+
+    def compose(self) -> ComposeResult:
+        yield Facts(classes="pair-facts")
+        yield Facts(classes="pair-deltas")
+        for d in ("tx", "rx"):
+            yield Facts(classes=f"pair-spark-title {d}-title")
+            with Horizontal(classes="pair-spark-row"):
+                yield Label(d, classes="pair-spark-label")
+                yield Sparkline([], classes=f"pair-spark {d}")
+
+    def show(self, facts: Text, deltas: Text, rx: list[float], tx: list[float]) -> None:
+        """Repaint only what changed (the Facts are reactives; sparklines compare their data)."""
+        self.query_one(".pair-facts", Facts).text = facts
+        self.query_one(".pair-deltas", Facts).text = deltas
+        for d, values in (("rx", rx), ("tx", tx)):
+            spark = self.query_one(f".pair-spark.{d}", Sparkline)
+            data = padded(values)
+            if spark.data != data:
+                spark.data = data
+            now = human_rate(values[-1]) if values else "—"
+            peak = human_rate(max(values)) if values else "—"
+            self.query_one(f".{d}-title", Facts).text = Text.assemble(
+                (f"{d} bytes/s", "bold"), f"  now {now}, peak {peak} over the last {HISTORY} samples")
