@@ -10,6 +10,7 @@ from vnet_tui.ui.detail import DetailScreen, DetailView
 from vnet_tui.ui.help import HelpScreen
 from vnet_tui.ui.keys import KEYS
 from vnet_tui.ui.messages import CountersUpdated, TopologyChanged
+from vnet_tui.ui.pair import PairScreen
 
 from .pilot import SIZE, loaded, pane_column, recorded_app, screen_text, small_topology, wait_for
 
@@ -125,7 +126,7 @@ async def test_untrusted_names_render_literally():
         assert "[bold]x[/]" in screen_text(app)
 
 
-async def test_every_key_has_an_id_is_in_help_and_reserved_keys_say_so():
+async def test_every_key_has_an_id_is_in_help_and_p_opens_the_pair_view():
     app = recorded_app()
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await loaded(pilot)
@@ -136,8 +137,9 @@ async def test_every_key_has_an_id_is_in_help_and_reserved_keys_say_so():
         for k in KEYS:
             assert k.tooltip in text.replace("\n", " ") or k.tooltip[:40] in text, k.id
         await pilot.press("escape")
-        await pilot.press("p")
-        assert any("coming soon" in n.message for n in app._notifications)
+        await pilot.press("p")  # the pair view (ui/pair) on the selected adapter
+        assert isinstance(app.screen, PairScreen)
+        await pilot.press("escape")
         await pilot.press("a")  # a recording is read-only: the change keys say why
         assert any("changes are off" in (n.title or "") for n in app._notifications)
 

@@ -176,5 +176,10 @@ class VnetApp(App):
     async def action_undo(self) -> None:
         await changes.undo(self)
 
+    def action_pair(self) -> None:
+        from .pair import open_pair_view
+
+        open_pair_view(self)
+
     def action_reserved(self, what: str) -> None:
         self.notify(f"{what}: coming soon (not in this build)", timeout=3)

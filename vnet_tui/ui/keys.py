@@ -1,7 +1,7 @@
 """Every key of the app in one place: the bindings, the help screen and the palette read it.
 
 Changes (``a e d u``) open the forms of ui/forms (changes.py decides
-what the selection means); ``p`` is reserved for the pair view.
+what the selection means); ``p`` opens the pair view (ui/pair).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ KEYS: list[Key] = [
         False, "shift+tab"),
     Key("enter", "detail", "detail", "Open the selected adapter: both ends side by side, 60 s sparklines",
         "detail", True, "enter"),
+    Key("p", "pair", "pair", "Pair view: both ends live with a mirror check; t there sends frames end to end",
+        "pair-view", True, "p"),
     Key("slash", "filter", "filter", "Filter rows by name, MAC, IP or container (esc clears)", "filter",
         True, "/"),
     Key("s", "cycle_sort", "sort", "Cycle the sort order: name → rx rate → tx rate", "sort", True, "s"),
@@ -48,9 +50,6 @@ KEYS: list[Key] = [
         "edit-adapter", True, "e"),
     Key("d", "delete", "delete", "Delete the selected adapter (after confirmation)", "delete-adapter", True, "d"),
     Key("u", "undo", "undo", "Undo the last change", "undo", True, "u"),
-    # reserved for the pair-demo issue
-    Key("p", "reserved('pair view')", "pair", "Pair view: send frames end to end (coming soon)", "pair-view",
-        False, "p"),
 ]
 
 EXTRA_HELP: list[tuple[str, str]] = [

@@ -47,6 +47,8 @@ class VnetCommands(Provider):
             name = k.tooltip.split(":")[0].split(" (")[0]
             if k.id == "detail" and cur is not None:
                 name = f"Open the detail of {cur.name}"
+            elif k.id == "pair-view" and cur is not None:
+                name = f"Open the pair view of {cur.name}"
             yield name, f"key {k.shown_as}", partial(app.run_action, k.action)
 
     def _adapters(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
