@@ -13,13 +13,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="build lab 'demo' (if absent), make some traffic in it and open the TUI on it",
         description="Build lab 'demo' (containers and VMs in namespaces, nothing touches this "
-        "server's own network), start a small UDP exchange between its containers so the "
-        "counters move, and open the TUI. The lab is removed on exit unless --keep.",
+        "server's own network; the VMs boot a minimal guest), start a small UDP exchange between its "
+        "containers so the counters move, and open the TUI. Select an adapter and press p for its "
+        "pair view, then t to send frames through it. The lab is removed on exit unless --keep.",
     )
     p.add_argument("--containers", type=int, default=3, metavar="N", help="containers (default 3)")
     p.add_argument("--vms", type=int, default=2, metavar="M", help="VMs (default 2)")
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--keep", action="store_true", help="leave the lab up on exit (remove: vnet-tui lab down demo)")
+    p.add_argument("--boot", action=argparse.BooleanOptionalAction, default=True,
+                   help="VMs boot a real minimal guest, so their pairs carry traffic (default); "
+                        "--no-boot keeps them paused")
     p.set_defaults(func=run)
 
 
@@ -32,10 +36,14 @@ def run(args: argparse.Namespace) -> int:
     if info is None and exists(DEMO):  # a broken leftover: start afresh
         down(DEMO)
     if info is None:
+        from vnet_tui.commands.lab import boot_guests, guest_boot_or_fail
+
+        boot = guest_boot_or_fail(args.vms, getattr(args, "boot", True))
         print(f"building lab {DEMO}: {args.containers} containers, {args.vms} VMs…", file=sys.stderr)
-        info = up(DEMO, containers=args.containers, vms=args.vms, seed=args.seed)
+        info = up(DEMO, containers=args.containers, vms=args.vms, seed=args.seed, boot=boot)
         for w in info.warnings:
             print(f"vnet-tui: warning: {w}", file=sys.stderr)
+        boot_guests(info)  # their agents answer before the TUI opens: p, t on a VM works at once
     traffic = Traffic(info)
     try:
         traffic.start()
