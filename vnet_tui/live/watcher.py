@@ -197,9 +197,9 @@ class Watcher:
                 self._post(s.apply())
             if now >= self._next_sweep:
                 self._sweep()
-                self._next_sweep += self.interval
-                if self._next_sweep <= now:
-                    self._next_sweep = now + self.interval
+                # keep the cadence, but never two sweeps closer than 3/4 of the interval
+                # (a late one, behind a slow rescan, must not be followed by one at once)
+                self._next_sweep = max(self._next_sweep + self.interval, time.monotonic() + 0.75 * self.interval)
 
     def _relevant(self, names: frozenset[str]) -> bool:
         """Does /run/netns now disagree with what we watch: a watched name gone, or an unwatched lab container?"""
