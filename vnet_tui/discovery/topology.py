@@ -189,13 +189,15 @@ class Discoverer:
             containers.append(Container(c.name, c.runtime, ref, ifaces))
 
         # pair: a host end points (link, link_netnsid) at its guest end
+        pointing: dict[int, list[Interface]] = {}
+        for h in host_ifaces:
+            if h.link_netnsid is not None and h.link_ifindex is not None:
+                pointing.setdefault(h.link_netnsid, []).append(h)
         for nsid, c in by_nsid.items():
             _, guest_ifaces = states.get(c.ns.inode, (c, []))
             guest_by_index = {i.ifindex: i for i in guest_ifaces}
-            for h in host_ifaces:
-                if h.link_netnsid != nsid or h.link_ifindex is None:
-                    continue
-                g = guest_by_index.get(h.link_ifindex)
+            for h in pointing.get(nsid, ()):
+                g = guest_by_index.get(h.link_ifindex)  # type: ignore[arg-type]
                 if g is None or g.link_ifindex != h.ifindex:
                     continue
                 h.peer = Peer("container", c.name, c.nsname, g.ifname, g.ifindex)

@@ -36,7 +36,10 @@ class Namespace:
             self.inode = netns_inode(self.fd)
             if expect_inode is not None and self.inode != expect_inode:
                 raise NetnsError(0, f"{where}: namespace changed under us (inode {self.inode} != {expect_inode})")
-            self.sock = NetnsSocket(self.fd)
+            # our own namespace needs no setns (which would need CAP_SYS_ADMIN):
+            # reading works for any user
+            self._enter_fd: Optional[int] = None if where is None else self.fd
+            self.sock = NetnsSocket(self._enter_fd)
         except BaseException:
             os.close(self.fd)
             raise
@@ -45,7 +48,7 @@ class Namespace:
     def events(self) -> NetnsSocket:
         """The namespace's event socket (link and address groups), opened on first use."""
         if self._events is None:
-            self._events = NetnsSocket(self.fd, EVENT_GROUPS)
+            self._events = NetnsSocket(self._enter_fd, EVENT_GROUPS)
         return self._events
 
     def read(self) -> NsState:
