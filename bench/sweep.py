@@ -21,7 +21,7 @@ from vnet_tui.net import rtnl
 from vnet_tui.net.sweep import sweep
 
 from . import baselines
-from .common import Figure, measure, median
+from .common import Baseline, Figure, measure, median
 
 TARGET_MS = 15.0
 IP_RATIO, PYROUTE2_RATIO = 300.0, 8.0
@@ -114,12 +114,14 @@ def syscall_floor(nss: list[Namespace], count: int) -> list[float]:
 
 
 def scaling(labs: list[LabInfo], repeat: int, log: Callable[[str], None]) -> Figure:
-    """The same sweep at several sizes: the cost per namespace must stop growing with N.
+    """The same sweep at several sizes, beside the syscall floor at each size.
 
-    Judged between the two largest sizes: below a few hundred namespaces the
-    kernel's per-namespace structures still fit in the CPU caches, so the
-    smallest sizes are cheaper per namespace for every reader — the syscall
-    floor measured beside ours shows it.
+    Linear growth means a constant cost per namespace.  The kernel's own
+    cost per namespace (the floor: the same dumps, nothing decoded) rises
+    between ~100 and ~1,000 namespaces on this machine — their structures
+    stop fitting in the CPU caches — so the check is that ours stays a
+    constant multiple of that floor: our part adds no growth of its own.
+    The per-namespace figures themselves are in the table's note.
     """
     points = []
     for info in sorted(labs, key=lambda i: len(i.containers)):
@@ -130,17 +132,27 @@ def scaling(labs: list[LabInfo], repeat: int, log: Callable[[str], None]) -> Fig
         per_ns = median(cpu) / len(names)
         points.append({"containers": len(info.containers), "namespaces": len(names), "ends": ends,
                        "cpu_ms": median(cpu), "wall_ms": median(wall), "cpu_ms_per_namespace": per_ns,
-                       "floor_cpu_ms": median(floor), "floor_us_per_namespace": median(floor) / len(names) * 1000})
+                       "floor_cpu_ms": median(floor), "floor_us_per_namespace": median(floor) / len(names) * 1000,
+                       "over_floor": median(cpu) / median(floor) if median(floor) > 0 else None})
         log(f"  N={len(info.containers)}: {median(cpu):.2f} ms CPU, {per_ns * 1000:.1f} µs per namespace "
             f"(syscalls alone: {median(floor) / len(names) * 1000:.1f} µs)")
-    big, ref = points[-1], points[-2] if len(points) > 1 else None
-    growth = big["cpu_ms_per_namespace"] / ref["cpu_ms_per_namespace"] if ref else None
-    text = " · ".join(f"N={p['containers']}: {p['cpu_ms']:.2f} ms = {p['cpu_ms_per_namespace'] * 1000:.1f} µs/ns "
-                      f"(syscalls alone {p['floor_us_per_namespace']:.1f})" for p in points)
+    ratios = [p["over_floor"] for p in points if p["over_floor"]]
+    spread = max(ratios) / min(ratios) if len(ratios) > 1 else None
+    first, big = points[0], points[-1]
+    text = " · ".join(f"N={p['containers']}: {p['cpu_ms']:.2f} ms = {p['cpu_ms_per_namespace'] * 1000:.1f} µs/ns, "
+                      f"syscalls alone {p['floor_us_per_namespace']:.1f} µs/ns" for p in points)
     fig = Figure("sweep_scaling", "same sweep at N = " + ", ".join(f"{p['containers']:,}" for p in points)
-                 + " (CPU per namespace)", big["cpu_ms_per_namespace"] * 1000, "µs/ns", None,
-                 "linear: µs/ns at the largest N ≤ 1.5× the next size's",
+                 + f" (CPU per namespace, at N = {big['containers']:,})", big["cpu_ms_per_namespace"] * 1000,
+                 "µs/ns", None, "linear: ours ÷ floor the same at every N (spread ≤ 1.5×)",
                  samples=[p["cpu_ms_per_namespace"] * 1000 for p in points],
-                 detail={"points": points, "growth": growth}, note=text,
-                 check=(growth <= 1.5) if growth is not None else None)
+                 baselines=[Baseline("syscall floor: same dumps, nothing decoded", big["floor_us_per_namespace"],
+                                     "µs/ns", samples=[p["floor_us_per_namespace"] for p in points],
+                                     note="ours ÷ floor at each N: " + ", ".join(f"{r:.2f}" for r in ratios))],
+                 detail={"points": points, "spread": spread,
+                                         "per_ns_growth": big["cpu_ms_per_namespace"] / first["cpu_ms_per_namespace"],
+                                         "floor_per_ns_growth": big["floor_us_per_namespace"]
+                                         / first["floor_us_per_namespace"]},
+                 note=text + f" · ours ÷ floor: {', '.join(f'{r:.2f}' for r in ratios)}",
+                 check=(spread <= 1.5) if spread is not None else None)
+    fig.ratio_against(fig.baselines[0])
     return fig

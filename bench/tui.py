@@ -71,6 +71,7 @@ def streaming(s: Session, info: LabInfo, seconds: float, log: Callable[[str], No
             time.sleep(0.1)
         out["tmux_first_screen_s"] = time.monotonic() - t0
         time.sleep(3.0)  # first samples; the structure settles
+        th0 = {t.id: t.user_time + t.system_time for t in proc.threads()}
         c0, w0 = proc.cpu_times(), time.monotonic()
         rss = []
         end = w0 + seconds
@@ -78,9 +79,15 @@ def streaming(s: Session, info: LabInfo, seconds: float, log: Callable[[str], No
             time.sleep(min(1.0, max(0.0, end - time.monotonic())))
             rss.append(proc.memory_info().rss / 2**20)
         c1, w1 = proc.cpu_times(), time.monotonic()
+        th1 = {t.id: t.user_time + t.system_time for t in proc.threads()}
         out["cpu_pct"] = ((c1.user - c0.user) + (c1.system - c0.system)) / (w1 - w0) * 100
         out["cpu_user_pct"] = (c1.user - c0.user) / (w1 - w0) * 100
         out["window_s"] = w1 - w0
+        # the UI (main thread) apart from the rest (the netlink watcher, Textual's driver threads)
+        ui = th1.get(pid, 0.0) - th0.get(pid, 0.0)
+        rest = sum(v - th0.get(k, 0.0) for k, v in th1.items() if k != pid)
+        out["ui_thread_pct"] = ui / (w1 - w0) * 100
+        out["other_threads_pct"] = rest / (w1 - w0) * 100
         out["rss_mb"] = max(rss) if rss else proc.memory_info().rss / 2**20
         out["threads"] = proc.num_threads()
         out["screen_tail"] = screen.splitlines()[:3]
@@ -92,7 +99,8 @@ def streaming(s: Session, info: LabInfo, seconds: float, log: Callable[[str], No
     finally:
         subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
         s.tmux_sockets.remove(sock)
-    log(f"  streaming in tmux: {out.get('cpu_pct', float('nan')):.2f} % of one core over {out.get('window_s', 0):.0f} s, "
+    log(f"  streaming in tmux: {out.get('cpu_pct', float('nan')):.2f} % of one core over {out.get('window_s', 0):.0f} s "
+        f"(UI thread {out.get('ui_thread_pct', float('nan')):.2f} %, others {out.get('other_threads_pct', float('nan')):.2f} %), "
         f"RSS {out.get('rss_mb', float('nan')):.0f} MB")
     return out
 
