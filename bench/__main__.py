@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
@@ -41,6 +42,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="wait up to S seconds for the machine to go quiet before each group "
                         "(a lab just built keeps the kernel busy; default 10, quick 3, 0: never)")
     p.add_argument("--out", default=None, help="JSON path (default bench/results/latest.json)")
+    p.add_argument("--report", metavar="JSON", default=None,
+                   help="measure nothing: print the table of a saved run (with --readme: rewrite the section)")
     p.add_argument("--readme", action="store_true",
                    help="also write bench/README_PERFORMANCE.md (the README's Performance section) from this run")
     a = p.parse_args(argv)
@@ -139,8 +142,21 @@ def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -
     return figs, info
 
 
+def report(a: argparse.Namespace) -> int:
+    with open(a.report) as f:
+        doc = json.load(f)
+    figs = [Figure.from_json(d) for d in doc["figures"]]
+    doc["markdown"] = table.markdown(figs)
+    table.print_table(figs, f"{one_line(doc['machine'])} · {doc['seconds']:.0f} s · {doc['when']}")
+    if a.readme:
+        log_to_stderr(f"wrote {readme.write(doc, figs)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse(argv)
+    if a.report:
+        return report(a)
     if os.geteuid() != 0:
         print("bench: needs root (it builds a lab in network namespaces)", file=sys.stderr)
         return 3

@@ -72,6 +72,13 @@ class Figure:
         verdicts += [b.ratio_ok for b in self.baselines if b.ratio_ok is not None]
         return all(verdicts) if verdicts else None
 
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> "Figure":
+        """A figure as latest.json holds it (to print or re-render a past run)."""
+        d = {k: v for k, v in d.items() if k != "passed"}
+        bs = [Baseline(**{k: v for k, v in b.items() if k != "ratio_ok"}) for b in d.pop("baselines", [])]
+        return cls(**d, baselines=bs)
+
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["passed"] = self.passed

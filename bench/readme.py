@@ -67,6 +67,18 @@ def _failing(figs: list[Figure]) -> str:
     return "Not at target in this run:\n\n" + "\n".join(items)
 
 
+def _noise(figs: list[Figure]) -> str:
+    """The same measurement taken twice in one run, to show how much the machine moves."""
+    by = {f.key: f for f in figs}
+    sw, sc = by.get("sweep_cpu"), by.get("sweep_scaling")
+    points = (sc.detail.get("points") if sc else None) or []
+    if not sw or sw.ours is None or not points:
+        return ""
+    again = points[-1]["cpu_ms"]
+    return (f" The same {sw.detail.get('namespaces', 0):,}-namespace sweep measured twice in this run gave {sw.ours:.1f} ms (its own row) and "
+            f"{again:.1f} ms (the scaling row, a minute later): read differences below ~30 % as noise.")
+
+
 def section(doc: dict[str, Any], figs: list[Figure]) -> str:
     m = doc["machine"]
     o = doc["options"]
@@ -84,7 +96,7 @@ script or another library would do the same job, prints this table and writes
 Ratios are baseline ÷ ours (how many times cheaper vnet-tui is). Machine: {one_line(m)} ·
 {m['qemu'].split(' (')[0]}. The machine is shared: load average
 {m['load_at_start']} at the start and {doc['load_at_end']} at the end of the run, which
-stretches wall times more than CPU times.
+stretches wall times more than CPU times.{_noise(figs)}
 
 {_failing(figs)}
 
