@@ -26,7 +26,10 @@ def run(args: argparse.Namespace) -> int:
 
     topo = discover(Server.from_args(args))
     if args.json:
-        print(json.dumps(topo.to_json(), indent=1))
+        import sys
+
+        # indented for people at a terminal; compact (C encoder, fast) for scripts
+        print(json.dumps(topo.to_json(), indent=1 if sys.stdout.isatty() else None))
         return 0
     from rich.console import Console
 
