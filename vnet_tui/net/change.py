@@ -130,6 +130,23 @@ def sysctl_command(label: Optional[str], path: str, value: str) -> str:
     return f"ip netns exec {label} {cmd}" if label else cmd
 
 
+_link_generation = 0
+
+
+def _links_changed() -> None:
+    global _link_generation
+    _link_generation += 1
+
+
+def link_generation() -> int:
+    """Bumped by every change (any namespace) that adds, renames, moves or deletes a link.
+
+    Deleting one end of a veth deletes the other in its namespace too, so a
+    name→ifindex cache must be dropped on any such change, wherever made.
+    """
+    return _link_generation
+
+
 # tun/tap ioctls (linux/if_tun.h)
 TUNSETIFF, TUNSETPERSIST = 0x400454CA, 0x400454CB
 IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
@@ -163,8 +180,12 @@ class ChangeNs:
         except BaseException:
             os.close(self.fd)
             raise
+        self._reader: Optional[IPRoute] = None
+        self._strict: Optional[bool] = None  # kernel-side dump filters work (NETLINK_GET_STRICT_CHK)
 
     def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
         self.ipr.close()
         os.close(self.fd)
 
@@ -203,6 +224,7 @@ class ChangeNs:
         MACs and MTUs travel in the same message (udev leaves a MAC set at
         creation alone; one set afterwards it may overwrite).
         """
+        _links_changed()
         self._do(
             f"veth_add {ifname}",
             lambda: self.ipr.link(
@@ -217,9 +239,12 @@ class ChangeNs:
 
     def link_set(self, index: int, **kw: Any) -> None:
         """``ip link set``: address, mtu, state, master (0 = none), ifname, ifalias."""
+        if "ifname" in kw or "net_ns_fd" in kw:
+            _links_changed()
         self._do(f"link_set {index} {sorted(kw)}", lambda: self.ipr.link("set", index=index, **kw))
 
     def link_del(self, index: int) -> None:
+        _links_changed()
         self._do(f"link_del {index}", lambda: self.ipr.link("del", index=index))
 
     def tap_add(self, ifname: str) -> None:
@@ -235,8 +260,56 @@ class ChangeNs:
             finally:
                 os.close(fd)
 
+        _links_changed()
         faults.checkpoint(f"tap_add {ifname}", netlink=False)
         make()
+
+    # -- reads of one interface (kernel-filtered dumps) ------------------------------
+    def _strict_reader(self) -> Optional[IPRoute]:
+        """A second socket in the namespace with NETLINK_GET_STRICT_CHK, for reads only.
+
+        With it the kernel honours the filters in a dump request (ifa_index,
+        RTA_OIF) and sends one interface's addresses/routes instead of the
+        whole namespace's.  Changes stay on ``ipr``.  None: the kernel is too
+        old (< 4.20); callers then dump everything and filter here.
+        """
+        if self._strict is None:
+            try:
+                with entered(self.fd):
+                    self._reader = IPRoute(strict_check=True)
+                self._strict = True
+            except (OSError, NetlinkError):
+                self._strict = False
+        return self._reader if self._strict else None
+
+    def _filtered(self, strict: Callable[[IPRoute], Any], plain: Callable[[], Any]) -> list[Any]:
+        """``strict`` on the strict socket; ``plain`` (whole dump) if there is none or it refuses."""
+        rd = self._strict_reader()
+        if rd is not None:
+            try:
+                return list(strict(rd))
+            except NetlinkError as e:
+                if e.code == E.ENODEV:  # the interface went away: it has nothing
+                    return []
+                self._strict = False  # the kernel refused the filtered request: stop trying
+        return list(plain())
+
+    def addr_dump(self, index: int) -> list[Any]:
+        """The addresses on interface ``index`` (both families)."""
+        # dump_filter=None: the index goes into the request (ifa_index), not a userspace filter
+        msgs = self._filtered(
+            lambda rd: rd.addr("dump", index=index, dump_filter=None),
+            lambda: self.ipr.addr("dump", index=index),
+        )
+        return [m for m in msgs if m["index"] == index]
+
+    def route_dump(self, family: int, index: int) -> list[Any]:
+        """The ``family`` routes whose output interface is ``index``, all tables (RTA_OIF filter)."""
+        msgs = self._filtered(
+            lambda rd: rd.route("dump", family=family, oif=index, dump_filter=None),
+            lambda: self.ipr.route("dump", family=family, oif=index),
+        )
+        return [m for m in msgs if m["family"] == family and m.get("oif") == index]
 
     # -- addresses and routes ---------------------------------------------------
     def addr_add(self, index: int, cidr: str) -> None:

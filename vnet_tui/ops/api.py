@@ -74,17 +74,36 @@ def topology_of(server: Server) -> Topology:
 def vm_nic_macs(topology: Topology) -> dict[str, str]:
     """Every guest NIC's MAC as QEMU reports it (hot-plugged ones included), for the duplicate rule.
 
-    One short ``query-rx-filter`` per VM with a QMP socket; a VM that does
-    not answer in time is skipped (its command-line MACs are still known).
+    What discovery already knows (command-line NICs, with the MAC the guest
+    used then from ``query-rx-filter``) is in the topology; QEMU is asked
+    again only about VMs whose NICs it may not know: one with an adapter of
+    unknown guest MAC (a hot-plugged tap), or whose process now holds a tap
+    the topology does not list (hot-plugged since) — read from ``/proc``,
+    cheaply.  One short ``query-rx-filter`` per such VM with a QMP socket;
+    a VM that does not answer in time is skipped.
     """
     from vnet_tui.discovery.qmp import query_rx_filter_macs
 
     out: dict[str, str] = {}
     for vm in topology.vms:
-        if vm.qmp:
+        if vm.qmp and _may_hide_macs(vm):
             for nic, mac in query_rx_filter_macs(vm.qmp, timeout=1.0).items():
                 out.setdefault(mac.lower(), f"{vm.name} NIC {nic} (guest)")
     return out
+
+
+def _may_hide_macs(vm: VM) -> bool:
+    """Whether ``vm`` may have a guest NIC whose MAC the topology does not hold."""
+    from vnet_tui.discovery.qemu import tap_ifnames
+
+    if any(not a.guest_mac for a in vm.adapters):
+        return True
+    known = {a.host_ifname for a in vm.adapters if a.host_ifname}
+    try:
+        taps = set(tap_ifnames(vm.pid).values())
+    except OSError:
+        return True
+    return not taps <= known
 
 
 def plan_add(

@@ -189,6 +189,7 @@ def plan_set(
                 got = read_end(live.ns(key), iface.ifname)
         if got is not None and got.up and got.has_ipv6() and (add or req.up):
             plan.warnings += wait_dad(live.ns(key), got.ifindex)
+        snap["after"] = got  # record() journals what was verified
         return differences(snap["want"], got)
 
     def rollback(live: Live) -> list[str]:
@@ -200,7 +201,7 @@ def plan_set(
         return left
 
     def record(live: Live) -> dict[str, Any]:
-        got = read_end(live.ns(key), iface.ifname)
+        got = snap.pop("after") if "after" in snap else read_end(live.ns(key), iface.ifname)
         return {
             "target": {
                 "kind": adapter.kind,

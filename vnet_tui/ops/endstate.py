@@ -87,15 +87,16 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
             master_name = ipr.link("get", index=master)[0].get("ifname")
         except Exception:
             master_name = None
+    # one interface's addresses and routes, filtered by the kernel (not the namespace's all)
     addrs = []
-    for a in ipr.addr("dump", index=index):
+    for a in ns.addr_dump(index):
         text = f"{a.get('address')}/{a['prefixlen']}"
         if a["family"] == socket.AF_INET6 and ipaddress.ip_interface(text).is_link_local:
             continue
         addrs.append(text)
     routes = []
     for fam in (socket.AF_INET, socket.AF_INET6):
-        for r in ipr.route("dump", family=fam, oif=index):
+        for r in ns.route_dump(fam, index):
             if r.get("oif") == index and (spec := _route(r)) is not None:
                 routes.append(spec)
     return EndState(
@@ -119,7 +120,7 @@ def wait_dad(ns: ChangeNs, index: int) -> list[str]:
     """Wait briefly for IPv6 DAD on a link; report ``dadfailed`` addresses (as warnings)."""
     deadline = time.monotonic() + DAD_WAIT
     while True:
-        addrs = [a for a in ns.ipr.addr("dump", index=index) if a["family"] == socket.AF_INET6]
+        addrs = [a for a in ns.addr_dump(index) if a["family"] == socket.AF_INET6]
         flags = {a.get("address"): a.get("IFA_FLAGS") or a["flags"] for a in addrs}
         failed = [a for a, f in flags.items() if f & IFA_F_DADFAILED]
         if failed:

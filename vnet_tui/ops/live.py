@@ -13,7 +13,7 @@ from vnet_tui.core.errors import ChangeFailed, NotFound
 from vnet_tui.core.model import Container, Topology
 from vnet_tui.core.server import Server
 from vnet_tui.discovery.qmp import QMP
-from vnet_tui.net.change import ChangeNs
+from vnet_tui.net.change import ChangeNs, link_generation
 
 HOST = "host"
 
@@ -45,6 +45,7 @@ class Live:
         self._ns: dict[str, ChangeNs] = {}
         self._qmp: dict[str, QMP] = {}
         self.scratch: dict[str, object] = {}  # facts steps hand to later steps
+        self._index: dict[tuple[str, str], tuple[int, int]] = {}  # (key, ifname) -> (generation, ifindex)
 
     def __enter__(self) -> "Live":
         return self
@@ -82,12 +83,23 @@ class Live:
         return self._ns[key]
 
     def index(self, key: str, ifname: str) -> int:
-        """The ifindex of ``ifname`` in namespace ``key`` now."""
-        found = self.ns(key).ipr.link_lookup(ifname=ifname)
+        """The ifindex of ``ifname`` in namespace ``key`` now.
+
+        Looked up once and reused until this operation adds, renames or deletes
+        a link anywhere (``link_generation``); a link someone else
+        deletes meanwhile fails the next change by its index (ENODEV), so a
+        step never lands on a different interface that took the name.
+        """
+        ns = self.ns(key)
+        hit = self._index.get((key, ifname))
+        if hit is not None and hit[0] == link_generation():
+            return hit[1]
+        found = ns.ipr.link_lookup(ifname=ifname)
         if not found:
             raise ChangeFailed(
                 f"{ifname} is gone from {self.where(key)} (deleted by someone else?)", rule="gone"
             )
+        self._index[(key, ifname)] = (link_generation(), int(found[0]))
         return int(found[0])
 
     def has(self, key: str, ifname: str) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 from typing import Iterable, Optional, Union
 
 from vnet_tui.core.errors import InvalidInput
@@ -144,6 +145,7 @@ def ips_to_add(
     have = {str(ipaddress.ip_interface(c).ip) for c in on_iface}
     out: list[str] = []
     seen: set[str] = set()
+    wanted: list[IfaceAddr] = []
     for t in texts:
         i = ip(t)
         if str(i.ip) in seen:
@@ -151,17 +153,32 @@ def ips_to_add(
         seen.add(str(i.ip))
         if str(i.ip) in have:
             raise bad("ip-exists", f"{i.ip} is already on this interface")
-        for other, other_ns, where in elsewhere:
-            o = ipaddress.ip_interface(other)
-            if o.version != i.version:
-                continue
-            if o.ip == i.ip:
-                warnings.append(f"{i.ip} is already used on {where} [ip-overlap]")
-            elif other_ns == ns and o.network.overlaps(i.network):
-                warnings.append(
-                    f"{i.with_prefixlen} overlaps {other} on {where} in the same namespace [ip-overlap]"
-                )
-        out.append(i.with_prefixlen)
+        wanted.append(i)
+    if wanted:
+        # One pass over the server's addresses: each is keyed by its packed address
+        # (inet_pton normalises any spelling) and only those in the same namespace are
+        # parsed as networks (the overlap rule); warnings keep the list's order.
+        same: dict[bytes, list[tuple[int, str]]] = {}
+        local: list[tuple[int, IfaceAddr, str, str]] = []
+        for n, (other, other_ns, where) in enumerate(elsewhere):
+            addr = other.partition("/")[0]
+            try:
+                key = socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
+            except OSError:
+                continue  # not an address (the kernel never reports one): it matches nothing
+            same.setdefault(key, []).append((n, where))
+            if other_ns == ns:
+                local.append((n, ipaddress.ip_interface(other), other, where))
+        for i in wanted:
+            hits = same.get(i.ip.packed, [])
+            found = [(n, f"{i.ip} is already used on {where} [ip-overlap]") for n, where in hits]
+            found += [
+                (n, f"{i.with_prefixlen} overlaps {other} on {where} in the same namespace [ip-overlap]")
+                for n, o, other, where in local
+                if o.version == i.version and o.ip != i.ip and o.network.overlaps(i.network)
+            ]
+            warnings += [w for _, w in sorted(found)]
+            out.append(i.with_prefixlen)
     return out
 
 
