@@ -2,8 +2,10 @@
 
 - Structure (structure.py): each watched namespace (the host and every
   container) has an event socket on the link and address groups; events
-  update that namespace's cached dump, and after a short settle time that
-  lets a burst coalesce the ends are re-paired from the cached dumps.
+  update that namespace's cached dump, and the ends are re-paired from
+  the cached dumps as soon as the events already waiting are read; events
+  within SETTLE of the last re-pairing wait for the next one, so a burst
+  coalesces while a lone change shows at once.
   ENOBUFS means "re-dump it"; so does the slow periodic rescan.
 - Namespaces and VMs that appear or vanish: host link events that point
   at an unknown nsid (or lose one) and tap events trigger a rescan; so
@@ -51,7 +53,7 @@ def _mtimes() -> tuple[int, ...]:
 class Watcher:
     """A live feed of one server (see the module docstring)."""
 
-    SETTLE = 0.03  # s: let a burst of events coalesce into one re-dump
+    SETTLE = 0.03  # s: at most one re-pairing per SETTLE: a burst of events coalesces
     RESCAN_NS_EVERY = 30.0  # s: periodic rescan of namespaces (holders that died quietly)
     RESCAN_VMS_EVERY = 30.0  # s: periodic rescan of VMs (paused/running, guest MACs); taps come and go by events
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
@@ -72,6 +74,7 @@ class Watcher:
         self._swept = 0  # ends in the last sweep
         self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
         self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
+        self._last_apply = float("-inf")  # monotonic time of the last re-pairing after events
         self.started = False
         self._abandoned = False
         self._finished = threading.Event()
@@ -195,6 +198,7 @@ class Watcher:
             if self._due is not None and now >= self._due:
                 self._due = None
                 self._post(s.apply())
+                self._last_apply = time.monotonic()
             if now >= self._next_sweep:
                 self._sweep()
                 # keep the cadence, but never two sweeps closer than 3/4 of the interval
@@ -260,7 +264,10 @@ class Watcher:
             if not events:
                 return
         self._s.on_events(inode, events)
-        self._schedule(time.monotonic() + self.SETTLE)
+        # a lone change (the usual `ip link set … down`) is applied as soon as the events
+        # already waiting are read (the select loop drains every ready socket first);
+        # events within SETTLE of the last re-pairing wait for the next one, so a burst coalesces
+        self._schedule(max(time.monotonic(), self._last_apply + self.SETTLE))
 
     # -- counters ----------------------------------------------------------
     def _sweep(self) -> None:

@@ -12,6 +12,8 @@ from typing import Optional
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Region
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
@@ -112,13 +114,20 @@ class Pane(DataTable):
             self.remove_row(k)
             self._rates.pop(k, None)
             self._values.pop(k, None)
+        quiet: list[tuple[str, str, Text]] = []  # changed cells that leave their column's width alone
         for r in rows:
             old = self.rows_by_key.get(r.key)
             if old is None or old is r:  # new, or unchanged (rowbuild reuses it)
                 continue
             for col, cell in r.cells.items():
-                if old.cells.get(col) != cell:
-                    self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
+                was = old.cells.get(col)
+                if was != cell:
+                    if self._same_width(col, was, cell):
+                        quiet.append((r.key, col, self._sortable(r, col, cell)))
+                    else:
+                        self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
+        if quiet:
+            self.set_cells(quiet)
         for r in added:
             cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k, _ in self.columns_spec[:-2]]
             self.add_row(*cells, rate_cell("·", -1.0), rate_cell("·", -1.0), key=r.key)
@@ -149,6 +158,23 @@ class Pane(DataTable):
                 self.by_end.setdefault(r.end, []).append(r.key)
         self.rows_by_key = {r.key: r for r in rows}
         self.resort(keep=keep)
+
+    def _same_width(self, col: str, was: Optional[Text], cell: Text) -> bool:
+        """Would ``update_cell(..., update_width=True)`` leave the column as wide as it is?
+
+        True when the new text fits and the old one was not the widest (the
+        column cannot shrink); then the cell can be set without re-measuring
+        the column (which, for a narrower text, measures every row).
+        """
+        column = self.columns.get(ColumnKey(col))
+        if column is None or not isinstance(was, Text) or not isinstance(cell, Text) \
+                or "\n" in cell.plain or "\n" in was.plain:
+            return False
+        if col == self.columns_spec[0][0]:  # shown behind its sort key
+            return False
+        width = column.content_width
+        old, new = was.cell_len, cell.cell_len
+        return new <= width and (old < width or new == old)
 
     def _sortable(self, row: Row, col: str, cell: Text) -> Text:
         if col != self.columns_spec[0][0]:
@@ -192,27 +218,68 @@ class Pane(DataTable):
                 self.resort()
 
     def set_cells(self, updates: list[tuple[str, str, Text]]) -> None:
-        """``update_cell`` for many cells with a single refresh.
+        """``update_cell`` for many cells, repainting only the rows on screen.
 
-        ``update_cell`` refreshes the widget on every call: with 2,000 rows
-        that was 60% of a tick.  This does what it does (store the value,
-        bump the update count, refresh) once per batch; it falls back to
-        ``update_cell`` if DataTable's internals ever change shape.
+        ``update_cell`` bumps the table's update count, which throws away
+        every cached render and makes the next refresh draw every visible
+        line again; with 2,000 rows and ~200 ends moving per second (a
+        bridge's multicast) that was most of a tick, for rows mostly off
+        screen.  This stores the values, forgets only the cached renders
+        of the rows that changed, and repaints only those of them that are
+        visible.  It falls back to ``update_cell`` if DataTable's internals
+        ever change shape.
         """
-        data, count = getattr(self, "_data", None), getattr(self, "_update_count", None)
-        if not isinstance(data, dict) or not isinstance(count, int):
+        data = getattr(self, "_data", None)
+        caches = [getattr(self, n, None) for n in ("_cell_render_cache", "_row_render_cache",
+                                                     "_row_renderable_cache", "_line_cache")]
+        locations = getattr(self, "_row_locations", None)
+        if not isinstance(data, dict) or not isinstance(getattr(self, "_update_count", None), int) \
+                or not all(isinstance(c, LRUCache) for c in caches) or not hasattr(locations, "get"):
             for row, col, value in updates:
                 try:
                     self.update_cell(row, col, value)
                 except (CellDoesNotExist, RowDoesNotExist):
                     pass
             return
+        changed: set[RowKey] = set()
         for row, col, value in updates:
-            cells = data.get(RowKey(row))
+            rk = RowKey(row)
+            cells = data.get(rk)
             if cells is not None:
                 cells[ColumnKey(col)] = value
-        self._update_count += 1
-        self.refresh()
+                changed.add(rk)
+        if not changed:
+            return
+        try:
+            self._forget_rendered(changed, caches)
+        except Exception:  # internals not as expected: the slow, always-right way
+            self._update_count += 1
+            self.refresh()
+            return
+        header = self.header_height if self.show_header else 0
+        top = self.scroll_offset.y
+        bottom = top + self.size.height - header  # rows [top, bottom) are on screen
+        width = self.size.width
+        for rk in changed:
+            i = locations.get(rk)
+            if i is not None and top <= i < bottom:
+                self.refresh(Region(0, header + i - top, width, 1))
+
+    def _forget_rendered(self, rows: set[RowKey], caches: list[LRUCache]) -> None:
+        """Drop the cached cells, rows and lines drawn from these rows' old values."""
+        cell_cache, row_cache, renderable_cache, line_cache = caches
+        for cache in (cell_cache, row_cache):  # keyed by (row key, ...)
+            for k in [k for k in cache.keys() if k[0] in rows]:
+                cache.discard(k)
+        if any(self.rows[rk].height != 1 for rk in rows):
+            raise ValueError("rows taller than one line")
+        where = {i for rk in rows if (i := self._row_locations.get(rk)) is not None}
+        for k in [k for k in renderable_cache.keys() if k[1] in where]:  # (update count, row index)
+            renderable_cache.discard(k)
+        header = self.header_height if self.show_header else 0
+        ys = {header + i for i in where}
+        for k in [k for k in line_cache.keys() if k[0] in ys]:  # (content line, ...): header, then a line a row
+            line_cache.discard(k)
 
     def set_sort(self, mode: str) -> None:
         self.sort_mode = mode

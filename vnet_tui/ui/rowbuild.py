@@ -31,6 +31,9 @@ class RowCache:
     def __init__(self) -> None:
         self.rows: dict[str, tuple[tuple, Row]] = {}
         self._next: dict[str, tuple[tuple, Row]] = {}
+        # a container's rows at once: key -> (signature, [(row key, (row signature, row))])
+        self.groups: dict[str, tuple[tuple, list[tuple[str, tuple[tuple, Row]]]]] = {}
+        self._next_groups: dict[str, tuple[tuple, list[tuple[str, tuple[tuple, Row]]]]] = {}
 
     def get(self, key: str, sig: tuple, build: Callable[[], Row]) -> Row:
         hit = self.rows.get(key)
@@ -38,9 +41,25 @@ class RowCache:
         self._next[key] = (sig, row)
         return row
 
+    def group(self, key: str, sig: tuple) -> Optional[list[Row]]:
+        """The rows of a group (one container) if its signature is unchanged; they are kept."""
+        hit = self.groups.get(key)
+        if hit is None or hit[0] != sig:
+            return None
+        nxt = self._next
+        for k, entry in hit[1]:
+            nxt[k] = entry
+        self._next_groups[key] = hit
+        return [entry[1] for _, entry in hit[1]]
+
+    def set_group(self, key: str, sig: tuple, keys: list[str]) -> None:
+        """Remember that the rows under ``keys`` (just built or fetched) make the group."""
+        self._next_groups[key] = (sig, [(k, self._next[k]) for k in keys])
+
     def done(self) -> None:
         """Forget the rows that this build did not produce."""
         self.rows, self._next = self._next, {}
+        self.groups, self._next_groups = self._next_groups, {}
 
 
 class Index:
@@ -126,7 +145,18 @@ def host_rows(ix: Index, cache: RowCache) -> list[Row]:
 
 def container_rows(ix: Index, cache: RowCache) -> list[Row]:
     rows = []
+    by_index = ix.host_by_index
     for c in ix.topo.containers:
+        # the live feed hands over the same Container while nothing in it changed: then its rows
+        # are those of last time unless a host end they show changed (one check per container)
+        gkey = f"c:{c.netns.inode}"
+        gsig = (ix.base, c, tuple([by_index.get(p.ifindex or -1) if (p := i.peer) is not None and p.kind == "host"
+                                   else None for i in c.interfaces]))
+        same = cache.group(gkey, gsig)
+        if same is not None:
+            rows.extend(same)
+            continue
+        first = len(rows)
         ifaces = [i for i in c.interfaces if i.kind != "loopback"]
         csig = (ix.base, c.name, c.runtime, c.netns.name, c.netns.inode)
         if not ifaces:
@@ -135,6 +165,7 @@ def container_rows(ix: Index, cache: RowCache) -> list[Row]:
                 return Row(f"c:{c.netns.inode}:-", cells, c.name, haystack=_hay(c.name, c.runtime),
                            natural=(natural_key(c.name),))
             rows.append(cache.get(f"c:{c.netns.inode}:-", csig, empty))
+            cache.set_group(gkey, gsig, [rows[-1].key])
             continue
         for i in ifaces:
             p = i.peer
@@ -156,6 +187,7 @@ def container_rows(ix: Index, cache: RowCache) -> list[Row]:
                            (natural_key(c.name), natural_key(i.ifname)))
 
             rows.append(cache.get(f"c:{c.netns.inode}:{i.ifindex}", (csig, i, h), build))
+        cache.set_group(gkey, gsig, [r.key for r in rows[first:]])
     return rows
 
 
