@@ -182,8 +182,11 @@ class ChangeNs:
             raise
         self._reader: Optional[IPRoute] = None
         self._strict: Optional[bool] = None  # kernel-side dump filters work (NETLINK_GET_STRICT_CHK)
+        self._raw: Any = None  # a raw rtnetlink socket for reads (vnet_tui.ops.rawread)
 
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
         if self._reader is not None:
             self._reader.close()
         self.ipr.close()
@@ -265,6 +268,14 @@ class ChangeNs:
         make()
 
     # -- reads of one interface (kernel-filtered dumps) ------------------------------
+    def raw(self) -> Any:
+        """A raw rtnetlink socket in the namespace, for reads only (``vnet_tui.ops.rawread``)."""
+        if self._raw is None:
+            from vnet_tui.ops.rawread import open_socket
+
+            self._raw = open_socket(self.fd)
+        return self._raw
+
     def _strict_reader(self) -> Optional[IPRoute]:
         """A second socket in the namespace with NETLINK_GET_STRICT_CHK, for reads only.
 
@@ -338,6 +349,18 @@ class ChangeNs:
                     return f.read().strip()
         except FileNotFoundError:
             return None
+
+    def sysctl_read_many(self, paths: list[str]) -> list[Optional[str]]:
+        """``sysctl_read`` of each path, entering the namespace once."""
+        out: list[Optional[str]] = []
+        with entered(self.fd):
+            for path in paths:
+                try:
+                    with open(f"/proc/sys/net/{path}", encoding="ascii") as f:
+                        out.append(f.read().strip())
+                except FileNotFoundError:
+                    out.append(None)
+        return out
 
     def sysctl_write(self, path: str, value: str) -> None:
         faults.checkpoint(f"sysctl {path}", netlink=False)

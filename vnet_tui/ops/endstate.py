@@ -15,7 +15,11 @@ import time
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from vnet_tui.net.change import ChangeNs
+
+from . import rawread
 
 RT_TABLE_MAIN, RT_TABLE_LOCAL, RTN_UNICAST, RTPROT_KERNEL = 254, 255, 1, 2
 IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
@@ -68,18 +72,100 @@ def _route(r: Any) -> Optional[dict[str, Any]]:
 
 
 def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = None) -> Optional[EndState]:
-    """The interface's state now; None if it does not exist."""
+    """The interface's state now; None if it does not exist.
+
+    Read with raw rtnetlink (``rawread``: one request each for the link, its
+    master, its addresses and its routes per family); through pyroute2 if
+    that fails for any reason but the interface being gone.
+    """
+    try:
+        got = _read_raw(ns, ifname, index)
+    except rawread.RawReadError:
+        got = _read_pyroute2(ns, ifname, index)
+    if got is None:
+        return None
+    link, index, master_name, addrs, routes = got
+    name = link["ifname"]
+    # the three sysctls in one visit to the namespace
+    proxy_arp, proxy_ndp, ipv6_disabled = ns.sysctl_read_many(
+        [f"ipv4/conf/{name}/proxy_arp", f"ipv6/conf/{name}/proxy_ndp", f"ipv6/conf/{name}/disable_ipv6"]
+    )
+    return EndState(
+        ifname=name,
+        kind=link["kind"] or "device",
+        mac=link["mac"],
+        mtu=link["mtu"],
+        up=bool(link["flags"] & 1),
+        addresses=sorted(addrs),
+        master=master_name,
+        routes=sorted(routes, key=lambda r: (r["dst"], str(r["gateway"]), r["table"])),
+        proxy_arp=proxy_arp,
+        proxy_ndp=proxy_ndp,
+        alias=link["alias"],
+        ifindex=index,
+        ipv6_disabled=ipv6_disabled,
+    )
+
+
+_Read = tuple[dict[str, Any], int, Optional[str], list[str], list[dict[str, Any]]]
+
+
+def _keep_addr(family: int, text: str) -> bool:
+    return not (family == socket.AF_INET6 and ipaddress.ip_interface(text).is_link_local)
+
+
+def _read_raw(ns: ChangeNs, ifname: Optional[str], index: Optional[int]) -> Optional[_Read]:
+    s = ns.raw()
+    link = rawread.get_link(s, index=index) if index is not None else rawread.get_link(s, ifname=ifname)
+    if link is None:
+        return None
+    index = link.index
+    master_name = None
+    if link.master:
+        m = rawread.get_link(s, index=link.master)
+        master_name = m.ifname if m is not None else None
+    addrs = [t for fam, plen, a in rawread.addrs(s, index) if _keep_addr(fam, t := f"{a}/{plen}")]
+    routes = []
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        for r in rawread.routes(s, fam, index):
+            msg = {
+                "type": r.type,
+                "proto": r.proto,
+                "table": r.table,
+                "multipath": r.multipath or None,
+                "family": r.family,
+                "dst": r.dst,
+                "dst_len": r.dst_len,
+                "gateway": r.gateway,
+                "priority": r.priority,
+            }
+            if (spec := _route(msg)) is not None:
+                routes.append(spec)
+    fields = {
+        "ifname": link.ifname,
+        "kind": link.kind,
+        "mac": link.mac,
+        "mtu": link.mtu,
+        "flags": link.flags,
+        "alias": link.alias,
+    }
+    return fields, index, master_name, addrs, routes
+
+
+def _read_pyroute2(ns: ChangeNs, ifname: Optional[str], index: Optional[int]) -> Optional[_Read]:
     ipr = ns.ipr
     if index is None:
-        found = ipr.link_lookup(ifname=ifname)
-        if not found:
+        # one RTM_GETLINK by name (not a lookup for the index, then a get by it)
+        try:
+            link = ipr.link("get", ifname=ifname)[0]
+            index = int(link["index"])
+        except (NetlinkError, KeyError, IndexError):
             return None
-        index = found[0]
-    try:
-        link = ipr.link("get", index=index)[0]
-    except Exception:
-        return None
-    name = link.get("ifname")
+    else:
+        try:
+            link = ipr.link("get", index=index)[0]
+        except Exception:
+            return None
     master = link.get("master")
     master_name = None
     if master:
@@ -91,29 +177,22 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
     addrs = []
     for a in ns.addr_dump(index):
         text = f"{a.get('address')}/{a['prefixlen']}"
-        if a["family"] == socket.AF_INET6 and ipaddress.ip_interface(text).is_link_local:
-            continue
-        addrs.append(text)
+        if _keep_addr(a["family"], text):
+            addrs.append(text)
     routes = []
     for fam in (socket.AF_INET, socket.AF_INET6):
         for r in ns.route_dump(fam, index):
             if r.get("oif") == index and (spec := _route(r)) is not None:
                 routes.append(spec)
-    return EndState(
-        ifname=name,
-        kind=(link.get(("linkinfo", "kind")) or "device"),
-        mac=link.get("address"),
-        mtu=link.get("mtu"),
-        up=bool(link["flags"] & 1),
-        addresses=sorted(addrs),
-        master=master_name,
-        routes=sorted(routes, key=lambda r: (r["dst"], str(r["gateway"]), r["table"])),
-        proxy_arp=ns.sysctl_read(f"ipv4/conf/{name}/proxy_arp"),
-        proxy_ndp=ns.sysctl_read(f"ipv6/conf/{name}/proxy_ndp"),
-        alias=link.get("ifalias"),
-        ifindex=index,
-        ipv6_disabled=ns.sysctl_read(f"ipv6/conf/{name}/disable_ipv6"),
-    )
+    fields = {
+        "ifname": link.get("ifname"),
+        "kind": link.get(("linkinfo", "kind")),
+        "mac": link.get("address"),
+        "mtu": link.get("mtu"),
+        "flags": link["flags"],
+        "alias": link.get("ifalias"),
+    }
+    return fields, index, master_name, addrs, routes
 
 
 def wait_dad(ns: ChangeNs, index: int) -> list[str]:

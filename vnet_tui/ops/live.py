@@ -94,7 +94,7 @@ class Live:
         hit = self._index.get((key, ifname))
         if hit is not None and hit[0] == link_generation():
             return hit[1]
-        found = ns.ipr.link_lookup(ifname=ifname)
+        found = _lookup(ns, ifname)
         if not found:
             raise ChangeFailed(
                 f"{ifname} is gone from {self.where(key)} (deleted by someone else?)", rule="gone"
@@ -103,7 +103,7 @@ class Live:
         return int(found[0])
 
     def has(self, key: str, ifname: str) -> bool:
-        return bool(self.ns(key).ipr.link_lookup(ifname=ifname))
+        return bool(_lookup(self.ns(key), ifname))
 
     def where(self, key: str) -> str:
         label = self.labels.get(key)
@@ -131,3 +131,14 @@ class Live:
                 raise ChangeFailed(f"cannot reach {vm}'s QMP socket {v.qmp}: {e}", rule="qmp") from e
             self._qmp[vm] = q
         return self._qmp[vm]
+
+
+def _lookup(ns: ChangeNs, ifname: str) -> list[int]:
+    """``link_lookup(ifname=…)``: one raw RTM_GETLINK by name (pyroute2's if that fails)."""
+    from .rawread import RawReadError, get_link
+
+    try:
+        link = get_link(ns.raw(), ifname=ifname)
+    except RawReadError:
+        return list(ns.ipr.link_lookup(ifname=ifname))
+    return [link.index] if link is not None else []

@@ -53,20 +53,72 @@ def unplug_now(q: Any, dev_id: str) -> list[str]:
     return [f"{dev_id}: unplug pending (the guest has not released it)"]
 
 
+class _Scan:
+    """What ``pending_unplugs`` has read of one journal file so far (it is append-only)."""
+
+    def __init__(self, path: str, ident: tuple[int, int]) -> None:
+        self.path, self.ident, self.offset = path, ident, 0
+        self.candidates: list[dict[str, Any]] = []  # pending VM adapter deletes, journal order
+        self.done: set[Any] = set()  # refs of unplugged/undo/revert entries
+
+
+_scan: Any = None
+
+
 def pending_unplugs() -> list[dict[str, Any]]:
-    """Journal entries of VM adapter deletes still waiting for their guest."""
+    """Journal entries of VM adapter deletes still waiting for their guest.
+
+    The journal is only ever appended to (``journal._write``), so only the
+    lines added since the last call are parsed (whole lines: a line still
+    being written is read next time); a different file (another state
+    directory, a replaced or shorter file) is read from its start.  The
+    result is the same as filtering ``journal.entries()``.
+    """
+    import json
+
     from vnet_tui.safety import journal
 
-    all_entries = journal.entries()
-    done = {e.get("ref") for e in all_entries if e.get("op") in ("unplugged", "undo", "revert")}
-    return [
+    global _scan
+    path = str(journal.journal_path())
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        _scan = None
+        return []
+    try:
+        st = os.fstat(fd)
+        ident = (st.st_dev, st.st_ino)
+        scan = _scan
+        if scan is None or scan.path != path or scan.ident != ident or st.st_size < scan.offset:
+            scan = _Scan(path, ident)
+        chunks = []
+        os.lseek(fd, scan.offset, os.SEEK_SET)
+        while True:
+            b = os.read(fd, 1 << 20)
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    whole = data.rfind(b"\n") + 1  # only complete lines; a torn tail is read once finished
+    new: list[dict[str, Any]] = []
+    for line in data[:whole].decode("utf-8").splitlines():
+        try:
+            new.append(json.loads(line))
+        except ValueError:
+            continue
+    scan.offset += whole
+    scan.done.update(e.get("ref") for e in new if e.get("op") in ("unplugged", "undo", "revert"))
+    scan.candidates += [
         e
-        for e in all_entries
+        for e in new
         if e.get("op") in ("del", "undo", "revert")
         and e.get("pending")
-        and e["id"] not in done
         and (e.get("target") or {}).get("kind") == "vme"
     ]
+    _scan = scan
+    return [e for e in scan.candidates if e["id"] not in scan.done]
 
 
 def finish(entry: dict[str, Any]) -> bool:
