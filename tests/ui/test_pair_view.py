@@ -124,7 +124,7 @@ async def test_t_sends_frames_through_a_container_and_a_vm_pair(pair_lab: LabInf
             assert f"answered all {PairScreen.VM_FRAMES} probes" in screen_text(app)
             # the guest's own counters (its agent) move on screen, and agree with the tap's
             await wait_for(pilot, lambda: mirrored(screen_text(app), "host", "guest") >= PairScreen.VM_FRAMES,
-                           timeout=10, what="the guest end's delta from its agent")
+                           timeout=25, what="the guest end's delta from its agent")
     finally:
         feed.stop()
         assert feed.join(5) or not feed.started
