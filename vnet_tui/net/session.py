@@ -138,29 +138,37 @@ class NetnsSocket:
                     return rtnl.parse_nsid(buf, off, end)
 
     def read_events(self) -> list[tuple[int, object]]:
-        """Drain pending events without blocking.
+        """Drain pending events without blocking (see ``drain_events``)."""
+        return drain_events(self.sock, self._buf)
 
-        Returns (message type, LinkMsg | AddrMsg) pairs; raises Resync when
-        the kernel dropped events (ENOBUFS).
-        """
-        out: list[tuple[int, object]] = []
-        buf = self._buf
-        while True:
-            try:
-                n = self.sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
-            except BlockingIOError:
-                return out
-            except OSError as e:
-                if e.errno == errno.ENOBUFS:
-                    raise Resync() from None
-                raise
-            for mtype, _f, _s, off, end in rtnl.messages(buf, n):
-                if mtype in (rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK):
+
+def drain_events(sock: socket.socket, buf: bytearray) -> list[tuple[int, object]]:
+    """Drain a namespace's pending link/address events without blocking.
+
+    Returns (message type, LinkMsg | AddrMsg) pairs; raises Resync when the
+    kernel dropped events (ENOBUFS).  Only ``AF_UNSPEC`` link messages are
+    links: a bridge sends ``AF_BRIDGE`` RTM_NEWLINK/RTM_DELLINK about its
+    *ports* (``ip link set X nomaster`` makes an AF_BRIDGE RTM_DELLINK for
+    X, which still exists), and those are skipped.
+    """
+    out: list[tuple[int, object]] = []
+    while True:
+        try:
+            n = sock.recv_into(buf, 0, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return out
+        except OSError as e:
+            if e.errno == errno.ENOBUFS:
+                raise Resync() from None
+            raise
+        for mtype, _f, _s, off, end in rtnl.messages(buf, n):
+            if mtype in (rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK):
+                if buf[off] == socket.AF_UNSPEC:  # ifinfomsg.ifi_family
                     out.append((mtype, rtnl.parse_link(buf, off, end)))
-                elif mtype in (rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR):
-                    a = rtnl.parse_addr(buf, off, end)
-                    if a is not None:
-                        out.append((mtype, a))
+            elif mtype in (rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR):
+                a = rtnl.parse_addr(buf, off, end)
+                if a is not None:
+                    out.append((mtype, a))
 
 
 EVENT_GROUPS = rtnl.RTMGRP_LINK | rtnl.RTMGRP_IPV4_IFADDR | rtnl.RTMGRP_IPV6_IFADDR
