@@ -22,6 +22,22 @@ def add_server_options(p: argparse.ArgumentParser) -> None:
                    help="a named network namespace (ip netns) as the host")
 
 
+def number(cast: "type[int] | type[float]", minimum: float, *, strict: bool = False,
+           says: str = "") -> "Callable[[str], int | float]":
+    """An argparse type: ``cast`` of the text, at least ``minimum`` (above it when ``strict``)."""
+
+    def parse(text: str) -> "int | float":
+        try:
+            n = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if n < minimum or (strict and n == minimum):
+            raise argparse.ArgumentTypeError(says)
+        return n
+
+    return parse
+
+
 def fail(args: argparse.Namespace, code: int, rule: str, message: str) -> int:
     """Report an error as text or, with --json, as {"error": {...}}; return its exit code."""
     if getattr(args, "json", False):

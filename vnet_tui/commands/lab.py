@@ -8,7 +8,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Optional
 
-from vnet_tui.commands.common import OK
+from vnet_tui.commands.common import OK, number
 from vnet_tui.core.server import check_lab_name
 
 if TYPE_CHECKING:
@@ -114,14 +114,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     return OK
 
 
-def _nonneg(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError("must be 0 or more")
-    return n
+_nonneg = number(int, 0, says="must be 0 or more")
 
 
 def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:

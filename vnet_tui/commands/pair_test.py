@@ -23,28 +23,12 @@ import json
 import sys
 from typing import Any, Optional
 
-from vnet_tui.commands.common import FAILED, NOT_PERMITTED, OK, add_server_options, fail
+from vnet_tui.commands.common import FAILED, NOT_PERMITTED, OK, add_server_options, fail, number
 from vnet_tui.core.server import Server
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError("must be 1 or more")
-    return n
-
-
-def _rate(text: str) -> float:
-    try:
-        r = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if r <= 0:
-        raise argparse.ArgumentTypeError("must be above 0")
-    return r
+_positive = number(int, 1, says="must be 1 or more")
+_rate = number(float, 0, strict=True, says="must be above 0")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
