@@ -74,6 +74,25 @@ def mirrored(text: str, sender: str, receiver: str) -> int:
     return int(m.group(1).replace(",", "")) if m and m.group(1) == m.group(2) else -1
 
 
+def crossed(text: str, sender: str, receiver: str) -> tuple[int, int]:
+    """(sent, received) on the mirror line sender → receiver, whether or not they agree; (-1, -1) if absent."""
+    m = re.search(rf"{sender} → {receiver}: ([\d,]+) sent(?: =|,) ([\d,]+) received", text)
+    return (int(m.group(1).replace(",", "")), int(m.group(2).replace(",", ""))) if m else (-1, -1)
+
+
+def guest_caught_up(text: str, frames: int) -> bool:
+    """The guest's agent-read rx delta shows the probes, and the tap sent no more than a few frames beyond them.
+
+    A tap's tx counts every frame the bridge floods to it; the VM NIC's
+    receive filter drops multicast the guest never joined (an MLD report,
+    say) before the guest counts it, so a live window may show a frame or
+    two "missing" that no test sent.  Exact equality is proven for the
+    probes themselves by the pair test's own result above.
+    """
+    sent, received = crossed(text, "host", "guest")
+    return received >= frames and 0 <= sent - received <= 3
+
+
 async def _open(app: VnetApp, pilot: Any, pane: str) -> PairScreen:
     await wait_for(pilot, lambda: app.main.pane(pane).ordered_rows, what=f"rows in {pane}")
     app.go_to(pane, app.main.pane(pane).ordered_rows[0].key)
@@ -123,7 +142,7 @@ async def test_t_sends_frames_through_a_container_and_a_vm_pair(pair_lab: LabInf
             await pilot.pause(0.2)
             assert f"answered all {PairScreen.VM_FRAMES} probes" in screen_text(app)
             # the guest's own counters (its agent) move on screen, and agree with the tap's
-            await wait_for(pilot, lambda: mirrored(screen_text(app), "host", "guest") >= PairScreen.VM_FRAMES,
+            await wait_for(pilot, lambda: guest_caught_up(screen_text(app), PairScreen.VM_FRAMES),
                            timeout=25, what="the guest end's delta from its agent")
     finally:
         feed.stop()

@@ -97,11 +97,13 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
     def __init__(self, confirm: dict[str, Any]) -> None:
         super().__init__()
         self.confirm = confirm
+        # held, not queried: a tick may run while the screen is being dismissed
+        self.text = Static(id="keep-text")
 
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Keep this change?"
-            yield Static(id="keep-text")
+            yield self.text
             with Horizontal():
                 yield Button("Keep it", id="keep-ok", variant="success")
                 yield Button("Let it revert", id="keep-later-button")
@@ -114,8 +116,10 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
         return max(0, round(self.confirm["deadline"] - time.time()))
 
     def tick(self) -> None:
+        if not self.is_attached:
+            return
         left = self.left()
-        self.query_one("#keep-text", Static).update(
+        self.text.update(
             Text.assemble(
                 "It touched: ",
                 safe("; ".join(self.confirm.get("protected", []))),
