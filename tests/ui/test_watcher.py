@@ -183,3 +183,35 @@ def test_lost_events_enobufs_mean_a_redump():
                     sh("ip", "-n", host, "-batch", batch.name)
             r.wait(lambda: all(f"lost{i}" in r.names() for i in range(60)), "every link after the overflow")
             assert r.w.overruns >= 1
+
+
+def test_ends_move_every_sweep_loopbacks_every_full_sweep():
+    from tests.helpers import ip_json
+    from vnet_tui.net.namespace import Namespace
+
+    with netns(2) as (host, a):
+        pair(host, [a])
+        ns = Namespace(a)
+        inode = ns.inode
+        ns.close()
+        lo = (inode, ip_json("link", "show", "dev", "lo", netns=a)[0]["ifindex"])
+        eth0 = (inode, ip_json("link", "show", "dev", "eth0", netns=a)[0]["ifindex"])
+        every = Watcher.FULL_EVERY
+        with Recorder(host, interval=0.1) as r:
+            r.wait(lambda: len(r.samples) >= 2, "two samples")
+            since = len(r.samples)
+            udp_burst(a, "127.0.0.1", count=25)  # through the container's loopback
+            r.wait(lambda: len(r.samples) >= since + every + 1, "a full cycle of sweeps", timeout=5)
+            got = [s for _, s in r.samples[since - 1:]]
+            # every sample carries both links, swept or carried over
+            assert all(lo in s.counters and eth0 in s.counters for s in got)
+            # the loopback's counters change only at a full sweep: at most once per cycle
+            lo_values = [s.counters[lo][0] for s in got]
+            moves = [i for i in range(1, len(got)) if lo_values[i] != lo_values[i - 1]]
+            assert moves, "the loopback's counters never moved"
+            assert lo_values[-1] - lo_values[0] >= 25
+            since = len(r.samples)
+            udp_burst(a, "198.18.0.200", count=3)  # out of eth0 (ARP): the very next sweep shows it
+            before = r.samples[since - 1][1].counters[eth0][1]
+            r.wait(lambda: len(r.samples) >= since + 2, "two more samples")
+            assert r.samples[since + 1][1].counters[eth0][1] > before

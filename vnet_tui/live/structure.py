@@ -17,6 +17,7 @@ from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState
 from vnet_tui.net.netns import netlink_socket
 from vnet_tui.net.session import EVENT_GROUPS
+from vnet_tui.net.sweep import ends_of
 
 from .assemble import Assembler
 from .feed import EndKey
@@ -59,6 +60,7 @@ class Structure:
         self.changed = False  # events changed a cached dump since the last apply
         self.last: Optional[Topology] = None
         self.assembler = Assembler()
+        self._ends: dict[int, tuple[NsState, list[int]]] = {}  # inode -> (the state they came from, ends)
         self.watch(self.d.host)
 
     @property
@@ -73,6 +75,22 @@ class Structure:
 
     def namespaces(self) -> list[Namespace]:
         return [self.d.host] + [c.ns for c in self.d.containers.values()]
+
+    def ends(self) -> dict[int, list[int]]:
+        """For each container namespace with a cached dump, the ifindexes of its ends
+        (every link but the loopback): what a light sweep reads there (net/sweep.py)."""
+        host, cache, out = self.host_inode, self._ends, {}
+        for inode, st in self.states.items():
+            if inode == host:
+                continue
+            hit = cache.get(inode)
+            if hit is None or hit[0] is not st:
+                hit = cache[inode] = (st, ends_of(st.links))
+            out[inode] = hit[1]
+        if len(cache) > len(out):
+            for inode in [i for i in cache if i not in out]:
+                del cache[inode]
+        return out
 
     def watched_names(self) -> set[str]:
         names = {n for c in self.d.containers.values() for n in (c.info.names or [])}

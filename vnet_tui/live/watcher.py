@@ -12,8 +12,11 @@
   does a relevant change in ``/run/netns`` (one stat twice a second, a
   listing when it changed), and a slow periodic rescan catches holders
   that died quietly and VMs paused or resumed.
-- Counters: one stats-only sweep of every namespace per interval on the
-  Discoverer's long-lived sockets; rates from measured monotonic time.
+- Counters: one stats-only sweep per interval on the Discoverer's
+  long-lived sockets; rates from measured monotonic time.  A sweep reads
+  every end (in a container, get requests for its non-loopback links);
+  every FULL_EVERY-th dumps every namespace whole, so loopbacks (and any
+  link the cached dumps missed) move too, at that slower cadence.
 
 Everything happens in the thread that calls ``run``; other threads talk
 to it only through ``stop``/``set_interval``/``set_paused``/``resync``
@@ -57,6 +60,7 @@ class Watcher:
     RESCAN_NS_EVERY = 30.0  # s: periodic rescan of namespaces (holders that died quietly)
     RESCAN_VMS_EVERY = 30.0  # s: periodic rescan of VMs (paused/running, guest MACs); taps come and go by events
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
+    FULL_EVERY = 5  # sweeps: every 5th dumps every namespace whole (the others read the ends)
 
     def __init__(self, server: Server, interval: float = 1.0,
                  discoverer: Optional[Callable[[Server], Any]] = None) -> None:
@@ -71,7 +75,9 @@ class Watcher:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._lock = threading.Lock()
         self._tracker = FastRateTracker()
-        self._swept = 0  # ends in the last sweep
+        self._swept = 0  # links in the last full sweep
+        self._sweeps = 0
+        self._counters: dict[EndKey, tuple[int, ...]] = {}  # the latest values of every link swept
         self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
         self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
         self._last_apply = float("-inf")  # monotonic time of the last re-pairing after events
@@ -271,15 +277,26 @@ class Watcher:
 
     # -- counters ----------------------------------------------------------
     def _sweep(self) -> None:
-        values = sweep(self._s.namespaces())
+        full = self._sweeps % self.FULL_EVERY == 0
+        self._sweeps += 1
+        values = sweep(self._s.namespaces(), None if full else self._s.ends())
         now = time.monotonic()
+        gone = self._s.gone
+        if full:
+            counters = values
+        else:  # the loopbacks keep their values from the last full sweep
+            counters = dict(self._counters)
+            counters.update(values)
+            for key in gone:
+                counters.pop(key, None)
+        self._counters = counters
         with self._lock:
             t = self._tracker
-            for key in self._s.gone:  # a new link may reuse the ifindex: a new baseline
+            for key in gone:  # a new link may reuse the ifindex: a new baseline
                 t.forget(key)
-            self._s.gone.clear()
+            gone.clear()
             t.update_many(values, now)
-            if len(values) != self._swept:  # namespaces came or went
+            if full and len(values) != self._swept:  # namespaces came or went
                 t.keep_only(set(values))
                 self._swept = len(values)
             rates = dict(t.rates)
@@ -287,4 +304,4 @@ class Watcher:
         changed = {k for k, r in rates.items() if prev.get(k) is not r and prev.get(k) != r}
         changed.update(k for k in prev if k not in rates)
         self._rates = rates
-        self._post_sample(Sample(now, values, rates, frozenset(changed)))
+        self._post_sample(Sample(now, counters, rates, frozenset(changed)))

@@ -45,6 +45,7 @@ IFA_ADDRESS, IFA_LOCAL, IFA_FLAGS = 1, 2, 8
 IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08
 NETNSA_NSID, NETNSA_FD = 1, 3
 IFF_UP = 0x1
+IFF_LOOPBACK = 0x8
 
 OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
 

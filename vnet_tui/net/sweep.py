@@ -11,13 +11,22 @@ IFLA_STATS_LINK_64 only, so every RTM_NEWSTATS reply is the header, the
 if_stats_msg, one rtattr and the counters, in that order.  Anything
 else — another attribute first, a short message — goes through the
 general decoder (``rtnl.parse_stats``), so the result is the same.
+
+A namespace with few links to read (a container: its loopback and one
+or two ends) costs the kernel less as *get* requests for the ends it
+names than as a dump: no dump state, no 32 KiB reply buffer, one small
+reply each (bench/: ~4.6 against ~7.9 ms of system time for 1,000
+containers).  ``sweep(…, ends=…)`` sends all of a namespace's get
+requests in one ``send``; the watcher reads the ends that way and dumps
+every namespace whole every few sweeps (loopbacks, links it has not
+seen yet).
 """
 
 from __future__ import annotations
 
 import itertools
 import struct
-from typing import Iterable
+from typing import Iterable, Mapping, Optional, Sequence
 
 from . import rtnl
 from .namespace import Namespace
@@ -29,6 +38,9 @@ Key = tuple[int, int]
 # + rtattr (len, type) + the first eight u64 of rtnl_link_stats64
 _REPLY = struct.Struct("=IHHIIBxxxIIHH8Q")
 _REPLY_SIZE = _REPLY.size  # 96
+# a get request: nlmsghdr + if_stats_msg (family, pad, ifindex, filter_mask), 28 bytes
+_GET = struct.Struct("=IHHIIBxxxII")
+_GET_MASK = 1 << (rtnl.IFLA_STATS_LINK_64 - 1)
 _STATS_RTA_LEN = 4 + 8 * 8  # an IFLA_STATS_LINK_64 at least this long holds the eight counters
 # Sweep sequence numbers live in the top half of the range; a NetnsSocket
 # numbers its own requests from 1 and wraps long before reaching it.
@@ -40,18 +52,37 @@ def _next_seq() -> int:
     return _SEQ_BASE | (next(_SEQS) & 0x7FFFFFFF)
 
 
-def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key, tuple[int, ...]]) -> None:
-    """Read the reply of stats dump ``seq`` on ``s`` into ``out`` (``buf``: this thread's buffer).
+def ends_of(links: Iterable[rtnl.LinkMsg]) -> list[int]:
+    """The ifindexes a light sweep reads in a container namespace: every link but the loopback."""
+    return [l.ifindex for l in links if not l.flags & rtnl.IFF_LOOPBACK]
 
-    Raises DumpInterrupted (the kernel flagged the dump inconsistent) or
-    OSError (an error reply, or the socket failed).
+
+def get_requests(seq: int, ifindexes: Sequence[int]) -> bytes:
+    """Stats-only RTM_GETSTATS get requests for these links, one after another (one ``send``)."""
+    pack = _GET.pack
+    return b"".join(pack(_GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST, seq, 0, 0, i, _GET_MASK)
+                    for i in ifindexes)
+
+
+def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key, tuple[int, ...]],
+             replies: int = 0, n: int = -1) -> None:
+    """Read the replies to request ``seq`` on ``s`` into ``out`` (``buf``: this thread's buffer).
+
+    ``replies`` = 0: a dump, read to its NLMSG_DONE.  Otherwise that many
+    get requests: each is answered by one RTM_NEWSTATS, or by an error
+    (the link is gone: it is left out).  Messages of other requests are
+    skipped.  ``n`` ≥ 0: ``buf`` already holds that many bytes received
+    on ``s``; they are read first.  Raises DumpInterrupted (the kernel
+    flagged a dump inconsistent) or OSError (a dump failed, or the socket
+    did).
     """
     size = len(buf)
     recv_into = s.sock.recv_into
     unpack = _REPLY.unpack_from
     intr = False
     while True:
-        n = recv_into(buf)
+        if n < 0:
+            n = recv_into(buf)
         off = 0
         while off + 16 <= n:
             if off + _REPLY_SIZE <= size:
@@ -73,34 +104,68 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
                         p = rtnl.parse_stats(buf, off + 16, off + length)
                         if p is not None:
                             out[(inode, p.ifindex)] = p.values
+                    if replies:
+                        replies -= 1
+                        if not replies:
+                            return
                 elif mtype == rtnl.NLMSG_DONE:
                     if intr:
                         raise DumpInterrupted()
                     return
                 elif mtype == rtnl.NLMSG_ERROR:
-                    code = rtnl.error_code(buf, off + 16)
-                    if code:
-                        raise OSError(-code, "RTM_GETSTATS dump failed")
-                    return
+                    if replies:  # a get of a link that is gone
+                        replies -= 1
+                        if not replies:
+                            return
+                    else:
+                        code = rtnl.error_code(buf, off + 16)
+                        if code:
+                            raise OSError(-code, "RTM_GETSTATS dump failed")
+                        return
             off += (length + 3) & ~3
+        n = -1
 
 
-def sweep(namespaces: Iterable[Namespace]) -> dict[Key, tuple[int, ...]]:
-    """Counters of every link in every namespace; a namespace that fails is left out."""
+def sweep(namespaces: Iterable[Namespace],
+          ends: Optional[Mapping[int, Sequence[int]]] = None) -> dict[Key, tuple[int, ...]]:
+    """Counters of the links of every namespace; a namespace that fails is left out.
+
+    ``ends`` maps a namespace's inode to the ifindexes to read there with
+    get requests (only those links); a namespace without an entry is
+    dumped whole.
+    """
     seq = _next_seq()
-    req = rtnl.dump_stats_request(seq)
-    pending = []
+    dump_req = rtnl.dump_stats_request(seq)
+    get_one = _GET.pack
+    pending: list[tuple[Namespace, int]] = []
     for ns in namespaces:
+        wanted = ends.get(ns.inode) if ends is not None else None
         try:
-            ns.sock.sock.send(req)
+            if not wanted:
+                ns.sock.sock.send(dump_req)
+            elif len(wanted) == 1:
+                ns.sock.sock.send(get_one(_GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST, seq, 0, 0, wanted[0],
+                                          _GET_MASK))
+            else:
+                ns.sock.sock.send(get_requests(seq, wanted))
         except OSError:
             continue
-        pending.append(ns)
+        pending.append((ns, len(wanted) if wanted else 0))
     out: dict[Key, tuple[int, ...]] = {}
     buf = recv_buffer()
-    for ns in pending:
+    unpack = _REPLY.unpack_from
+    for ns, replies in pending:
         try:
-            _collect(ns.sock, buf, seq, ns.inode, out)
+            n = -1
+            if replies == 1:  # the common container: one end, one reply of one message
+                n = ns.sock.sock.recv_into(buf)
+                if n >= _REPLY_SIZE:
+                    m = unpack(buf, 0)
+                    if (m[0] == n and m[3] == seq and m[1] == rtnl.RTM_NEWSTATS
+                            and m[9] & 0x3FFF == rtnl.IFLA_STATS_LINK_64 and m[8] >= _STATS_RTA_LEN):
+                        out[(ns.inode, m[6])] = m[10:18]
+                        continue
+            _collect(ns.sock, buf, seq, ns.inode, out, replies, n)
         except DumpInterrupted:
             try:
                 inode = ns.inode
