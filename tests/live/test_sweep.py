@@ -37,6 +37,9 @@ def kernel_counters(ns: str, name: str) -> tuple[int, int, int, int]:
 @pytest.fixture
 def pair():
     with netns(2) as (a, b):
+        for n in (a, b):  # no IPv6 chatter (DAD, router solicitations): counters move only when we send
+            subprocess.run(["ip", "netns", "exec", n, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6;"
+                            " echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"], check=True)
         ip("-n", a, "link", "add", "e0", "type", "veth", "peer", "name", "e0", "netns", b)
         ip("-n", a, "link", "add", "e1", "type", "veth", "peer", "name", "e1", "netns", b)
         for n in (a, b):

@@ -31,6 +31,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from vnet_tui.core.errors import NotFound
 
+from . import rawchange
 from .netns import NetnsError, entered, netns_inode, open_netns
 
 FAULT_ENV = "VNET_TUI_FAULT"
@@ -175,11 +176,10 @@ class ChangeNs:
                     f"{where}: the namespace changed since it was discovered (container restarted?)",
                     rule="namespace",
                 )
-            with entered(self.fd):
-                self.ipr = IPRoute()
         except BaseException:
             os.close(self.fd)
             raise
+        self._ipr: Optional[IPRoute] = None  # opened on first use: the hot changes go raw (rawchange)
         self._reader: Optional[IPRoute] = None
         self._strict: Optional[bool] = None  # kernel-side dump filters work (NETLINK_GET_STRICT_CHK)
         self._raw: Any = None  # a raw rtnetlink socket for reads (vnet_tui.ops.rawread)
@@ -189,8 +189,20 @@ class ChangeNs:
             self._raw.close()
         if self._reader is not None:
             self._reader.close()
-        self.ipr.close()
+        if self._ipr is not None:
+            self._ipr.close()
         os.close(self.fd)
+
+    @property
+    def ipr(self) -> IPRoute:
+        """pyroute2 in the namespace, for what rawchange does not encode (routes, lookups, neighbours)."""
+        if self._ipr is None:
+            with entered(self.fd):
+                self._ipr = IPRoute()
+        return self._ipr
+
+    def _raw_call(self, build: Callable[[int], bytes]) -> None:
+        rawchange.call(self.raw(), build)
 
     def __enter__(self) -> "ChangeNs":
         return self
@@ -230,13 +242,8 @@ class ChangeNs:
         _links_changed()
         self._do(
             f"veth_add {ifname}",
-            lambda: self.ipr.link(
-                "add",
-                ifname=ifname,
-                kind="veth",
-                address=mac,
-                mtu=mtu,
-                peer={"ifname": peer_name, "net_ns_fd": peer.fd, "address": peer_mac, "mtu": peer_mtu or mtu},
+            lambda: self._raw_call(
+                lambda seq: rawchange.veth_add(seq, ifname, mac, mtu, peer_name, peer.fd, peer_mac, peer_mtu or mtu)
             ),
         )
 
@@ -244,11 +251,15 @@ class ChangeNs:
         """``ip link set``: address, mtu, state, master (0 = none), ifname, ifalias."""
         if "ifname" in kw or "net_ns_fd" in kw:
             _links_changed()
-        self._do(f"link_set {index} {sorted(kw)}", lambda: self.ipr.link("set", index=index, **kw))
+        if kw.keys() <= rawchange.LINK_SET_KEYS:
+            run: Callable[[], Any] = lambda: self._raw_call(lambda seq: rawchange.link_set(seq, index, **kw))
+        else:
+            run = lambda: self.ipr.link("set", index=index, **kw)  # noqa: E731
+        self._do(f"link_set {index} {sorted(kw)}", run)
 
     def link_del(self, index: int) -> None:
         _links_changed()
-        self._do(f"link_del {index}", lambda: self.ipr.link("del", index=index))
+        self._do(f"link_del {index}", lambda: self._raw_call(lambda seq: rawchange.link_del(seq, index)))
 
     def tap_add(self, ifname: str) -> None:
         """A persistent tap (TUNSETIFF + TUNSETPERSIST on /dev/net/tun, inside this namespace)."""
@@ -324,16 +335,10 @@ class ChangeNs:
 
     # -- addresses and routes ---------------------------------------------------
     def addr_add(self, index: int, cidr: str) -> None:
-        addr, plen = cidr.split("/")
-        self._do(
-            f"addr_add {cidr}", lambda: self.ipr.addr("add", index=index, address=addr, prefixlen=int(plen))
-        )
+        self._do(f"addr_add {cidr}", lambda: self._raw_call(lambda seq: rawchange.addr(seq, True, index, cidr)))
 
     def addr_del(self, index: int, cidr: str) -> None:
-        addr, plen = cidr.split("/")
-        self._do(
-            f"addr_del {cidr}", lambda: self.ipr.addr("del", index=index, address=addr, prefixlen=int(plen))
-        )
+        self._do(f"addr_del {cidr}", lambda: self._raw_call(lambda seq: rawchange.addr(seq, False, index, cidr)))
 
     def route_add(self, **spec: Any) -> None:
         self._do(f"route_add {spec.get('dst')}", lambda: self.ipr.route("add", **spec))

@@ -118,7 +118,7 @@ def plan_set(
     warnings: list[str] = []
     label = labels[key]
     m = validate.mac(req.mac, facts.macs(), warnings, own=iface.mac) if req.mac else None
-    add = validate.ips_to_add(req.add_ips, iface.addresses, facts.addresses(skip=iface), warnings, ns=key)
+    add = validate.ips_to_add(req.add_ips, iface.addresses, facts.address_book(), warnings, ns=key, skip=iface)
     delete = validate.ips_to_delete(req.del_ips, iface.addresses)
     cur = from_topology(iface)
     v6 = any(":" in a for a in set(cur.addresses + add) - set(delete))

@@ -7,10 +7,13 @@ and address on the server and where it is, names per namespace.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional, Union
+from types import MappingProxyType
+from typing import Mapping, Optional, Union
 
 from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Container, Interface, Topology
+
+from .index import AddressBook, index_of
 
 Target = Union[Container, VM]
 
@@ -24,9 +27,9 @@ class Facts:
 
     # -- targets ----------------------------------------------------------------
     def target(self, name: str) -> Target:
-        for c in self.topology.containers:
-            if c.name == name:
-                return c
+        c = index_of(self.topology).containers.get(name)
+        if c is not None:
+            return c
         for v in self.topology.vms:
             if v.name == name:
                 return v
@@ -51,8 +54,8 @@ class Facts:
         raise NotFound(f"{target.name} has no adapter {name!r}", rule="interface")
 
     # -- names --------------------------------------------------------------------
-    def host_names(self) -> set[str]:
-        return {i.ifname for i in self.topology.host.interfaces}
+    def host_names(self) -> frozenset[str]:
+        return index_of(self.topology).host_names
 
     def host_iface(self, name: str) -> Optional[Interface]:
         return next((i for i in self.topology.host.interfaces if i.ifname == name), None)
@@ -66,33 +69,21 @@ class Facts:
             raise InvalidInput(f"{name} is a {br.kind}, not a bridge", rule="bridge-kind")
         return br
 
-    # -- MACs and addresses across the server ---------------------------------------
-    def macs(self) -> dict[str, str]:
-        """Every MAC on the server → where it is (host, containers, VM guest NICs)."""
-        out: dict[str, str] = {}
-        for i in self.topology.host.interfaces:
-            if i.mac and i.kind != "loopback" and i.mac != "00:00:00:00:00:00":
-                out.setdefault(i.mac, f"host interface {i.ifname}")
-        for c in self.topology.containers:
-            for i in c.interfaces:
-                if i.mac and i.kind != "loopback" and i.mac != "00:00:00:00:00:00":
-                    out.setdefault(i.mac, f"{c.name}/{i.ifname}")
-        for v in self.topology.vms:
-            for a in v.adapters:
-                if a.guest_mac:
-                    out.setdefault(a.guest_mac.lower(), f"{v.name} adapter {a.id} (guest NIC)")
+    # -- MACs and addresses across the server (ops/index.py: built once per topology) --
+    def macs(self) -> Mapping[str, str]:
+        """Every MAC on the server (lower case) → where it is (host, containers, VM guest NICs)."""
+        base = index_of(self.topology).macs
+        if not self.extra_macs:
+            return MappingProxyType(base)
+        out = dict(base)
         for m, where in self.extra_macs.items():
             out.setdefault(m.lower(), where)
         return out
 
     def addresses(self, skip: Optional[Interface] = None) -> list[tuple[str, str, str]]:
         """(address/prefix, namespace key, where) for every address on the server but ``skip``'s."""
-        out: list[tuple[str, str, str]] = []
-        for i in self.topology.host.interfaces:
-            if i is not skip and i.kind != "loopback":
-                out += [(a, "host", f"host interface {i.ifname}") for a in i.addresses]
-        for c in self.topology.containers:
-            for i in c.interfaces:
-                if i is not skip and i.kind != "loopback":
-                    out += [(a, c.name, f"{c.name}/{i.ifname}") for a in i.addresses]
-        return [t for t in out if not t[0].lower().startswith("fe80:")]
+        return index_of(self.topology).addresses.listed(skip)
+
+    def address_book(self) -> AddressBook:
+        """The same addresses, indexed for validate.ips_to_add."""
+        return index_of(self.topology).addresses

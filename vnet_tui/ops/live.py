@@ -15,6 +15,8 @@ from vnet_tui.core.server import Server
 from vnet_tui.discovery.qmp import QMP
 from vnet_tui.net.change import ChangeNs, link_generation
 
+from .index import index_of
+
 HOST = "host"
 
 
@@ -28,11 +30,15 @@ def container_label(c: Container) -> str:
 
 
 def labels(server: Server, topology: Topology) -> dict[str, Optional[str]]:
-    """Namespace key → label for rendered commands (None: the root namespace)."""
-    out: dict[str, Optional[str]] = {HOST: server.host_netns}
-    for c in topology.containers:
-        out[c.name] = container_label(c)
-    return out
+    """Namespace key → label for rendered commands (None: the root namespace); made once per topology."""
+
+    def make() -> dict[str, Optional[str]]:
+        out: dict[str, Optional[str]] = {HOST: server.host_netns}
+        for c in topology.containers:
+            out[c.name] = container_label(c)
+        return out
+
+    return index_of(topology).labels(server.host_netns, make)
 
 
 class Live:
@@ -71,7 +77,7 @@ class Live:
                     expect_inode=self.topology.host.inode or None,
                 )
             else:
-                c = next((c for c in self.topology.containers if c.name == key), None)
+                c = index_of(self.topology).containers.get(key)
                 if c is None:
                     raise NotFound(f"no container {key!r}", rule="target")
                 where = c.netns.path or (f"/run/netns/{c.netns.name}" if c.netns.name else None)

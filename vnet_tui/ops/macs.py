@@ -9,7 +9,7 @@ ever collides with a MAC already on the server (host, containers, VMs).
 from __future__ import annotations
 
 import secrets
-from typing import Iterable
+from typing import AbstractSet, Container, Iterable, Mapping
 
 GUEST_OUI = (0xC4, 0x37, 0x72)
 HOST_FIRST = 0xFE
@@ -19,9 +19,16 @@ def _fmt(octets: Iterable[int]) -> str:
     return ":".join(f"{o:02x}" for o in octets)
 
 
+def _used(taken: Iterable[str]) -> Container[str]:
+    """``taken`` lower-cased; a mapping or set is taken as it is (Facts.macs() keys are)."""
+    if isinstance(taken, (Mapping, AbstractSet)):
+        return taken
+    return {m.lower() for m in taken}
+
+
 def guest_mac(taken: Iterable[str]) -> str:
-    """A fresh ``c4:37:72:xx:xx:xx`` not in ``taken``."""
-    used = {m.lower() for m in taken}
+    """A fresh ``c4:37:72:xx:xx:xx`` not in ``taken`` (lower-case MACs if a mapping or set)."""
+    used = _used(taken)
     for _ in range(1000):
         m = _fmt(GUEST_OUI + tuple(secrets.token_bytes(3)))
         if m not in used:
@@ -30,8 +37,8 @@ def guest_mac(taken: Iterable[str]) -> str:
 
 
 def host_mac(taken: Iterable[str]) -> str:
-    """A fresh ``fe:xx:xx:xx:xx:xx`` not in ``taken``."""
-    used = {m.lower() for m in taken}
+    """A fresh ``fe:xx:xx:xx:xx:xx`` not in ``taken`` (lower-case MACs if a mapping or set)."""
+    used = _used(taken)
     for _ in range(1000):
         m = _fmt((HOST_FIRST,) + tuple(secrets.token_bytes(5)))
         if m not in used:

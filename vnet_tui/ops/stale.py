@@ -10,23 +10,14 @@ topology, so a server without leftovers costs no extra kernel call.
 from __future__ import annotations
 
 from .endstate import read_end
+from .index import index_of
 from .live import HOST, Live
 from .names import pending_owner, pid_alive
 
 
 def stale_candidates(live: Live) -> list[tuple[str, str, int]]:
     """(namespace key, ifname, owner pid) of half-made ends whose owner is dead."""
-    out = []
-    for i in live.topology.host.interfaces:
-        pid = pending_owner(i.alias, i.ifname) if i.kind in ("veth", "tun") else None
-        if pid is not None and not pid_alive(pid):
-            out.append((HOST, i.ifname, pid))
-    for c in live.topology.containers:
-        for i in c.interfaces:
-            pid = pending_owner(i.alias, i.ifname) if i.kind == "veth" else None
-            if pid is not None and not pid_alive(pid):
-                out.append((c.name, i.ifname, pid))
-    return out
+    return [(key, ifname, pid) for key, ifname, pid in index_of(live.topology).half_made if not pid_alive(pid)]
 
 
 def remove_stale(live: Live) -> list[str]:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import socket
-from typing import Iterable, Optional, Union
+from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 from vnet_tui.core.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from .index import NOBODY, AddressBook
 
 IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
 MAC_COLON = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
@@ -131,17 +133,22 @@ def ip(text: str) -> IfaceAddr:
 def ips_to_add(
     texts: Iterable[str],
     on_iface: Iterable[str],
-    elsewhere: list[tuple[str, str, str]],
+    elsewhere: Union[list[tuple[str, str, str]], "AddressBook"],
     warnings: list[str],
     ns: str = "",
+    skip: Optional[object] = None,
 ) -> list[str]:
     """Addresses to add to one interface: valid, not repeated, not already there.
 
     ``elsewhere`` lists (address/prefix, namespace key, where) on other
-    interfaces.  The same address anywhere on the server, or an
-    overlapping network in the same namespace (``ns``), is a warning
-    (ip-overlap); a shared subnet across namespaces is what a bridge is for.
+    interfaces, or is the server's AddressBook (ops/index.py) with
+    ``skip`` the interface being edited.  The same address anywhere on
+    the server, or an overlapping network in the same namespace (``ns``),
+    is a warning (ip-overlap); a shared subnet across namespaces is what a
+    bridge is for.
     """
+    from .index import NOBODY, AddressBook
+
     have = {str(ipaddress.ip_interface(c).ip) for c in on_iface}
     out: list[str] = []
     seen: set[str] = set()
@@ -154,31 +161,22 @@ def ips_to_add(
         if str(i.ip) in have:
             raise bad("ip-exists", f"{i.ip} is already on this interface")
         wanted.append(i)
-    if wanted:
-        # One pass over the server's addresses: each is keyed by its packed address
-        # (inet_pton normalises any spelling) and only those in the same namespace are
-        # parsed as networks (the overlap rule); warnings keep the list's order.
-        same: dict[bytes, list[tuple[int, str]]] = {}
-        local: list[tuple[int, IfaceAddr, str, str]] = []
-        for n, (other, other_ns, where) in enumerate(elsewhere):
-            addr = other.partition("/")[0]
-            try:
-                key = socket.inet_pton(socket.AF_INET6 if ":" in addr else socket.AF_INET, addr)
-            except OSError:
-                continue  # not an address (the kernel never reports one): it matches nothing
-            same.setdefault(key, []).append((n, where))
-            if other_ns == ns:
-                local.append((n, ipaddress.ip_interface(other), other, where))
-        for i in wanted:
-            hits = same.get(i.ip.packed, [])
-            found = [(n, f"{i.ip} is already used on {where} [ip-overlap]") for n, where in hits]
-            found += [
-                (n, f"{i.with_prefixlen} overlaps {other} on {where} in the same namespace [ip-overlap]")
-                for n, o, other, where in local
-                if o.version == i.version and o.ip != i.ip and o.network.overlaps(i.network)
-            ]
-            warnings += [w for _, w in sorted(found)]
-            out.append(i.with_prefixlen)
+    if not wanted:
+        return out
+    # the book keys each address by its packed form (inet_pton normalises any spelling) and
+    # parses as networks only those in the same namespace (the overlap rule); warnings keep
+    # the list's order
+    book = elsewhere if isinstance(elsewhere, AddressBook) else AddressBook([(*e, NOBODY) for e in elsewhere])
+    local = book.in_namespace(ns, skip)
+    for i in wanted:
+        found = [(n, f"{i.ip} is already used on {where} [ip-overlap]") for n, where in book.same(i.ip.packed, skip)]
+        found += [
+            (n, f"{i.with_prefixlen} overlaps {other} on {where} in the same namespace [ip-overlap]")
+            for n, o, other, where in local
+            if o.version == i.version and o.ip != i.ip and o.network.overlaps(i.network)
+        ]
+        warnings += [w for _, w in sorted(found)]
+        out.append(i.with_prefixlen)
     return out
 
 

@@ -46,7 +46,7 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req:
         if req.host_mac in (None, "", "auto")
         else validate.mac(req.host_mac, taken_plus, warnings)
     )
-    ips = validate.ips_to_add(req.ips, [], facts.addresses(), warnings, ns=ct.name)
+    ips = validate.ips_to_add(req.ips, [], facts.address_book(), warnings, ns=ct.name)
     validate.placement(req.bridge, req.routed, ips)
     mtu = validate.mtu(req.mtu if req.mtu is not None else 1500, "veth", any(":" in a for a in ips), warnings)
     plan = Plan("add", ct.name, f"add {guest} to {ct.name}", warnings=warnings)
