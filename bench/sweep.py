@@ -1,6 +1,6 @@
 """Counter sweep of every end: our stats-only sweep beside iproute2 and pyroute2.
 
-Ours: ``vnet_tui.net.sweep.sweep`` over one long-lived socket per
+Ours: ``vnet_tui.net.sweep.SweepPlan`` over one long-lived socket per
 namespace (the host and every container), run as the live watcher runs
 it: every end each sweep (the host dumped, get requests for each
 container's ends), every namespace dumped whole each FULL_EVERY-th
@@ -23,7 +23,7 @@ from vnet_tui.lab import LabInfo
 from vnet_tui.net.namespace import Namespace
 from vnet_tui.net import rtnl
 from vnet_tui.live.watcher import Watcher
-from vnet_tui.net.sweep import ends_of, sweep
+from vnet_tui.net.sweep import SweepPlan, ends_of, sweep
 
 from . import baselines
 from .common import Baseline, Figure, measure, median
@@ -57,17 +57,17 @@ def our_sweeps(nss: list[Namespace], cycles: int) -> dict[str, list[float]]:
     namespace), the rest light (the ends).  ``cpu``/``wall``: the mean per
     sweep of each cycle; ``light``/``whole``: each kind on its own.
     """
-    ends = {ns.inode: ends_of(ns.sock.links()) for ns in nss[1:]}
+    plan = SweepPlan(nss, {ns.inode: ends_of(ns.sock.links()) for ns in nss[1:]})
     every = Watcher.FULL_EVERY
     for _ in range(3):
-        sweep(nss)
-        sweep(nss, ends)
+        plan.run(whole=True)
+        plan.run()
     out: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
     gc.collect()
     for _ in range(cycles):
         cpu = wall = 0.0
         for i in range(every):
-            cost, _ = measure(lambda: sweep(nss, None if i == 0 else ends))
+            cost, _ = measure(lambda: plan.run(whole=i == 0))
             cpu, wall = cpu + cost.cpu_ms, wall + cost.wall_ms
             out["whole" if i == 0 else "light"].append(cost.cpu_ms)
         out["cpu"].append(cpu / every)

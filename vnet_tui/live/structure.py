@@ -61,6 +61,7 @@ class Structure:
         self.last: Optional[Topology] = None
         self.assembler = Assembler()
         self._ends: dict[int, tuple[NsState, list[int]]] = {}  # inode -> (the state they came from, ends)
+        self.version = 0  # bumped whenever the namespaces watched or their cached dumps change
         self.watch(self.d.host)
 
     @property
@@ -123,6 +124,7 @@ class Structure:
                 pass
             sock.close()
         self.states.pop(inode, None)
+        self.version += 1
 
     def close(self) -> None:
         for inode in list(self.sockets):
@@ -167,6 +169,7 @@ class Structure:
                 if msg.kind == "tun" or mtype == rtnl.RTM_DELLINK:
                     self.rescan_vms = True
         self.states[inode] = NsState(links=[links[i] for i in sorted(links)], addrs=list(addrs.values()))
+        self.version += 1
         self.changed = True
 
     def redump_all(self) -> None:
@@ -187,6 +190,7 @@ class Structure:
             st = dump(ns) if ns is not None else None
             if st is not None and st != self.states.get(inode):
                 self.states[inode] = st
+                self.version += 1
                 changed = True
         host_state = self.states.get(self.host_inode, NsState())
         if self.rescan_ns:
@@ -207,6 +211,7 @@ class Structure:
     def _refresh_namespaces(self, host_state: NsState) -> bool:
         before = (set(self.sockets), {k: v.ns.inode for k, v in self.by_nsid.items()})
         self.by_nsid = self.d.refresh_namespaces(host_state.links)
+        self.version += 1
         current = set(self.d.containers)
         for inode in [i for i in self.sockets if i != self.host_inode and i not in current]:
             self.unwatch(inode)

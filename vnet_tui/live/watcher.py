@@ -35,7 +35,7 @@ from typing import Any, Callable, Optional
 from vnet_tui.core.errors import VnetError
 from vnet_tui.core.server import Server
 from vnet_tui.net.session import Resync
-from vnet_tui.net.sweep import sweep
+from vnet_tui.net.sweep import SweepPlan
 
 from .events import read_events
 from .fastrates import FastRateTracker
@@ -77,6 +77,8 @@ class Watcher:
         self._tracker = FastRateTracker()
         self._swept = 0  # links in the last full sweep
         self._sweeps = 0
+        self._plan: Optional[SweepPlan] = None
+        self._plan_version = -1  # Structure.version the plan was made for
         self._counters: dict[EndKey, tuple[int, ...]] = {}  # the latest values of every link swept
         self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
         self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
@@ -279,7 +281,10 @@ class Watcher:
     def _sweep(self) -> None:
         full = self._sweeps % self.FULL_EVERY == 0
         self._sweeps += 1
-        values = sweep(self._s.namespaces(), None if full else self._s.ends())
+        s = self._s
+        if self._plan is None or self._plan_version != s.version:
+            self._plan, self._plan_version = SweepPlan(s.namespaces(), s.ends()), s.version
+        values = self._plan.run(whole=full)
         now = time.monotonic()
         gone = self._s.gone
         if full:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import struct
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from . import rtnl
 from .namespace import Namespace
@@ -126,45 +126,90 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
         n = -1
 
 
-def sweep(namespaces: Iterable[Namespace],
-          ends: Optional[Mapping[int, Sequence[int]]] = None) -> dict[Key, tuple[int, ...]]:
-    """Counters of the links of every namespace; a namespace that fails is left out.
+class SweepPlan:
+    """A sweep worked out once for a set of namespaces and their ends; ``run`` it every interval.
 
     ``ends`` maps a namespace's inode to the ifindexes to read there with
     get requests (only those links); a namespace without an entry is
-    dumped whole.
+    dumped whole.  Bound socket methods and result keys are prepared here,
+    so a sweep of 1,000 containers is two tight loops (the watcher keeps
+    the plan until its namespaces or their links change).
     """
-    seq = _next_seq()
-    dump_req = rtnl.dump_stats_request(seq)
-    get_one = _GET.pack
-    pending: list[tuple[Namespace, int]] = []
-    for ns in namespaces:
-        wanted = ends.get(ns.inode) if ends is not None else None
-        try:
+
+    def __init__(self, namespaces: Iterable[Namespace], ends: Optional[Mapping[int, Sequence[int]]] = None) -> None:
+        self.namespaces = list(namespaces)
+        self.dumped: list[Namespace] = []
+        self.single: list[tuple[Namespace, Any, Any, int, Key]] = []  # (ns, send, recv_into, ifindex, key)
+        self.multi: list[tuple[Namespace, list[int]]] = []
+        for ns in self.namespaces:
+            wanted = ends.get(ns.inode) if ends is not None else None
             if not wanted:
-                ns.sock.sock.send(dump_req)
+                self.dumped.append(ns)
             elif len(wanted) == 1:
-                ns.sock.sock.send(get_one(_GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST, seq, 0, 0, wanted[0],
-                                          _GET_MASK))
+                sock = ns.sock.sock
+                self.single.append((ns, sock.send, sock.recv_into, wanted[0], (ns.inode, wanted[0])))
             else:
+                self.multi.append((ns, list(wanted)))
+
+    def run(self, whole: bool = False) -> dict[Key, tuple[int, ...]]:
+        """Counters of the planned links (``whole``: of every link of every namespace).
+
+        A namespace that fails is left out.
+        """
+        seq = _next_seq()
+        dump_req = rtnl.dump_stats_request(seq)
+        dumped = self.namespaces if whole else self.dumped
+        single = () if whole else self.single
+        multi = () if whole else self.multi
+        sent_dumps: list[Namespace] = []
+        for ns in dumped:
+            try:
+                ns.sock.sock.send(dump_req)
+            except OSError:
+                continue
+            sent_dumps.append(ns)
+        pack, size, req, flags = _GET.pack, _GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST
+        ok = [False] * len(single)
+        for i, (_ns, send, _recv, ifindex, _key) in enumerate(single):
+            try:
+                send(pack(size, req, flags, seq, 0, 0, ifindex, _GET_MASK))
+                ok[i] = True
+            except OSError:
+                pass
+        sent_multi: list[tuple[Namespace, int]] = []
+        for ns, wanted in multi:
+            try:
                 ns.sock.sock.send(get_requests(seq, wanted))
-        except OSError:
-            continue
-        pending.append((ns, len(wanted) if wanted else 0))
-    out: dict[Key, tuple[int, ...]] = {}
-    buf = recv_buffer()
-    unpack = _REPLY.unpack_from
-    for ns, replies in pending:
+            except OSError:
+                continue
+            sent_multi.append((ns, len(wanted)))
+        out: dict[Key, tuple[int, ...]] = {}
+        buf = recv_buffer()
+        for ns in sent_dumps:
+            self._read(ns, buf, seq, out, 0)
+        unpack, newstats, link64 = _REPLY.unpack_from, rtnl.RTM_NEWSTATS, rtnl.IFLA_STATS_LINK_64
+        for i, (ns, _send, recv, ifindex, key) in enumerate(single):
+            if not ok[i]:
+                continue
+            try:
+                n = recv(buf)
+            except OSError:
+                continue
+            if n >= _REPLY_SIZE:  # one reply of one message: the usual case
+                m = unpack(buf, 0)
+                if (m[0] == n and m[3] == seq and m[1] == newstats and m[6] == ifindex
+                        and m[9] & 0x3FFF == link64 and m[8] >= _STATS_RTA_LEN):
+                    out[key] = m[10:18]
+                    continue
+            self._read(ns, buf, seq, out, 1, n)
+        for ns, replies in sent_multi:
+            self._read(ns, buf, seq, out, replies)
+        return out
+
+    @staticmethod
+    def _read(ns: Namespace, buf: bytearray, seq: int, out: dict[Key, tuple[int, ...]], replies: int,
+              n: int = -1) -> None:
         try:
-            n = -1
-            if replies == 1:  # the common container: one end, one reply of one message
-                n = ns.sock.sock.recv_into(buf)
-                if n >= _REPLY_SIZE:
-                    m = unpack(buf, 0)
-                    if (m[0] == n and m[3] == seq and m[1] == rtnl.RTM_NEWSTATS
-                            and m[9] & 0x3FFF == rtnl.IFLA_STATS_LINK_64 and m[8] >= _STATS_RTA_LEN):
-                        out[(ns.inode, m[6])] = m[10:18]
-                        continue
             _collect(ns.sock, buf, seq, ns.inode, out, replies, n)
         except DumpInterrupted:
             try:
@@ -172,7 +217,12 @@ def sweep(namespaces: Iterable[Namespace],
                 for m in ns.sock.stats():
                     out[(inode, m.ifindex)] = m.values
             except (OSError, DumpInterrupted):
-                continue
+                pass
         except OSError:
-            continue
-    return out
+            pass
+
+
+def sweep(namespaces: Iterable[Namespace],
+          ends: Optional[Mapping[int, Sequence[int]]] = None) -> dict[Key, tuple[int, ...]]:
+    """Counters of the links of every namespace (only the ``ends`` where given): ``SweepPlan(…).run()``."""
+    return SweepPlan(namespaces, ends).run()
