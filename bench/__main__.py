@@ -37,7 +37,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true",
                    help="one run each, shorter streaming and fewer samples (a smoke run)")
     p.add_argument("--only", default=",".join(GROUPS), help=f"figure groups to run (default: {','.join(GROUPS)})")
-    p.add_argument("--stream-seconds", type=float, default=None, help="TUI CPU window (default 20, quick 5)")
+    p.add_argument("--stream-seconds", type=float, default=None, help="TUI CPU window (default 35: it holds one of the watcher's 30 s rescans; quick 5)")
     p.add_argument("--settle", type=float, default=None, metavar="S",
                    help="wait up to S seconds for the machine to go quiet before each group "
                         "(a lab just built keeps the kernel busy; default 10, quick 3, 0: never)")
@@ -55,7 +55,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     unknown = set(a.only) - set(GROUPS)
     if unknown:
         p.error(f"unknown groups: {', '.join(sorted(unknown))}")
-    a.stream_seconds = a.stream_seconds or (5.0 if a.quick else 20.0)
+    a.stream_seconds = a.stream_seconds or (5.0 if a.quick else 35.0)
     if a.settle is None:
         a.settle = 3.0 if a.quick else 10.0
     a.keys = 12 if a.quick else 40

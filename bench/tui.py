@@ -70,7 +70,7 @@ def streaming(s: Session, info: LabInfo, seconds: float, log: Callable[[str], No
                 break
             time.sleep(0.1)
         out["tmux_first_screen_s"] = time.monotonic() - t0
-        time.sleep(3.0)  # first samples; the structure settles
+        time.sleep(5.0)  # the first cycle of sweeps (loopbacks get their first rates); the structure settles
         th0 = {t.id: t.user_time + t.system_time for t in proc.threads()}
         c0, w0 = proc.cpu_times(), time.monotonic()
         rss = []
