@@ -9,17 +9,18 @@ baseline: no rate until the next sample, and never a negative one.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
-from typing import Hashable, Optional
+from typing import Hashable, NamedTuple, Optional
 
 from .model import COUNTER_FIELDS
 
 HISTORY = 60  # samples kept per key for sparklines
 
 
-@dataclass(frozen=True)
-class Rate:
-    """Per-second rates between the last two samples of one interface."""
+class Rate(NamedTuple):
+    """Per-second rates between the last two samples of one interface.
+
+    A named tuple: a thousand are made every second while ends move.
+    """
 
     rx_bps: float
     tx_bps: float

@@ -103,6 +103,8 @@ class Pane(DataTable):
         self.border_title = TITLES[pane]
         self.columns_spec = COLUMNS[pane]
         self.rows_by_key: dict[str, Row] = {}
+        self._row_key: dict[str, RowKey] = {}  # made once: RowKey hashes in Python, set_cells runs per second
+        self._col_key: dict[str, ColumnKey] = {}
         self.sort_mode = "name"
         self._rates: dict[str, tuple[str, str]] = {}  # the rate texts on screen, per row
         self._values: dict[str, tuple[float, float]] = {}  # the rates behind them
@@ -221,8 +223,8 @@ class Pane(DataTable):
         if full or sample.changed is None:
             rows = self.rows_by_key.values()
         else:
-            by_end = self.by_end
-            rows = [self.rows_by_key[k] for e in sample.changed for k in by_end.get(e, ())]
+            by_end, by_key = self.by_end, self.rows_by_key
+            rows = [by_key[k] for e in by_end.keys() & sample.changed for k in by_end[e]]
         for row in rows:
             if row.end is None:
                 continue
@@ -269,8 +271,10 @@ class Pane(DataTable):
             return
         changed: set[RowKey] = set()
         changed_cells: set[tuple[RowKey, ColumnKey]] = set()
+        row_key, col_key = self._row_key, self._col_key
         for row, col, value in updates:
-            rk, ck = RowKey(row), ColumnKey(col)
+            rk = row_key.get(row) or row_key.setdefault(row, RowKey(row))
+            ck = col_key.get(col) or col_key.setdefault(col, ColumnKey(col))
             cells = data.get(rk)
             if cells is not None:
                 cells[ck] = value
