@@ -66,6 +66,11 @@ class RateTracker:
         h[1].append(r.tx_bps)
         return r
 
+    def history_of(self, key: Hashable) -> tuple[list[float], list[float]]:
+        """The last rx and tx byte rates of ``key`` (oldest first)."""
+        h = self.history.get(key)
+        return (list(h[0]), list(h[1])) if h else ([], [])
+
     def forget(self, key: Hashable) -> None:
         """Drop a key (interface gone)."""
         self._last.pop(key, None)

@@ -1,73 +1,81 @@
-"""RateTracker with a fast path for idle interfaces.
+"""The watcher's rate tracker: RateTracker's rates, cheap for a whole sweep.
 
-Most of a big server's interfaces are idle between two sweeps: their
-counters did not move, so their rate is zero.  ``core.rates.RateTracker``
-builds a new ``Rate`` and scans the counters for a reset on every key
-(~8 µs); this subclass answers the unchanged case with one tuple compare
-and a shared zero; ``update_many`` takes a whole sweep in tight loops
-(on a bridge with 1,000 ports, multicast moves most counters every
-second, so the moving case is inlined too).  The rules (measured time,
-new baseline on a reset, no negative rate) are RateTracker's, and
-tests/ui/test_fastrates.py checks all three give the same rates and histories.
+A sweep hands over every end at once (``update_many``).  Most of a big
+server's ends are idle between two sweeps: their counters did not move,
+so their rate is the shared zero; the moving ones get RateTracker's rule
+(measured time, a new baseline on a reset, never a negative rate).
+
+Histories (the sparklines of the selected end) are not kept per end:
+each sweep's rates are one snapshot in a ring of the last HISTORY, and
+``history_of`` reads one end's values out of it when asked — the UI
+asks for one or two ends a second, while every end moves through
+``update_many``.  ``update_many`` returns the ends whose rate changed,
+so the UI touches only those.  tests/ui/test_fastrates.py checks rates
+and histories against RateTracker.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from typing import Hashable, Optional
+from typing import Hashable
 
-from vnet_tui.core.rates import Rate, RateTracker
+from vnet_tui.core.rates import HISTORY, Rate, RateTracker
 
 ZERO = Rate(0.0, 0.0, 0.0, 0.0)
 
 
 class FastRateTracker(RateTracker):
-    """Same results as RateTracker; cheaper when the counters did not move."""
+    """RateTracker's rates from whole sweeps; histories from a ring of per-sweep snapshots."""
 
-    def update(self, key: Hashable, values: tuple[int, ...], now: float) -> Optional[Rate]:
-        prev = self._last.get(key)
-        if prev is None or now <= prev[0] or prev[1][:4] != values[:4]:
-            return super().update(key, values, now)
-        self._last[key] = (now, values)
-        self.rates[key] = ZERO
-        h = self.history.get(key)
-        if h is None:
-            h = self.history[key] = (deque(maxlen=self._size), deque(maxlen=self._size))
-        h[0].append(0.0)
-        h[1].append(0.0)
-        return ZERO
+    def __init__(self, history: int = HISTORY) -> None:
+        super().__init__(history)
+        self._ring: deque[dict[Hashable, Rate]] = deque(maxlen=history)
 
-    def update_many(self, values: dict[Hashable, tuple[int, ...]], now: float) -> None:
-        """``update`` for every key of one sweep, in tight loops for the idle ones."""
-        last, rates, history, size = self._last, self.rates, self.history, self._size
-        moved = []
+    def update_many(self, values: dict[Hashable, tuple[int, ...]], now: float) -> set[Hashable]:
+        """Record one sweep (kernel-order tuples at monotonic time ``now``); the keys whose rate changed."""
+        last, rates = self._last, self.rates
+        got: dict[Hashable, Rate] = {}  # the rates this sweep computed: this sweep's history
+        changed: set[Hashable] = set()
         for key, v in values.items():
-            prev = last.get(key)
-            if prev is None or now <= prev[0] or prev[1][:4] != v[:4]:
-                moved.append(key)
-                continue
-            last[key] = (now, v)
-            rates[key] = ZERO
-            h = history.get(key)
-            if h is None:
-                h = history[key] = (deque(maxlen=size), deque(maxlen=size))
-            h[0].append(0.0)
-            h[1].append(0.0)
-        for key in moved:  # RateTracker.update, inlined (same rules; the test compares them)
-            v = values[key]
             prev = last.get(key)
             last[key] = (now, v)
             if prev is None:
                 continue
             t0, p = prev
+            if p == v and now > t0:  # idle: nothing moved
+                if rates.get(key) is not ZERO:
+                    rates[key] = ZERO
+                    changed.add(key)
+                got[key] = ZERO
+                continue
             dt = now - t0
             if dt <= 0 or v[0] < p[0] or v[1] < p[1] or v[2] < p[2] or v[3] < p[3]:
-                rates.pop(key, None)  # a new baseline
+                if rates.pop(key, None) is not None:  # a new baseline
+                    changed.add(key)
                 continue
             r = Rate((v[2] - p[2]) / dt, (v[3] - p[3]) / dt, (v[0] - p[0]) / dt, (v[1] - p[1]) / dt)
+            if r == ZERO:
+                r = ZERO
+            if rates.get(key) != r:
+                changed.add(key)
             rates[key] = r
-            h = history.get(key)
-            if h is None:
-                h = history[key] = (deque(maxlen=size), deque(maxlen=size))
-            h[0].append(r.rx_bps)
-            h[1].append(r.tx_bps)
+            got[key] = r
+        self._ring.append(got)
+        return changed
+
+    def history_of(self, key: Hashable) -> tuple[list[float], list[float]]:
+        """The last HISTORY rx and tx byte rates of ``key`` (oldest first), from the snapshots."""
+        rx: list[float] = []
+        tx: list[float] = []
+        for snap in self._ring:
+            r = snap.get(key)
+            if r is not None:
+                rx.append(r.rx_bps)
+                tx.append(r.tx_bps)
+        hr, ht = super().history_of(key)  # any single-key updates (RateTracker.update)
+        return (hr + rx)[-self._size:], (ht + tx)[-self._size:]
+
+    def forget(self, key: Hashable) -> None:
+        super().forget(key)
+        for snap in self._ring:
+            snap.pop(key, None)

@@ -133,8 +133,7 @@ class Watcher:
 
     def history(self, key: EndKey) -> tuple[list[float], list[float]]:
         with self._lock:
-            h = self._tracker.history.get(key)
-            return (list(h[0]), list(h[1])) if h else ([], [])
+            return self._tracker.history_of(key)
 
     # -- the thread --------------------------------------------------------
     def run(self, on_topology: OnTopology, on_sample: OnSample, on_error: OnError) -> None:
@@ -305,16 +304,15 @@ class Watcher:
         self._counters = counters
         with self._lock:
             t = self._tracker
+            prev = self._rates
             for key in gone:  # a new link may reuse the ifindex: a new baseline
                 t.forget(key)
             gone.clear()
-            t.update_many(values, now)
+            changed = t.update_many(values, now)
             if full and len(values) != self._swept:  # namespaces came or went
                 t.keep_only(set(values))
                 self._swept = len(values)
             rates = dict(t.rates)
-        prev = self._rates
-        changed = {k for k, r in rates.items() if prev.get(k) is not r and prev.get(k) != r}
-        changed.update(k for k in prev if k not in rates)
+        changed.update(k for k in prev.keys() - rates.keys())  # forgotten: their rate is gone
         self._rates = rates
         self._post_sample(Sample(now, counters, rates, frozenset(changed)))
