@@ -15,14 +15,18 @@ MEASURES = """\
 What each row measures (bench/ has one file per group; every figure is the median of
 repeated runs unless it says p50/p95, and its baselines ran on the same lab in the same run):
 
-- **counter sweep** (bench/sweep.py): one `RTM_GETSTATS` stats-only dump of every link in
-  every namespace of the lab (host + each container) over sockets kept open, decoded into
-  `{(netns inode, ifindex): counters}` — what the TUI does every interval. CPU is
-  user + system time of the process (`time.process_time`, plus waited-for children for the
-  `ip` baselines). Baselines: `ip -n NS -s -j link` for every namespace (output parsed);
-  pyroute2 `IPRoute(netns=…, flags=0)` opened, dumped and closed per namespace (a sample,
-  scaled to all); pyroute2 sockets made inside each namespace and kept open, stats dumps
-  sync (`IPRoute`) and gathered (`AsyncIPRoute`) — the ratio target is judged against the
+- **counter sweep** (bench/sweep.py): counters of every end, read as the live watcher reads
+  them every interval over sockets kept open per namespace: the host namespace's stats-only
+  `RTM_GETSTATS` dump, and in each container one get request per end (all of a container's
+  requests in one `send`), decoded into `{(netns inode, ifindex): counters}`; every 5th
+  sweep dumps every namespace whole, so the containers' loopbacks move too. The figure is
+  the mean per sweep over such 5-sweep cycles (the table's note gives both kinds apart).
+  CPU is user + system time of the process (`time.process_time`, plus waited-for children
+  for the `ip` baselines). Baselines, which read every link every time:
+  `ip -n NS -s -j link` for every namespace (output parsed); pyroute2
+  `IPRoute(netns=…, flags=0)` opened, dumped and closed per namespace (a sample, scaled to
+  all); pyroute2 sockets made inside each namespace and kept open, stats dumps sync
+  (`IPRoute`) and gathered (`AsyncIPRoute`) — the ratio target is judged against the
   faster of the two.
 - **sweep at N = 10, 100, 1000**: the same sweep on labs of those sizes; linear when the
   cost per namespace at the largest N is within 1.5× of the next size's.
@@ -39,7 +43,12 @@ repeated runs unless it says p50/p95, and its baselines ran on the same lab in t
   `ip -n vl-NAME-host link set vethNNN.0 down`, timed from before `ip` is spawned until
   the Host pane shows the end down and the screen refreshed. CPU and memory are the real
   command in a private tmux server (200×50), counters streaming at 1 s, measured with
-  psutil over the window (all threads, user + system).
+  psutil (all threads, user + system) over 35 s starting 5 s after the first screen, so
+  the window holds one of the watcher's 30 s rescans. The lab is as built: its 2,000
+  interfaces send IPv6 router solicitations with back-off (there is no router), which a
+  bridge floods to every port, so some hundreds of ends move each second. With *every*
+  end moving (a broadcast every 250 ms from one container, not a bench row) the same
+  command used 8.4 % of one core on this machine.
 - **add one adapter** (bench/ops.py): `ops.api.add` (validate, stale check, veth created
   with its peer already in the container, address, bridge, up, verify, journal) with the
   topology discovered beforehand, as the TUI holds it; baseline: the four `ip` commands
