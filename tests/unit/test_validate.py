@@ -193,6 +193,25 @@ def test_edit_rules(req: SetRequest, rule: str, code: int) -> None:
     assert rule_of(api.plan_edit, SERVER, TOPO, req) == (rule, code)
 
 
+def test_a_full_bridge_is_refused_before_anything_is_made() -> None:
+    """BR_MAX_PORTS: the 1,025th port would fail in the kernel after the veth exists."""
+    import dataclasses
+
+    from vnet_tui.core.model import Interface
+    from vnet_tui.ops.facts import BR_MAX_PORTS
+
+    host = TOPO.host
+    ports = sum(1 for i in host.interfaces if i.master == "br0")
+    filler = [Interface(ifname=f"fill{n}", ifindex=10_000 + n, kind="veth", mac="", mtu=1500, state="up",
+                        master="br0") for n in range(BR_MAX_PORTS - ports)]
+    full = dataclasses.replace(TOPO, host=dataclasses.replace(host, interfaces=host.interfaces + filler))
+    assert rule_of(api.plan_add, SERVER, full, AddRequest("ct101", bridge="br0")) == ("bridge-full", 2)
+    assert rule_of(api.plan_add, SERVER, full, AddRequest("vm201", bridge="br0")) == ("bridge-full", 2)
+    # one port fewer: there is room
+    room = dataclasses.replace(TOPO, host=dataclasses.replace(host, interfaces=host.interfaces + filler[1:]))
+    assert api.plan_add(SERVER, room, AddRequest("ct101", bridge="br0")).steps
+
+
 def test_delete_rules() -> None:
     assert rule_of(api.plan_delete, SERVER, TOPO, DelRequest("ct101", "eth7")) == ("interface", 4)
     assert rule_of(api.plan_delete, SERVER, TOPO, DelRequest("nobody", "eth0")) == ("target", 4)

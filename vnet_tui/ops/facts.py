@@ -16,6 +16,7 @@ from vnet_tui.core.model import VM, Adapter, Container, Interface, Topology
 from .index import AddressBook, index_of
 
 Target = Union[Container, VM]
+BR_MAX_PORTS = 1024  # net/bridge/br_private.h
 
 
 @dataclass
@@ -61,12 +62,22 @@ class Facts:
         return next((i for i in self.topology.host.interfaces if i.ifname == name), None)
 
     def bridge(self, name: str) -> Interface:
-        """A bridge in the host namespace (NotFound / bridge-kind otherwise)."""
+        """A bridge in the host namespace with room for one more port.
+
+        NotFound (bridge), not a bridge (bridge-kind), or full (bridge-full:
+        a Linux bridge takes BR_MAX_PORTS = 1,024 ports; the kernel would
+        refuse the next with EXFULL after the adapter was made).
+        """
         br = self.host_iface(name)
         if br is None:
             raise NotFound(f"no interface {name!r} in the host namespace to attach to", rule="bridge")
         if br.kind != "bridge":
             raise InvalidInput(f"{name} is a {br.kind}, not a bridge", rule="bridge-kind")
+        ports = index_of(self.topology).bridge_ports.get(name, 0)
+        if ports >= BR_MAX_PORTS:
+            raise InvalidInput(
+                f"{name} already has {ports:,} ports, the most a Linux bridge takes ({BR_MAX_PORTS:,}): "
+                "use another bridge, or --routed", rule="bridge-full")
         return br
 
     # -- MACs and addresses across the server (ops/index.py: built once per topology) --

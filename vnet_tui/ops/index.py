@@ -109,6 +109,15 @@ class TopologyIndex:
         return frozenset(i.ifname for i in self.topology.host.interfaces)
 
     @cached_property
+    def bridge_ports(self) -> dict[str, int]:
+        """Bridge name → how many host interfaces have it as their master."""
+        out: dict[str, int] = {}
+        for i in self.topology.host.interfaces:
+            if i.master:
+                out[i.master] = out.get(i.master, 0) + 1
+        return out
+
+    @cached_property
     def containers(self) -> dict[str, Container]:
         return {c.name: c for c in self.topology.containers}
 
