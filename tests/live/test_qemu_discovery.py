@@ -16,7 +16,8 @@ from tests.helpers import ip_json, netns
 from tests.unit.test_fdinfo import open_tap
 from vnet_tui.core.model import VMAdapter
 from vnet_tui.discovery.qemu import QemuProcess, find_qemu_processes, vm_adapters
-from vnet_tui.discovery.qmp import QMP, QMPError, query_rx_filter_macs, query_status
+from vnet_tui.discovery.netinfo import taps_by_ifname
+from vnet_tui.discovery.qmp import QMP, QMPError, info_network, query_rx_filter_macs, query_status
 
 pytestmark = [pytest.mark.live, pytest.mark.qemu]
 
@@ -113,7 +114,8 @@ def test_qemu_with_ifname_tap(runner: Runner) -> None:
 
 def test_qmp_events_errors_and_hotplugged_tap(runner: Runner) -> None:
     qmp = runner.path(".qmp")
-    qemu = runner.start(["-name", "guest=vthot", "-qmp", f"unix:{qmp},server=on,wait=off"])
+    qemu = runner.start(["-name", "guest=vthot", "-qmp", f"unix:{qmp},server=on,wait=off",
+                         "-device", "pcie-root-port,id=rp1,chassis=1"])
     wait_qmp(qemu, qmp)
     hot = tap_name()
     with QMP(qmp) as q:
@@ -129,7 +131,15 @@ def test_qmp_events_errors_and_hotplugged_tap(runner: Runner) -> None:
 
     p = found(qemu.pid)
     assert p.cmdline.adapters == []
-    assert vm_adapters(p) == [VMAdapter(f"tap:{hot}", None, hot)]
+    assert vm_adapters(p) == [VMAdapter(f"tap:{hot}", None, hot)]  # the command line alone cannot name it
+    # QEMU can: a netdev with no NIC yet is named by its id, with no guest MAC
+    assert vm_adapters(p, hot=taps_by_ifname(info_network(qmp))) == [VMAdapter("hp0", None, hot)]
+    with QMP(qmp) as q:
+        q.cmd("device_add", driver="virtio-net-pci", id="hpnic", netdev="hp0", mac="c4:37:72:aa:bb:0d", bus="rp1")
+    hot_nics = taps_by_ifname(info_network(qmp))
+    assert hot_nics[hot] == ("hp0", "hpnic", "c4:37:72:aa:bb:0d")
+    assert vm_adapters(found(qemu.pid), live_macs=query_rx_filter_macs(qmp), hot=hot_nics) == [
+        VMAdapter("hp0", "c4:37:72:aa:bb:0d", hot)]
 
 
 def test_qemu_with_tap_passed_as_fd(runner: Runner) -> None:

@@ -381,14 +381,17 @@ def find_qemu_processes() -> list[QemuProcess]:
     return found
 
 
-def vm_adapters(proc: QemuProcess, live_macs: Optional[dict[str, str]] = None) -> list[VMAdapter]:
+def vm_adapters(proc: QemuProcess, live_macs: Optional[dict[str, str]] = None,
+                hot: Optional[dict[str, tuple[str, Optional[str], Optional[str]]]] = None) -> list[VMAdapter]:
     """The VM's adapters, host ends named from fdinfo where the command line cannot.
 
     ``fd=N`` netdevs take the tap name of fd N; ``ifname=`` ones keep it.
-    Taps open in QEMU that no netdev names (hot-plugged) follow as
-    ``tap:NAME`` adapters with no guest MAC.  ``live_macs`` (QMP
-    ``query-rx-filter``, keyed by NIC id) replaces the command line's MAC
-    with the one the guest uses now.
+    Taps open in QEMU that no netdev on the command line names were
+    hot-plugged: ``hot`` (tap → netdev id, its NIC's id and MAC, from QMP
+    ``info network``) names them; without it they follow as ``tap:NAME``
+    adapters with no guest MAC.  ``live_macs`` (QMP ``query-rx-filter``,
+    keyed by NIC id) replaces the command line's MAC with the one the
+    guest uses now.
     """
     cmd = proc.cmdline
     out = [dataclasses.replace(a) for a in cmd.adapters]
@@ -400,8 +403,16 @@ def vm_adapters(proc: QemuProcess, live_macs: Optional[dict[str, str]] = None) -
         if live_macs and nic in live_macs:
             a.guest_mac = nic_mac(live_macs[nic])
     claimed = {a.host_ifname for a in out if a.host_ifname}
+    ids = {a.id for a in out}
     for _, name in sorted(proc.taps.items()):
         if name not in claimed:
             claimed.add(name)
-            out.append(VMAdapter(f"tap:{name}", None, name))
+            netdev, nic, mac = (hot or {}).get(name, (None, None, None))
+            if netdev and netdev not in ids:
+                ids.add(netdev)
+                if live_macs and nic in live_macs:
+                    mac = live_macs[nic]
+                out.append(VMAdapter(netdev, nic_mac(mac) if mac else None, name))
+            else:
+                out.append(VMAdapter(f"tap:{name}", None, name))
     return out

@@ -137,3 +137,13 @@ def query_rx_filter_macs(path: str, timeout: float = 2.0) -> dict[str, str]:
         if isinstance(f, dict) and f.get("name") and f.get("main-mac"):
             out[str(f["name"])] = str(f["main-mac"]).lower()
     return out
+
+
+def info_network(path: str, timeout: float = 2.0) -> str:
+    """HMP ``info network`` (discovery/netinfo.py reads it); "" if unreachable."""
+    try:
+        with QMP(path, timeout) as q:
+            text = q.cmd("human-monitor-command", **{"command-line": "info network"})
+    except (OSError, QMPError):
+        return ""
+    return str(text or "")

@@ -34,7 +34,7 @@ from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState
 from vnet_tui.net.netns import NetnsError
 
-from . import cgroup, namespaces, qemu, qmp
+from . import cgroup, namespaces, netinfo, qemu, qmp
 from .interfaces import interfaces_from_state
 
 LAB_PREFIX = "vl-"
@@ -229,7 +229,11 @@ class Discoverer:
                 status = qmp.query_status(cl.qmp)
                 if status is not None:
                     running = status == "running"
-                adapters = qemu.vm_adapters(proc, live_macs=qmp.query_rx_filter_macs(cl.qmp))
+                live = qmp.query_rx_filter_macs(cl.qmp)
+                hot = None
+                if any(a.id.startswith("tap:") for a in adapters):  # hot-plugged: ask QEMU what they are
+                    hot = netinfo.taps_by_ifname(qmp.info_network(cl.qmp))
+                adapters = qemu.vm_adapters(proc, live_macs=live, hot=hot)
             vm = VM(name, proc.pid, running, cl.qmp, adapters, qga=cl.qga)
             for a in adapters:
                 tap = by_name.get(a.host_ifname or "")

@@ -11,62 +11,11 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
+from vnet_tui.discovery.netinfo import Nic, parse_info_network  # noqa: F401 (Nic: re-exported)
+
 ROOT_PORT_TYPES = ("child<pcie-root-port>", "child<ioh3420>")
-
-
-@dataclass
-class Nic:
-    """A guest NIC and its backend."""
-
-    id: str  # the NIC's device id (device_del takes it)
-    mac: Optional[str]
-    model: Optional[str]
-    netdev: Optional[str] = None
-    netdev_type: Optional[str] = None
-    ifname: Optional[str] = None  # the tap, for tap netdevs
-    bus: Optional[str] = None
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def _opts(text: str) -> tuple[str, dict[str, str]]:
-    name, _, rest = text.strip().partition(":")
-    opts = {}
-    for part in rest.strip().split(","):
-        k, _, v = part.partition("=")
-        if k:
-            opts[k.strip()] = v.strip()
-    return name.strip(), opts
-
-
-def parse_info_network(text: str) -> tuple[list[Nic], dict[str, dict[str, str]]]:
-    """(NICs with their peers, unpeered netdevs by id) from ``info network``."""
-    nics: list[Nic] = []
-    loose: dict[str, dict[str, str]] = {}
-    last: Optional[Nic] = None
-    for raw in text.replace("\r", "").splitlines():
-        if not raw.strip():
-            continue
-        m = re.match(r"^\s*\\\s*(.*)$", raw)
-        if m and last is not None:
-            name, o = _opts(m.group(1))
-            last.netdev, last.netdev_type, last.ifname = name, o.get("type"), o.get("ifname")
-            continue
-        if raw.startswith(" "):
-            continue  # hub ports and other detail lines
-        name, o = _opts(raw)
-        if o.get("type") == "nic":
-            last = Nic(name, (o.get("macaddr") or "").lower() or None, o.get("model"))
-            nics.append(last)
-        else:
-            last = None
-            loose[name] = o
-    return nics, loose
 
 
 def nics(q: Any) -> tuple[list[Nic], dict[str, dict[str, str]]]:
