@@ -7,6 +7,8 @@ from the forms, through the SSH guard, the keep prompt and undo.
 
 from __future__ import annotations
 
+import asyncio
+
 import json
 import time
 from pathlib import Path
@@ -51,15 +53,26 @@ def text_of(app: App, selector: str) -> str:
     return r.plain if hasattr(r, "plain") else str(r)
 
 
+async def mounted(pilot: Any, selector: str, kind: type, timeout: float = 10.0) -> Any:
+    """The widget, once the screen on top has composed it: a screen pushed a moment ago
+    is already ``app.screen`` but may not have its children yet."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        found = pilot.app.screen.query(selector)
+        if found:
+            return found.first(kind)
+        assert asyncio.get_running_loop().time() < deadline, f"{selector} never appeared on {pilot.app.screen}"
+        await pilot.pause(0.02)
+
+
 async def press(pilot: Any, selector: str) -> None:
     """Press a button as a click would (wherever the form has scrolled it)."""
-    pilot.app.screen.query_one(selector, Button).press()
+    (await mounted(pilot, selector, Button)).press()
     await pilot.pause()
 
 
 async def typed(pilot: Any, selector: str, value: str) -> None:
-    inp = pilot.app.screen.query_one(selector, Input)
-    inp.value = value
+    (await mounted(pilot, selector, Input)).value = value
     await pilot.pause()
 
 
