@@ -229,12 +229,15 @@ async def test_forms_change_a_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         monkeypatch.delenv("SSH_CONNECTION")
 
         # u: undo the edit, then the add
-        for _ in range(2):
+        for by_key in (False, True):  # the Undo button, then the keyboard (ctrl+s)
             app = Harness(lambda a: open_undo(a, server))
             async with app.run_test(size=SIZE) as pilot:
                 await wait_for(pilot, lambda: not app.screen.query_one("#undo-ok", Button).disabled)
                 assert "$ ip -n" in text_of(app, "#undo-preview")
-                await press(pilot, "#undo-ok")
+                if by_key:
+                    await pilot.press("ctrl+s")
+                else:
+                    await press(pilot, "#undo-ok")
                 await wait_for(pilot, lambda: len(app.screen_stack) == 1)
         assert ip_json("link", "show", "dev", "eth0", netns=ct)[0]["mtu"] == 1500
         assert "eth1" not in [l["ifname"] for l in ip_json("link", "show", netns=ct)]

@@ -76,7 +76,10 @@ class UndoScreen(ModalScreen[Optional[Result]]):
     UndoScreen Horizontal { height: auto; align: right middle; }
     UndoScreen Button { margin-left: 1; }
     """
-    BINDINGS = [Binding("escape", "cancel", "cancel", id="undo-cancel", tooltip="Close without undoing")]
+    BINDINGS = [
+        Binding("escape", "cancel", "cancel", id="undo-cancel", tooltip="Close without undoing"),
+        Binding("ctrl+s", "apply", "undo", id="undo-apply", tooltip="Undo it (as the Undo button)"),
+    ]
 
     def __init__(self, server: Server) -> None:
         super().__init__()
@@ -114,7 +117,9 @@ class UndoScreen(ModalScreen[Optional[Result]]):
                 Text.assemble("This will ", safe(r.title, "bold"), ":")
             )
             self.query_one("#undo-preview", Static).update(preview_text(_as_plan(r)))
-            self.query_one("#undo-ok", Button).disabled = False
+            ok = self.query_one("#undo-ok", Button)
+            ok.disabled = False
+            ok.focus()  # Enter undoes, as ctrl+s does
             return
         self.dismiss(r)
         report(self.app, r)
@@ -129,6 +134,10 @@ class UndoScreen(ModalScreen[Optional[Result]]):
             self.query_one("#undo-text", Static).update(
                 Text("Nothing to undo: no change left in the journal.")
             )
+
+    def action_apply(self) -> None:
+        if not self.query_one("#undo-ok", Button).disabled:
+            self.ok()
 
     @on(Button.Pressed, "#undo-ok")
     def ok(self) -> None:
