@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test unit screenshots bench clean system-deps
+.PHONY: venv demo test unit screenshots bench clean system-deps runtimes
 
 # system packages the lab and the tests need (apt, only when missing)
 system-deps:
@@ -19,6 +19,21 @@ system-deps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
+# container and VM runtimes the owner tests run (each inside a namespace of its own, never in
+# the root one).  Their services must not start on install: a policy-rc.d that refuses
+# every start is put in place for the install (and removed after, if it was ours).
+RUNTIME_PKGS := docker.io podman netavark runc lxc libvirt-daemon libvirt-daemon-driver-qemu \
+                libvirt-clients systemd-container iptables
+runtimes:
+	@missing=""; \
+	for p in $(RUNTIME_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing with apt (services kept from starting):$$missing"; \
+	  ours=""; if [ ! -e /usr/sbin/policy-rc.d ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; ours=1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; rc=$$?; \
+	  [ -n "$$ours" ] && rm -f /usr/sbin/policy-rc.d; exit $$rc; \
+	fi
+
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null
@@ -30,7 +45,7 @@ venv: system-deps $(STAMP)
 demo: venv
 	$(BIN)/vnet-tui demo
 
-test: venv
+test: venv runtimes
 	$(BIN)/python -m pytest tests
 
 unit: venv

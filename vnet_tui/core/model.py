@@ -122,6 +122,35 @@ class Interface:
 
 
 @dataclass
+class Owner:
+    """Who runs a container or VM, in its own words: runtime, id, name, image, state.
+
+    ``name`` is the owner's name for it (``docker ps``, ``virsh list``,
+    ``lxc-ls``); the container's or VM's ``name`` in this model is the
+    *display* name, made unique on the server (``web@docker``, ``sleep#2``).
+    ``state`` is what the owner reports (running, paused, restarting,
+    exited, shut off, …), None where nobody says.  ``control`` says how to
+    ask the owner for a change (an API socket, a libvirt URI): never shown
+    in JSON, never a QMP monitor that belongs to someone else.
+    """
+
+    runtime: str
+    id: str
+    name: str
+    image: Optional[str] = None
+    state: Optional[str] = None
+    control: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    details: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def owner_json(display: str, runtime: str, owner: Optional[Owner]) -> dict[str, Any]:
+    """The identity keys of ``show --json`` for a container or VM (added to CLI.md's)."""
+    if owner is None:
+        return {"id": None, "display": display, "image": None, "state": None}
+    return {"id": owner.id, "display": display, "image": owner.image, "state": owner.state}
+
+
+@dataclass
 class Host:
     """The server: the root namespace, a named namespace or a lab's host."""
 
@@ -142,15 +171,22 @@ class Host:
 class Container:
     """A container: a network namespace with guest ends of veth adapters."""
 
-    name: str
+    name: str  # the display name: unique on the server (the owner's own name when it is)
     runtime: str
     netns: NetnsRef
     interfaces: list[Interface] = field(default_factory=list)
+    owner: Optional[Owner] = None
+
+    @property
+    def owner_name(self) -> str:
+        """The owner's own name for it (``docker ps``), which may be shared with another."""
+        return self.owner.name if self.owner else self.name
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "name": self.name,
+            "name": self.owner_name,
             "runtime": self.runtime,
+            **owner_json(self.name, self.runtime, self.owner),
             "netns": self.netns.to_json(),
             "interfaces": [i.to_json() for i in self.interfaces],
         }
@@ -164,9 +200,13 @@ class VMAdapter:
     guest_mac: Optional[str]
     host_ifname: Optional[str]
     model: Optional[str] = None  # virtio-net-pci, e1000, ...
+    netdev: Optional[str] = None  # QEMU's netdev id when the owner names the NIC otherwise (libvirt: hostnet0)
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "guest_mac": self.guest_mac, "host_ifname": self.host_ifname}
+        out: dict[str, Any] = {"id": self.id, "guest_mac": self.guest_mac, "host_ifname": self.host_ifname}
+        if self.netdev and self.netdev != self.id:
+            out["netdev"] = self.netdev
+        return out
 
 
 @dataclass
@@ -179,16 +219,33 @@ class VM:
     qmp: Optional[str]
     adapters: list[VMAdapter] = field(default_factory=list)
     qga: Optional[str] = None  # the guest agent's unix socket (virtserialport org.qemu.guest_agent.0)
+    owner: Optional[Owner] = None
+    runtime: str = "qemu"  # libvirt, lab (vnet-tui's own), qemu (a QEMU nobody we know runs)
+
+    @property
+    def owner_name(self) -> str:
+        return self.owner.name if self.owner else self.name
+
+    @property
+    def state(self) -> str:
+        """What the owner says (libvirt: running, paused, shut off…); else from the process."""
+        if self.owner and self.owner.state:
+            return self.owner.state
+        return "running" if self.running else "paused"
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
+        out = {
+            "name": self.owner_name,
+            "runtime": self.runtime,
+            **owner_json(self.name, self.runtime, self.owner),
             "pid": self.pid,
             "running": self.running,
             "qmp": self.qmp,
             "adapters": [a.to_json() for a in self.adapters],
             "qga": self.qga,
         }
+        out["state"] = self.state
+        return out
 
 
 @dataclass
@@ -260,23 +317,32 @@ class Topology:
 
         h = data["host"]
         host = Host(h.get("netns"), h.get("hostname", ""), [iface(i) for i in h["interfaces"]])
+        def owner(d: dict[str, Any]) -> Optional[Owner]:
+            if not d.get("id"):
+                return None
+            return Owner(d.get("runtime", ""), d["id"], d["name"], d.get("image"), d.get("state"))
+
         cts = [
             Container(
-                c["name"],
+                c.get("display") or c["name"],
                 c["runtime"],
                 NetnsRef(c["netns"]["name"], c["netns"]["inode"], list(c["netns"].get("pids", []))),
                 [iface(i) for i in c["interfaces"]],
+                owner(c),
             )
             for c in data.get("containers", [])
         ]
         vms = [
             VM(
-                v["name"],
+                v.get("display") or v["name"],
                 v["pid"],
                 v["running"],
                 v.get("qmp"),
-                [VMAdapter(a["id"], a.get("guest_mac"), a.get("host_ifname")) for a in v["adapters"]],
+                [VMAdapter(a["id"], a.get("guest_mac"), a.get("host_ifname"), netdev=a.get("netdev"))
+                 for a in v["adapters"]],
                 v.get("qga"),
+                owner(v),
+                v.get("runtime", "qemu"),
             )
             for v in data.get("vms", [])
         ]
