@@ -218,6 +218,19 @@ def test_same_name_twice_is_refused_and_the_first_lab_is_intact():
         check_containers(info)
 
 
+def test_a_lab_records_an_instance_id_that_changes_when_rebuilt():
+    name = unique()
+    assert registry.instance_id(name) is None  # no lab: no instance
+    with lab(name, containers=1, vms=0) as info:
+        first = registry.instance_id(name)
+        assert first and first == info.instance and load(name).instance == first
+    assert registry.instance_id(name) is None  # taken down: gone with it
+    with lab(name, containers=1, vms=0) as info:
+        second = registry.instance_id(name)
+        assert second and second == info.instance
+    assert first != second
+
+
 @pytest.mark.parametrize("bad", ["Bad", "toolong12", "a-b", "a_b", "x.y", "-x", "ä", "a b", ""])
 def test_invalid_names_exit_2_and_build_nothing(bad):
     r = cli("lab", "up", "--vms", "0", "--json", "--", bad)

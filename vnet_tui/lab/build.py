@@ -134,6 +134,7 @@ class _Builder:
         self.ct_pids: dict[int, int] = {}
         self.vm_pids: dict[int, int] = {}
         self.done_ct = 0
+        self.instance = registry.new_instance_id()
 
     def keeper_plan(self) -> dict:
         return {
@@ -148,8 +149,8 @@ class _Builder:
 
     def save(self, status: str, **extra: object) -> None:
         pid = self.keeper.pid if self.keeper else None
-        data = {"name": self.name, "status": status, "spec": vars(self.p.spec), "seed": self.p.spec.seed,
-                "keeper_pid": pid, "keeper_start": kernel.process_start(pid) if pid else None, **extra}
+        data = {"name": self.name, "status": status, "instance": self.instance,
+                "spec": vars(self.p.spec), "seed": self.p.spec.seed, "keeper_pid": pid, "keeper_start": kernel.process_start(pid) if pid else None, **extra}
         registry.write_state(self.name, data)
 
     # the host: bridge and taps
@@ -263,7 +264,8 @@ class _Builder:
                        hostname=self.name, bridge=BRIDGE, bridge_mac=self.p.bridge_mac,
                        bridge_ipv4=BRIDGE_IPV4, bridge_ipv6=BRIDGE_IPV6, keeper_pid=self.keeper.pid,
                        keeper_start=kernel.process_start(self.keeper.pid) or 0,
-                       containers=cts, vms=vms, warnings=warnings, status="up", seconds=round(seconds, 3))
+                       containers=cts, vms=vms, warnings=warnings, status="up", seconds=round(seconds, 3),
+                       instance=self.instance)
 
     def close(self) -> None:
         if self.hb is not None:

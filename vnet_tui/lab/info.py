@@ -66,6 +66,7 @@ class LabInfo:
     warnings: list[str] = field(default_factory=list)
     status: str = "up"
     seconds: float = 0.0
+    instance: str = ""  # random, per build (registry.instance_id): tells a rebuilt lab from the old one
 
     @property
     def container_names(self) -> list[str]:

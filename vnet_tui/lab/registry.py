@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
@@ -43,9 +44,28 @@ def read_state(name: str) -> Optional[dict[str, Any]]:
     try:
         with open(os.path.join(lab_dir(name), LAB_FILE)) as f:
             data = json.load(f)
-    except (FileNotFoundError, NotADirectoryError, json.JSONDecodeError):
-        return None
+    except (OSError, ValueError):
+        return None  # missing, unreadable (not ours to read), damaged
     return data if isinstance(data, dict) else None
+
+
+def new_instance_id() -> str:
+    """A fresh random lab instance id (``lab up`` records one; a rebuilt lab gets another)."""
+    return secrets.token_hex(8)
+
+
+def instance_id(name: str) -> Optional[str]:
+    """The instance id of lab ``name`` as it exists now, or None (no lab, or no readable record).
+
+    ``lab up`` writes a random id into lab.json before the first namespace
+    is made; the same name built again gets a new one, so a journal entry
+    that recorded it can tell this lab from an earlier one of the same name.
+    """
+    data = read_state(name)
+    if not data:
+        return None
+    value = data.get("instance")
+    return value if isinstance(value, str) and value else None
 
 
 def write_state(name: str, data: dict[str, Any]) -> None:
