@@ -26,49 +26,51 @@ from vnet_tui.core.model import (
     Host,
     Interface,
     NetnsRef,
+    Owner,
     Peer,
     Topology,
+    VMAdapter,
 )
 from vnet_tui.core.server import Server
 from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState
 from vnet_tui.net.netns import NetnsError
 
-from . import cgroup, namespaces, netinfo, qemu, qmp
-from .interfaces import interfaces_from_state
+from vnet_tui.owners import identity
+from vnet_tui.owners.registry import Owners, scan_all
 
-LAB_PREFIX = "vl-"
+from . import namespaces, netinfo, qemu, qmp
+from .interfaces import interfaces_from_state
+from .owned import LAB_PREFIX, container_owner, owner_of, process_state, qmp_is_ours
 
 
 @dataclass
 class ContainerNs:
-    """A namespace that holds guest ends, with how we name it."""
+    """A namespace that holds guest ends, with whose it is and how we name it."""
 
     ns: Namespace
     info: namespaces.NsInfo
-    name: str
+    name: str  # the display name: unique among the server's containers and VMs
     runtime: str
     nsname: Optional[str]
+    owner: Optional[Owner] = None
+
+    @property
+    def owner_name(self) -> str:
+        return self.owner.name if self.owner else self.name
+
+    @property
+    def key(self) -> str:
+        return f"{self.runtime}:{self.owner.id if self.owner else self.ns.inode}"
 
 
-def _owner(info: namespaces.NsInfo, lab: Optional[str]) -> tuple[str, str]:
-    """(name, runtime) of a container namespace: cgroup, then netns name, then comm."""
-    pid = namespaces.leader_pid(info)
-    if pid is not None:
-        text = cgroup.read_cgroup(pid)
-        found = cgroup.owner_from_cgroup(text) if text else None
-        if found:
-            runtime, name = found
-            return name, runtime
-    if info.names:
-        name = info.names[0]
-        prefix = f"{LAB_PREFIX}{lab}-" if lab else None
-        if prefix and name.startswith(prefix):
-            name = name[len(prefix):]
-        return name, "netns"
-    if pid is not None:
-        return namespaces.proc_comm(pid) or f"pid{pid}", "process"
-    return f"netns:{info.inode}", "netns"
+@dataclass(frozen=True)
+class VmIdentity:
+    """A VM as display naming sees it (identity.Named)."""
+
+    runtime: str
+    owner_name: str
+    key: str
 
 
 def _open(info: namespaces.NsInfo) -> Optional[Namespace]:
@@ -94,6 +96,8 @@ class Discoverer:
             what = f"lab {server.lab}" if server.lab else f"network namespace {server.host_netns}"
             raise NotFound(f"no such {what} ({e.strerror})", rule="server") from None
         self.containers: dict[int, ContainerNs] = {}
+        self.vm_names: list[VmIdentity] = []  # the VMs as last found, for display names
+        self.owners: Optional[Owners] = None  # what the runtimes said at the last namespace scan
         self.hostname = self._hostname()
 
     def _hostname(self) -> str:
@@ -130,6 +134,7 @@ class Discoverer:
         infos = namespaces.scan_namespaces()
         by_nsid: dict[int, ContainerNs] = {}
         seen: set[int] = set()
+        owners: Optional[Owners] = None  # asked once, and only when some namespace is a container
         for inode, info in infos.items():
             if inode == self.host.inode:
                 continue
@@ -148,19 +153,33 @@ class Discoverer:
                 if known is None:
                     ns.close()
                 continue
+            if owners is None:
+                owners = scan_all()
+            owner = container_owner(info, self.server.lab, owners)
             if known is None:
-                name, runtime = _owner(info, self.server.lab)
-                known = ContainerNs(ns, info, name, runtime, info.names[0] if info.names else None)
+                known = ContainerNs(ns, info, owner.name, owner.runtime,
+                                    info.names[0] if info.names else None, owner)
                 self.containers[inode] = known
             else:
                 known.info = info
+                if owner != known.owner:
+                    known.owner, known.runtime = owner, owner.runtime
             seen.add(inode)
             if nsid is not None:
                 by_nsid[nsid] = known
         for inode in list(self.containers):
             if inode not in seen:
                 self._drop(inode)
+        self.owners = owners
+        self._name_all()
         return by_nsid
+
+    def _name_all(self) -> None:
+        """Give every container a display name unique among the containers and VMs."""
+        cts = list(self.containers.values())
+        names = identity.displays([*cts, *self.vm_names])
+        for c in cts:
+            c.name = names.get(c.key, c.owner_name)
 
     def _drop(self, inode: int) -> None:
         c = self.containers.pop(inode, None)
@@ -186,7 +205,7 @@ class Discoverer:
             ifaces = interfaces_from_state(st)
             states[c.ns.inode] = (c, ifaces)
             ref = NetnsRef(c.nsname, c.ns.inode, list(c.info.pids), c.ns.where)
-            containers.append(Container(c.name, c.runtime, ref, ifaces))
+            containers.append(Container(c.name, c.runtime, ref, ifaces, c.owner))
 
         # pair: a host end points (link, link_netnsid) at its guest end
         pointing: dict[int, list[Interface]] = {}
@@ -209,12 +228,20 @@ class Discoverer:
                 other = by_index[h.link_ifindex]
                 h.peer = Peer("host", None, self.server.host_netns, other.ifname, other.ifindex)
 
-        vms = self._vms(host_ifaces)
+        vms = self._vms(host_ifaces, self.owners)
         return Topology(host, containers, vms)
 
-    def _vms(self, host_ifaces: list[Interface]) -> list[VM]:
-        """QEMU processes whose taps live in the host namespace."""
+    def _vms(self, host_ifaces: list[Interface], owners: Optional[Owners] = None) -> list[VM]:
+        """QEMU processes whose taps live in the host namespace, named and stated by their owners.
+
+        A VM run by libvirt takes its name, state and NIC names from
+        libvirt; its QMP monitor is libvirt's and is never opened.  Only a
+        lab's own QMP sockets are asked (status, guest MACs, hot-plugged
+        NICs).  Any other QEMU is described from its process alone.
+        """
         by_name = {i.ifname: i for i in host_ifaces}
+        if owners is None:
+            owners = scan_all(only=("libvirt",))
         vms: list[VM] = []
         for proc in qemu.find_qemu_processes():
             adapters = qemu.vm_adapters(proc)
@@ -223,25 +250,64 @@ class Discoverer:
             if not in_host and not any(t in by_name for t in taps):
                 continue
             cl = proc.cmdline
-            name = cl.name or f"qemu-{proc.pid}"
-            running = not cl.paused
-            if cl.qmp and os.path.exists(cl.qmp):
-                status = qmp.query_status(cl.qmp)
-                if status is not None:
-                    running = status == "running"
-                live = qmp.query_rx_filter_macs(cl.qmp)
-                hot = None
-                if any(a.id.startswith("tap:") for a in adapters):  # hot-plugged: ask QEMU what they are
-                    hot = netinfo.taps_by_ifname(qmp.info_network(cl.qmp))
-                adapters = qemu.vm_adapters(proc, live_macs=live, hot=hot)
-            vm = VM(name, proc.pid, running, cl.qmp, adapters, qga=cl.qga)
-            for a in adapters:
+            rec = owners.by_pid.get(proc.pid)
+            owner: Optional[Owner] = owner_of(rec) if rec is not None and rec.kind == "vm" else None
+            pstate = process_state(proc.pid)
+            running = not cl.paused and pstate != "stopped"
+            ours = qmp_is_ours(cl.qmp)
+            if owner is not None:
+                running = owner.state == "running"
+                adapters = owned_adapters(adapters, owner)
+            else:
+                name = cl.name or f"qemu-{proc.pid}"
+                if ours and pstate != "stopped" and cl.qmp:
+                    status = qmp.query_status(cl.qmp)
+                    if status is not None:
+                        running = status == "running"
+                    live = qmp.query_rx_filter_macs(cl.qmp)
+                    hot = None
+                    if any(a.id.startswith("tap:") for a in adapters):  # hot-plugged: ask QEMU what they are
+                        hot = netinfo.taps_by_ifname(qmp.info_network(cl.qmp))
+                    adapters = qemu.vm_adapters(proc, live_macs=live, hot=hot)
+                    state: Optional[str] = "running" if running else "paused"
+                else:  # nobody we may ask: the process says what it can
+                    state = "stopped" if pstate == "stopped" else None
+                owner = Owner("lab" if ours else "qemu", name if ours else f"pid:{proc.pid}", name, state=state)
+            vm = VM(owner.name, proc.pid, running, cl.qmp, adapters,
+                    qga=cl.qga if owner.runtime == "lab" else None, owner=owner, runtime=owner.runtime)
+            vms.append(vm)
+        self.vm_names = [VmIdentity(v.runtime, v.owner_name, f"{v.runtime}:{v.owner.id if v.owner else v.pid}")
+                         for v in vms]
+        names = identity.displays([*self.containers.values(), *self.vm_names])
+        for v, who in zip(vms, self.vm_names):
+            v.name = names.get(who.key, v.name)
+            for a in v.adapters:
                 tap = by_name.get(a.host_ifname or "")
                 if tap is not None:
-                    tap.peer = Peer("vm", name, adapter=a.id, mac=a.guest_mac)
-            vms.append(vm)
+                    tap.peer = Peer("vm", v.name, adapter=a.id, mac=a.guest_mac)
         vms.sort(key=lambda v: v.name)
         return vms
+
+
+def owned_adapters(adapters: list[VMAdapter], owner: Owner) -> list[VMAdapter]:
+    """The VM's adapters named as its owner names them (libvirt: net0 / vnet0, not hostnet0).
+
+    The kernel stays the truth for the tap; the owner's NIC list gives the
+    id the operator uses and the guest MAC, matched by tap name, then MAC.
+    """
+    nics = owner.details.get("nics") or []
+    by_target = {n.get("target"): n for n in nics if n.get("target")}
+    by_mac = {(n.get("mac") or "").lower(): n for n in nics if n.get("mac")}
+    out: list[VMAdapter] = []
+    for a in adapters:
+        nic = by_target.get(a.host_ifname) or by_mac.get((a.guest_mac or "").lower())
+        if nic is None:
+            out.append(a)
+            continue
+        mac = (nic.get("mac") or a.guest_mac or "").lower() or None
+        out.append(VMAdapter(nic.get("alias") or a.id, mac, a.host_ifname or nic.get("target"),
+                             nic.get("model") or a.model, netdev=nic.get("netdev") or a.id))
+    return out
 
 
 def discover(server: Server) -> Topology:

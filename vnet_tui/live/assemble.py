@@ -159,7 +159,7 @@ class Assembler:
             ends = guests[inode][0]
             peers = tuple([guest_peer.get((inode, g.ifindex)) for g in ends])
             facts = (c.name, c.runtime, c.nsname, tuple(getattr(c.info, "pids", []) or []),
-                     getattr(c.ns, "where", None))
+                     getattr(c.ns, "where", None), getattr(c, "owner", None))
             hit = self._cts.get(inode)
             if hit is not None and hit[0] is ends and hit[1] == peers and hit[2] == facts:
                 ct = hit[3]  # nothing it is made of changed: the same object
@@ -167,7 +167,8 @@ class Assembler:
                     pub[(inode, g.ifindex)] = last_pub[(inode, g.ifindex)]
             else:
                 ifaces = [self._publish(pub, inode, g, p) for g, p in zip(ends, peers)]
-                ct = Container(c.name, c.runtime, NetnsRef(c.nsname, inode, list(facts[3]), facts[4]), ifaces)
+                ct = Container(c.name, c.runtime, NetnsRef(c.nsname, inode, list(facts[3]), facts[4]), ifaces,
+                               facts[5])
             cts[inode] = (ends, peers, facts, ct)
             out.append(ct)
         self._cts = cts

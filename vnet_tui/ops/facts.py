@@ -13,6 +13,8 @@ from typing import Mapping, Optional, Union
 from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Container, Interface, Topology
 
+from vnet_tui.owners import identity
+
 from .index import AddressBook, index_of
 
 Target = Union[Container, VM]
@@ -28,15 +30,20 @@ class Facts:
 
     # -- targets ----------------------------------------------------------------
     def target(self, name: str) -> Target:
+        """The one container or VM ``name`` names: a display name (unique), an owner's name,
+        an id or id prefix, a netns name or ``pid:N``.  More than one match is refused
+        (InvalidInput, rule target-ambiguous), listing each candidate; none is NotFound."""
         c = index_of(self.topology).containers.get(name)
         if c is not None:
             return c
-        for v in self.topology.vms:
-            if v.name == name:
-                return v
-        known = [c.name for c in self.topology.containers] + [v.name for v in self.topology.vms]
-        hint = f" (known: {', '.join(known[:12])})" if known else " (none found)"
-        raise NotFound(f"no container or VM named {name!r}{hint}", rule="target")
+        return identity.resolve([*self.topology.containers, *self.topology.vms], name, self.lab_prefix())
+
+    def lab_prefix(self) -> Optional[str]:
+        """``vl-LAB-`` when every container namespace is a lab's (their short names then reach them)."""
+        names = [c.netns.name for c in self.topology.containers if c.netns.name]
+        if names and all(n.startswith("vl-") for n in names):
+            return "-".join(names[0].split("-")[:2]) + "-"
+        return None
 
     def adapter(self, target: Target, name: str) -> Adapter:
         """A container adapter by its guest or host end name; a VM adapter by id or tap name."""
