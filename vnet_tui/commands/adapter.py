@@ -165,6 +165,8 @@ def report(args: argparse.Namespace, result) -> int:  # type: ignore[no-untyped-
         print("warning: " + w)
     for n in result.notes:
         print("note: " + n)
+    if result.persists:
+        print("persists: " + result.persists)
     if result.journal_id:
         print(f"journal: {result.journal_id} (revert with: vnet-tui undo)")
     if result.confirm:

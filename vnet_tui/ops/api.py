@@ -45,6 +45,7 @@ class Result:
     confirm: Optional[dict[str, Any]] = None  # {"id", "deadline", "timeout", "protected"}
     pending: bool = False
     record: dict[str, Any] = field(default_factory=dict)
+    persists: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,7 @@ class Result:
             "journal_id": self.journal_id,
             "confirm": self.confirm,
             "pending": self.pending,
+            "persists": self.persists,
             "after": self.record.get("after"),
             "before": self.record.get("before"),
         }
@@ -178,6 +180,7 @@ def apply(
         plan.notes,
         dry_run=dry_run,
         pending=plan.pending,
+        persists=plan.persists,
     )
     if dry_run:
         return result
@@ -215,6 +218,10 @@ def apply(
         body["ref"] = ref
     if plan.pending:
         body["pending"] = True
+    if plan.owner:
+        body["owner"] = plan.owner
+    if plan.persists:
+        body["persists"] = plan.persists
     if hits:
         body["confirm"] = {"timeout": confirm_timeout, "protected": hits}
     entry = journal.append(journal_op or plan.op, server, body, lock=lock)

@@ -58,6 +58,8 @@ class Plan:
     rollback: Callable[["Live"], list[str]] = _none  # undo; returns what could not be restored
     record: Callable[["Live"], dict[str, Any]] = lambda live: {}  # journal: target, before, after
     pending: bool = False  # e.g. a VM unplug the guest has not acknowledged yet
+    persists: str = ""  # whether the change outlives a restart, and who keeps it (ops/persist.py)
+    owner: dict[str, Any] = field(default_factory=dict)  # who owns the target: runtime, id, name (journaled)
 
     def commands(self) -> list[str]:
         return [s.command for s in self.steps]

@@ -24,6 +24,8 @@ class AddRequest:
     mtu: Optional[int] = None
     bridge: Optional[str] = None
     routed: bool = False
+    raw: bool = False  # a plain veth even where the container's engine has its own way (network connect)
+    persistent: bool = False  # libvirt: also write the domain's config (survives a VM restart)
 
 
 @dataclass
@@ -55,3 +57,5 @@ class DelRequest:
 
     target: str
     ifname: str
+    raw: bool = False  # remove the interface itself even where its owner made it (no network disconnect)
+    persistent: bool = False  # libvirt: also remove it from the domain's config
