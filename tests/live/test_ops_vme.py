@@ -141,7 +141,11 @@ def test_real_guest_sees_hotplug_and_acknowledges_unplug(state: str, tmp_path) -
             ["link", "set", "vme0000aa01.0", "up"],
         ):
             subprocess.run(["ip", "-n", ns, *cmd], check=True)
-        qmp, qga = str(tmp_path / "q.qmp"), str(tmp_path / "qga.sock")
+        # vnet-tui opens only QMP sockets it made itself, the lab's way: vl-LAB-VM.qmp beside lab.json
+        labdir = tmp_path / "labs" / name
+        labdir.mkdir(parents=True)
+        (labdir / "lab.json").write_text("{}")
+        qmp, qga = str(labdir / f"vl-{name}-vm.qmp"), str(tmp_path / "qga.sock")
         argv = [
             "ip",
             "netns",

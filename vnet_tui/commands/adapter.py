@@ -39,6 +39,13 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _owner_options(p: argparse.ArgumentParser, raw_help: str) -> None:
+    """How a change goes through the target's owner (docker/podman networks, libvirt)."""
+    p.add_argument("--raw", action="store_true", help=raw_help)
+    p.add_argument("--persistent", action="store_true",
+                   help="libvirt VMs: also change the domain's config, so it lasts across VM restarts")
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "adapter",
@@ -64,6 +71,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument(
         "--routed", action="store_true", help="route the guest's addresses via the host end (proxy ARP/NDP)"
     )
+    _owner_options(a, "a plain veth even when BR is one of the container engine's networks "
+                      "(default there: docker/podman network connect, which the engine keeps across restarts)")
     _common(a)
     a.set_defaults(func=run_add)
 
@@ -90,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     d = verbs.add_parser("del", help="delete an adapter (both ends)")
     d.add_argument("target", metavar="TARGET")
     d.add_argument("ifname", metavar="IFNAME")
+    _owner_options(d, "delete the veth itself even when docker/podman made it (default there: network disconnect)")
     _common(d)
     d.set_defaults(func=run_del)
 
@@ -118,6 +128,8 @@ def run_add(args: argparse.Namespace) -> int:
         args.mtu,
         args.bridge,
         args.routed,
+        raw=args.raw,
+        persistent=args.persistent,
     )
     return report(args, api.add(Server.from_args(args), req, **_kw(args)))
 
@@ -149,7 +161,9 @@ def run_del(args: argparse.Namespace) -> int:
     from vnet_tui.ops import api
     from vnet_tui.ops.requests import DelRequest
 
-    return report(args, api.delete(Server.from_args(args), DelRequest(args.target, args.ifname), **_kw(args)))
+    return report(args, api.delete(Server.from_args(args),
+                                    DelRequest(args.target, args.ifname, raw=args.raw, persistent=args.persistent),
+                                    **_kw(args)))
 
 
 def report(args: argparse.Namespace, result) -> int:  # type: ignore[no-untyped-def]

@@ -273,8 +273,9 @@ class Discoverer:
                 else:  # nobody we may ask: the process says what it can
                     state = "stopped" if pstate == "stopped" else None
                 owner = Owner("lab" if ours else "qemu", name if ours else f"pid:{proc.pid}", name, state=state)
-            vm = VM(owner.name, proc.pid, running, cl.qmp, adapters,
-                    qga=cl.qga if owner.runtime == "lab" else None, owner=owner, runtime=owner.runtime)
+            mine = owner.runtime == "lab"  # only a lab's monitor and agent are ours to talk to
+            vm = VM(owner.name, proc.pid, running, cl.qmp if mine else None, adapters,
+                    qga=cl.qga if mine else None, owner=owner, runtime=owner.runtime)
             vms.append(vm)
         self.vm_names = [VmIdentity(v.runtime, v.owner_name, f"{v.runtime}:{v.owner.id if v.owner else v.pid}")
                          for v in vms]

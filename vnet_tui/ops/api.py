@@ -21,8 +21,8 @@ from vnet_tui.core.errors import NotPermitted
 from vnet_tui.core.model import VM, Container, Topology
 from vnet_tui.core.server import Server
 
-from . import edit, veth, vme, vme_remove
-from .facts import Facts
+from . import edit, owned, persist, veth, vme, vme_remove
+from .facts import Facts, Target
 from .live import Live, labels
 from .plan import Plan, execute
 from .requests import AddRequest, DelRequest, SetRequest
@@ -114,8 +114,25 @@ def plan_add(
     facts = Facts(topology, extra_macs or {})
     target = facts.target(req.target)
     if isinstance(target, VM):
-        return vme.plan_add(facts, labels(server, topology), target, req)
-    return veth.plan_add(facts, labels(server, topology), target, req)
+        if target.runtime == "libvirt":
+            return owned.plan_libvirt_add(facts, target, req)
+        plan = vme.plan_add(facts, labels(server, topology), target, req)
+    else:
+        network = None if req.raw else owned.engine_network(target, req.bridge)
+        if network:
+            return owned.plan_engine_connect(facts, target, network, req)
+        plan = veth.plan_add(facts, labels(server, topology), target, req)
+        if target.runtime in persist.ENGINES and req.bridge and req.raw is False and not network:
+            plan.notes.append(f"{req.bridge} is not one of {target.runtime}'s networks: a plain veth")
+    return _owned_by(plan, target)
+
+
+def _owned_by(plan: Plan, target: Target) -> Plan:
+    """Say who owns the target and whether a change made with netlink alone outlives a restart."""
+    plan.owner = persist.owner_record(target)
+    if not plan.persists:
+        plan.persists = persist.raw(target)
+    return plan
 
 
 def plan_edit(
@@ -124,7 +141,10 @@ def plan_edit(
     facts = Facts(topology, extra_macs or {})
     target = facts.target(req.target)
     adapter = facts.adapter(target, req.ifname)
-    return edit.plan_set(facts, labels(server, topology), target, adapter, req)
+    if isinstance(target, VM) and target.runtime == "libvirt" and req.mac and (req.end or "guest") == "guest" \
+            and req.ifname != (adapter.vm_adapter.host_ifname if adapter.vm_adapter else None):
+        owned.check_libvirt_edit(target)
+    return _owned_by(edit.plan_set(facts, labels(server, topology), target, adapter, req), target)
 
 
 def plan_delete(server: Server, topology: Topology, req: DelRequest) -> Plan:
@@ -134,8 +154,13 @@ def plan_delete(server: Server, topology: Topology, req: DelRequest) -> Plan:
     lab = labels(server, topology)
     if isinstance(target, Container):
         assert adapter.guest and adapter.host
-        return veth.plan_delete(lab, target, adapter.guest.ifname, adapter.host.ifname)
-    return vme_remove.plan_delete(lab, target, adapter)
+        network = None if req.raw else owned.engine_endpoint(target, adapter)
+        if network:
+            return owned.plan_engine_disconnect(target, adapter, network)
+        return _owned_by(veth.plan_delete(lab, target, adapter.guest.ifname, adapter.host.ifname), target)
+    if target.runtime == "libvirt":
+        return owned.plan_libvirt_delete(target, adapter, req)
+    return _owned_by(vme_remove.plan_delete(lab, target, adapter), target)
 
 
 # -- applying ---------------------------------------------------------------------
