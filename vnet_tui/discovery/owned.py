@@ -41,7 +41,7 @@ def container_owner(info: namespaces.NsInfo, lab: Optional[str], owners: Optiona
         name = info.names[0]
         prefix = f"{LAB_PREFIX}{lab}-" if lab else None
         short = name[len(prefix):] if prefix and name.startswith(prefix) else name
-        return Owner("netns", name, short)
+        return Owner("netns", name, short, state=process_state(pid) if pid is not None else None)
     if pid is not None:
         return Owner("process", f"pid:{pid}", namespaces.proc_comm(pid) or f"pid{pid}", state=process_state(pid))
     return Owner("netns", f"netns:{info.inode}", f"netns:{info.inode}")
