@@ -56,6 +56,7 @@ class LxcContainer:
     name: str
     mac: str
     frozen: bool = False
+    foreground: bool = False  # lxc-start -F, as Proxmox's pve-container@CTID runs it
 
 
 @dataclass
@@ -64,7 +65,7 @@ class LxcSite:
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
     netns: str = ""
     lxcpath: str = ""
-    log: list[str] = field(default_factory=list)
+    fg: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.netns = f"vt-lx-{self.tag}"
@@ -88,7 +89,13 @@ class LxcSite:
                 capture_output=True, text=True, timeout=120)
             if r.returncode != 0:
                 raise RuntimeError(f"lxc-create {c.name} failed: {r.stderr.strip()[-800:]}")
-            self.lxc("lxc-start", "-n", c.name, "-d", "-l", "INFO", "-o", f"{self.lxcpath}/{c.name}.log")
+            if c.foreground:
+                argv = ["lxc-start", "-F", "-P", self.lxcpath, "-n", c.name]
+                with open(f"{self.lxcpath}/{c.name}.out", "wb") as out:
+                    self.fg.append(subprocess.Popen(netns_exec.command(self.netns, argv), stdin=subprocess.DEVNULL,
+                                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+            else:
+                self.lxc("lxc-start", "-n", c.name, "-d", "-l", "INFO", "-o", f"{self.lxcpath}/{c.name}.log")
         for c in self.containers:
             self.wait_state(c.name, "RUNNING")
             if c.frozen:
@@ -142,7 +149,7 @@ class LxcSite:
             time.sleep(0.2)
 
     def monitors(self) -> list[int]:
-        """Pids of the ``[lxc monitor] LXCPATH NAME`` processes of this site."""
+        """Pids of this site's monitors: ``[lxc monitor] LXCPATH NAME`` or ``lxc-start -F -P LXCPATH``."""
         out = []
         for e in os.scandir("/proc"):
             if not e.name.isdigit():
@@ -151,7 +158,8 @@ class LxcSite:
                 argv = Path(f"/proc/{e.name}/cmdline").read_bytes()
             except OSError:
                 continue
-            if argv.startswith(f"[lxc monitor] {self.lxcpath} ".encode()):
+            if argv.startswith(f"[lxc monitor] {self.lxcpath} ".encode()) or (
+                    argv.startswith(b"lxc-start\0") and f"\0{self.lxcpath}\0".encode() in argv):
                 out.append(int(e.name))
         return out
 
@@ -167,6 +175,13 @@ class LxcSite:
                     self.lxc("lxc-stop", "-n", c.name, "-k", check=False)
                 except Exception as e:  # keep going: the rest must still go
                     problems.append(f"lxc-stop {c.name}: {e}")
+            for p in self.fg:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                    problems.append(f"lxc-start -F (pid {p.pid}) had to be killed")
             for pid in self.monitors():
                 try:
                     os.kill(pid, signal.SIGKILL)
