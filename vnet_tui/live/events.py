@@ -7,6 +7,7 @@ is one thread.
 
 from __future__ import annotations
 
+import errno
 import socket
 
 from vnet_tui.net.session import drain_events
@@ -17,3 +18,19 @@ _BUF = bytearray(1 << 18)
 def read_events(sock: socket.socket) -> list[tuple[int, object]]:
     """Drain pending events: (message type, LinkMsg | AddrMsg); Resync on ENOBUFS."""
     return drain_events(sock, _BUF)
+
+
+def discard_events(sock: socket.socket, limit: int = 4096) -> int:
+    """Throw away what is queued (after ENOBUFS: a re-dump replaces it); the messages' count read."""
+    n = 0
+    for _ in range(limit):
+        try:
+            sock.recv_into(_BUF, 0, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            break
+        except OSError as e:
+            if e.errno != errno.ENOBUFS:
+                break
+            continue
+        n += 1
+    return n

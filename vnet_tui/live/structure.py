@@ -10,27 +10,44 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+from dataclasses import replace
 from typing import Any, Optional
 
-from vnet_tui.core.model import VM, Topology
+from vnet_tui.core.model import VM, Host, Peer, Topology
 from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState
 from vnet_tui.net.netns import netlink_socket
-from vnet_tui.net.session import EVENT_GROUPS
+from vnet_tui.net.session import EVENT_GROUPS, DumpInterrupted
 from vnet_tui.net.sweep import ends_of
 
 from .assemble import Assembler
 from .feed import EndKey
+from .privilege import CAP_SYS_ADMIN, effective_caps
 
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
 
 
 def dump(ns: Namespace) -> Optional[NsState]:
-    """Links and addresses of one namespace (None if it cannot be read)."""
+    """Links and addresses of one namespace (None if it cannot be read now: try again later).
+
+    DumpInterrupted (links kept changing through every retry, as in a
+    storm) is "not now", like an OSError: never an exception that would
+    stop the watcher.
+    """
     try:
         return NsState(links=ns.sock.links(), addrs=ns.sock.addrs())
-    except OSError:
+    except (OSError, DumpInterrupted):
         return None
+
+
+def _half_made_veth(msg: rtnl.LinkMsg) -> bool:
+    """A veth end whose notification came before its peer existed (``link`` 0).
+
+    The kernel registers a new pair's peer first and announces it while
+    the other end has no ifindex yet; no later event corrects it, so the
+    cached message would leave the pair unpaired until a re-dump.
+    """
+    return msg.kind == "veth" and not msg.link
 
 
 def dir_entries() -> frozenset[str]:
@@ -62,6 +79,12 @@ class Structure:
         self.assembler = Assembler()
         self._ends: dict[int, tuple[NsState, list[int]]] = {}  # inode -> (the state they came from, ends)
         self.version = 0  # bumped whenever the namespaces watched or their cached dumps change
+        # without CAP_SYS_ADMIN other namespaces cannot be entered: the host ends whose peers live
+        # there are marked "not visible" instead of looking like plain links
+        self.can_enter = bool(effective_caps() & (1 << CAP_SYS_ADMIN))
+        self._hidden_names: Optional[dict[int, str]] = None  # host nsid -> namespace name (None: not read yet)
+        self._hidden_pub: dict[int, tuple[Any, Peer, Any]] = {}  # ifindex -> (end, its Peer, the end shown)
+        self._hidden_nsids: set[int] = set()  # host nsids of namespaces we may not enter
         self.watch(self.d.host)
 
     @property
@@ -107,7 +130,8 @@ class Structure:
         256 KiB receive buffer each (a quarter GiB at 1,000 containers);
         live/events.py reads every namespace through one shared buffer.
         """
-        sock = netlink_socket(ns.fd, EVENT_GROUPS)
+        # our own namespace is not entered (no setns: an unprivileged user can watch it)
+        sock = netlink_socket(getattr(ns, "enter_fd", ns.fd), EVENT_GROUPS)
         try:
             self.sel.register(sock, selectors.EVENT_READ, ns.inode)
         except BaseException:
@@ -162,15 +186,33 @@ class Structure:
                 self.gone.add((inode, msg.ifindex))
             else:
                 links[msg.ifindex] = msg
+                if _half_made_veth(msg):
+                    self.dirty.add(inode)  # re-dumped at the next apply: the pair shows at once
+                elif is_host and msg.kind == "veth" and msg.link_netnsid is not None:
+                    self._check_guest(msg)
             if is_host:
                 nsid = msg.link_netnsid
-                if nsid is not None and (mtype == rtnl.RTM_DELLINK or nsid not in self.by_nsid):
-                    self.rescan_ns = True
+                if nsid is not None and (mtype == rtnl.RTM_DELLINK or nsid not in self.by_nsid) \
+                        and (mtype == rtnl.RTM_DELLINK or nsid not in self._hidden_nsids):
+                    self.rescan_ns = True  # (a namespace already known to be hidden: the periodic rescan)
                 if msg.kind == "tun" or mtype == rtnl.RTM_DELLINK:
                     self.rescan_vms = True
         self.states[inode] = NsState(links=[links[i] for i in sorted(links)], addrs=list(addrs.values()))
         self.version += 1
         self.changed = True
+
+    def _check_guest(self, host_end: rtnl.LinkMsg) -> None:
+        """A host end in a known container: re-dump the container if its cached guest end disagrees."""
+        c = self.by_nsid.get(host_end.link_netnsid)  # type: ignore[arg-type]
+        if c is None:
+            return
+        inode = c.ns.inode
+        st = self.states.get(inode)
+        if st is None or inode not in self.sockets:
+            return
+        g = next((l for l in st.links if l.ifindex == host_end.link), None)
+        if g is None or g.link != host_end.ifindex:
+            self.dirty.add(inode)
 
     def redump_all(self) -> None:
         """Ask for a fresh dump of every watched namespace (the events' safety net)."""
@@ -187,14 +229,25 @@ class Structure:
         dirty, self.dirty = self.dirty, set()
         for inode in dirty:
             ns = self.ns(inode)
-            st = dump(ns) if ns is not None else None
-            if st is not None and st != self.states.get(inode):
+            if ns is None:
+                continue
+            st = dump(ns)
+            if st is None:  # interrupted or failed: still to do (the watcher retries soon)
+                if inode in self.sockets:
+                    self.dirty.add(inode)
+                continue
+            old = self.states.get(inode)
+            if st != old:
+                if old is not None:  # links a lost event did not report gone: their counters go too
+                    now = {l.ifindex for l in st.links}
+                    self.gone.update((inode, l.ifindex) for l in old.links if l.ifindex not in now)
                 self.states[inode] = st
                 self.version += 1
                 changed = True
         host_state = self.states.get(self.host_inode, NsState())
         if self.rescan_ns:
             self.rescan_ns = False
+            self._hidden_names = None
             changed |= self._refresh_namespaces(host_state)
         if self.rescan_vms:
             self.rescan_vms = False
@@ -203,10 +256,66 @@ class Structure:
             return None
         topo = self.assembler.assemble(self.d.server.host_netns, self.d.hostname, self.host_inode, host_state,
                         self.d.containers, self.states, self.by_nsid, self.vms)
+        if not self.can_enter:
+            topo = self._mark_hidden(topo)
         if not force and topo == self.last:
             return None
         self.last = topo
         return topo
+
+    # -- what an unprivileged user cannot see --------------------------------
+    def _mark_hidden(self, topo: Topology) -> Topology:
+        """Host ends whose peer is in a namespace we may not enter get a Peer saying so.
+
+        The Peer names the namespace where /run/netns does (``ifname`` None:
+        the guest end's name is not visible); the same objects while
+        nothing changed, as the Assembler does.
+        """
+        by_nsid = self.by_nsid
+        out, touched, pub = [], False, {}
+        for i in topo.host.interfaces:
+            nsid = i.link_netnsid
+            if i.peer is None and nsid is not None and nsid not in by_nsid:
+                name = self.hidden_names().get(nsid)
+                peer = Peer("container", name or f"netns id {nsid}", name, None, i.link_ifindex)
+                hit = self._hidden_pub.get(i.ifindex)
+                shown = hit[2] if hit is not None and hit[0] is i and hit[1] == peer else replace(i, peer=peer)
+                pub[i.ifindex] = (i, peer, shown)
+                out.append(shown)
+                touched = True
+            else:
+                out.append(i)
+        self._hidden_pub = pub
+        self._hidden_nsids = {i.link_netnsid for i, _p, _s in pub.values()}
+        if not touched:
+            return topo
+        h = topo.host
+        return Topology(Host(h.netns, h.hostname, out, inode=h.inode), topo.containers, topo.vms)
+
+    def hidden_names(self) -> dict[int, str]:
+        """The host's nsids of the namespaces named in /run/netns (opened, never entered)."""
+        if self._hidden_names is None:
+            names: dict[int, str] = {}
+            for d in WATCHED_DIRS:
+                try:
+                    entries = sorted(os.listdir(d))
+                except OSError:
+                    continue
+                for e in entries:
+                    try:
+                        fd = os.open(os.path.join(d, e), os.O_RDONLY | os.O_CLOEXEC)
+                    except OSError:
+                        continue
+                    try:
+                        nsid = self.d.host.sock.nsid_of(fd)
+                    except OSError:
+                        nsid = None
+                    finally:
+                        os.close(fd)
+                    if nsid is not None:
+                        names.setdefault(nsid, e)
+            self._hidden_names = names
+        return self._hidden_names
 
     def _refresh_namespaces(self, host_state: NsState) -> bool:
         before = (set(self.sockets), {k: v.ns.inode for k, v in self.by_nsid.items()})

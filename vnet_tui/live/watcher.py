@@ -22,6 +22,12 @@
 Everything happens in the thread that calls ``run``; other threads talk
 to it only through ``stop``/``set_interval``/``set_paused``/``resync``
 (a queue plus a wake-up pipe) and read ``history`` under a lock.
+
+The feed never dies quietly: whatever stops it is handed to ``on_error``
+with a reason that names it, and ``resync`` on a stopped feed (``r`` in
+the TUI) starts it again in a thread of its own with a fresh Discoverer.
+Namespaces it may not enter (an unprivileged user) are left out and
+their host ends marked (structure.py); its own namespace needs no setns.
 """
 
 from __future__ import annotations
@@ -38,10 +44,19 @@ from vnet_tui.core.server import Server
 from vnet_tui.net.session import Resync
 from vnet_tui.net.sweep import SweepPlan
 
-from .events import read_events
+from .events import discard_events, read_events
 from .fastrates import FastRateTracker
 from .feed import EndKey, OnError, OnSample, OnTopology, Sample
 from .structure import WATCHED_DIRS, Structure, dir_entries
+
+
+def describe(e: BaseException) -> str:
+    """An exception as a reason people can read: never empty."""
+    text = str(e).strip()
+    name = type(e).__name__
+    if isinstance(e, VnetError):
+        return text or name
+    return f"{name}: {text}" if text else name
 
 
 def _mtimes() -> tuple[int, ...]:
@@ -65,6 +80,7 @@ class Watcher:
     RESCAN_VMS_EVERY = 30.0  # s: periodic rescan of VMs (paused/running, guest MACs); taps come and go by events
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
     FULL_EVERY = 5  # sweeps: every 5th dumps every namespace whole (the others read the ends)
+    RETRY_DUMP = 0.2  # s: a re-dump that failed (interrupted by a storm) is tried again this soon
 
     def __init__(self, server: Server, interval: float = 1.0,
                  discoverer: Optional[Callable[[Server], Any]] = None) -> None:
@@ -89,6 +105,12 @@ class Watcher:
         self._last_apply = float("-inf")  # monotonic time of the last re-pairing after events
         self.started = False
         self._abandoned = False
+        self._running = False  # a thread is in ``run`` now
+        self._stop_requested = False  # ``stop`` was called: never start again
+        self._callbacks: Optional[tuple[OnTopology, OnSample, OnError]] = None
+        self.restarts = 0  # times ``resync`` started a stopped feed again
+        self.stopped_why = ""  # the reason the last run ended with (empty: running, or stopped by ``stop``)
+        self._s: Optional[Structure] = None
         self._finished = threading.Event()
 
     # -- controls, from any thread ----------------------------------------
@@ -108,6 +130,7 @@ class Watcher:
             pass
 
     def stop(self) -> None:
+        self._stop_requested = True
         self._send("stop")
 
     def set_interval(self, seconds: float) -> None:
@@ -117,7 +140,25 @@ class Watcher:
         self._send("pause", paused)
 
     def resync(self) -> None:
-        self._send("resync")
+        """Re-read every namespace and VM now; a feed that stopped is started again."""
+        with self._lock:
+            restart = (self.started and not self._running and not self._stop_requested
+                       and self._callbacks is not None)
+            if restart:
+                self._running = True  # claimed here: a second ``resync`` does not start another
+                self._finished.clear()
+        if not restart:
+            self._send("resync")
+            return
+        self.restarts += 1
+        assert self._callbacks is not None
+        threading.Thread(target=self._run_claimed, args=self._callbacks, name="vnet-tui watcher",
+                         daemon=True).start()
+
+    @property
+    def running(self) -> bool:
+        """A thread is following the server now."""
+        return self._running
 
     def abandon(self) -> bool:
         """If ``run`` has not started, make sure it never will; True if so."""
@@ -139,36 +180,61 @@ class Watcher:
     def run(self, on_topology: OnTopology, on_sample: OnSample, on_error: OnError) -> None:
         """Follow the server until ``stop`` (or until its host namespace is gone)."""
         with self._lock:
-            if self._abandoned:
+            if self._abandoned or self._running:
                 return
-            self.started = True
+            self.started = self._running = True
+            self._finished.clear()
+        self._run_claimed(on_topology, on_sample, on_error)
+
+    def _run_claimed(self, on_topology: OnTopology, on_sample: OnSample, on_error: OnError) -> None:
+        self._callbacks = (on_topology, on_sample, on_error)
+        self._post_topology, self._post_sample = on_topology, on_sample
+        self.stopped_why = ""
+
+        def post_error(why: str) -> None:
+            self.stopped_why = why
+            on_error(why)
+
+        self._post_error = post_error
+        d = sel = None
         try:
-            d = self._make(self.server)
-        except VnetError as e:
-            on_error(str(e))
-            self._finished.set()
-            return
-        self.label = d.hostname
-        self._post_topology, self._post_sample, self._post_error = on_topology, on_sample, on_error
-        sel = selectors.DefaultSelector()
-        try:
+            try:
+                d = self._make(self.server)
+            finally:
+                # a restart opens everything again (the first Discoverer is closed when this run ends)
+                from vnet_tui.discovery.topology import Discoverer
+
+                self._make = Discoverer
+            self.label = d.hostname
+            sel = selectors.DefaultSelector()
             sel.register(self._wake_r, selectors.EVENT_READ, None)
+            self._plan, self._plan_version = None, -1
             self._s = Structure(d, sel)
             self._loop(sel)
+        except Exception as e:  # noqa: BLE001 - the feed says why it stopped, whatever it was
+            post_error(describe(e) if d is None else f"netlink watcher: {describe(e)}")
         finally:
-            if getattr(self, "_s", None) is not None:
-                self._s.close()
-            sel.close()
-            d.close()
-            self._finished.set()
+            try:
+                if self._s is not None:
+                    self._s.close()
+                    self._s = None
+                if sel is not None:
+                    sel.close()
+                if d is not None:
+                    d.close()
+            finally:
+                with self._lock:
+                    self._running = False
+                self._finished.set()
 
     def _loop(self, sel: selectors.BaseSelector) -> None:
         s = self._s
+        assert s is not None
         s.rescan_ns = s.rescan_vms = True
         s.dirty.add(s.host_inode)
-        self._post(s.apply(force=True))
-        now = time.monotonic()
         self._due: Optional[float] = None
+        self._apply(force=True)
+        now = time.monotonic()
         self._next_sweep = now
         next_ns, next_vms = now + self.RESCAN_NS_EVERY, now + self.RESCAN_VMS_EVERY
         next_redump = now + self.REDUMP_EVERY
@@ -212,8 +278,7 @@ class Watcher:
                 continue
             if self._due is not None and now >= self._due:
                 self._due = None
-                self._post(s.apply())
-                self._last_apply = time.monotonic()
+                self._apply()
             if now >= self._next_sweep:
                 self._sweep()
                 # keep the cadence, but never two sweeps closer than 3/4 of the interval
@@ -227,6 +292,15 @@ class Watcher:
             return True
         lab = self.server.lab
         return bool(lab) and any(n.startswith(f"vl-{lab}-ct") and n not in watched for n in names)
+
+    def _apply(self, force: bool = False) -> None:
+        """Bring the picture up to date and post it; a re-dump that failed is tried again soon."""
+        s = self._s
+        assert s is not None
+        self._post(s.apply(force=force))
+        self._last_apply = time.monotonic()
+        if s.dirty:
+            self._schedule(self._last_apply + self.RETRY_DUMP)
 
     def _schedule(self, at: float) -> None:
         if self._due is None:
@@ -259,9 +333,10 @@ class Watcher:
                     self._next_sweep = time.monotonic()
             elif cmd[0] == "resync":
                 s = self._s
+                assert s is not None
                 s.dirty.update(s.sockets)
                 s.rescan_ns = s.rescan_vms = True
-                self._post(s.apply(force=True))
+                self._apply(force=True)
 
     def _read_events(self, inode: int) -> None:
         sock = self._s.sockets.get(inode)
@@ -270,7 +345,10 @@ class Watcher:
         try:
             events = read_events(sock)
         except Resync:
+            # events were lost: what is still queued came before the loss, and the re-dump
+            # (empty events: "re-dump it") replaces all of it
             self.overruns += 1
+            discard_events(sock)
             events = []
         except OSError:
             events = []

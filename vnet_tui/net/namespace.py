@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from . import rtnl
-from .netns import NetnsError, netns_inode, open_netns
+from .netns import NetnsError, NetnsNotPermitted, netns_inode, open_netns
 from .session import EVENT_GROUPS, NetnsSocket
 
 
@@ -40,10 +40,19 @@ class Namespace:
             # reading works for any user
             self._enter_fd: Optional[int] = None if where is None else self.fd
             self.sock = NetnsSocket(self._enter_fd)
+        except NetnsNotPermitted:
+            os.close(self.fd)
+            raise NetnsNotPermitted(f"network namespace {where}: not permitted: entering it needs "
+                                    "CAP_SYS_ADMIN (run as root to see it)") from None
         except BaseException:
             os.close(self.fd)
             raise
         self._events: Optional[NetnsSocket] = None
+
+    @property
+    def enter_fd(self) -> Optional[int]:
+        """The fd to enter for a new socket here (None: our own namespace, no setns needed)."""
+        return self._enter_fd
 
     def events(self) -> NetnsSocket:
         """The namespace's event socket (link and address groups), opened on first use."""

@@ -16,6 +16,8 @@ import threading
 from contextlib import contextmanager
 from typing import Callable, Iterator, Optional, TypeVar
 
+from vnet_tui.core.errors import NotPermitted
+
 CLONE_NEWNET = 0x40000000
 NETNS_RUN_DIR = "/run/netns"
 
@@ -28,10 +30,43 @@ class NetnsError(OSError):
     """A namespace could not be opened or entered."""
 
 
+class NetnsNotPermitted(NotPermitted, PermissionError):
+    """Entering a namespace was refused (EPERM: no CAP_SYS_ADMIN): exit 3, not "no such namespace".
+
+    A NotPermitted for the CLI and a PermissionError for code that skips
+    what it may not read (discovery skips such a container); deliberately
+    not a NetnsError, which callers turn into "gone" / NotFound.
+    """
+
+    def __init__(self, message: str) -> None:
+        NotPermitted.__init__(self, message, rule="privilege")
+        self.errno = errno.EPERM
+        self.strerror = message
+
+    def __str__(self) -> str:  # the message, not OSError's "[Errno 1] …"
+        return str(self.strerror)
+
+
+NOT_VISIBLE = "not visible without CAP_SYS_ADMIN/CAP_NET_ADMIN"
+"""What the operator reads where a namespace could not be entered."""
+
+
 def _setns(fd: int) -> None:
     if _libc.setns(fd, CLONE_NEWNET) != 0:
         err = ctypes.get_errno()
+        if err == errno.EPERM:
+            raise NetnsNotPermitted(f"setns: {os.strerror(err)}: entering a network namespace needs "
+                                    "CAP_SYS_ADMIN (another namespace is " + NOT_VISIBLE + ")")
         raise NetnsError(err, f"setns: {os.strerror(err)}")
+
+
+def is_current(fd: int) -> bool:
+    """Is namespace ``fd`` the one this thread is in already (no setns needed, none allowed unprivileged)?"""
+    try:
+        st, here = os.fstat(fd), os.stat("/proc/thread-self/ns/net")
+    except OSError:
+        return False
+    return (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino)
 
 
 def netns_path(name: Optional[str]) -> str:
@@ -92,6 +127,6 @@ def netlink_socket(fd: Optional[int], groups: int = 0, rcvbuf: int = 1 << 20) ->
             raise
         return s
 
-    if fd is None:
-        return make()
+    if fd is None or is_current(fd):
+        return make()  # our own namespace: no setns (reading works for any user)
     return run_in(fd, make)
