@@ -1,0 +1,212 @@
+"""owners/docker against a real dockerd (in a netns of its own): names, ids, images, states,
+the processes inside, networks, the on-disk fallback, and network connect/disconnect."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests.runtimes.docker import SOCKET, DockerUnavailable, docker_runtime
+from vnet_tui.core.errors import InvalidInput
+from vnet_tui.owners import docker
+from vnet_tui.owners.base import ProcTable
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def rt():
+    cm = docker_runtime()
+    try:
+        runtime = cm.__enter__()
+    except DockerUnavailable as e:
+        pytest.skip(f"NOT TESTED: dockerd cannot run here: {e}")
+    try:
+        yield runtime
+    finally:
+        cm.__exit__(None, None, None)
+
+
+def ours(rt) -> dict[str, docker.Owned]:
+    """What scan says about our dockerd's containers, by name."""
+    recs = [o for o in docker.scan(ProcTable()) if o.control.get("daemon_pid") == rt.pid]
+    by_name = {o.name: o for o in recs}
+    assert len(by_name) == len(recs), f"two records with one name: {[o.name for o in recs]}"
+    return by_name
+
+
+def links_in(pid: int) -> list[dict]:
+    """``ip -j link`` inside the network namespace of process ``pid``."""
+    out = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "link", "show"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out or "[]")
+
+
+def links_of_daemon(rt) -> list[dict]:
+    out = subprocess.run(["ip", "-j", "-n", rt.netns, "link", "show"], check=True, capture_output=True,
+                         text=True).stdout
+    return json.loads(out or "[]")
+
+
+def test_scan_names_ids_images_states_equal_docker_ps(rt):
+    ps = {c["Names"]: c for c in rt.ps()}
+    assert set(ps) == {"web1", "db1", "pz1", "ex1"}
+    found = ours(rt)
+    assert set(found) == set(ps)
+    for name, c in ps.items():
+        o = found[name]
+        assert (o.runtime, o.kind) == ("docker", "container")
+        assert o.id == c["ID"] and len(o.id) == 64, name
+        assert o.image == c["Image"], name
+        assert o.state == c["State"], name
+        assert o.details["source"] == "api"
+    assert [found[n].state for n in ("web1", "db1", "pz1", "ex1")] == ["running", "running", "paused", "exited"]
+    assert found["web1"].control["socket"] == rt.socket  # reached through /proc/PID/root: its own mounts
+    assert found["web1"].control["socket_in_daemon"] == SOCKET
+    assert found["web1"].control["api_version"] == "1.41"
+
+
+def test_pids_are_inside_each_container_netns(rt):
+    found = ours(rt)
+    for name in ("web1", "db1", "pz1"):
+        info = rt.inspect(name)
+        o = found[name]
+        assert o.pids == [info["State"]["Pid"]], name
+        sandbox = os.stat(rt.path(info["NetworkSettings"]["SandboxKey"])).st_ino
+        assert os.stat(f"/proc/{o.pids[0]}/ns/net").st_ino == sandbox, name
+        assert o.details["sandbox_key"] == info["NetworkSettings"]["SandboxKey"]
+    assert found["ex1"].pids == []
+    # distinct containers, distinct namespaces
+    assert len({os.stat(f"/proc/{found[n].pids[0]}/ns/net").st_ino for n in ("web1", "db1", "pz1")}) == 3
+
+
+def test_networks_bridges_and_endpoints(rt):
+    found = ours(rt)
+    net2_id = json.loads(rt.cli("network", "inspect", "net2").stdout)[0]["Id"]
+    bridges = {l["ifname"] for l in links_of_daemon(rt)}
+    for name, net, bridge in (("web1", "bridge", "docker0"), ("db1", "net2", f"br-{net2_id[:12]}")):
+        o = found[name]
+        assert [n["name"] for n in o.details["networks"]] == [net]
+        ep = o.details["networks"][0]
+        info = rt.inspect(name)["NetworkSettings"]["Networks"][net]
+        assert ep["bridge"] == bridge and bridge in bridges
+        assert ep["id"] == info["NetworkID"]
+        assert ep["mac"] == info["MacAddress"]
+        assert ep["ipv4"] == f"{info['IPAddress']}/{info['IPPrefixLen']}"
+        # the container's own end in the kernel carries the MAC docker reports
+        assert info["MacAddress"] in {l.get("address") for l in links_in(o.pids[0])}
+        assert docker.network_of_bridge(o, bridge) == net
+    engine = {n["name"]: n for n in found["web1"].details["engine_networks"]}
+    assert set(engine) == {"bridge", "host", "none", "net2"}
+    assert engine["net2"]["bridge"] == f"br-{net2_id[:12]}" and engine["host"]["bridge"] is None
+    assert docker.network_of_bridge(found["ex1"].details, f"br-{net2_id[:12]}") == "net2"
+    assert docker.network_of_bridge(found["web1"], "br0") is None
+
+
+def _check_disk_records(rt, found):
+    ps = {c["Names"]: c for c in rt.ps()}
+    assert set(found) == set(ps)
+    for name, c in ps.items():
+        o = found[name]
+        assert o.details["source"] == "disk", name
+        assert (o.id, o.image, o.state) == (c["ID"], c["Image"], c["State"]), name
+    for name in ("web1", "db1", "pz1"):
+        assert found[name].pids == [rt.inspect(name)["State"]["Pid"]]
+    assert found["ex1"].pids == []
+    assert found["db1"].details["networks"][0]["name"] == "net2"
+
+
+def test_socket_gone_falls_back_to_disk(rt):
+    sock = rt.path(SOCKET)
+    moved = sock + ".away"
+    os.rename(sock, moved)
+    try:
+        found = ours(rt)
+    finally:
+        os.rename(moved, sock)
+    _check_disk_records(rt, found)
+    assert "FileNotFoundError" in found["web1"].details["note"]
+
+
+def test_hung_daemon_falls_back_to_disk(rt):
+    os.kill(rt.pid, signal.SIGSTOP)
+    try:
+        found = ours(rt)
+    finally:
+        os.kill(rt.pid, signal.SIGCONT)
+    assert "TimeoutError" in found["web1"].details["note"]
+    _check_disk_records(rt, found)
+
+
+def test_connect_and_disconnect_through_docker(rt):
+    db1 = ours(rt)["db1"]
+    pid = db1.pids[0]
+    before = {l["ifname"] for l in links_in(pid)}
+    host_before = {l["ifname"] for l in links_of_daemon(rt)}
+
+    ep = docker.connect(db1.control, db1.id, "bridge")
+    try:
+        nets = rt.inspect("db1")["NetworkSettings"]["Networks"]
+        assert set(nets) == {"net2", "bridge"}
+        assert ep["name"] == "bridge" and ep["bridge"] == "docker0"
+        assert ep["mac"] == nets["bridge"]["MacAddress"]
+        assert ep["ipv4"] == f"{nets['bridge']['IPAddress']}/{nets['bridge']['IPPrefixLen']}"
+        inside = {l["ifname"]: l for l in links_in(pid)}
+        new = set(inside) - before
+        assert len(new) == 1, inside.keys()
+        (ifname,) = new
+        assert inside[ifname]["address"] == ep["mac"]
+        host_new = [l for l in links_of_daemon(rt) if l["ifname"] not in host_before]
+        assert len(host_new) == 1 and host_new[0].get("master") == "docker0"
+        # scan sees it too
+        again = ours(rt)["db1"]
+        assert {n["name"] for n in again.details["networks"]} == {"net2", "bridge"}
+
+        with pytest.raises(InvalidInput) as e:
+            docker.connect(db1.control, db1.id, "bridge")
+        assert e.value.rule == "docker-refused" and "already exists" in str(e.value)
+    finally:
+        docker.disconnect(db1.control, db1.id, "bridge")
+
+    assert set(rt.inspect("db1")["NetworkSettings"]["Networks"]) == {"net2"}
+    assert {l["ifname"] for l in links_in(pid)} == before
+    assert {l["ifname"] for l in links_of_daemon(rt)} == host_before
+
+
+def test_changes_the_engine_refuses(rt):
+    db1 = ours(rt)["db1"]
+    with pytest.raises(InvalidInput) as e:
+        docker.connect(db1.control, db1.id, "no-such-net")
+    assert e.value.rule == "docker-refused" and "not found" in str(e.value)
+    with pytest.raises(InvalidInput) as e:
+        docker.disconnect(db1.control, db1.id, "bridge")
+    assert e.value.rule == "docker-refused" and "not connected" in str(e.value)
+    with pytest.raises(InvalidInput) as e:  # API 1.41 ignores a per-network MAC: refused, not dropped
+        docker.connect(db1.control, db1.id, "bridge", mac="02:00:5e:00:00:09")
+    assert e.value.rule == "docker-mac-unsupported"
+    with pytest.raises(InvalidInput) as e:
+        docker.connect(db1.control, db1.id, "bridge", ipv4="10.99.0.5")  # outside the subnet
+    assert e.value.rule == "docker-refused"
+    assert set(rt.inspect("db1")["NetworkSettings"]["Networks"]) == {"net2"}
+
+
+def test_no_dockerd_costs_a_comm_lookup():
+    """With no dockerd in the process table, scan returns nothing and reads no command line."""
+    procs = ProcTable()
+    for pid in procs.with_comm("dockerd"):  # other dockerds on this machine (ours or anyone's)
+        del procs.comms[pid]
+    assert docker.scan(procs) == []
+    assert procs._argv == {}
+
+
+def test_where_a_daemon_listens():
+    assert docker._unix_socket(docker._hosts(["dockerd"])) == "/var/run/docker.sock"
+    assert docker._unix_socket(docker._hosts(["dockerd", "-H", "fd://"])) == "/var/run/docker.sock"
+    assert docker._unix_socket(docker._hosts(["dockerd", "-H", "tcp://0.0.0.0:2375", "--host=unix:///x/d.sock"])) \
+        == "/x/d.sock"
+    assert docker._unix_socket(docker._hosts(["dockerd", "-Hunix:///y.sock"])) == "/y.sock"
+    assert docker._unix_socket(docker._hosts(["dockerd", "-H", "tcp://1.2.3.4:2375"])) is None

@@ -1,0 +1,392 @@
+"""A real dockerd with real containers, inside a network namespace and a private mount namespace.
+
+``docker_runtime()`` (a context manager) makes:
+
+* a netns ``vt-dk-<hex>``;
+* ``dockerd`` started in it by ``ip netns exec NS unshare --mount --propagation private``.
+  In that mount namespace only: a fresh tmpfs on /run (the data root, exec root, API socket,
+  containerd's and the shims' sockets, /run/docker/plugins all live there), a fresh tmpfs on
+  /etc/docker (dockerd 20.10 writes its trust key ``key.json`` there), and the cgroup v1
+  hierarchies mounted again under a fresh /sys/fs/cgroup (``ip netns exec`` remounts /sys
+  for the new netns, which hides them: dockerd then refuses with "Devices cgroup isn't
+  mounted").  Flags: ``--exec-root``, ``--data-root``, ``-H unix://…``, ``--pidfile``, an
+  empty ``--config-file``, ``--cgroup-parent=/vt-dk-<hex>`` (containers' cgroups under a
+  parent of ours, cgroupfs driver: the default without systemd), ``--userland-proxy=false``;
+  iptables stays on, inside the netns only (nf_tables is per netns).  overlay2 works on that
+  tmpfs here; ``storage_driver="vfs"`` is the fallback.  Nothing is created in the real /run,
+  /etc or /var, and the mounts vanish with the namespace's last process;
+* an image ``vt-busybox:1`` imported from a tarball of Debian's ``busybox-static`` (made once
+  with ``apt-get download`` into /var/cache/vnet-tui/docker; no registry is reached);
+* containers ``web1`` (default bridge), ``db1`` (user network ``net2``), ``pz1`` (running,
+  then ``docker pause``) and ``ex1`` (exited with status 3).
+
+Tear-down removes the containers and networks, stops dockerd (SIGTERM; it stops its
+containerd), kills by pid whatever is still in the netns, deletes the netns, removes the
+cgroup directories and the host-side scratch directory, and asserts that no process of it is
+left and that the root namespace's firewall (iptables-save, ip6tables-save, both nft and
+legacy) is exactly as before.
+
+``python -m tests.runtimes.docker`` brings one up, prints how to reach it and waits for Enter.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Optional
+
+DOCKERD = "/usr/sbin/dockerd"
+DOCKER = "/usr/bin/docker"  # the 20.10 client; /usr/local/bin/docker is too new for this daemon
+IMAGE = "vt-busybox:1"
+CACHE = Path(os.environ.get("VNET_TUI_DOCKER_CACHE", "/var/cache/vnet-tui/docker"))
+APPLETS = ("sh", "sleep", "true", "false", "cat", "ls", "ip", "hostname", "ifconfig", "echo")
+FIREWALL_DUMPS = ("iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save")
+
+# inside the daemon's own mount namespace (paths as dockerd sees them)
+RUN = "/run/vt-dk"
+DATA_ROOT = f"{RUN}/data"
+EXEC_ROOT = f"{RUN}/exec"
+SOCKET = f"{DATA_ROOT}/docker.sock"
+
+# runs as the process that becomes dockerd: $1 = host scratch dir, $2 = cgroup mounts file
+START = r"""
+set -e
+mount -t tmpfs -o mode=0755 vt-dk-run /run
+mkdir -p /run/lock
+if [ -d /etc/docker ]; then mount -t tmpfs -o mode=0755 vt-dk-etc /etc/docker; fi
+mount -t tmpfs -o mode=0755 vt-dk-cgroup /sys/fs/cgroup
+while read -r dir fstype opts; do
+  mkdir -p "$dir"
+  if [ "$opts" = - ]; then mount -t "$fstype" cgroup "$dir"; else mount -t "$fstype" -o "$opts" cgroup "$dir"; fi
+done < "$2"
+shift 2
+exec "$@"
+"""
+
+
+class DockerUnavailable(RuntimeError):
+    """dockerd cannot run on this machine (the message says why): report it as NOT TESTED."""
+
+
+@dataclass
+class DockerRuntime:
+    """A running dockerd of ours and how to reach it from outside its mount namespace."""
+
+    netns: str
+    tag: str
+    scratch: Path
+    pid: int = 0
+    storage_driver: str = ""
+    ids: dict[str, str] = field(default_factory=dict)  # container name -> 64-hex id
+
+    @property
+    def socket(self) -> str:
+        """The API socket as our process reaches it."""
+        return f"/proc/{self.pid}/root{SOCKET}"
+
+    def path(self, p: str) -> str:
+        """A path inside dockerd's mount namespace, as we can open it."""
+        return f"/proc/{self.pid}/root{p}"
+
+    def env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env["DOCKER_HOST"] = f"unix://{self.socket}"
+        env["DOCKER_API_VERSION"] = "1.41"
+        env.pop("DOCKER_CONTEXT", None)
+        return env
+
+    def cli(self, *args: str, check: bool = True, timeout: float = 120, stdin: Any = None,
+            ) -> subprocess.CompletedProcess:
+        r = subprocess.run([DOCKER, *args], env=self.env(), capture_output=True, text=stdin is None,
+                           timeout=timeout, stdin=stdin)
+        if check and r.returncode != 0:
+            err = r.stderr if isinstance(r.stderr, str) else r.stderr.decode(errors="replace")
+            raise RuntimeError(f"docker {' '.join(args)}: exit {r.returncode}: {err.strip()}\n{self.log_tail()}")
+        return r
+
+    def ps(self) -> list[dict[str, Any]]:
+        """``docker ps -a --format '{{json .}}'``, one dict per container."""
+        out = self.cli("ps", "-a", "--no-trunc", "--format", "{{json .}}").stdout
+        return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+    def inspect(self, name: str) -> dict[str, Any]:
+        return json.loads(self.cli("inspect", name).stdout)[0]
+
+    def log_tail(self, n: int = 3000) -> str:
+        try:
+            return (self.scratch / "dockerd.log").read_text(errors="replace")[-n:]
+        except OSError:
+            return ""
+
+    def alive(self) -> bool:
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+
+def _run(*cmd: str, **kw: Any) -> subprocess.CompletedProcess:
+    return subprocess.run(list(cmd), capture_output=True, text=True, **kw)
+
+
+def why_not() -> Optional[str]:
+    """Why dockerd cannot be tried here (None when it can)."""
+    if os.geteuid() != 0:
+        return "needs root"
+    for tool in (DOCKERD, DOCKER, "/usr/bin/containerd", "/usr/bin/unshare"):
+        if not os.access(tool, os.X_OK):
+            return f"{tool} is not installed (make runtimes)"
+    return None
+
+
+def firewall_state() -> dict[str, str]:
+    """The root namespace's firewall as each dump tool prints it (timestamps removed)."""
+    out = {}
+    for tool in FIREWALL_DUMPS:
+        if shutil.which(tool) is None:
+            continue
+        r = _run(tool)
+        out[tool] = "\n".join(l for l in (r.stdout + r.stderr).splitlines() if not l.startswith("#"))
+    return out
+
+
+# ---------------------------------------------------------------- the image
+
+
+def rootfs_tar() -> Path:
+    """A tarball of a busybox-static root file system, built once into the cache."""
+    tar = CACHE / "busybox-rootfs.tar"
+    if tar.is_file():
+        return tar
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="vt-dk-img-") as work:
+        r = _run("apt-get", "download", "busybox-static", cwd=work)
+        if r.returncode != 0:
+            _run("apt-get", "update")
+            r = _run("apt-get", "download", "busybox-static", cwd=work)
+        debs = list(Path(work).glob("busybox-static_*.deb"))
+        if not debs:
+            raise RuntimeError(f"apt-get download busybox-static failed: {r.stderr.strip()[-500:]}")
+        _run("dpkg", "-x", str(debs[0]), f"{work}/x").check_returncode()
+        busybox = Path(work) / "x/bin/busybox"
+        tmp = tar.with_suffix(".tmp")
+        with tarfile.open(tmp, "w") as t:
+            for d in ("bin", "etc", "tmp", "proc", "sys", "dev"):
+                info = tarfile.TarInfo(d)
+                info.type, info.mode = tarfile.DIRTYPE, 0o1777 if d == "tmp" else 0o755
+                t.addfile(info)
+            t.add(str(busybox), "bin/busybox")
+            for a in APPLETS:
+                info = tarfile.TarInfo(f"bin/{a}")
+                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+                t.addfile(info)
+        os.replace(tmp, tar)
+    return tar
+
+
+# ---------------------------------------------------------------- start and stop
+
+
+def _cgroup_mounts() -> list[tuple[str, str, str]]:
+    """(dir, fstype, super options) of every cgroup file system we see, to mount them again."""
+    out = []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            pre, _, post = line.partition(" - ")
+            fields, rest = pre.split(), post.split()
+            if len(rest) >= 3 and rest[0] in ("cgroup", "cgroup2") and fields[4].startswith("/sys/fs/cgroup/"):
+                opts = ",".join(o for o in rest[2].split(",") if o not in ("rw", "ro")) or "-"
+                out.append((fields[4], rest[0], opts))
+    return out
+
+
+def _netns_inode(name: str) -> int:
+    return os.stat(f"/run/netns/{name}").st_ino
+
+
+def pids_in_netns(ino: int) -> list[int]:
+    """Every process whose network namespace is ``ino``."""
+    out = []
+    for e in os.scandir("/proc"):
+        if e.name.isdigit():
+            try:
+                if os.stat(f"/proc/{e.name}/ns/net").st_ino == ino:
+                    out.append(int(e.name))
+            except OSError:
+                pass
+    return out
+
+
+def _start(rt: DockerRuntime, storage_driver: Optional[str]) -> subprocess.Popen:
+    mounts = rt.scratch / "cgroups"
+    mounts.write_text("".join(f"{d} {t} {o}\n" for d, t, o in _cgroup_mounts()))
+    (rt.scratch / "daemon.json").write_text("{}\n")
+    cmd = [DOCKERD, "--data-root", DATA_ROOT, "--exec-root", EXEC_ROOT, "-H", f"unix://{SOCKET}",
+           "--pidfile", f"{EXEC_ROOT}/dockerd.pid", "--config-file", str(rt.scratch / "daemon.json"),
+           "--cgroup-parent", f"/{rt.netns}", "--userland-proxy=false", "--log-level", "warn"]
+    if storage_driver:
+        cmd += ["--storage-driver", storage_driver]
+    log = open(rt.scratch / "dockerd.log", "ab")
+    try:
+        # ip netns exec and unshare both exec: the Popen pid becomes dockerd's
+        return subprocess.Popen(
+            ["ip", "netns", "exec", rt.netns, "unshare", "--mount", "--propagation", "private", "--",
+             "sh", "-c", START, "start", str(rt.scratch), str(mounts), *cmd],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    finally:
+        log.close()
+
+
+def _wait_ready(rt: DockerRuntime, proc: subprocess.Popen, deadline_s: float = 90) -> Optional[str]:
+    """None once the API answers; else why not."""
+    from vnet_tui.owners.http_unix import UnixHTTP
+
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return f"dockerd exited with {proc.returncode}: {rt.log_tail(800)}"
+        try:
+            with UnixHTTP(rt.socket, timeout=1.0) as api:
+                status, _ = api.request("GET", "/_ping")
+            if status == 200:
+                info = json.loads(UnixHTTP(rt.socket, timeout=5.0).request("GET", "/info")[1])
+                rt.storage_driver = info.get("Driver", "")
+                return None
+        except (OSError, ValueError, Exception):
+            pass
+        time.sleep(0.2)
+    return f"dockerd did not answer on {SOCKET} within {deadline_s:.0f} s: {rt.log_tail(800)}"
+
+
+def _populate(rt: DockerRuntime) -> None:
+    with open(rootfs_tar(), "rb") as f:
+        rt.cli("import", "--change", 'CMD ["/bin/sh"]', "-", IMAGE, stdin=f)
+    rt.cli("run", "-d", "--name", "web1", IMAGE, "sleep", "1000000")
+    rt.cli("network", "create", "net2")
+    rt.cli("run", "-d", "--name", "db1", "--network", "net2", IMAGE, "sleep", "1000000")
+    rt.cli("run", "-d", "--name", "pz1", IMAGE, "sleep", "1000000")
+    rt.cli("pause", "pz1")
+    rt.cli("run", "--name", "ex1", IMAGE, "sh", "-c", "exit 3", check=False)
+    for c in rt.ps():
+        rt.ids[c["Names"]] = c["ID"]
+
+
+def _rm_cgroups(parent: str) -> None:
+    for hier in Path("/sys/fs/cgroup").iterdir():
+        top = hier / parent.lstrip("/")
+        if not top.is_dir():
+            continue
+        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)) + [top]:
+            try:
+                d.rmdir()
+            except OSError:
+                pass
+
+
+def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional[int]) -> list[str]:
+    """Stop everything; returns what could not be removed."""
+    problems: list[str] = []
+    if proc is not None and proc.poll() is None and rt.pid:
+        try:
+            rt.cli("unpause", "pz1", check=False, timeout=20)
+            ids = rt.cli("ps", "-aq", check=False, timeout=20).stdout.split()
+            if ids:
+                rt.cli("rm", "-f", *ids, check=False, timeout=60)
+            rt.cli("network", "rm", "net2", check=False, timeout=20)
+        except (subprocess.TimeoutExpired, OSError):
+            pass
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            problems.append("dockerd ignored SIGTERM for 20 s")
+    if ino is not None:
+        for _ in range(50):  # containerd, shims, container processes: whatever is still in the netns
+            left = pids_in_netns(ino)
+            if not left:
+                break
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.1)
+        left = pids_in_netns(ino)
+        if left:
+            problems.append(f"processes still in {rt.netns}: {left}")
+    if proc is not None:
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            problems.append(f"dockerd {proc.pid} did not exit")
+    _run("ip", "netns", "del", rt.netns)
+    _rm_cgroups(f"/{rt.netns}")
+    left_cg = [str(h / rt.netns) for h in Path("/sys/fs/cgroup").iterdir() if (h / rt.netns).exists()]
+    if left_cg:
+        problems.append(f"cgroups left: {left_cg}")
+    mine = _run("pgrep", "-a", "-f", rt.tag).stdout.strip()
+    if mine:
+        problems.append(f"processes of ours left: {mine}")
+    shutil.rmtree(rt.scratch, ignore_errors=True)
+    return problems
+
+
+@contextmanager
+def docker_runtime(storage_driver: Optional[str] = None, populate: bool = True) -> Iterator[DockerRuntime]:
+    """dockerd in a netns of its own with web1, db1 (net2), pz1 (paused), ex1 (exited).
+
+    Raises ``DockerUnavailable`` (its message says why) when dockerd cannot be started here.
+    """
+    reason = why_not()
+    if reason:
+        raise DockerUnavailable(reason)
+    tag = secrets.token_hex(4)
+    rt = DockerRuntime(netns=f"vt-dk-{tag}", tag=tag, scratch=Path(tempfile.mkdtemp(prefix=f"vt-dk-{tag}-")))
+    fw_before = firewall_state()
+    proc: Optional[subprocess.Popen] = None
+    ino: Optional[int] = None
+    problems: list[str] = []
+    try:
+        _run("ip", "netns", "add", rt.netns).check_returncode()
+        _run("ip", "-n", rt.netns, "link", "set", "lo", "up").check_returncode()
+        ino = _netns_inode(rt.netns)
+        proc = _start(rt, storage_driver)
+        rt.pid = proc.pid
+        why = _wait_ready(rt, proc)
+        if why is not None:
+            raise DockerUnavailable(why)
+        if populate:
+            _populate(rt)
+        yield rt
+    finally:
+        problems = _teardown(rt, proc, ino)
+        fw_after = firewall_state()
+        if fw_after != fw_before:
+            problems.append("the root namespace's firewall changed: "
+                            + ", ".join(k for k in fw_after if fw_after.get(k) != fw_before.get(k)))
+        if problems:
+            raise AssertionError("docker runtime left things behind: " + "; ".join(problems))
+
+
+def main() -> None:
+    with docker_runtime() as rt:
+        print(f"netns {rt.netns}, dockerd pid {rt.pid}, storage driver {rt.storage_driver}")
+        print(f"DOCKER_HOST=unix://{rt.socket} DOCKER_API_VERSION=1.41 {DOCKER} ps -a")
+        for name, cid in sorted(rt.ids.items()):
+            print(f"  {name}: {cid}")
+        input("Enter stops it and removes everything… ")
+
+
+if __name__ == "__main__":
+    main()
