@@ -17,6 +17,7 @@ from rich.text import Text
 from vnet_tui.core.model import VM, Interface, VMAdapter
 from vnet_tui.core.text import safe
 from vnet_tui.live.feed import EndKey
+from vnet_tui.net.netns import NOT_VISIBLE
 
 STATE_STYLE = {"up": "green", "down": "red", "running": "green", "paused": "yellow"}
 
@@ -89,6 +90,8 @@ def peer_text(i: Interface) -> Text:
     if p.kind == "vm":
         return safe(f"{p.owner}:{p.adapter}", style="magenta")
     if p.kind == "container":
+        if p.ifname is None:  # its namespace may not be entered (live/structure.py marks it)
+            return safe(f"{p.owner}: {NOT_VISIBLE}", style="dim cyan")
         return safe(f"{p.owner}:{p.ifname}", style="cyan")
     return safe(f"host:{p.ifname}")
 
