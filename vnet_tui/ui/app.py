@@ -90,7 +90,8 @@ class VnetApp(App):
     def on_topology_changed(self, msg: TopologyChanged) -> None:
         first = self.topo is None
         self.topo = msg.topo
-        self.main.query_one(StatusHeader).server = self.feed.label
+        h = self.main.query_one(StatusHeader)
+        h.server, h.problem = self.feed.label, ""  # a topology after a stop: `r` started the feed again
         self.main.show_topology(msg.topo)
         if first and msg.topo.containers:  # start on an adapter: both ends and their counters
             self.main.pane("containers").focus()
