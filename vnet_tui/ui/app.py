@@ -137,6 +137,9 @@ class VnetApp(App):
         self.push_screen(DetailScreen(), callback=lambda _: setattr(self, "detail_key", None))
         self.call_after_refresh(self._refresh_big_detail)
 
+    def action_toggle_detail(self) -> None:
+        self.main.toggle_detail()
+
     def action_filter(self) -> None:
         while len(self.screen_stack) > 1:
             self.pop_screen()

@@ -141,8 +141,68 @@ class EndBox(Vertical):
                 (f"{d} bytes/s", "bold"), f" over the last {HISTORY} samples, peak {peak}")
 
 
+def _end_line(label: str, end: Optional[End]) -> Text:
+    t = Text(f"{label:<6}", style="dim")
+    if end is None:
+        return t
+    if end.vm_adapter is not None:
+        t.append_text(safe(end.vm_adapter.id, style="cyan"))
+        t.append(" MAC ", style="dim")
+        t.append_text(safe(end.vm_adapter.guest_mac or "?"))
+        t.append("  IPs inside the VM", style="dim")
+        return t
+    i = end.iface
+    if i is None:
+        return t
+    t.append_text(safe(i.ifname, style="cyan"))
+    t.append(" MAC ", style="dim")
+    t.append_text(safe(i.mac or "—"))
+    t.append(f" MTU {i.mtu}", style="dim")
+    if i.master:
+        t.append(" on ", style="dim")
+        t.append_text(safe(i.master))
+    ips = addresses(i)
+    if ips:
+        t.append("  ")
+        t.append_text(safe(" ".join(ips)))
+    return t
+
+
+def summary_line(row: Optional[Row], sample: Optional[Sample]) -> Text:
+    """The folded detail pane: the adapter, its state and rates; then a line per end, and the keys."""
+    if row is None:
+        return Text("no row selected", style="dim")
+    t = Text("▸ ", style="bold")
+    g, h = row.guest, row.host
+    if g is not None and h is not None:
+        gname = g.vm_adapter.id if g.vm_adapter else (g.iface.ifname if g.iface else "?")
+        t.append_text(safe(f"{g.owner}:{gname}", style="bold"))
+        t.append(" ⇄ ", style="dim")
+        t.append_text(safe(h.iface.ifname if h.iface else "?", style="bold"))
+    else:
+        t.append_text(safe(row.name, style="bold"))
+    one = h if h is not None else g
+    if one is not None and one.iface is not None:
+        t.append("  ")
+        t.append_text(state_text(one.iface.state))
+    rate = sample.rates.get(row.end) if sample is not None and row.end is not None else None
+    if rate is not None:
+        rx, tx = (rate.tx_bps, rate.rx_bps) if row.swap else (rate.rx_bps, rate.tx_bps)
+        t.append(f"  rx {human_rate(rx)}  tx {human_rate(tx)}")
+    lines = [t]
+    if g is not None and h is not None:
+        lines += [_end_line("guest", g), _end_line("host", h)]
+    elif one is not None:
+        lines.append(_end_line("", one))
+    lines.append(Text("enter: both ends full screen · i: unfold here", style="dim"))
+    for line in lines:
+        line.no_wrap = True
+        line.overflow = "ellipsis"
+    return Text("\n").join(lines)
+
+
 class DetailView(Vertical):
-    """The selected adapter's two ends, side by side."""
+    """The selected adapter's two ends, side by side (folded: one summary line)."""
 
     _title_shown: Optional[Text] = None
 
@@ -153,13 +213,17 @@ class DetailView(Vertical):
             self.border_title = title
 
     def compose(self) -> ComposeResult:
-        with Horizontal():
+        yield Facts(id="detail-line")
+        with Horizontal(id="detail-ends"):
             yield EndBox(id="guest-end")
             yield Static("⇄", id="pair-arrow")
             yield EndBox(id="host-end")
 
     def show(self, row: Optional[Row], sample: Optional[Sample], history: Optional[History]) -> None:
         """Show ``row``'s adapter (None: nothing selected)."""
+        if self.has_class("folded"):
+            self.query_one("#detail-line", Facts).text = summary_line(row, sample)
+            return
         if row is None:
             self._title(Text("Adapter — select a row"))
             self.query_one("#guest-end", EndBox).show(None, None, None)

@@ -30,7 +30,7 @@ class FilterBar(Input):
 
     def __init__(self) -> None:
         super().__init__(placeholder="filter: name, MAC, IP or container — enter keeps it, esc clears",
-                         id="filter")
+                         id="filter", compact=True)
 
     def open(self) -> None:
         self.add_class("open")

@@ -31,6 +31,8 @@ KEYS: list[Key] = [
         False, "shift+tab"),
     Key("enter", "detail", "detail", "Open the selected adapter: both ends side by side, 60 s sparklines",
         "detail", True, "enter"),
+    Key("i", "toggle_detail", "fold", "Fold or unfold the detail pane below the panes (short terminals fold it)",
+        "fold-detail", True, "i"),
     Key("p", "pair", "pair", "Pair view: both ends live with a mirror check; t there sends frames end to end",
         "pair-view", True, "p"),
     Key("slash", "filter", "filter", "Filter rows by name, MAC, IP or container (esc clears)", "filter",
@@ -53,10 +55,14 @@ KEYS: list[Key] = [
 ]
 
 EXTRA_HELP: list[tuple[str, str]] = [
-    ("↑ ↓ pgup pgdn home end", "Move in a pane; the detail pane follows the cursor"),
+    ("↑ ↓ j k  pgup pgdn", "Move in a pane; the detail pane follows the cursor"),
+    ("home end  g G", "First / last row of the pane"),
     ("mouse", "Click a row to select it, click it again to open its detail; wheel scrolls"),
     ("ctrl+p", "Command palette: every action, and 'go to' any adapter by name"),
-    ("esc", "Close the filter, the detail view or this help"),
+    ("esc", "Clear the filter; close the detail view, a form or this help"),
+    ("ctrl+s", "In a form (add, edit, delete) or the undo prompt: apply"),
+    ("enter  y", "In the delete prompt: delete; esc or n: keep the adapter"),
+    ("tab  shift+tab", "In a form: next / previous field"),
 ]
 
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Optional
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from vnet_tui.core.model import Topology
+from vnet_tui.core.text import safe
 from vnet_tui.live.feed import Sample
 
 from .detail import DetailView
 from .filter import FilterBar
+from .footer import KeyFooter
 from .header import StatusHeader
-from .panes import Pane
+from .layout import DETAIL_BIG, plan
+from .panes import TITLES, Pane
 from .rowbuild import RowCache, all_rows
 from .rows import Row, matches
 
@@ -28,11 +33,15 @@ PANES = ("host", "containers", "vms")
 class MainScreen(Screen):
     """Host, Containers and VMs visible together, and the selected adapter."""
 
+    BINDINGS = [Binding("escape", "clear_filter", "clear filter", id="clear-filter",
+                        tooltip="Clear the filter kept with enter")]
+
     def __init__(self) -> None:
         super().__init__(id="main")
         self.rows: dict[str, list[Row]] = {p: [] for p in PANES}
         self.row_cache = RowCache()
         self.last_pane = "host"
+        self.detail_choice: Optional[bool] = None  # the operator's `i`; None: by the terminal's height
 
     @property
     def vnet(self) -> "VnetApp":
@@ -45,10 +54,60 @@ class MainScreen(Screen):
                 yield Pane(p)
         yield DetailView(id="detail")
         yield FilterBar()
-        yield Footer(compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.vnet.main_ready()
+        self.relayout()
+
+    def on_resize(self) -> None:
+        self.relayout()
+
+    # -- layout ------------------------------------------------------------
+    def relayout(self) -> None:
+        """Size the panes by their rows and the detail pane by what is left (layout.py)."""
+        w, h = self.size
+        if h <= 0:
+            return
+        filter_open = self.query_one(FilterBar).has_class("open")
+        room = h - 2 - (1 if filter_open else 0)  # header, footer, filter bar
+        panes = [self.pane(p) for p in PANES]
+        p = plan(w, room, [x.row_count for x in panes], self.detail_choice)
+        self.set_class(p.compact, "compact")
+        for pane, n in zip(panes, p.panes):
+            if pane.styles.height is None or pane.styles.height.value != n:
+                pane.styles.height = n
+        detail = self.query_one(DetailView)
+        was_folded = detail.has_class("folded")
+        detail.set_class(not p.detail_open, "folded")
+        detail.set_class(p.detail_open and p.detail >= DETAIL_BIG, "tall")
+        if detail.styles.height is None or detail.styles.height.value != p.detail:
+            detail.styles.height = p.detail
+        if was_folded != detail.has_class("folded"):
+            detail._title_shown = None
+            self.show_detail()
+
+    def toggle_detail(self) -> None:
+        """`i`: fold or unfold the detail pane (overrides the choice made by the terminal's height)."""
+        detail = self.query_one(DetailView)
+        self.detail_choice = detail.has_class("folded")
+        self.relayout()
+
+    def set_titles(self) -> None:
+        """Each pane's title: its name, how many rows it shows, and "no matches" when a filter hides all."""
+        q = self.vnet.filter_text
+        for p in PANES:
+            pane, total = self.pane(p), len(self.rows[p])
+            shown = pane.row_count
+            if q and not shown and total:
+                title = Text.assemble((TITLES[p], "bold"), ("  no matches for ", "yellow"),
+                                      safe(q, style="bold yellow"))
+            elif q:
+                title = Text.assemble((TITLES[p], "bold"), (f"  {shown} of {total}", "dim"))
+            else:
+                title = Text.assemble((TITLES[p], "bold"), (f"  {total}", "dim"))
+            pane.border_title = title
+            pane.can_focus = shown > 0
 
     def pane(self, name: str) -> Pane:
         return self.query_one(f"#{name}", Pane)
@@ -70,7 +129,27 @@ class MainScreen(Screen):
             pane.show_rows(rows)
             if self.vnet.sample is not None:
                 pane.show_rates(self.vnet.sample, full=True)
+        self.set_titles()
+        self.keep_focus_on_rows()
+        self.relayout()
         self.show_detail()
+
+    def keep_focus_on_rows(self) -> None:
+        """If the focused pane holds no row (a filter hid them all), move to the first that does."""
+        focused = self.focused
+        if isinstance(focused, Pane) and focused.row_count:
+            return
+        if focused is not None and not isinstance(focused, Pane):
+            return  # the filter bar, typing
+        self.focus_rows()
+
+    def focus_rows(self) -> None:
+        """Focus the last pane used if it has rows, else the first pane that has."""
+        for p in [self.last_pane] + [p for p in PANES if p != self.last_pane]:
+            if self.pane(p).row_count:
+                self.pane(p).focus()
+                self.last_pane = p
+                return
 
     def show_sample(self, sample: Sample) -> None:
         for p in PANES:
@@ -119,11 +198,25 @@ class MainScreen(Screen):
     # -- filter ------------------------------------------------------------
     def open_filter(self) -> None:
         self.query_one(FilterBar).open()
+        self.relayout()
 
     def on_filter_bar_filter_changed(self, event: FilterBar.FilterChanged) -> None:
         self.vnet.filter_text = event.text
         self.query_one(StatusHeader).filter_text = event.text
         self.refilter()
+        self.refresh_bindings()
 
     def on_filter_bar_filter_done(self, event: FilterBar.FilterDone) -> None:
-        self.pane(self.last_pane).focus()
+        self.relayout()
+        self.focus_rows()
+
+    def action_clear_filter(self) -> None:
+        """Esc on the panes: drop a kept filter."""
+        if self.vnet.filter_text:
+            self.query_one(FilterBar).value = ""
+            self.on_filter_bar_filter_changed(FilterBar.FilterChanged(self.query_one(FilterBar), ""))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> Optional[bool]:
+        if action == "clear_filter":
+            return bool(self.vnet.filter_text)  # shown in the footer only while a filter is kept
+        return True

@@ -34,6 +34,31 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
 }
 TITLES = {"host": "Host", "containers": "Containers", "vms": "VMs"}
 SORTS = ("name", "rx", "tx")
+# which columns stay when the pane is narrow: first the row's name and its rates, then the rest
+# by how much an operator needs them in a list (MACs and addresses are in the detail pane)
+PRIORITY: dict[str, list[str]] = {
+    "host": ["name", "rx", "tx", "state", "peer", "kind", "master", "addr", "mac"],
+    "containers": ["owner", "name", "rx", "tx", "state", "hostend", "addr", "master", "mac"],
+    "vms": ["owner", "name", "rx", "tx", "vmstate", "hostend", "state", "master", "mac"],
+}
+ALWAYS = 3  # the first three of PRIORITY are never dropped
+RATE_WIDTH = 9  # "1023.9K/s"
+
+
+def fit_columns(pane: str, widths: dict[str, int], room: int, padding: int = 1) -> list[str]:
+    """The columns that fit in ``room`` cells, by priority, in the pane's own order.
+
+    ``widths`` holds each column's content width (header included);
+    every column also takes ``padding`` cells on each side.
+    """
+    keep: set[str] = set()
+    used = 0
+    for i, col in enumerate(PRIORITY[pane]):
+        w = widths.get(col, 0) + 2 * padding
+        if i < ALWAYS or used + w <= room:
+            keep.add(col)
+            used += w
+    return [k for k, _ in COLUMNS[pane] if k in keep]
 
 
 def rate_values(rate: Optional[Rate], swap: bool) -> tuple[float, float]:
@@ -94,8 +119,14 @@ BULK = 32  # more rows than this gone at once: refill the table instead
 class Pane(DataTable):
     """One pane: its rows keyed by ``Row.key``; knows the Row behind the cursor."""
 
-    BINDINGS = [Binding("enter", "select_cursor", "detail", id="row-detail",
-                        tooltip="Open the selected adapter: both ends side by side")]
+    BINDINGS = [
+        Binding("enter", "select_cursor", "detail", id="row-detail",
+                tooltip="Open the selected adapter: both ends side by side"),
+        Binding("home,g", "scroll_top", "first row", show=False, id="row-first", tooltip="First row"),
+        Binding("end,G", "scroll_bottom", "last row", show=False, id="row-last", tooltip="Last row"),
+        Binding("j", "cursor_down", "down", show=False, id="row-down", tooltip="Next row"),
+        Binding("k", "cursor_up", "up", show=False, id="row-up", tooltip="Previous row"),
+    ]
 
     def __init__(self, pane: str) -> None:
         super().__init__(id=pane, cursor_type="row", zebra_stripes=True)
@@ -109,13 +140,48 @@ class Pane(DataTable):
         self._rates: dict[str, tuple[str, str]] = {}  # the rate texts on screen, per row
         self._values: dict[str, tuple[float, float]] = {}  # the rates behind them
         self.by_end: dict[tuple[int, int], list[str]] = {}  # end -> the rows that show its rates
+        self.shown_cols: list[str] = [k for k, _ in self.columns_spec]  # the columns shown (fit_columns)
+        self._cell_cols: list[str] = self.shown_cols[:-2]  # shown columns that are not rates
 
     def on_mount(self) -> None:
-        for key, label in self.columns_spec:
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        labels = dict(self.columns_spec)
+        for key in self.shown_cols:
             if key in ("rx", "tx"):  # fixed: "1023.9K/s" fits; cells change on every tick
-                self.add_column(Text(label, justify="right"), key=key, width=9)
+                self.add_column(Text(labels[key], justify="right"), key=key, width=RATE_WIDTH)
             else:
-                self.add_column(Text(label), key=key)
+                self.add_column(Text(labels[key]), key=key)
+        self._cell_cols = [k for k in self.shown_cols if k not in ("rx", "tx")]
+
+    # -- fitting the pane's width --------------------------------------------
+    def content_widths(self) -> dict[str, int]:
+        """Each column's widest text (its header included), over every row the pane holds."""
+        widths = {k: Text(label).cell_len for k, label in self.columns_spec}
+        widths["rx"] = widths["tx"] = RATE_WIDTH
+        for r in self.rows_by_key.values():
+            for k, cell in r.cells.items():
+                n = cell.cell_len
+                if n > widths.get(k, 0):
+                    widths[k] = n
+        return widths
+
+    def refit(self) -> bool:
+        """Drop or bring back columns so that the rows fit the pane's width; True if they changed."""
+        room = self.size.width - 1  # the vertical scrollbar's column
+        if room <= 0:
+            return False
+        shown = fit_columns(self.pane, self.content_widths(), room, self.cell_padding)
+        if shown == self.shown_cols:
+            return False
+        cur = self.current
+        self.shown_cols = shown
+        self._refill(list(self.rows_by_key.values()), cur.key if cur else None, columns=True)
+        return True
+
+    def on_resize(self) -> None:
+        self.refit()
 
     @property
     def current(self) -> Optional[Row]:
@@ -143,13 +209,16 @@ class Pane(DataTable):
             self._rates.pop(k, None)
             self._values.pop(k, None)
         quiet: list[tuple[str, str, Text]] = []  # changed cells that leave their column's width alone
+        shown = set(self._cell_cols)
+        changed = False
         for r in rows:
             old = self.rows_by_key.get(r.key)
             if old is None or old is r:  # new, or unchanged (rowbuild reuses it)
                 continue
+            changed = True
             for col, cell in r.cells.items():
                 was = old.cells.get(col)
-                if was != cell:
+                if was != cell and col in shown:
                     if self._same_width(col, was, cell):
                         quiet.append((r.key, col, self._sortable(r, col, cell)))
                     else:
@@ -157,7 +226,7 @@ class Pane(DataTable):
         if quiet:
             self.set_cells(quiet)
         for r in added:
-            cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k, _ in self.columns_spec[:-2]]
+            cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k in self._cell_cols]
             self.add_row(*cells, rate_cell("·", -1.0), rate_cell("·", -1.0), key=r.key)
             self._rates[r.key] = NO_RATE
         self.rows_by_key = new
@@ -168,11 +237,15 @@ class Pane(DataTable):
                     self.by_end.setdefault(r.end, []).append(r.key)
         if gone or added:
             self.resort(keep=before.key if before else None)
+        if gone or added or changed:
+            self.refit()
         return bool(gone or added)
 
-    def _refill(self, rows: list[Row], keep: Optional[str]) -> None:
-        """Clear and add ``rows`` (with the rates already known), in sort order."""
-        self.clear()
+    def _refill(self, rows: list[Row], keep: Optional[str], columns: bool = False) -> None:
+        """Clear and add ``rows`` (with the rates already known), in sort order; ``columns``: them too."""
+        self.clear(columns=columns)
+        if columns:
+            self._add_columns()
         keys = {r.key for r in rows}
         self._rates = {k: v for k, v in self._rates.items() if k in keys}
         self._values = {k: v for k, v in self._values.items() if k in keys}
@@ -180,12 +253,14 @@ class Pane(DataTable):
         for r in rows:
             values = self._values.get(r.key, (-1.0, -1.0))
             texts = self._rates.setdefault(r.key, NO_RATE)
-            cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k, _ in self.columns_spec[:-2]]
+            cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k in self._cell_cols]
             self.add_row(*cells, rate_cell(texts[0], values[0]), rate_cell(texts[1], values[1]), key=r.key)
             if r.end is not None:
                 self.by_end.setdefault(r.end, []).append(r.key)
         self.rows_by_key = {r.key: r for r in rows}
         self.resort(keep=keep)
+        if not columns:
+            self.refit()
 
     def _same_width(self, col: str, was: Optional[Text], cell: Text) -> bool:
         """Would ``update_cell(..., update_width=True)`` leave the column as wide as it is?
