@@ -87,6 +87,7 @@ class DockerRuntime:
     scratch: Path
     pid: int = 0
     storage_driver: str = ""
+    pid_namespace: bool = False  # dockerd as pid 1 of a pid namespace of its own (as in an LXC container)
     ids: dict[str, str] = field(default_factory=dict)  # container name -> 64-hex id
 
     @property
@@ -239,16 +240,30 @@ def _start(rt: DockerRuntime, storage_driver: Optional[str]) -> subprocess.Popen
         cmd += ["--storage-driver", storage_driver]
     log = open(rt.scratch / "dockerd.log", "ab")
     try:
-        # ip netns exec and unshare both exec: the Popen pid becomes dockerd's
+        # ip netns exec and unshare both exec: the Popen pid becomes dockerd's (unless unshare
+        # forks into a new pid namespace: then dockerd is its child, found by _find_dockerd)
+        pidns = ["--pid", "--fork", "--mount-proc", "--kill-child"] if rt.pid_namespace else []
         return subprocess.Popen(
-            ["ip", "netns", "exec", rt.netns, "unshare", "--mount", "--propagation", "private", "--",
+            ["ip", "netns", "exec", rt.netns, "unshare", "--mount", "--propagation", "private", *pidns, "--",
              "sh", "-c", START, "start", str(rt.scratch), str(mounts), *cmd],
             stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
     finally:
         log.close()
 
 
-def _wait_ready(rt: DockerRuntime, proc: subprocess.Popen, deadline_s: float = 90) -> Optional[str]:
+def _find_dockerd(ino: int) -> int:
+    """Our pid of the dockerd in network namespace ``ino`` (0 while there is none)."""
+    for p in pids_in_netns(ino):
+        try:
+            with open(f"/proc/{p}/comm") as f:
+                if f.read().strip() == "dockerd":
+                    return p
+        except OSError:
+            pass
+    return 0
+
+
+def _wait_ready(rt: DockerRuntime, proc: subprocess.Popen, ino: int, deadline_s: float = 90) -> Optional[str]:
     """None once the API answers; else why not."""
     from vnet_tui.owners.http_unix import UnixHTTP
 
@@ -256,6 +271,11 @@ def _wait_ready(rt: DockerRuntime, proc: subprocess.Popen, deadline_s: float = 9
     while time.monotonic() < end:
         if proc.poll() is not None:
             return f"dockerd exited with {proc.returncode}: {rt.log_tail(800)}"
+        if rt.pid_namespace:
+            rt.pid = _find_dockerd(ino)
+            if not rt.pid:
+                time.sleep(0.1)
+                continue
         try:
             with UnixHTTP(rt.socket, timeout=1.0) as api:
                 status, _ = api.request("GET", "/_ping")
@@ -306,7 +326,10 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
             rt.cli("network", "rm", "net2", check=False, timeout=20)
         except (subprocess.TimeoutExpired, OSError):
             pass
-        proc.send_signal(signal.SIGTERM)
+        try:
+            os.kill(rt.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
@@ -343,8 +366,13 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
 
 
 @contextmanager
-def docker_runtime(storage_driver: Optional[str] = None, populate: bool = True) -> Iterator[DockerRuntime]:
+def docker_runtime(storage_driver: Optional[str] = None, populate: bool = True, pid_namespace: bool = False,
+                   ) -> Iterator[DockerRuntime]:
     """dockerd in a netns of its own with web1, db1 (net2), pz1 (paused), ex1 (exited).
+
+    ``populate=False``: only the image, no containers.  ``pid_namespace=True``: dockerd is
+    pid 1 of a pid namespace of its own (as in an LXC container), so the pids it reports are
+    not ours.
 
     Raises ``DockerUnavailable`` (its message says why) when dockerd cannot be started here.
     """
@@ -352,7 +380,8 @@ def docker_runtime(storage_driver: Optional[str] = None, populate: bool = True) 
     if reason:
         raise DockerUnavailable(reason)
     tag = secrets.token_hex(4)
-    rt = DockerRuntime(netns=f"vt-dk-{tag}", tag=tag, scratch=Path(tempfile.mkdtemp(prefix=f"vt-dk-{tag}-")))
+    rt = DockerRuntime(netns=f"vt-dk-{tag}", tag=tag, scratch=Path(tempfile.mkdtemp(prefix=f"vt-dk-{tag}-")),
+                       pid_namespace=pid_namespace)
     fw_before = firewall_state()
     proc: Optional[subprocess.Popen] = None
     ino: Optional[int] = None
@@ -362,12 +391,15 @@ def docker_runtime(storage_driver: Optional[str] = None, populate: bool = True) 
         _run("ip", "-n", rt.netns, "link", "set", "lo", "up").check_returncode()
         ino = _netns_inode(rt.netns)
         proc = _start(rt, storage_driver)
-        rt.pid = proc.pid
-        why = _wait_ready(rt, proc)
+        rt.pid = 0 if pid_namespace else proc.pid
+        why = _wait_ready(rt, proc, ino)
         if why is not None:
             raise DockerUnavailable(why)
         if populate:
             _populate(rt)
+        else:
+            with open(rootfs_tar(), "rb") as f:
+                rt.cli("import", "--change", 'CMD ["/bin/sh"]', "-", IMAGE, stdin=f)
         yield rt
     finally:
         problems = _teardown(rt, proc, ino)

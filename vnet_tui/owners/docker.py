@@ -74,7 +74,53 @@ class Daemon:
         self.default_bridge = flag_value(argv, "--bridge", "-b") or config.get("bridge") or DEFAULT_BRIDGE
         self.shares_our_mounts = _same_ns(procs, pid, "mnt")
         self.netns_inode = _ns_inode(procs, pid, "net")
+        # a daemon in a pid namespace of its own (dockerd in an LXC container, docker-in-docker)
+        # reports pids of that namespace: ``level`` is its depth below ours, 0 when shared
+        # (None: we cannot tell, so its pids are not used)
+        self.pid_level: Optional[int] = 0
+        if not _same_ns(procs, pid, "pid"):
+            levels = len(_nspid(procs, pid))
+            self.pid_level = levels - 1 if levels >= 2 else None
         self._procs = procs
+        self._outer: Optional[dict[int, int]] = None
+
+    def outer_pids(self, inner: list[int]) -> list[int]:
+        """The daemon's pids as our pid namespace numbers them (empty for one we cannot see)."""
+        if self.pid_level == 0:
+            return inner
+        if self.pid_level is None:
+            return []
+        if self._outer is None:
+            self._outer = self._map_pid_namespace(self.pid_level)
+        return [self._outer[i] for i in inner if i in self._outer]
+
+    def _map_pid_namespace(self, level: int) -> dict[int, int]:
+        """inner pid -> our pid, for the processes under the daemon's pid namespace's init.
+
+        Only that init's descendants are read (a sibling namespace, e.g. another LXC
+        container running its own dockerd, numbers its processes the same way).
+        """
+        procs = self._procs
+        init, seen = self.pid, 0
+        while seen < 64:  # walk up to the process that is pid 1 of the daemon's namespace
+            ns = _nspid(procs, init)
+            if len(ns) > level and ns[level] == 1:
+                break
+            parent = procs.ppid(init)
+            if not parent:
+                return {}
+            init, seen = parent, seen + 1
+        else:
+            return {}
+        out: dict[int, int] = {}
+        todo = [init]
+        while todo:
+            p = todo.pop()
+            ns = _nspid(procs, p)
+            if len(ns) > level:
+                out.setdefault(ns[level], p)
+            todo.extend(procs.children(p))
+        return out
 
     def path(self, inside: str) -> str:
         """A path as the daemon sees it, as we can open it."""
@@ -91,6 +137,7 @@ class Daemon:
             "daemon_pid": self.pid,
             "data_root": self.data_root,
             "api_version": api_version,
+            "pid_level": self.pid_level,
         }
 
 
@@ -121,6 +168,18 @@ def _unix_socket(hosts: list[str]) -> Optional[str]:
         if h.startswith("/"):
             return h
     return None  # tcp:// or ssh:// only: not a socket we can reach here
+
+
+def _nspid(procs: ProcTable, pid: int) -> list[int]:
+    """The process's pid in each pid namespace from ours down (``NSpid:`` of its status)."""
+    text = read_text(f"{procs.proc}/{pid}/status", 1 << 14) or ""
+    for line in text.splitlines():
+        if line.startswith("NSpid:"):
+            try:
+                return [int(x) for x in line.split()[1:]]
+            except ValueError:
+                return []
+    return []
 
 
 def _read_json(path: str) -> dict[str, Any]:
@@ -201,7 +260,7 @@ def _from_api(daemon: Daemon) -> list[Owned]:
                 st = info.get("State") or {}
                 state = st.get("Status") or state
                 if isinstance(st.get("Pid"), int) and st["Pid"] > 0:
-                    pids = [st["Pid"]]
+                    pids = daemon.outer_pids([st["Pid"]])
                 extra["sandbox_key"] = (info.get("NetworkSettings") or {}).get("SandboxKey") or None
                 extra["hostname"] = (info.get("Config") or {}).get("Hostname") or None
             settings = (c.get("NetworkSettings") or {}).get("Networks") or {}
@@ -322,8 +381,9 @@ def _from_disk(procs: ProcTable, daemon: Daemon, why: str) -> list[Owned]:
         st = doc.get("State") or {}
         state = disk_state(st)
         pid = st.get("Pid")
-        pids = [pid] if (state in _WITH_PROCESSES and isinstance(pid, int) and pid > 0
-                         and _pid_is_container(procs, pid, cid)) else []
+        pids = []
+        if state in _WITH_PROCESSES and isinstance(pid, int) and pid > 0:
+            pids = [p for p in daemon.outer_pids([pid]) if _pid_is_container(procs, p, cid)]
         ns = doc.get("NetworkSettings") or {}
         out.append(Owned(
             runtime=RUNTIME, kind="container", id=doc.get("ID") or cid,
