@@ -109,7 +109,7 @@ class NspawnSite:
             elif m.network == "bridge":
                 m.host_if, m.guest_if = f"vb-{m.machine}"[:15], "host0"
             else:
-                m.host_if, m.guest_if = f"vh-{m.machine}"[:15], "eth0"
+                m.host_if, m.guest_if = f"vh-{m.tree}"[:15], "eth0"
                 _ip("-n", self.netns, "link", "add", m.host_if, "type", "veth", "peer", "name", "vg-tmp")
                 _ip("-n", self.netns, "link", "set", "vg-tmp", "netns", str(m.leader), "name", m.guest_if)
                 _ip("-n", self.netns, "link", "set", m.host_if, "master", "br0", "up")

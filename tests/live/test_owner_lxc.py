@@ -1,0 +1,132 @@
+"""owners/lxc.py against real LXC containers, proven by LXC's own tools (lxc-ls, lxc-info).
+
+One module-scoped site (tests/runtimes/lxc.py): netns ``vt-lx-<hex>``
+with ``br0``, a private lxcpath, two busybox containers on br0:
+``web`` started with ``lxc-start -d`` and then frozen, and ``101`` (a
+Proxmox-style CTID) started in the foreground (``lxc-start -F``) as
+Proxmox runs it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import pytest
+
+from tests.helpers import ip_json
+from tests.runtimes import lxc as site_mod
+from tests.runtimes.lxc import LxcContainer, LxcSite
+from vnet_tui.owners import lxc
+from vnet_tui.owners.base import ProcTable
+
+pytestmark = pytest.mark.live
+
+MACS = {"web": "02:00:5e:4c:58:01", "101": "02:00:5e:4c:58:02"}
+
+
+@pytest.fixture(scope="module")
+def site():
+    why = site_mod.available()
+    if why:
+        pytest.skip(f"NOT TESTED: LXC: {why}")
+    s = LxcSite([LxcContainer("web", MACS["web"], frozen=True),
+                 LxcContainer("101", MACS["101"], foreground=True)])
+    try:
+        s.up()
+    except Exception as e:
+        problems = s.down()
+        raise AssertionError(f"{type(e).__name__}: {e}; the LXC site did not come up (removed again; left: {problems})")
+    yield s
+    problems = s.down()
+    assert not problems, f"LXC site not removed cleanly: {problems}"
+
+
+@pytest.fixture(scope="module")
+def records(site):
+    return {r.name: r for r in lxc.scan(ProcTable()) if r.control.get("lxcpath") == site.lxcpath}
+
+
+def test_names_and_states_are_lxc_ls_fancy(site, records):
+    fancy = site.fancy()
+    assert set(fancy) == {"web", "101"}
+    assert set(records) == set(fancy)
+    words = {"RUNNING": "running", "FROZEN": "frozen"}
+    assert {n: r.state for n, r in records.items()} == {n: words[s] for n, s in fancy.items()}
+    assert records["web"].state == "frozen" and records["101"].state == "running"
+
+
+def test_pids_and_states_are_lxc_info(site, records):
+    for name, rec in records.items():
+        info = site.info(name)
+        assert rec.pids == [int(info["PID"])], name
+        assert rec.state == info["State"].lower(), name
+
+
+def test_ids_control_and_runtime(site, records):
+    for name, rec in records.items():
+        assert rec.runtime == "lxc" and rec.kind == "container"
+        assert rec.id == f"{site.lxcpath}/{name}"
+        assert rec.control["lxcpath"] == site.lxcpath and rec.control["name"] == name
+        assert rec.image == "busybox"
+        # the monitor is the one whose title (or -F command line) names this container
+        mon = rec.control["monitor_pid"]
+        assert mon in site.monitors() and rec.pids[0] != mon
+
+
+def test_numeric_ctid_is_an_ordinary_name(records):
+    assert records["101"].name == "101" and records["101"].details["hostname"] == "101"
+
+
+def test_network_entries_are_the_config(site, records):
+    for name, rec in records.items():
+        nets = rec.details["networks"]
+        assert nets == [{"index": "0", "type": "veth", "link": "br0", "flags": "up", "name": "eth0",
+                         "hwaddr": MACS[name]}], name
+
+
+def test_init_is_in_the_netns_of_its_veth(site, records):
+    """The record's pid holds the container's eth0 (the config's MAC); its peer is on br0 in the site's netns."""
+    bridge_ports = {l["ifindex"]: l for l in ip_json("link", "show", "master", "br0", netns=site.netns)}
+    for name, rec in records.items():
+        out = subprocess.run(["nsenter", "-t", str(rec.pids[0]), "-n", "ip", "-j", "link", "show", "eth0"],
+                             capture_output=True, text=True, check=True).stdout
+        eth0 = json.loads(out)[0]
+        assert eth0["address"] == MACS[name]
+        assert eth0["link_index"] in bridge_ports, name
+
+
+def test_a_scan_opens_no_socket(site):
+    """Scanning reads /proc and files only: LXC's command socket is never asked (traced with strace)."""
+    out = traced_scan("lxc", site.lxcpath)
+    assert out["found"] == 2, out
+    assert out["calls"] == [], out
+
+
+def traced_scan(module: str, needle: str) -> dict:
+    """Run ``module.scan`` under strace; the socket/connect calls it made and the records matching ``needle``."""
+    if shutil.which("strace") is None:
+        pytest.skip("NOT TESTED: strace is not installed (to prove a scan opens no socket)")
+    code = (
+        "import os, sys\n"
+        f"from vnet_tui.owners import {module} as m\n"
+        "from vnet_tui.owners.base import ProcTable\n"
+        "p = ProcTable()\n"
+        "os.write(2, b'<<scan\\n')\n"
+        "recs = m.scan(p)\n"
+        "os.write(2, b'scan>>\\n')\n"
+        f"print(sum(1 for r in recs if {needle!r} in repr(r)))\n"
+    )
+    with tempfile.NamedTemporaryFile("r", suffix=".strace") as log:
+        r = subprocess.run(["strace", "-f", "-qq", "-o", log.name, "-e", "trace=socket,connect,write",
+                            sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        lines = log.read().splitlines()
+    start = next(i for i, l in enumerate(lines) if "<<scan" in l)
+    end = next(i for i, l in enumerate(lines) if "scan>>" in l)
+    calls = [l for l in lines[start:end] if re.search(r"(^|\s)(socket|connect)\(", l)]
+    return {"found": int(r.stdout.strip()), "calls": calls}

@@ -1,0 +1,179 @@
+"""owners/nspawn.py against real systemd-nspawn machines, proven by nspawn's command line and the kernel.
+
+One module-scoped site (tests/runtimes/nspawn.py), netns ``vt-np-<hex>``
+with ``br0``; every machine runs ``sleep`` as its PID 1:
+
+* ``alpha``: ``-M alpha --network-veth`` (host end ve-alpha);
+* ``beta``: ``-M beta -D …/beta-dir --network-bridge=br0`` (-M wins over the directory);
+* ``web3``: no ``-M``, ``-D …/web3 --private-network`` + a veth the site adds;
+* ``twin`` twice (``-M twin`` on two directories, one ``--network-veth``, one ``--private-network``): with
+  ``--register=no`` nothing stops two machines sharing a name.
+
+Also here: both scans (LXC's and nspawn's) are empty when no such
+runtime runs, even with decoy processes named like them.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from tests.helpers import ip_json
+from tests.live.test_owner_lxc import traced_scan
+from tests.runtimes import nspawn as site_mod
+from tests.runtimes.nspawn import Machine, NspawnSite
+from vnet_tui.owners import nspawn
+from vnet_tui.owners.base import ProcTable
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def site():
+    why = site_mod.available()
+    if why:
+        pytest.skip(f"NOT TESTED: systemd-nspawn: {why}")
+    s = NspawnSite([
+        Machine("alpha", "alpha", "veth"),
+        Machine("beta-dir", "beta", "bridge"),
+        Machine("web3", None, "private"),
+        Machine("twin-a", "twin", "veth"),
+        Machine("twin-b", "twin", "private"),
+    ])
+    try:
+        s.up()
+    except Exception as e:
+        problems = s.down()
+        raise AssertionError(f"{type(e).__name__}: {e}; the nspawn site did not come up (removed again; left: {problems})")
+    yield s
+    problems = s.down()
+    assert not problems, f"nspawn site not removed cleanly: {problems}"
+
+
+@pytest.fixture(scope="module")
+def records(site):
+    """The scan's records of this site's machines, by leader pid."""
+    leaders = {m.leader for m in site.machines}
+    return {r.pids[0]: r for r in nspawn.scan(ProcTable()) if r.pids and r.pids[0] in leaders}
+
+
+def nspawn_argv(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/cmdline", "rb") as f:
+        return f.read().rstrip(b"\0").decode().split("\0")
+
+
+def test_every_machine_found_once(site, records):
+    assert len(records) == len(site.machines)
+
+
+def test_names_are_the_machine_or_directory_names(site, records):
+    for m in site.machines:
+        rec = records[m.leader]
+        argv = nspawn_argv(rec.control["nspawn_pid"])
+        assert argv[0] == "systemd-nspawn" and f"{site.root}/{m.tree}" in argv
+        if m.name:
+            assert argv[argv.index("-M") + 1] == m.name == rec.name
+        else:
+            assert "-M" not in argv and rec.name == m.tree == "web3"
+    assert records[site.machines[1].leader].name == "beta"  # -M beta, directory beta-dir
+
+
+def test_leaders_are_all_called_sleep(site, records):
+    """The collision of issue 9: by comm every machine is 'sleep'; by owner each has its name."""
+    comms = {open(f"/proc/{pid}/comm").read().strip() for pid in records}
+    assert comms == {"sleep"}
+    assert sorted(r.name for r in records.values()) == ["alpha", "beta", "twin", "twin", "web3"]
+
+
+def test_ids_are_unique_even_for_twins(site, records):
+    ids = [r.id for r in records.values()]
+    assert len(set(ids)) == len(ids)
+    for r in records.values():
+        assert r.id == (f"twin:{r.pids[0]}" if r.name == "twin" else r.name)
+        assert r.runtime == "nspawn" and r.kind == "container" and r.state == "running"
+        assert r.control["registered"] is False
+
+
+def test_leaders_hold_the_guest_end_of_their_veth(site, records):
+    """Each leader's network namespace holds the guest end whose peer is the machine's host end in the netns."""
+    host = {l["ifname"]: l for l in ip_json("link", "show", netns=site.netns)}
+    for m in site.machines:
+        out = subprocess.run(["nsenter", "-t", str(m.leader), "-n", "ip", "-j", "link", "show", m.guest_if],
+                             capture_output=True, text=True, check=True).stdout
+        guest = json.loads(out)[0]
+        assert guest["link_index"] == host[m.host_if]["ifindex"], m.machine
+        assert host[m.host_if]["link_index"] == guest["ifindex"], m.machine
+        assert records[m.leader].pids == [m.leader]
+    assert host["vb-beta"]["master"] == "br0"
+
+
+def test_network_flags_in_details(site, records):
+    want = {"veth": {"network-veth": True}, "bridge": {"network-bridge": "br0"},
+            "private": {"private-network": True}}
+    for m in site.machines:
+        d = records[m.leader].details
+        assert d["network"] == want[m.network], m.machine
+        assert d["private_network"] is True and d["boot"] is False
+        assert d["directory"] == f"{site.root}/{m.tree}"
+
+
+def test_a_scan_opens_no_socket(site):
+    out = traced_scan("nspawn", site.root)
+    assert out["found"] == len(site.machines), out
+    assert out["calls"] == [], out
+
+
+def test_options_parse_like_nspawn():
+    """Bundled and attached short options, --opt=value, and the command's own flags left alone."""
+    o = nspawn.parse_options(["-qbnMweb", "--network-bridge", "br9", "--port=80", "-D/srv/x",
+                              "/bin/sh", "-M", "not-an-option"])
+    assert o["machine"] == ["web"] and o["network-bridge"] == ["br9"] and o["port"] == ["80"]
+    assert o["directory"] == ["/srv/x"] and "boot" in o and "network-veth" in o
+    o = nspawn.parse_options(["--machine", "m1", "--image=/var/lib/machines/deb.raw", "--", "-M", "x"])
+    assert o["machine"] == ["m1"] and o["image"] == ["/var/lib/machines/deb.raw"]
+
+
+DECOYS = textwrap.dedent(r"""
+    import json, os, subprocess, tempfile, time
+    d = tempfile.mkdtemp()
+    # decoys named like the runtimes (comm comes from the file name), each a shell with a child
+    # 'sleep' in the same PID namespace: runtimes' names and command lines, but no container inside
+    decoys = (("lxc-start", ["lxc-start", "-c", "sleep 1000; :", "-n", "fake"]),
+              ("lxc-start", ["[lxc monitor] /var/lib/lxc fake", "-c", "sleep 1000; :"]),
+              ("systemd-nspawn", ["systemd-nspawn", "-c", "sleep 1000; :", "-M", "fake"]),
+              ("incusd", ["incusd", "-c", "sleep 1000; :", "forkstart", "fake", "/x", "/y"]))
+    procs = []
+    for comm, argv in decoys:
+        exe = f"{d}/{comm}"
+        if not os.path.exists(exe):
+            os.symlink("/bin/sh", exe)
+        procs.append(subprocess.Popen(argv, executable=exe))
+    from vnet_tui.owners import lxc, nspawn
+    from vnet_tui.owners.base import ProcTable
+    deadline = time.monotonic() + 20
+    while True:
+        p = ProcTable()
+        if sum(1 for c in p.comms.values() if c == "sleep") >= len(decoys) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print(json.dumps({"lxc": [r.name for r in lxc.scan(p)], "nspawn": [r.name for r in nspawn.scan(p)],
+                      "comms": sorted(p.comms.values())}))
+    for pr in procs:
+        pr.kill()
+""")
+
+
+def test_scans_are_empty_when_no_runtime_runs():
+    """In a PID namespace of its own (its own /proc), with decoys named like the runtimes, both scans are empty."""
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", DECOYS],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    comms = out["comms"]
+    assert comms.count("lxc-start") == 2 and comms.count("systemd-nspawn") == 1 and comms.count("incusd") == 1
+    assert comms.count("sleep") == 4  # every decoy has its child
+    assert out["lxc"] == [] and out["nspawn"] == []
