@@ -11,7 +11,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Label, Sparkline, Static
+from textual.widgets import Label, Sparkline, Static
 
 from vnet_tui.core.model import Counters
 from vnet_tui.core.rates import HISTORY, Rate
@@ -19,6 +19,7 @@ from vnet_tui.core.text import safe
 from vnet_tui.core.units import human_bytes, human_rate
 from vnet_tui.live.feed import EndKey, Sample
 
+from .footer import KeyFooter
 from .rows import End, Row, addresses, state_text
 
 History = Callable[[EndKey], tuple[list[float], list[float]]]
@@ -30,8 +31,9 @@ def _swap(c: Counters) -> Counters:
                     c.tx_errors, c.rx_errors, c.tx_dropped, c.rx_dropped)
 
 
-def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Rate], seen_at_tap: bool) -> Text:
-    """The lines that describe one end."""
+def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Rate], seen_at_tap: bool,
+             narrow: bool = False) -> Text:
+    """The lines that describe one end (``narrow``: for a column under ~50 cells)."""
     if end is None:
         return Text("no other end (not a pair)", style="dim italic")
     t = Text()
@@ -62,12 +64,13 @@ def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Ra
         t.append_text(safe(end.netns))
         t.append("\nMAC    ")
         t.append_text(safe(i.mac or "—"))
-        t.append(f"  MTU {i.mtu}")
+        t.append("\nMTU    " if narrow else "  MTU ")
+        t.append(str(i.mtu))
         if i.master:
             t.append("  on ")
             t.append_text(safe(i.master))
         t.append("\nIPs    ")
-        t.append(", ".join(addresses(i)) or "—")
+        t.append_text(Text("\n       " if narrow else ", ").join([safe(a) for a in addresses(i)]) or Text("—"))
     if counters is None:
         t.append("\n\n(no counters yet)", style="dim")
         return t
@@ -77,9 +80,16 @@ def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Ra
         bps = None
         if r is not None:
             bps = (r.tx_bps if d == "rx" else r.rx_bps) if seen_at_tap else (r.rx_bps if d == "rx" else r.tx_bps)
-        t.append(f"\n{d}     ", style="bold")
+        t.append(f"\n{d}  " if narrow else f"\n{d}     ", style="bold")
         t.append(f"{human_bytes(getattr(c, d + '_bytes')):>7} {getattr(c, d + '_packets'):>8} pkt")
         errs, drops = getattr(c, d + "_errors"), getattr(c, d + "_dropped")
+        if narrow:  # the rate first; errors and drops only when there are some
+            t.append(f" {human_rate(bps) if bps is not None else '·':>9}", style="bold")
+            if errs:
+                t.append(f" {errs} err", style="red")
+            if drops:
+                t.append(f" {drops} drop", style="red")
+            continue
         t.append(f"  {errs} err", style="red" if errs else "dim")
         t.append(f"  {drops} drop", style="red" if drops else "dim")
         t.append(f"  {human_rate(bps) if bps is not None else '·':>9}", style="bold")
@@ -107,6 +117,7 @@ class EndBox(Vertical):
     """One end: its facts, then rx and tx sparklines of the last 60 samples."""
 
     _shown: object = None
+    _args: Optional[tuple] = None
 
     def compose(self) -> ComposeResult:
         yield Facts(classes="end-info")
@@ -116,13 +127,20 @@ class EndBox(Vertical):
                 yield Label(d, classes="spark-label")
                 yield Sparkline([], classes=d)
 
+    def on_resize(self) -> None:
+        if self._args is not None:  # narrow or wide now: lay the text out again
+            self._shown = None
+            self.show(*self._args)
+
     def show(self, end: Optional[End], sample: Optional[Sample], history: Optional[History]) -> None:
+        self._args = (end, sample, history)
         self.set_class(end is None, "empty")
         key = end.key if end else None
         seen_at_tap = bool(end and end.at_tap)
         counters = sample.counters_of(key) if sample and key else None
         rate = sample.rates.get(key) if sample and key else None
-        text = end_text(end, counters, rate, seen_at_tap)
+        narrow = 0 < self.size.width < 50
+        text = end_text(end, counters, rate, seen_at_tap, narrow)
         rx, tx = history(key) if history and key else ([], [])
         if seen_at_tap:
             rx, tx = tx, rx
@@ -138,7 +156,7 @@ class EndBox(Vertical):
                 spark.data = data
             peak = human_rate(max(values)) if values else "—"
             self.query_one(f".{d}-title", Facts).text = Text.assemble(
-                (f"{d} bytes/s", "bold"), f" over the last {HISTORY} samples, peak {peak}")
+                (f"{d} bytes/s", "bold"), f"  peak {peak}" if narrow else f" over the last {HISTORY} samples, peak {peak}")
 
 
 def _end_line(label: str, end: Optional[End]) -> Text:
@@ -253,4 +271,4 @@ class DetailScreen(Screen):
 
     def compose(self) -> ComposeResult:
         yield DetailView(id="detail-big", classes="big")
-        yield Footer()
+        yield KeyFooter()

@@ -20,6 +20,7 @@ from textual.widgets._footer import FooterKey
 RANK = ["detail", "help", "pair-view", "filter", "add-adapter", "edit-adapter", "delete-adapter", "undo", "quit",
         "fold-detail", "sort", "pause", "resync", "interval-up", "interval-down"]
 CHANGE_KEYS = {"add-adapter", "edit-adapter", "delete-adapter", "undo"}
+ELSEWHERE = {"help", "quit"}  # the app keys a footer shows on screens other than the main one
 PALETTE_WIDTH = 12  # "▏^p palette" and its margins
 
 
@@ -43,11 +44,14 @@ class KeyFooter(Footer):
         """The bindings to show, in binding order."""
         app = self.app
         read_only = getattr(app, "read_write", True) is False
+        main = self.screen.id == "main" or self.screen is app.screen_stack[0]
         seen: dict[str, tuple[Binding, bool, str, bool]] = {}
         for node, binding, enabled, tooltip in self.screen.active_bindings.values():
             if not binding.show or binding.action in seen:
                 continue
             if read_only and binding.id in CHANGE_KEYS:
+                continue
+            if node is app and not main and binding.id not in ELSEWHERE:
                 continue
             seen[binding.action] = (binding, enabled, tooltip, node is app)
         items = list(seen.values())

@@ -10,13 +10,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from .footer import KeyFooter
 from .keys import EXTRA_HELP, KEYS
 
 
 def keys_table() -> Table:
     """A two-column table: key, what it does."""
     t = Table(box=None, show_header=False, padding=(0, 2), expand=True)
-    t.add_column(style="bold cyan", no_wrap=True, width=22)
+    t.add_column(style="bold cyan", no_wrap=True, width=14)
     t.add_column()
     for k in KEYS:
         soon = "coming soon" in k.tooltip
@@ -47,3 +48,4 @@ class HelpScreen(ModalScreen):
             box.border_title = "Keys — esc to close"
             yield Static(INTRO, id="help-intro")
             yield Static(keys_table(), id="help-keys")
+        yield KeyFooter()

@@ -23,7 +23,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, RichLog, Static
+from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from vnet_tui.core.errors import VnetError
@@ -35,6 +35,7 @@ from vnet_tui.pair.result import TraceEvent
 from vnet_tui.pair.watch import GuestReading, GuestWatch, guest_status
 
 from ..detail import Facts
+from ..footer import KeyFooter
 from ..rows import Row, addresses
 from .messages import GuestPolled, TestDone, TestFailed, TraceBatch
 from .widgets import EndColumn, deltas_text, facts_text, mirror_text, summary_text, trace_line
@@ -90,9 +91,9 @@ class PairScreen(Screen):
             yield EndColumn(id="pair-host")
         yield Facts(id="pair-mirror")
         yield Facts(id="pair-progress")
-        yield RichLog(id="pair-trace", max_lines=400, markup=False, wrap=False, auto_scroll=True)
+        yield RichLog(id="pair-trace", max_lines=400, markup=False, wrap=True, auto_scroll=True)
         yield Facts(id="pair-summary")
-        yield Footer()
+        yield KeyFooter()
 
     # -- lifecycle ---------------------------------------------------------
     def on_mount(self) -> None:
@@ -108,6 +109,9 @@ class PairScreen(Screen):
         self.query_one("#pair-trace", RichLog).write(self._intro())
         self.refresh_view()
         self.set_interval(TICK, self.refresh_view)
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.height < 40, "short")
 
     def on_unmount(self) -> None:
         self.cancel.set()
