@@ -10,6 +10,7 @@ Proxmox runs it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -130,3 +131,22 @@ def traced_scan(module: str, needle: str) -> dict:
     end = next(i for i, l in enumerate(lines) if "scan>>" in l)
     calls = [l for l in lines[start:end] if re.search(r"(^|\s)(socket|connect)\(", l)]
     return {"found": int(r.stdout.strip()), "calls": calls}
+
+
+def vnet_tui(*args: str, state: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as an operator runs it, with a private state directory."""
+    return subprocess.run([sys.executable, "-m", "vnet_tui", *args], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "VNET_TUI_STATE": state})
+
+
+def test_show_json_names_lxc_containers_by_their_owner(site, records, tmp_path):
+    """``vnet-tui show --netns SITE --json``: runtime, name, id and state from LXC, paired to the init's netns."""
+    r = vnet_tui("show", "--netns", site.netns, "--json", state=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    shown = {c["name"]: c for c in json.loads(r.stdout)["containers"] if c.get("runtime") == "lxc"}
+    assert set(shown) == {"web", "101"}
+    for name, c in shown.items():
+        assert c["id"] == records[name].id and c["display"] == name
+        assert c["state"] == records[name].state
+        assert records[name].pids[0] in c["netns"]["pids"]
+    assert shown["web"]["state"] == "frozen"

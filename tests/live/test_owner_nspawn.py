@@ -23,7 +23,7 @@ import textwrap
 import pytest
 
 from tests.helpers import ip_json
-from tests.live.test_owner_lxc import traced_scan
+from tests.live.test_owner_lxc import traced_scan, vnet_tui
 from tests.runtimes import nspawn as site_mod
 from tests.runtimes.nspawn import Machine, NspawnSite
 from vnet_tui.owners import nspawn
@@ -177,3 +177,24 @@ def test_scans_are_empty_when_no_runtime_runs():
     assert comms.count("lxc-start") == 2 and comms.count("systemd-nspawn") == 1 and comms.count("incusd") == 1
     assert comms.count("sleep") == 4  # every decoy has its child
     assert out["lxc"] == [] and out["nspawn"] == []
+
+
+def test_show_json_and_targets_tell_the_sleeps_apart(site, records, tmp_path):
+    """``show --json`` names every machine by nspawn's name, the twins twin#1/twin#2; 'twin' as a target is refused."""
+    r = vnet_tui("show", "--netns", site.netns, "--json", state=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    shown = [c for c in json.loads(r.stdout)["containers"] if c.get("runtime") == "nspawn"
+             and set(c["netns"]["pids"]) & set(records)]
+    assert sorted(c["name"] for c in shown) == ["alpha", "beta", "twin", "twin", "web3"]
+    assert sorted(c["display"] for c in shown) == ["alpha", "beta", "twin#1", "twin#2", "web3"]
+    for c in shown:
+        rec = next(records[p] for p in c["netns"]["pids"] if p in records)
+        assert c["id"] == rec.id and c["state"] == "running"
+    r = vnet_tui("adapter", "add", "twin", "--netns", site.netns, "--dry-run", state=str(tmp_path))
+    assert r.returncode == 2 and "target-ambiguous" in r.stderr, (r.returncode, r.stderr)
+    twin1 = next(c for c in shown if c["display"] == "twin#1")
+    r = vnet_tui("adapter", "add", "twin#1", "--netns", site.netns, "--dry-run", "--json", state=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    plan = json.loads(r.stdout)
+    assert plan["target"] == "twin#1" and plan["persists"].startswith("no")
+    assert any(f"/proc/{twin1['netns']['pids'][0]}/ns/net" in c for c in plan["commands"]), plan["commands"]
