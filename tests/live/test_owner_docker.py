@@ -79,6 +79,7 @@ def test_pids_are_inside_each_container_netns(rt):
         sandbox = os.stat(rt.path(info["NetworkSettings"]["SandboxKey"])).st_ino
         assert os.stat(f"/proc/{o.pids[0]}/ns/net").st_ino == sandbox, name
         assert o.details["sandbox_key"] == info["NetworkSettings"]["SandboxKey"]
+        assert o.details["pid_from"] == "disk"  # its config.v2.json, checked against the pid's cgroup
     assert found["ex1"].pids == []
     # distinct containers, distinct namespaces
     assert len({os.stat(f"/proc/{found[n].pids[0]}/ns/net").st_ino for n in ("web1", "db1", "pz1")}) == 3
@@ -105,6 +106,18 @@ def test_networks_bridges_and_endpoints(rt):
     assert engine["net2"]["bridge"] == f"br-{net2_id[:12]}" and engine["host"]["bridge"] is None
     assert docker.network_of_bridge(found["ex1"].details, f"br-{net2_id[:12]}") == "net2"
     assert docker.network_of_bridge(found["web1"], "br0") is None
+
+
+def test_pids_from_the_api_when_the_data_root_is_unreadable(rt):
+    procs = ProcTable()
+    daemon = docker.Daemon(procs, rt.pid)
+    daemon.data_root = "/nonexistent/vt-dk"
+    found = {o.name: o for o in docker.scan_daemon(procs, daemon)}
+    for name in ("web1", "db1", "pz1"):
+        info = rt.inspect(name)
+        assert found[name].pids == [info["State"]["Pid"]]
+        assert found[name].details["pid_from"] == "api"
+        assert found[name].details["sandbox_key"] == info["NetworkSettings"]["SandboxKey"]
 
 
 def _check_disk_records(rt, found):

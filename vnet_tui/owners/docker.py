@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.parse
 from typing import Any, Optional, Union
 
@@ -54,6 +55,7 @@ SCAN_DEADLINE = 2.0  # one daemon's whole conversation while scanning
 CHANGE_TIMEOUT = 30.0  # connect/disconnect: the engine makes links and firewall rules
 MAC_PER_NETWORK_API = (1, 44)  # EndpointConfig.MacAddress is honoured from API 1.44 (Docker 25)
 _WITH_PROCESSES = ("running", "paused", "restarting")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 # ---------------------------------------------------------------- the daemon
@@ -229,7 +231,7 @@ def scan_daemon(procs: ProcTable, daemon: Daemon) -> list[Owned]:
     why = "no unix socket among its -H flags"
     if daemon.socket is not None:
         try:
-            return _from_api(daemon)
+            return _from_api(procs, daemon)
         except Exception as e:  # refused, timed out, garbled: fall back to the disk
             why = f"{daemon.socket_in_daemon}: {type(e).__name__}: {e}"
     try:
@@ -238,7 +240,7 @@ def scan_daemon(procs: ProcTable, daemon: Daemon) -> list[Owned]:
         return []
 
 
-def _from_api(daemon: Daemon) -> list[Owned]:
+def _from_api(procs: ProcTable, daemon: Daemon) -> list[Owned]:
     assert daemon.socket is not None
     with UnixHTTP(daemon.socket, timeout=SCAN_TIMEOUT, deadline=SCAN_DEADLINE) as api:
         listed = api.json("GET", "/containers/json?all=1")
@@ -253,16 +255,7 @@ def _from_api(daemon: Daemon) -> list[Owned]:
             pids: list[int] = []
             extra: dict[str, Any] = {}
             if state in _WITH_PROCESSES:
-                try:
-                    info = api.json("GET", f"/containers/{cid}/json")
-                except HTTPError:  # removed since the list was made
-                    info = {}
-                st = info.get("State") or {}
-                state = st.get("Status") or state
-                if isinstance(st.get("Pid"), int) and st["Pid"] > 0:
-                    pids = daemon.outer_pids([st["Pid"]])
-                extra["sandbox_key"] = (info.get("NetworkSettings") or {}).get("SandboxKey") or None
-                extra["hostname"] = (info.get("Config") or {}).get("Hostname") or None
+                pids, extra = _inside(procs, daemon, api, cid)
             settings = (c.get("NetworkSettings") or {}).get("Networks") or {}
             out.append(Owned(
                 runtime=RUNTIME, kind="container", id=cid, name=_name(c.get("Names") or [], cid),
@@ -277,6 +270,36 @@ def _from_api(daemon: Daemon) -> list[Owned]:
                 },
             ))
         return out
+
+
+def _inside(procs: ProcTable, daemon: Daemon, api: UnixHTTP, cid: str) -> tuple[list[int], dict[str, Any]]:
+    """The container's process (our pid) and sandbox.
+
+    From its ``config.v2.json`` when that is readable and its pid's cgroup names the
+    container (~0.1 ms), else from ``GET /containers/ID/json`` (~0.5 ms on a busy host).
+    """
+    doc: dict[str, Any] = {}
+    if _HEX64.fullmatch(cid):
+        doc = _read_json(daemon.path(os.path.join(daemon.data_root, "containers", cid, "config.v2.json")))
+    pid = (doc.get("State") or {}).get("Pid")
+    via = "disk"
+    pids = []
+    if isinstance(pid, int) and pid > 0:
+        pids = [p for p in daemon.outer_pids([pid]) if _pid_is_container(procs, p, cid)]
+    if not pids:
+        via = "api"
+        try:
+            doc = api.json("GET", f"/containers/{cid}/json")
+        except HTTPError:  # removed since the list was made
+            doc = {}
+        pid = (doc.get("State") or {}).get("Pid")
+        if isinstance(pid, int) and pid > 0:
+            pids = daemon.outer_pids([pid])
+    return pids, {
+        "pid_from": via,
+        "sandbox_key": (doc.get("NetworkSettings") or {}).get("SandboxKey") or None,
+        "hostname": (doc.get("Config") or {}).get("Hostname") or None,
+    }
 
 
 def _name(names: list[str], cid: str) -> str:
