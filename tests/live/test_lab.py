@@ -317,3 +317,65 @@ def test_a_lab_of_100_containers(capsys):
     with capsys.disabled():
         print(f"\n  lab of 100 containers: up {t_up:.2f} s, down {t_down:.2f} s")
     assert_gone(name, [c.pid for c in info.containers], [])
+
+
+def demo_args(**kw):
+    import argparse
+
+    return argparse.Namespace(**{"containers": 1, "vms": 0, "seed": 0, "boot": False, "own": False,
+                                 "keep": False, **kw})
+
+
+def test_a_second_demo_attaches_to_an_existing_lab_and_never_takes_it_down():
+    from vnet_tui.commands import demo
+
+    name = unique()
+    with lab(name, containers=1, vms=0) as info:
+        d = demo.prepare(demo_args(), base=name)
+        assert (d.name, d.owned, d.instance) == (name, False, info.instance)
+        assert "attached" in d.message and "did not build" in d.message
+        assert "left up" in demo.finish(d, keep=False)
+        assert registry.instance_id(name) == info.instance  # the same lab, untouched
+        check_containers(info)
+
+
+def test_a_demo_with_own_builds_its_own_lab_and_removes_only_that():
+    from vnet_tui.commands import demo
+
+    name = unique()
+    with lab(name, containers=1, vms=0) as info:
+        d = demo.prepare(demo_args(own=True), base=name)
+        try:
+            assert d.owned and d.name == f"{name}2" and d.instance == registry.instance_id(d.name)
+            assert f"lab {name}2 built" in d.message and f"lab {name} is up" in d.message
+        finally:
+            said = demo.finish(d, keep=False)
+        assert "removed" in said
+        assert not registry.lab_namespaces(f"{name}2") and not os.path.exists(registry.lab_dir(f"{name}2"))
+        assert registry.instance_id(name) == info.instance
+        check_containers(info)
+
+
+def test_a_demo_never_removes_a_lab_someone_else_is_building_or_rebuilt():
+    from vnet_tui.commands import demo
+
+    name = unique()
+    os.makedirs(registry.lab_dir(name))
+    registry.write_state(name, {"name": name, "status": "building", "instance": "someone"})
+    try:
+        d = demo.prepare(demo_args(), base=name)  # not up: a lab of its own, the other left alone
+        try:
+            assert d.owned and d.name == f"{name}2" and "exists but is not up" in d.message
+            assert registry.instance_id(name) == "someone"
+            # while it ran, someone took its lab down and built another under the same name
+            down(d.name)
+            with lab(d.name, containers=1, vms=0) as theirs:
+                assert "rebuilt by someone else" in demo.finish(d, keep=False)
+                assert registry.instance_id(d.name) == theirs.instance
+                check_containers(theirs)
+        finally:
+            if registry.lab_namespaces(d.name) or os.path.exists(registry.lab_dir(d.name)):
+                down(d.name)
+    finally:
+        shutil.rmtree(registry.lab_dir(name), ignore_errors=True)
+    assert registry.instance_id(name) is None
