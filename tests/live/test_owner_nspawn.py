@@ -6,6 +6,8 @@ with ``br0``; every machine runs ``sleep`` as its PID 1:
 * ``alpha``: ``-M alpha --network-veth`` (host end ve-alpha);
 * ``beta``: ``-M beta -D …/beta-dir --network-bridge=br0`` (-M wins over the directory);
 * ``web3``: no ``-M``, ``-D …/web3 --private-network`` + a veth the site adds;
+* ``gamma``: ``-M gamma --settings=trusted`` and ``gamma.nspawn`` next to its
+  directory saying ``[Network] VirtualEthernet=yes, Bridge=br0``;
 * ``twin`` twice (``-M twin`` on two directories, one ``--network-veth``, one ``--private-network``): with
   ``--register=no`` nothing stops two machines sharing a name.
 
@@ -43,6 +45,7 @@ def site():
         Machine("web3", None, "private"),
         Machine("twin-a", "twin", "veth"),
         Machine("twin-b", "twin", "private"),
+        Machine("gamma", "gamma", "settings", settings="[Network]\nVirtualEthernet=yes\nBridge=br0\n"),
     ])
     try:
         s.up()
@@ -86,7 +89,7 @@ def test_leaders_are_all_called_sleep(site, records):
     """The collision of issue 9: by comm every machine is 'sleep'; by owner each has its name."""
     comms = {open(f"/proc/{pid}/comm").read().strip() for pid in records}
     assert comms == {"sleep"}
-    assert sorted(r.name for r in records.values()) == ["alpha", "beta", "twin", "twin", "web3"]
+    assert sorted(r.name for r in records.values()) == ["alpha", "beta", "gamma", "twin", "twin", "web3"]
 
 
 def test_ids_are_unique_even_for_twins(site, records):
@@ -113,12 +116,23 @@ def test_leaders_hold_the_guest_end_of_their_veth(site, records):
 
 def test_network_flags_in_details(site, records):
     want = {"veth": {"network-veth": True}, "bridge": {"network-bridge": "br0"},
-            "private": {"private-network": True}}
+            "private": {"private-network": True}, "settings": {"network-veth": True, "network-bridge": "br0"}}
     for m in site.machines:
         d = records[m.leader].details
         assert d["network"] == want[m.network], m.machine
         assert d["private_network"] is True and d["boot"] is False
         assert d["directory"] == f"{site.root}/{m.tree}"
+        assert ("settings" in d) == (m.network == "settings"), m.machine
+
+
+def test_settings_file_as_nspawn_applied_it(site, records):
+    """gamma's network comes from gamma.nspawn (trusted by --settings=trusted); nspawn did put vb-gamma on br0."""
+    gamma = next(m for m in site.machines if m.machine == "gamma")
+    s = records[gamma.leader].details["settings"]
+    assert s["file"] == f"{site.root}/gamma.nspawn" and s["trusted"] and s["applied"]
+    assert s["network"] == {"network-veth": ["yes"], "network-bridge": ["br0"]}
+    host = {l["ifname"]: l for l in ip_json("link", "show", netns=site.netns)}
+    assert host["vb-gamma"]["master"] == "br0"
 
 
 def test_a_scan_opens_no_socket(site):
@@ -185,8 +199,8 @@ def test_show_json_and_targets_tell_the_sleeps_apart(site, records, tmp_path):
     assert r.returncode == 0, r.stderr
     shown = [c for c in json.loads(r.stdout)["containers"] if c.get("runtime") == "nspawn"
              and set(c["netns"]["pids"]) & set(records)]
-    assert sorted(c["name"] for c in shown) == ["alpha", "beta", "twin", "twin", "web3"]
-    assert sorted(c["display"] for c in shown) == ["alpha", "beta", "twin#1", "twin#2", "web3"]
+    assert sorted(c["name"] for c in shown) == ["alpha", "beta", "gamma", "twin", "twin", "web3"]
+    assert sorted(c["display"] for c in shown) == ["alpha", "beta", "gamma", "twin#1", "twin#2", "web3"]
     for c in shown:
         rec = next(records[p] for p in c["netns"]["pids"] if p in records)
         assert c["id"] == rec.id and c["state"] == "running"

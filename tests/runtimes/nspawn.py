@@ -9,7 +9,8 @@ directory, then starts each machine in the netns with
 where NETWORK is ``--network-veth`` (host end ``ve-NAME``),
 ``--network-bridge=br0`` (host end ``vb-NAME`` on br0) or
 ``--private-network`` plus a veth the site adds itself and moves into the
-machine.  ``sleep`` is the machine's PID 1, so every machine's leader has
+machine, or ``--settings=trusted`` with a ``NAME.nspawn`` next to the tree
+that says how (``[Network] Bridge=br0``).  ``sleep`` is the machine's PID 1, so every machine's leader has
 the comm ``sleep``: the collision of issue 9.
 
 What nspawn needs on this host (no systemd as PID 1, cgroup v1 hybrid,
@@ -58,7 +59,8 @@ def available() -> Optional[str]:
 class Machine:
     tree: str  # directory name under the site's directory (the machine name without -M)
     name: Optional[str] = None  # -M NAME, or None: nspawn names it after the directory
-    network: str = "veth"  # veth | bridge | private (+ a veth the site adds)
+    network: str = "veth"  # veth | bridge | private (+ a veth the site adds) | settings (NAME.nspawn, below)
+    settings: str = ""  # a NAME.nspawn next to the tree, used with --settings=trusted
     proc: Optional[subprocess.Popen[bytes]] = None
     leader: Optional[int] = None
     host_if: str = ""
@@ -86,7 +88,7 @@ class NspawnSite:
             a += ["-M", m.name]
         a += ["-D", f"{self.root}/{m.tree}"]
         a += {"veth": ["--network-veth"], "bridge": ["--network-bridge=br0"],
-              "private": ["--private-network"]}[m.network]
+              "private": ["--private-network"], "settings": ["--settings=trusted"]}[m.network]
         return a + ["sleep", SLEEP]
 
     def up(self) -> "NspawnSite":
@@ -97,6 +99,8 @@ class NspawnSite:
         _ip("-n", self.netns, "link", "set", "br0", "up")
         for m in self.machines:
             make_rootfs(Path(self.root) / m.tree, hostname=m.machine)
+            if m.settings:
+                (Path(self.root) / f"{m.machine}.nspawn").write_text(m.settings)
             cmd = netns_exec.command(self.netns, self.argv(m), cgdir=f"{self.cgdir}/{m.machine}",
                                      tmpfs=["/run/systemd/nspawn"])
             with open(f"{self.root}/{m.tree}.log", "wb") as out:
@@ -106,7 +110,7 @@ class NspawnSite:
             m.leader = self.wait_leader(m)
             if m.network == "veth":
                 m.host_if, m.guest_if = f"ve-{m.machine}"[:15], "host0"
-            elif m.network == "bridge":
+            elif m.network == "bridge" or (m.network == "settings" and "Bridge=" in m.settings):
                 m.host_if, m.guest_if = f"vb-{m.machine}"[:15], "host0"
             else:
                 m.host_if, m.guest_if = f"vh-{m.tree}"[:15], "eth0"

@@ -13,12 +13,20 @@ is what is read here (and machined is never asked).
   directory); the container's ``/etc/hostname`` when even that is ``/``.
 * id: the machine name.  With ``--register=no`` two machines may share
   one; then each id becomes ``NAME:LEADERPID`` so that ids stay unique.
-* state: ``running`` (nspawn keeps no other state; a machine whose
-  leader is not there yet is left out).
+* state: ``running``, or ``frozen`` when the kernel's freezer holds the
+  machine's cgroup (``systemctl freeze`` of its unit); nspawn keeps no
+  other state, and a machine whose leader is not there yet is left out.
 * details: the networking flags (``--network-veth``, ``--network-bridge``,
   ``--network-zone``, ``--network-veth-extra``, ``--network-interface``,
   ``--network-macvlan``/``-ipvlan``, ``--network-namespace-path``,
   ``--private-network``, ``--port``), ``--boot``, and the directory or image.
+  A settings file ``NAME.nspawn`` (``systemd-nspawn@.service`` machines
+  are mostly set up by one) adds its ``[Network]`` settings as nspawn
+  applies them: from /etc/systemd/nspawn or /run/systemd/nspawn in full,
+  from next to the directory or image only with ``--settings=trusted``,
+  never with ``--settings=no``; the command line wins unless
+  ``--settings=override``.  The file and what it said are in
+  ``details["settings"]``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import os
 from typing import Any, Optional
 
 from .base import Owned, ProcTable, read_text
+from .lxc import freezer_state
 
 COMM = "systemd-nspawn"
 # short options that take a value (systemd 252's getopt string "+hD:u:abL:M:jS:Z:qi:xp:nUE:P")
@@ -72,17 +81,23 @@ def scan(procs: ProcTable) -> list[Owned]:
             kind="container",
             id=name,
             name=name,
-            state="running",
+            state=freezer_state(procs, leader, pid),
             image=_last(opts, "image"),
             pids=[leader],
             control={"machine": name, "nspawn_pid": pid, "registered": _registered(opts)},
-            details=details(opts, pid),
+            details=_details(procs, pid, name, opts),
         ))
     names = [r.name for r in found]
     for r in found:
         if names.count(r.name) > 1:
             r.id = f"{r.name}:{r.pids[0]}"
     return found
+
+
+def _details(procs: ProcTable, pid: int, name: str, opts: dict[str, list[Optional[str]]]) -> dict[str, Any]:
+    det = details(opts, pid)
+    merge_settings(det, settings(procs, pid, name, opts), opts)
+    return det
 
 
 def leader_of(procs: ProcTable, pid: int) -> Optional[int]:
@@ -193,3 +208,65 @@ def details(opts: dict[str, list[Optional[str]]], pid: int) -> dict[str, Any]:
         if _last(opts, key):
             out[key] = _last(opts, key)
     return out
+
+
+# [Network] keys of a .nspawn file -> the command-line option they stand for
+SETTINGS_NETWORK = {"Private": "private-network", "VirtualEthernet": "network-veth",
+                    "VirtualEthernetExtra": "network-veth-extra", "Interface": "network-interface",
+                    "MACVLAN": "network-macvlan", "IPVLAN": "network-ipvlan", "Bridge": "network-bridge",
+                    "Zone": "network-zone", "Port": "port"}
+TRUE = ("1", "yes", "true", "on")
+
+
+def settings(procs: ProcTable, pid: int, name: str, opts: dict[str, list[Optional[str]]]) -> Optional[dict[str, Any]]:
+    """The machine's ``NAME.nspawn`` as nspawn finds it: {"file", "trusted", "applied", "network"}; None if none."""
+    mode = (_last(opts, "settings") or "yes").lower()
+    if mode in ("no", "false", "0", "off"):
+        return None
+    places = [(f"/etc/systemd/nspawn/{name}.nspawn", True), (f"/run/systemd/nspawn/{name}.nspawn", True)]
+    for key in ("directory", "image"):
+        path = _last(opts, key)
+        if path:
+            places.append((f"{os.path.dirname(path.rstrip('/'))}/{name}.nspawn", mode == "trusted"))
+    for path, trusted in places:
+        text = read_text(procs.root_path(pid, path), limit=1 << 20)
+        if text is None:
+            continue
+        network: dict[str, list[str]] = {}
+        section = ""
+        for line in text.splitlines():
+            line = line.strip()
+            if not line or line[0] in "#;":
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                section = line[1:-1]
+            elif section == "Network" and "=" in line:
+                key, _, value = line.partition("=")
+                if key.strip() in SETTINGS_NETWORK:
+                    network.setdefault(SETTINGS_NETWORK[key.strip()], []).append(value.strip())
+        return {"file": path, "trusted": trusted, "applied": trusted, "network": network,
+                "override": mode == "override"}
+    return None
+
+
+def merge_settings(det: dict[str, Any], found: Optional[dict[str, Any]], opts: dict[str, list[Optional[str]]]) -> None:
+    """Add the settings file's [Network] to ``det["network"]`` where nspawn applies it."""
+    if found is None:
+        return
+    det["settings"] = found
+    if not found["applied"]:
+        return
+    net = det["network"]
+    for key, values in found["network"].items():
+        if key in net and not found["override"]:
+            continue  # the command line wins
+        if key in ("private-network", "network-veth"):
+            if values[-1].lower() in TRUE:
+                net[key] = True
+            else:
+                net.pop(key, None)
+        elif key in ("network-bridge", "network-zone"):
+            net[key] = values[-1]
+        else:
+            net[key] = [w for v in values for w in v.split()]
+    det["private_network"] = bool(PRIVATE & set(net)) or det["private_network"]
