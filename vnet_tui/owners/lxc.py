@@ -8,15 +8,17 @@ is ``lxc-start`` with its own command line.  Either way the container's
 init is the monitor's child, in a PID namespace of its own.
 
 * name: the container's name (Proxmox's CTID ``101`` is an ordinary name);
-  id: ``LXCPATH/NAME``, the container's directory, unique on the server.
+  id: ``LXCPATH/NAME``, the container's directory, unique on the server
+  (``LXCPATH/NAME:INITPID`` if nested LXC shows the same one twice).
 * state: from the kernel's freezer, as ``lxc-info`` reports it, in its
   words lowercased: ``running``, ``frozen`` (``lxc-freeze``; other
   runtimes call it "paused"), ``freezing``.
 * details: the config's network entries (``lxc.net.N.type/link/hwaddr/
   name/veth.pair/flags``), read through the monitor's root (its mount
   namespace), the manager (lxc, incus, lxd, proxmox) and the template.
-* control: ``lxcpath`` and ``name`` for ``lxc-info``/``lxc-attach``, and
-  the monitor's pid: LXC's command socket is an abstract unix socket, so
+* control: ``lxcpath`` and ``name`` for ``lxc-info``/``lxc-attach``, the
+  manager (``incus``/``lxd``/``proxmox`` containers are changed through
+  their manager's tool, not lxc-*), and the monitor's pid: LXC's command socket is an abstract unix socket, so
   those tools must run in the monitor's network namespace
   (``nsenter -t MONITOR -n lxc-info -P LXCPATH -n NAME``).
 
@@ -51,6 +53,10 @@ def scan(procs: ProcTable) -> list[Owned]:
         if init is None:  # starting or stopping: nothing inside to match yet
             continue
         found.append(record(procs, mon, init, lxcpath, name, config))
+    ids = [r.id for r in found]
+    for r in found:  # the same LXCPATH/NAME twice: nested LXC (the same path inside a container)
+        if ids.count(r.id) > 1:
+            r.id = f"{r.id}:{r.pids[0]}"
     return found
 
 
@@ -129,7 +135,7 @@ def record(procs: ProcTable, mon: int, init: int, lxcpath: str, name: str, confi
         state=freezer_state(procs, init, mon),
         image=template(text or ""),
         pids=[init],
-        control={"lxcpath": lxcpath, "name": name, "monitor_pid": mon},
+        control={"lxcpath": lxcpath, "name": name, "monitor_pid": mon, "manager": manager},
         details=details,
     )
 
