@@ -105,7 +105,9 @@ async def test_edit_form_and_vm_guest_mac() -> None:
     app = Harness(lambda a: open_edit_form(a, DEMO, TOPO, "ct101", "veth101.0"))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert "[nothing-to-change]" in text_of(app, "#form-problem")
+        # nothing typed yet: a hint, not an error
+        assert "✗" not in text_of(app, "#form-problem") and "Nothing to change yet" in text_of(app, "#form-problem")
+        assert app.screen.query_one("#form-apply-button", Button).disabled
         await typed(pilot, "#edit-mtu", "9000")
         assert "ip -n vl-demo-host link set dev veth101.0 mtu 9000" in text_of(app, "#form-preview")
         await typed(pilot, "#edit-mtu", "70000")
@@ -116,6 +118,8 @@ async def test_edit_form_and_vm_guest_mac() -> None:
         await typed(pilot, "#edit-guest-mac", "c4:37:72:99:88:77")
         assert "[vm-guest-mac-live]" in text_of(app, "#form-problem")
         assert "cannot change live" in text_of(app, "#form-problem")
+        # in the form's words: the checkbox beside it, not the CLI flag
+        assert "--replug" not in text_of(app, "#form-problem") and "“unplug + replug”" in text_of(app, "#form-problem")
         app.screen.query_one("#edit-replug").value = True
         await pilot.pause()
         assert "qmp vm201 device_del" in text_of(app, "#form-preview")
@@ -125,6 +129,61 @@ async def test_edit_form_and_vm_guest_mac() -> None:
         app.screen.query_one("#edit-replug").value = False
         await pilot.pause()
         assert "link set dev vme0000c9a1.0 mtu 9000" in text_of(app, "#form-preview")
+
+
+async def test_forms_take_the_keyboard_at_once() -> None:
+    """Typed keys land in the first field; ctrl+s and esc are the footer's keys."""
+    app = Harness(lambda a: open_edit_form(a, DEMO, TOPO, "ct101", "veth101.0"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        mac = await mounted(pilot, "#edit-mac", Input)
+        await pilot.pause()
+        assert app.focused is mac
+        await pilot.press("end", "backspace", "2")  # fe:56:54:00:65:01 -> ...:02
+        assert mac.value == "fe:56:54:00:65:02"
+        assert "address fe:56:54:00:65:02" in text_of(app, "#form-preview")
+        footer = " ".join(k.description for k in app.screen.query("FooterKey"))
+        assert "apply" in footer and "cancel" in footer
+        apply = app.screen.query_one("#form-apply-button", Button)
+        assert apply.region.bottom <= 23 and not apply.disabled  # visible at 80×24, above the footer
+
+
+async def test_add_form_for_a_vm_offers_only_what_applies() -> None:
+    app = Harness(lambda a: open_add_form(a, DEMO, TOPO, "vm201"))
+    async with app.run_test(size=SIZE) as pilot:
+        await mounted(pilot, "#add-ips", Input)
+        await pilot.pause()
+        assert not app.screen.query_one("#add-ips", Input).parent.display
+        assert not app.screen.query_one("#add-ifname", Input).parent.display
+        assert not app.screen.query_one("#add-routed").display
+        assert "✓ valid" in text_of(app, "#form-problem")
+        app.screen.query_one("#add-target").value = "ct101"  # a container: its fields come back
+        await pilot.pause()
+        assert app.screen.query_one("#add-ips", Input).parent.display
+
+
+async def test_delete_prompt_answers_y_and_n() -> None:
+    for key, deleted in (("n", False), ("escape", False)):
+        results: list[Any] = []
+        app = Harness(lambda a: a.push_screen(
+            __import__("vnet_tui.ui.forms", fromlist=["x"]).DeleteAdapterScreen(DEMO, TOPO, "ct102", "eth0"),
+            results.append))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await mounted(pilot, "#form-preview", Static)
+            await pilot.pause()
+            assert isinstance(app.focused, Button) and app.focused.id == "form-apply-button"
+            await pilot.press(key)
+            await pilot.pause()
+            assert results == [None] and len(app.screen_stack) == 1
+    # y starts the delete (applied in a worker: here the demo lab does not exist, so it is refused)
+    app = Harness(lambda a: open_delete_form(a, DEMO, TOPO, "ct102", "eth0"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await mounted(pilot, "#form-preview", Static)
+        await pilot.pause()
+        started: list[bool] = []
+        app.screen.start = lambda confirm: started.append(confirm)  # type: ignore[method-assign]
+        await pilot.press("y")
+        await pilot.press("enter")
+        assert started == [False, False]
 
 
 async def test_delete_form_shows_what_it_runs() -> None:

@@ -35,6 +35,7 @@ class AddAdapterScreen(ChangeForm):
     def __init__(self, server: Server, topology: Topology, target: Optional[str] = None) -> None:
         super().__init__(server, topology, "Add an adapter")
         self.targets = [c.name for c in topology.containers] + [v.name for v in topology.vms]
+        self.vms = {v.name for v in topology.vms}
         self.target = target if target in self.targets else (self.targets[0] if self.targets else None)
         taken = Facts(topology).macs()
         self.auto_mac = macs.guest_mac(taken)
@@ -52,8 +53,8 @@ class AddAdapterScreen(ChangeForm):
                 allow_blank=False if self.targets else True,
             ),
         )
-        yield field("guest ifname", Input(placeholder="next free ethN (containers)", id="add-ifname"))
-        yield field("host ifname", Input(placeholder="veth<CTID>.<N> / vme<hex>.<N>", id="add-host-ifname"))
+        yield field("guest ifname", Input(placeholder="automatic: the next free ethN", id="add-ifname"))
+        yield field("host ifname", Input(placeholder="automatic", id="add-host-ifname"))
         yield field("guest MAC", Input(value="auto", id="add-mac"))
         yield field("host MAC", Input(value="auto", id="add-host-mac"))
         yield field("IP addresses", Input(placeholder="198.18.5.1/16 fd00:5654::5/64", id="add-ips"))
@@ -67,22 +68,37 @@ class AddAdapterScreen(ChangeForm):
                 allow_blank=False,
             ),
         )
-        yield Checkbox("routed (host routes + proxy ARP/NDP instead of a bridge)", id="add-routed")
+        yield Checkbox("routed (host routes + proxy ARP/NDP instead of a bridge)", id="add-routed", compact=True)
+
+    def fields_changed(self) -> None:
+        """A VM names its NICs and sets its addresses itself: those fields are for containers only."""
+        target = self.query_one("#add-target", Select).value
+        vm = target in self.vms
+        for fid in ("add-ifname", "add-ips"):
+            row = self.query_one(f"#{fid}", Input).parent
+            if row is not None and row.display == vm:
+                row.display = not vm
+        routed = self.query_one("#add-routed", Checkbox)
+        if routed.display == vm:
+            routed.display = not vm
+        self.query_one("#add-host-ifname", Input).placeholder = (
+            "automatic: vme<hex>.<N>" if vm else "automatic: veth<CTID>.<N>")
 
     def request(self) -> AddRequest:
         v = lambda i: self.query_one(f"#{i}", Input).value.strip()  # noqa: E731
         target = self.query_one("#add-target", Select).value
         mac, host_mac = v("add-mac") or "auto", v("add-host-mac") or "auto"
         mtu_text = v("add-mtu")
-        routed = self.query_one("#add-routed", Checkbox).value
+        vm = target in self.vms
+        routed = self.query_one("#add-routed", Checkbox).value and not vm
         bridge = self.query_one("#add-bridge", Select).value or None
         return AddRequest(
             target=str(target) if target not in (None, Select.BLANK) else "",
-            ifname=v("add-ifname") or None,
+            ifname=None if vm else v("add-ifname") or None,
             host_ifname=v("add-host-ifname") or None,
             mac=self.auto_mac if mac == "auto" else mac,
             host_mac=self.auto_host_mac if host_mac == "auto" else host_mac,
-            ips=words(v("add-ips")),
+            ips=[] if vm else words(v("add-ips")),
             mtu=mtu(mtu_text),
             bridge=None if routed else str(bridge) if bridge else None,
             routed=routed,

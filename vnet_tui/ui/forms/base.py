@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
@@ -29,6 +29,8 @@ from vnet_tui.core.server import Server
 from vnet_tui.core.text import safe as safe_text
 from vnet_tui.ops.api import Result
 from vnet_tui.ops.plan import Plan
+
+from .words import field_of, form_message
 
 
 class ChangeDone(Message):
@@ -47,10 +49,12 @@ class ChangeRefused(Message):
         self.error = error
 
 
-def error_text(e: BaseException) -> Text:
+def error_text(e: BaseException, label: str = "") -> Text:
+    """A refusal in the form's words, with the field it is about and its rule."""
     if isinstance(e, VnetError):
         return Text.assemble(
-            ("✗ ", "bold red"), safe_text(str(e)), (f"  [{e.rule}]" if e.rule else "", "dim")
+            ("✗ ", "bold red"), (f"{label}: " if label else "", "bold"), safe_text(form_message(e.rule, str(e))),
+            (f"  [{e.rule}]" if e.rule else "", "dim")
         )
     return Text.assemble(("✗ ", "bold red"), safe_text(f"{type(e).__name__}: {e}"))
 
@@ -69,8 +73,17 @@ def preview_text(plan: Plan) -> Text:
 
 
 def field(label: str, widget: Any) -> Horizontal:
-    """A labelled row."""
+    """A labelled row: one line, the input compact (no border), as nmtui lays a form out."""
+    if hasattr(widget, "compact"):
+        widget.compact = True
     return Horizontal(Label(label, classes="form-label"), widget, classes="form-row")
+
+
+class Fields(VerticalScroll, can_focus=False):
+    """The form's fields and its preview; scrolls when the terminal is short (the buttons stay)."""
+
+
+RESERVED = 8  # lines of the screen that are not fields: box border, problem (≤3), buttons, footer, margin
 
 
 class ChangeForm(ModalScreen[Optional[Result]]):
@@ -78,16 +91,19 @@ class ChangeForm(ModalScreen[Optional[Result]]):
 
     DEFAULT_CSS = """
     ChangeForm { align: center middle; }
-    ChangeForm > #form-box { width: 100; max-width: 95%; height: auto; max-height: 95%;
-        border: thick $accent; background: $surface; padding: 0 1; }
-    ChangeForm .form-row { height: auto; }
-    ChangeForm .form-label { width: 16; padding: 1 1 0 0; }
+    ChangeForm > #form-box { width: 100; max-width: 100%; height: auto; max-height: 100%;
+        border: round $accent; background: $surface; padding: 0 1; }
+    ChangeForm #form-fields { height: auto; }
+    ChangeForm .form-row { height: 1; }
+    ChangeForm .form-label { width: 16; padding: 0 1 0 0; }
     ChangeForm .form-row Input, ChangeForm .form-row Select { width: 1fr; }
-    ChangeForm #form-problem { height: auto; min-height: 1; }
-    ChangeForm #form-preview { height: auto; max-height: 10; overflow-y: auto;
-        background: $boost; padding: 0 1; }
-    ChangeForm #form-buttons { height: auto; align: right middle; }
-    ChangeForm #form-buttons Button { margin-left: 1; }
+    ChangeForm .form-row Input.-invalid { background: $error 25%; }
+    ChangeForm #form-preview { margin-top: 1; }
+    ChangeForm .form-note { margin-bottom: 1; }
+    ChangeForm #form-problem { height: auto; max-height: 3; margin-top: 1; }
+    ChangeForm #form-preview { height: auto; background: $boost; padding: 0 1; }
+    ChangeForm #form-buttons { height: 1; margin-top: 1; align: right middle; }
+    ChangeForm #form-buttons Button { margin-left: 2; min-width: 10; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "cancel", id="form-cancel", tooltip="Close without changing anything"),
@@ -103,6 +119,8 @@ class ChangeForm(ModalScreen[Optional[Result]]):
         self.current: Optional[Plan] = None
         self.problem: Optional[BaseException] = None
         self.busy = False
+        self.pristine = True  # nothing typed yet: no error is shown before the operator acts
+        self._initial: dict[str, object] = {}
 
     # -- subclasses ---------------------------------------------------------------
     def compose_fields(self) -> ComposeResult:
@@ -124,18 +142,42 @@ class ChangeForm(ModalScreen[Optional[Result]]):
         return self.current.touched[0][1] if self.current and self.current.touched else "yes"
 
     # -- layout ------------------------------------------------------------------------
+    AUTO_FOCUS = None  # on_mount focuses the first field
+
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="form-box") as box:
+        from ..footer import KeyFooter
+
+        with Vertical(id="form-box") as box:
             box.border_title = self.form_title
-            yield from self.compose_fields()
+            with Fields(id="form-fields"):
+                yield from self.compose_fields()
+                yield Static(id="form-preview")
             yield Static(id="form-problem")
-            yield Static(id="form-preview")
             with Horizontal(id="form-buttons"):
-                yield Button(self.apply_label, id="form-apply-button", variant="primary", disabled=True)
-                yield Button("Cancel", id="form-cancel-button")
+                yield Button(self.apply_label, id="form-apply-button", variant="primary", disabled=True,
+                             compact=True)
+                yield Button("Cancel", id="form-cancel-button", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        self._initial = self.values()
         self.refresh_preview()
+        self.focus_first()
+
+    def on_resize(self) -> None:
+        self.query_one("#form-fields").styles.max_height = max(3, self.size.height - RESERVED)
+
+    def focus_first(self) -> None:
+        """The first field takes the keyboard (nothing typed is lost)."""
+        for w in self.query_one("#form-fields").query("Input, Select, Checkbox"):
+            if w.focusable:
+                w.focus()
+                return
+        self.query_one("#form-apply-button", Button).focus()
+
+    def values(self) -> dict[str, object]:
+        """Every field's value, by id."""
+        return {w.id or "": getattr(w, "value", None) for w in self.query("Input, Select, Checkbox")}
 
     # -- inline validation and preview -----------------------------------------------------
     @on(Input.Changed)
@@ -143,18 +185,48 @@ class ChangeForm(ModalScreen[Optional[Result]]):
     @on(Select.Changed)
     def refresh_preview(self) -> None:
         problem, preview = self.query_one("#form-problem", Static), self.query_one("#form-preview", Static)
+        if self.pristine and self._initial and self.values() != self._initial:
+            self.pristine = False
+        self.fields_changed()
         try:
             self.current, self.problem = self.plan(), None
         except VnetError as e:
             self.current, self.problem = None, e
-        if self.problem is not None:
-            problem.update(error_text(self.problem))
+        bad = field_of(getattr(self.problem, "rule", None)) if self.problem is not None else None
+        for w in self.query(".form-row Input"):
+            w.set_class(bool(bad) and not self.pristine and (w.id or "").endswith("-" + bad), "-invalid")
+        if self.problem is not None and self.pristine:  # before anything was typed: a hint, not an error
+            problem.update(Text(form_message(getattr(self.problem, "rule", None), str(self.problem))
+                                if getattr(self.problem, "rule", None) == "nothing-to-change"
+                                else "Fill in the fields; the commands appear as you type.", style="dim"))
+            preview.update("")
+        elif self.problem is not None:
+            problem.update(error_text(self.problem, self.field_label(bad)))
             preview.update("")
         else:
             assert self.current is not None
-            problem.update(Text("✓ valid — the commands this runs:", style="green"))
+            ok = Text()
+            for w in self.current.warnings[:2]:  # where they are seen, not only below the commands
+                ok.append("⚠ ", "bold yellow")
+                ok.append_text(safe_text(w))
+                ok.append("\n")
+            ok.append("✓ valid — ctrl+s applies; the commands it runs are above", style="green")
+            problem.update(ok)
             preview.update(preview_text(self.current))
         self.query_one("#form-apply-button", Button).disabled = self.problem is not None or self.busy
+
+    def fields_changed(self) -> None:
+        """Subclasses show or hide fields that apply only sometimes (called before each plan)."""
+
+    def field_label(self, suffix: Optional[str]) -> str:
+        """The label of the field whose id ends in ``-suffix`` ('' if none)."""
+        if not suffix:
+            return ""
+        for row in self.query(".form-row"):
+            w = row.children[1] if len(row.children) > 1 else None
+            if w is not None and (w.id or "").endswith("-" + suffix) and w.display:
+                return str(row.children[0].render()).strip()
+        return ""
 
     # -- applying ---------------------------------------------------------------------------
     @on(Button.Pressed, "#form-apply-button")

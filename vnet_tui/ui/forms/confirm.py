@@ -23,12 +23,15 @@ from textual.widgets import Button, Input, Static
 
 from vnet_tui.core.text import safe
 
+from ..footer import KeyFooter
+
 CSS = """
 {cls} {{ align: center middle; }}
-{cls} > Vertical {{ width: 84; max-width: 95%; height: auto; border: thick $error; background: $surface;
-    padding: 0 1; }}
-{cls} Horizontal {{ height: auto; align: right middle; }}
-{cls} Button {{ margin-left: 1; }}
+{cls} > Vertical {{ width: 84; max-width: 100%; height: auto; max-height: 100%; border: round $error;
+    background: $surface; padding: 0 1; }}
+{cls} Horizontal {{ height: 1; margin-top: 1; align: right middle; }}
+{cls} Button {{ margin-left: 2; min-width: 10; }}
+{cls} Input {{ margin-top: 1; }}
 """
 
 
@@ -55,10 +58,14 @@ class TypedConfirmScreen(ModalScreen[bool]):
                     "after 60 s unless you keep it.",
                 )
             )
-            yield Input(placeholder=self.expected, id="typed-input")
+            yield Input(placeholder=self.expected, id="typed-input", compact=True)
             with Horizontal():
-                yield Button("Make the change", id="typed-ok", variant="error", disabled=True)
-                yield Button("Cancel", id="typed-cancel-button")
+                yield Button("Make the change", id="typed-ok", variant="error", disabled=True, compact=True)
+                yield Button("Cancel", id="typed-cancel-button", compact=True)
+        yield KeyFooter()
+
+    def on_mount(self) -> None:
+        self.query_one("#typed-input", Input).focus()
 
     @on(Input.Changed, "#typed-input")
     def typed(self, event: Input.Changed) -> None:
@@ -105,10 +112,12 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
             box.border_title = "Keep this change?"
             yield self.text
             with Horizontal():
-                yield Button("Keep it", id="keep-ok", variant="success")
-                yield Button("Let it revert", id="keep-later-button")
+                yield Button("Keep it", id="keep-ok", variant="success", compact=True)
+                yield Button("Let it revert", id="keep-later-button", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.query_one("#keep-ok", Button).focus()
         self.tick()
         self.set_interval(0.5, self.tick)
 

@@ -1,8 +1,9 @@
 """Delete confirmation and undo confirmation: say what will happen, then do it in a worker.
 
 Both show the exact commands first (the delete from the topology, the
-undo from a dry run of the journal's last change) and need an explicit
-button press; Enter alone does not delete.
+undo from a dry run of the journal's last change).  The delete prompt
+answers ``y`` or Enter (delete) and ``n`` or Esc (keep), as a yes/no
+question does; the undo prompt's Undo button takes Enter once ready.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from vnet_tui.ops.api import Result
 from vnet_tui.ops.plan import Plan
 from vnet_tui.ops.requests import DelRequest
 
+from ..footer import KeyFooter
 from .base import ChangeDone, ChangeForm, ChangeRefused, error_text, preview_text, report
 
 
@@ -33,6 +35,16 @@ class DeleteAdapterScreen(ChangeForm):
     """ "Delete ct101/eth1 ⇄ veth101.1?" with the commands it runs."""
 
     apply_label = "Delete"
+    BINDINGS = [
+        Binding("y,enter", "yes", "delete", id="delete-yes", tooltip="Delete the adapter"),
+        Binding("n", "no", "keep it", id="delete-no", tooltip="Keep the adapter (as esc)"),
+    ]
+
+    def action_yes(self) -> None:
+        self.action_apply()
+
+    def action_no(self) -> None:
+        self.action_cancel()
 
     def __init__(self, server: Server, topology: Topology, target: str, ifname: str) -> None:
         super().__init__(server, topology, f"Delete an adapter of {target}")
@@ -42,15 +54,20 @@ class DeleteAdapterScreen(ChangeForm):
         yield Static(
             Text.assemble(
                 "Delete ",
-                (f"{self.target}/", "bold"),
+                safe(f"{self.target}/", "bold"),
                 safe(self.ifname, "bold"),
-                " — both ends of the adapter (a VM's NIC is unplugged first)?",
-            )
+                " — both ends of the adapter (a VM's NIC is unplugged first)?  ",
+                ("y", "bold"), " / enter: delete   ", ("n", "bold"), " / esc: keep it",
+            ),
+            classes="form-note",
         )
 
     def on_mount(self) -> None:
         super().on_mount()
-        self.query_one("#form-apply-button", Button).variant = "error"
+        ok = self.query_one("#form-apply-button", Button)
+        ok.variant = "error"
+        if not ok.disabled:
+            ok.focus()
 
     def request(self) -> DelRequest:
         return DelRequest(self.target, self.ifname)
@@ -70,11 +87,11 @@ class UndoScreen(ModalScreen[Optional[Result]]):
 
     DEFAULT_CSS = """
     UndoScreen { align: center middle; }
-    UndoScreen > Vertical { width: 100; max-width: 95%; height: auto; border: thick $warning;
-        background: $surface; padding: 0 1; }
-    UndoScreen #undo-preview { height: auto; max-height: 14; background: $boost; padding: 0 1; }
-    UndoScreen Horizontal { height: auto; align: right middle; }
-    UndoScreen Button { margin-left: 1; }
+    UndoScreen > Vertical { width: 100; max-width: 100%; height: auto; max-height: 100%;
+        border: round $warning; background: $surface; padding: 0 1; }
+    UndoScreen #undo-preview { height: auto; max-height: 14; background: $boost; padding: 0 1; margin-top: 1; }
+    UndoScreen Horizontal { height: 1; margin-top: 1; align: right middle; }
+    UndoScreen Button { margin-left: 2; min-width: 10; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "cancel", id="undo-cancel", tooltip="Close without undoing"),
@@ -92,10 +109,12 @@ class UndoScreen(ModalScreen[Optional[Result]]):
             yield Static(Text("reading the journal…", style="dim"), id="undo-text")
             yield Static(id="undo-preview")
             with Horizontal():
-                yield Button("Undo", id="undo-ok", variant="warning", disabled=True)
-                yield Button("Cancel", id="undo-cancel-button")
+                yield Button("Undo", id="undo-ok", variant="warning", disabled=True, compact=True)
+                yield Button("Cancel", id="undo-cancel-button", compact=True)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
+        self.query_one("#undo-cancel-button", Button).focus()  # until the preview is ready
         self.worker_undo(True)
 
     @work(

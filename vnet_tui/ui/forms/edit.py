@@ -73,7 +73,7 @@ class EditAdapterScreen(ChangeForm):
                 )
             )
             yield field("guest MAC", Input(value=self.guest_mac or "", id="edit-guest-mac"))
-            yield Checkbox("unplug + replug with this MAC", id="edit-replug")
+            yield Checkbox("unplug + replug with this MAC", id="edit-replug", compact=True)
             if self.vm_guest:
                 return
         yield field(
