@@ -79,6 +79,12 @@ def test_ids_control_and_runtime(site, records):
         assert mon in site.monitors() and rec.pids[0] != mon
 
 
+def test_inits_are_all_called_init(records):
+    """By comm both containers are 'init' (issue 9's collision); by owner each has its name."""
+    assert {open(f"/proc/{r.pids[0]}/comm").read().strip() for r in records.values()} == {"init"}
+    assert len({r.id for r in records.values()}) == 2
+
+
 def test_numeric_ctid_is_an_ordinary_name(records):
     assert records["101"].name == "101" and records["101"].details["hostname"] == "101"
 
