@@ -39,9 +39,12 @@ def site():
                  LxcContainer("101", MACS["101"], foreground=True)])
     try:
         s.up()
-    except Exception as e:
+    except BaseException as e:  # Ctrl-C during start-up too: nothing may be left
         problems = s.down()
-        raise AssertionError(f"{type(e).__name__}: {e}; the LXC site did not come up (removed again; left: {problems})")
+        if not isinstance(e, Exception):
+            raise
+        raise AssertionError(f"the LXC site did not come up: {type(e).__name__}: {e} "
+                             f"(removed again; left: {problems})") from e
     yield s
     problems = s.down()
     assert not problems, f"LXC site not removed cleanly: {problems}"
@@ -97,7 +100,7 @@ def test_network_entries_are_the_config(site, records):
 
 
 def test_init_is_in_the_netns_of_its_veth(site, records):
-    """The record's pid holds the container's eth0 (the config's MAC); its peer is on br0 in the site's netns."""
+    """The record's pid holds the container's eth0 (the config's MAC), whose peer is on br0 in the netns."""
     bridge_ports = {l["ifindex"]: l for l in ip_json("link", "show", "master", "br0", netns=site.netns)}
     for name, rec in records.items():
         out = subprocess.run(["nsenter", "-t", str(rec.pids[0]), "-n", "ip", "-j", "link", "show", "eth0"],
@@ -115,7 +118,7 @@ def test_a_scan_opens_no_socket(site):
 
 
 def traced_scan(module: str, needle: str) -> dict:
-    """Run ``module.scan`` under strace; the socket/connect calls it made and the records matching ``needle``."""
+    """Run ``module.scan`` under strace: the socket/connect calls it made, the records matching ``needle``."""
     if shutil.which("strace") is None:
         pytest.skip("NOT TESTED: strace is not installed (to prove a scan opens no socket)")
     code = (
@@ -141,12 +144,13 @@ def traced_scan(module: str, needle: str) -> dict:
 
 def vnet_tui(*args: str, state: str) -> subprocess.CompletedProcess[str]:
     """The CLI as an operator runs it, with a private state directory."""
-    return subprocess.run([sys.executable, "-m", "vnet_tui", *args], capture_output=True, text=True, timeout=120,
+    return subprocess.run([sys.executable, "-m", "vnet_tui", *args], capture_output=True, text=True,
+                          timeout=120,
                           env={**os.environ, "VNET_TUI_STATE": state})
 
 
 def test_show_json_names_lxc_containers_by_their_owner(site, records, tmp_path):
-    """``vnet-tui show --netns SITE --json``: runtime, name, id and state from LXC, paired to the init's netns."""
+    """``vnet-tui show --netns SITE --json``: runtime, name, id, state from LXC; paired to the netns."""
     r = vnet_tui("show", "--netns", site.netns, "--json", state=str(tmp_path))
     assert r.returncode == 0, r.stderr
     shown = {c["name"]: c for c in json.loads(r.stdout)["containers"] if c.get("runtime") == "lxc"}

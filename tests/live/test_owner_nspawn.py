@@ -49,9 +49,12 @@ def site():
     ])
     try:
         s.up()
-    except Exception as e:
+    except BaseException as e:  # Ctrl-C during start-up too: nothing may be left
         problems = s.down()
-        raise AssertionError(f"{type(e).__name__}: {e}; the nspawn site did not come up (removed again; left: {problems})")
+        if not isinstance(e, Exception):
+            raise
+        raise AssertionError(f"the nspawn site did not come up: {type(e).__name__}: {e} "
+                             f"(removed again; left: {problems})") from e
     yield s
     problems = s.down()
     assert not problems, f"nspawn site not removed cleanly: {problems}"
@@ -102,7 +105,7 @@ def test_ids_are_unique_even_for_twins(site, records):
 
 
 def test_leaders_hold_the_guest_end_of_their_veth(site, records):
-    """Each leader's network namespace holds the guest end whose peer is the machine's host end in the netns."""
+    """Each leader's network namespace holds the guest end whose peer is the machine's host end."""
     host = {l["ifname"]: l for l in ip_json("link", "show", netns=site.netns)}
     for m in site.machines:
         out = subprocess.run(["nsenter", "-t", str(m.leader), "-n", "ip", "-j", "link", "show", m.guest_if],
@@ -126,7 +129,7 @@ def test_network_flags_in_details(site, records):
 
 
 def test_settings_file_as_nspawn_applied_it(site, records):
-    """gamma's network comes from gamma.nspawn (trusted by --settings=trusted); nspawn did put vb-gamma on br0."""
+    """gamma's network comes from gamma.nspawn (trusted: --settings=trusted); nspawn put vb-gamma on br0."""
     gamma = next(m for m in site.machines if m.machine == "gamma")
     s = records[gamma.leader].details["settings"]
     assert s["file"] == f"{site.root}/gamma.nspawn" and s["trusted"] and s["applied"]
@@ -182,7 +185,7 @@ DECOYS = textwrap.dedent(r"""
 
 
 def test_scans_are_empty_when_no_runtime_runs():
-    """In a PID namespace of its own (its own /proc), with decoys named like the runtimes, both scans are empty."""
+    """In a PID namespace of its own, among decoys named like the runtimes, both scans are empty."""
     r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", DECOYS],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
@@ -194,7 +197,7 @@ def test_scans_are_empty_when_no_runtime_runs():
 
 
 def test_show_json_and_targets_tell_the_sleeps_apart(site, records, tmp_path):
-    """``show --json`` names every machine by nspawn's name, the twins twin#1/twin#2; 'twin' as a target is refused."""
+    """``show --json`` names machines by nspawn's names, the twins twin#1/twin#2; target 'twin' is refused."""
     r = vnet_tui("show", "--netns", site.netns, "--json", state=str(tmp_path))
     assert r.returncode == 0, r.stderr
     shown = [c for c in json.loads(r.stdout)["containers"] if c.get("runtime") == "nspawn"
@@ -207,7 +210,8 @@ def test_show_json_and_targets_tell_the_sleeps_apart(site, records, tmp_path):
     r = vnet_tui("adapter", "add", "twin", "--netns", site.netns, "--dry-run", state=str(tmp_path))
     assert r.returncode == 2 and "target-ambiguous" in r.stderr, (r.returncode, r.stderr)
     twin1 = next(c for c in shown if c["display"] == "twin#1")
-    r = vnet_tui("adapter", "add", "twin#1", "--netns", site.netns, "--dry-run", "--json", state=str(tmp_path))
+    r = vnet_tui("adapter", "add", "twin#1", "--netns", site.netns, "--dry-run", "--json",
+                 state=str(tmp_path))
     assert r.returncode == 0, r.stderr
     plan = json.loads(r.stdout)
     assert plan["target"] == "twin#1" and plan["persists"].startswith("no")

@@ -92,8 +92,9 @@ class LxcSite:
             if c.foreground:
                 argv = ["lxc-start", "-F", "-P", self.lxcpath, "-n", c.name]
                 with open(f"{self.lxcpath}/{c.name}.out", "wb") as out:
-                    self.fg.append(subprocess.Popen(netns_exec.command(self.netns, argv), stdin=subprocess.DEVNULL,
-                                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True))
+                    self.fg.append(subprocess.Popen(
+                        netns_exec.command(self.netns, argv), stdin=subprocess.DEVNULL, stdout=out,
+                        stderr=subprocess.STDOUT, start_new_session=True))
             else:
                 self.lxc("lxc-start", "-n", c.name, "-d", "-l", "INFO", "-o", f"{self.lxcpath}/{c.name}.log")
         for c in self.containers:

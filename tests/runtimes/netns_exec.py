@@ -79,7 +79,8 @@ def run(netns: str, argv: Sequence[str], *, check: bool = True,
     """Run ``argv`` there and wait; output captured as text."""
     r = subprocess.run(command(netns, argv), capture_output=True, text=True, timeout=timeout)
     if check and r.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} (in {netns}) failed ({r.returncode}): {r.stderr.strip()[-800:]}")
+        raise RuntimeError(f"{' '.join(argv)} (in {netns}) failed ({r.returncode}): "
+                           f"{r.stderr.strip()[-800:]}")
     return r
 
 

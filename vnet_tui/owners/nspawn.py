@@ -38,14 +38,17 @@ from .base import Owned, ProcTable, read_text
 from .lxc import freezer_state
 
 COMM = "systemd-nspawn"
+Options = dict[str, list[Optional[str]]]  # long option name -> its values (None for a flag), in order
 # short options that take a value (systemd 252's getopt string "+hD:u:abL:M:jS:Z:qi:xp:nUE:P")
 SHORT_WITH_VALUE = set("DuLMSZipE")
 # long options whose value may be the next word (required_argument in nspawn.c)
 LONG_WITH_VALUE = {
-    "directory", "template", "image", "oci-bundle", "user", "machine", "hostname", "uuid", "slice", "property",
+    "directory", "template", "image", "oci-bundle", "user", "machine", "hostname", "uuid", "slice",
+    "property",
     "bind", "bind-ro", "tmpfs", "overlay", "overlay-ro", "inaccessible", "setenv", "capability",
     "drop-capability", "ambient-capability", "link-journal", "network-interface", "network-macvlan",
-    "network-ipvlan", "network-veth-extra", "network-bridge", "network-zone", "network-namespace-path", "port",
+    "network-ipvlan", "network-veth-extra", "network-bridge", "network-zone", "network-namespace-path",
+    "port",
     "personality", "selinux-context", "selinux-apifs-context", "register", "kill-signal", "settings", "chdir",
     "pivot-root", "notify-ready", "root-hash", "root-hash-sig", "verity-data", "system-call-filter", "rlimit",
     "oom-score-adjust", "cpu-affinity", "resolv-conf", "timezone", "private-users-ownership", "console",
@@ -53,7 +56,8 @@ LONG_WITH_VALUE = {
 }
 SHORT_LONG = {"D": "directory", "u": "user", "L": "selinux-apifs-context", "M": "machine", "S": "slice",
               "Z": "selinux-context", "i": "image", "p": "port", "E": "setenv", "n": "network-veth",
-              "b": "boot", "a": "as-pid2", "x": "ephemeral", "U": "private-users", "q": "quiet", "j": "link-journal",
+              "b": "boot", "a": "as-pid2", "x": "ephemeral", "U": "private-users", "q": "quiet",
+              "j": "link-journal",
               "P": "pipe"}
 NETWORK_FLAGS = ("network-veth", "network-bridge", "network-zone", "network-veth-extra", "network-interface",
                  "network-macvlan", "network-ipvlan", "network-namespace-path", "private-network", "port")
@@ -94,9 +98,9 @@ def scan(procs: ProcTable) -> list[Owned]:
     return found
 
 
-def _details(procs: ProcTable, pid: int, name: str, opts: dict[str, list[Optional[str]]]) -> dict[str, Any]:
+def _details(procs: ProcTable, pid: int, name: str, opts: Options) -> dict[str, Any]:
     det = details(opts, pid)
-    merge_settings(det, settings(procs, pid, name, opts), opts)
+    merge_settings(det, settings(procs, pid, name, opts))
     return det
 
 
@@ -117,9 +121,9 @@ def _pidns(procs: ProcTable, pid: int) -> Optional[str]:
         return None
 
 
-def parse_options(args: list[str]) -> dict[str, list[Optional[str]]]:
+def parse_options(args: list[str]) -> Options:
     """nspawn's options up to the command: long name -> its values (None for a flag), in order."""
-    opts: dict[str, list[Optional[str]]] = {}
+    opts: Options = {}
     i = 0
     while i < len(args):
         a = args[i]
@@ -155,17 +159,17 @@ def parse_options(args: list[str]) -> dict[str, list[Optional[str]]]:
     return opts
 
 
-def _last(opts: dict[str, list[Optional[str]]], key: str) -> Optional[str]:
+def _last(opts: Options, key: str) -> Optional[str]:
     values = [v for v in opts.get(key, []) if v]
     return values[-1] if values else None
 
 
-def _registered(opts: dict[str, list[Optional[str]]]) -> bool:
+def _registered(opts: Options) -> bool:
     value = _last(opts, "register")
     return value is None or value.lower() not in ("no", "false", "0", "off")
 
 
-def machine_name(procs: ProcTable, pid: int, leader: int, opts: dict[str, list[Optional[str]]]) -> Optional[str]:
+def machine_name(procs: ProcTable, pid: int, leader: int, opts: Options) -> Optional[str]:
     """The machine's name as nspawn picked it (see the module's docstring)."""
     name = _last(opts, "machine")
     if name:
@@ -189,7 +193,7 @@ def machine_name(procs: ProcTable, pid: int, leader: int, opts: dict[str, list[O
     return hostname.strip() if hostname and hostname.strip() else None
 
 
-def details(opts: dict[str, list[Optional[str]]], pid: int) -> dict[str, Any]:
+def details(opts: Options, pid: int) -> dict[str, Any]:
     net: dict[str, Any] = {}
     for key in NETWORK_FLAGS:
         if key in opts:
@@ -218,8 +222,11 @@ SETTINGS_NETWORK = {"Private": "private-network", "VirtualEthernet": "network-ve
 TRUE = ("1", "yes", "true", "on")
 
 
-def settings(procs: ProcTable, pid: int, name: str, opts: dict[str, list[Optional[str]]]) -> Optional[dict[str, Any]]:
-    """The machine's ``NAME.nspawn`` as nspawn finds it: {"file", "trusted", "applied", "network"}; None if none."""
+def settings(procs: ProcTable, pid: int, name: str, opts: Options) -> Optional[dict[str, Any]]:
+    """The machine's ``NAME.nspawn`` as nspawn finds it, or None.
+
+    {"file", "trusted", "applied", "override", "network": {option: [values]}}
+    """
     mode = (_last(opts, "settings") or "yes").lower()
     if mode in ("no", "false", "0", "off"):
         return None
@@ -249,7 +256,7 @@ def settings(procs: ProcTable, pid: int, name: str, opts: dict[str, list[Optiona
     return None
 
 
-def merge_settings(det: dict[str, Any], found: Optional[dict[str, Any]], opts: dict[str, list[Optional[str]]]) -> None:
+def merge_settings(det: dict[str, Any], found: Optional[dict[str, Any]]) -> None:
     """Add the settings file's [Network] to ``det["network"]`` where nspawn applies it."""
     if found is None:
         return
