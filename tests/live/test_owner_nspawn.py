@@ -216,3 +216,39 @@ def test_show_json_and_targets_tell_the_sleeps_apart(site, records, tmp_path):
     plan = json.loads(r.stdout)
     assert plan["target"] == "twin#1" and plan["persists"].startswith("no")
     assert any(f"/proc/{twin1['netns']['pids'][0]}/ns/net" in c for c in plan["commands"]), plan["commands"]
+
+
+FALLBACKS = textwrap.dedent(r"""
+    import json, os, subprocess, tempfile, time
+    d = tempfile.mkdtemp()
+    os.mkdir(f"{d}/web4")
+    # 'systemd-nspawn' here is unshare(1): its child is PID 1 of a new PID namespace, like a machine's
+    # leader, and its command line has no -M, -D or -i: nspawn would name it after its directory
+    os.symlink("/usr/bin/unshare", f"{d}/systemd-nspawn")
+    argv = ["systemd-nspawn", "--pid", "--fork", "sleep", "1000"]
+    procs = [subprocess.Popen(argv, executable=f"{d}/systemd-nspawn", cwd=f"{d}/web4"),
+             subprocess.Popen(argv, executable=f"{d}/systemd-nspawn", cwd="/")]
+    from vnet_tui.owners import nspawn
+    from vnet_tui.owners.base import ProcTable
+    deadline = time.monotonic() + 20
+    while True:
+        p = ProcTable()
+        recs = nspawn.scan(p)
+        if len(recs) == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    print(json.dumps({"names": sorted(r.name for r in recs), "ids": sorted(r.id for r in recs),
+                      "leaders": [p.comm(r.pids[0]) for r in recs]}))
+    for pr in procs:
+        pr.kill()
+""")
+
+
+def test_names_without_machine_or_directory():
+    """No -M/-D/-i: the name is the basename of nspawn's working directory, else the machine's /etc/hostname."""
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--net", sys.executable, "-c", FALLBACKS],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    hostname = open("/etc/hostname").read().strip()
+    assert out["names"] == sorted(["web4", hostname]) and out["leaders"] == ["sleep", "sleep"]
