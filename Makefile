@@ -24,7 +24,7 @@ system-deps:
 # the root one).  Their services must not start on install: a policy-rc.d that refuses
 # every start is put in place for the install (and removed after, if it was ours).
 RUNTIME_PKGS := docker.io podman netavark runc lxc libvirt-daemon libvirt-daemon-driver-qemu \
-                libvirt-clients systemd-container iptables
+                libvirt-clients systemd-container iptables strace
 runtimes:
 	@missing=""; \
 	for p in $(RUNTIME_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; done; \
