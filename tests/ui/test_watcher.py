@@ -215,3 +215,42 @@ def test_ends_move_every_sweep_loopbacks_every_full_sweep():
             before = r.samples[since - 1][1].counters[eth0][1]
             r.wait(lambda: len(r.samples) >= since + 2, "two more samples")
             assert r.samples[since + 1][1].counters[eth0][1] > before
+
+
+async def test_r_restarts_a_stopped_feed_in_the_tui():
+    """The feed stops (its host namespace went) and says why; the namespace is back; `r` brings the feed back."""
+    from tests.ui.pilot import SIZE, loaded, screen_text, wait_for
+    from vnet_tui.ui.app import VnetApp
+    from vnet_tui.ui.header import StatusHeader
+
+    with netns(1) as (host,):
+        feed = Watcher(Server(netns=host), interval=0.2)
+        app = VnetApp(feed, caps=0)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await loaded(pilot)
+                header = app.main.query_one(StatusHeader)
+                sh("ip", "netns", "del", host)
+                await wait_for(pilot, lambda: header.problem, timeout=10, what="the feed stops")
+                assert header.problem == f"netns {host}: its host namespace is gone"
+                assert "stopped" in screen_text(app) and not feed.running
+                sh("ip", "netns", "add", host)
+                sh("ip", "-n", host, "link", "add", "again0", "type", "veth", "peer", "name", "again1")
+                await pilot.press("r")
+                await wait_for(pilot, lambda: not header.problem and "again0" in screen_text(app), timeout=10,
+                               what="the feed again")
+                assert feed.running and feed.restarts == 1 and "● live" in screen_text(app)
+        finally:
+            feed.stop()
+            assert feed.join(5) or not feed.started, "the watcher did not stop"
+
+
+def test_a_hidden_peer_reads_not_visible():
+    from vnet_tui.core.model import Interface, Peer
+    from vnet_tui.net.netns import NOT_VISIBLE
+    from vnet_tui.ui.rows import peer_text
+
+    hidden = Interface("veth1.0", 5, "veth", None, 1500, "up", peer=Peer("container", "web", "web", None, 2))
+    assert peer_text(hidden).plain == f"web: {NOT_VISIBLE}"
+    shown = Interface("veth1.0", 5, "veth", None, 1500, "up", peer=Peer("container", "web", "web", "eth0", 2))
+    assert peer_text(shown).plain == "web:eth0"
