@@ -208,9 +208,9 @@ def test_changes_the_engine_refuses(rt):
 
 
 def test_no_dockerd_costs_a_comm_lookup():
-    """With no dockerd in the process table, scan returns nothing and reads no command line."""
+    """With no dockerd or shim in the process table, scan returns nothing and reads no command line."""
     procs = ProcTable()
-    for pid in procs.with_comm("dockerd"):  # other dockerds on this machine (ours or anyone's)
+    for pid in procs.with_comm("dockerd", "containerd-shim"):  # other dockerds (ours or anyone's)
         del procs.comms[pid]
     assert docker.scan(procs) == []
     assert procs._argv == {}

@@ -302,6 +302,30 @@ def _populate(rt: DockerRuntime) -> None:
         rt.ids[c["Names"]] = c["ID"]
 
 
+def cgroup_pids(parent: str) -> set[int]:
+    """Every process in a cgroup under ``/parent`` in any hierarchy."""
+    out: set[int] = set()
+    for hier in Path("/sys/fs/cgroup").iterdir():
+        top = hier / parent.lstrip("/")
+        if top.is_dir():
+            for procs in top.rglob("cgroup.procs"):
+                try:
+                    out.update(int(x) for x in procs.read_text().split())
+                except (OSError, ValueError):
+                    pass
+    return out
+
+
+def _thaw(parent: str) -> None:
+    top = Path("/sys/fs/cgroup/freezer") / parent.lstrip("/")
+    if top.is_dir():
+        for state in top.rglob("freezer.state"):
+            try:
+                state.write_text("THAWED")
+            except OSError:
+                pass
+
+
 def _rm_cgroups(parent: str) -> None:
     for hier in Path("/sys/fs/cgroup").iterdir():
         top = hier / parent.lstrip("/")
@@ -334,9 +358,12 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             problems.append("dockerd ignored SIGTERM for 20 s")
+    _thaw(f"/{rt.netns}")  # a frozen (paused) process does not die of SIGKILL until thawed
     if ino is not None:
-        for _ in range(50):  # containerd, shims, container processes: whatever is still in the netns
-            left = pids_in_netns(ino)
+        # containerd, shims (in the netns), and containers (each in a netns of its own, but all
+        # in cgroups under ours) when dockerd could not remove them itself
+        for _ in range(50):
+            left = sorted(set(pids_in_netns(ino)) | cgroup_pids(rt.netns))
             if not left:
                 break
             for p in left:
@@ -345,9 +372,9 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
                 except ProcessLookupError:
                     pass
             time.sleep(0.1)
-        left = pids_in_netns(ino)
+        left = sorted(set(pids_in_netns(ino)) | cgroup_pids(rt.netns))
         if left:
-            problems.append(f"processes still in {rt.netns}: {left}")
+            problems.append(f"processes of {rt.netns} still alive: {left}")
     if proc is not None:
         try:
             proc.wait(timeout=5)

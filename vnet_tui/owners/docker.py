@@ -6,10 +6,11 @@ over its API socket (plain HTTP/1.1 over a unix socket, ``http_unix``):
 * ``GET /containers/json?all=1`` — id, name, image, state and the
   container's networks (one request for all containers);
 * ``GET /networks`` — the engine's networks and their bridges;
-* ``GET /containers/ID/json`` for each container that has processes
-  (running, paused, restarting) — ``State.Pid`` and the sandbox.  With
-  one kept-alive connection that is ~0.25 ms per container (measured:
-  list 1.1 ms, networks 0.5 ms, inspect 0.22–0.29 ms on dockerd 20.10).
+* the pid inside each container that has processes (running, paused,
+  restarting) from its ``config.v2.json`` when that is readable and the
+  pid's cgroup names the container, else ``GET /containers/ID/json``.
+  Measured on dockerd 20.10, 50 containers (40 running), busy 2-core host:
+  scan 10 ms that way, 25 ms with an inspect for each.
 
 Where the daemon keeps its socket: its ``-H/--host unix://PATH`` flags
 (or ``hosts`` in its ``--config-file``, default /etc/docker/daemon.json),
@@ -22,7 +23,12 @@ operation times out after 1 s, the whole conversation after 2 s), the
 containers are read from the daemon's data root instead
 (``<data-root>/containers/ID/config.v2.json``, ``--data-root`` default
 /var/lib/docker).  A pid from disk is kept only while that process's
-cgroup still names the container (pids are reused).
+cgroup still names the container (pids are reused).  A running container whose
+dockerd is gone altogether (a crash, ``live-restore``) is still found through its
+``containerd-shim-runc-v2 -namespace moby`` process and named from that disk.
+
+A daemon in a pid namespace of its own (dockerd in an LXC container) reports
+pids of that namespace; they are mapped to ours (``NSpid``).
 
 Change paths: ``connect``/``disconnect`` (``POST /networks/ID/connect``
 and ``…/disconnect``) — the engine creates the veth and keeps the
@@ -55,6 +61,8 @@ SCAN_DEADLINE = 2.0  # one daemon's whole conversation while scanning
 CHANGE_TIMEOUT = 30.0  # connect/disconnect: the engine makes links and firewall rules
 MAC_PER_NETWORK_API = (1, 44)  # EndpointConfig.MacAddress is honoured from API 1.44 (Docker 25)
 _WITH_PROCESSES = ("running", "paused", "restarting")
+SHIM_COMM = "containerd-shim"  # containerd-shim-runc-v2 as the kernel cuts it (15 bytes)
+DOCKER_NAMESPACE = "moby"  # docker's namespace in containerd
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -213,7 +221,10 @@ def _same_ns(procs: ProcTable, pid: int, kind: str) -> bool:
 
 
 def scan(procs: ProcTable) -> list[Owned]:
-    """Every container each running dockerd reports, with the process inside each one."""
+    """Every container each running dockerd reports, with the process inside each one.
+
+    Then the running containers no dockerd reported (their daemon is gone), from disk.
+    """
     out: list[Owned] = []
     for pid in procs.with_comm(DAEMON_COMM):
         if procs.comm(procs.ppid(pid) or 0) == DAEMON_COMM:
@@ -223,6 +234,7 @@ def scan(procs: ProcTable) -> list[Owned]:
         except Exception:  # a daemon that went away while we looked
             continue
         out.extend(scan_daemon(procs, daemon))
+    out.extend(orphans(procs, {o.id for o in out}))
     return out
 
 
@@ -396,35 +408,99 @@ def _from_disk(procs: ProcTable, daemon: Daemon, why: str) -> list[Owned]:
     except OSError:
         return []
     control = daemon.control(None)
+    note = f"from {daemon.data_root} on disk: the API did not answer ({why})"
     out: list[Owned] = []
     for cid in ids:
         doc = _read_json(os.path.join(root, cid, "config.v2.json"))
         if not doc:
             continue
-        st = doc.get("State") or {}
-        state = disk_state(st)
-        pid = st.get("Pid")
+        pid = (doc.get("State") or {}).get("Pid")
         pids = []
-        if state in _WITH_PROCESSES and isinstance(pid, int) and pid > 0:
+        if disk_state(doc.get("State") or {}) in _WITH_PROCESSES and isinstance(pid, int) and pid > 0:
             pids = [p for p in daemon.outer_pids([pid]) if _pid_is_container(procs, p, cid)]
-        ns = doc.get("NetworkSettings") or {}
-        out.append(Owned(
-            runtime=RUNTIME, kind="container", id=doc.get("ID") or cid,
-            name=(doc.get("Name") or "").lstrip("/") or cid[:12],
-            state=state, image=(doc.get("Config") or {}).get("Image") or doc.get("Image") or None,
-            pids=pids, control=control,
-            details={
-                "source": "disk",
-                "note": f"from {daemon.data_root} on disk: the API did not answer ({why})",
-                "networks": [_endpoint(n, ep, {}, daemon.default_bridge)
-                             for n, ep in (ns.get("Networks") or {}).items()],
-                "engine_networks": [],
-                "daemon_netns_inode": daemon.netns_inode,
-                "sandbox_key": ns.get("SandboxKey") or None,
-                "hostname": (doc.get("Config") or {}).get("Hostname") or None,
-            },
-        ))
+        out.append(_disk_record(doc, cid, pids, control, note, daemon.default_bridge, daemon.netns_inode))
     return out
+
+
+def _disk_record(doc: dict[str, Any], cid: str, pids: list[int], control: dict[str, Any], note: str,
+                 default_bridge: str, netns_inode: Optional[int]) -> Owned:
+    """A container as its ``config.v2.json`` describes it."""
+    ns = doc.get("NetworkSettings") or {}
+    return Owned(
+        runtime=RUNTIME, kind="container", id=doc.get("ID") or cid,
+        name=(doc.get("Name") or "").lstrip("/") or cid[:12],
+        state=disk_state(doc.get("State") or {}),
+        image=(doc.get("Config") or {}).get("Image") or doc.get("Image") or None,
+        pids=pids, control=control,
+        details={
+            "source": "disk",
+            "note": note,
+            "networks": [_endpoint(n, ep, {}, default_bridge) for n, ep in (ns.get("Networks") or {}).items()],
+            "engine_networks": [],
+            "daemon_netns_inode": netns_inode,
+            "sandbox_key": ns.get("SandboxKey") or None,
+            "hostname": (doc.get("Config") or {}).get("Hostname") or None,
+        },
+    )
+
+
+# ---------------------------------------------------------------- no dockerd, containers still running
+
+
+def orphans(procs: ProcTable, seen: set[str]) -> list[Owned]:
+    """Docker containers whose dockerd is gone (crashed, stopped with live-restore, upgrading).
+
+    Each still has its ``containerd-shim-runc-v2 -namespace moby -id ID``; its working
+    directory is the container's bundle, whose ``config.json`` bind-mounts
+    ``<data-root>/containers/ID/hostname``: that names the data root, and the container's
+    ``config.v2.json`` there names the container.  ``seen``: ids a daemon already reported.
+    """
+    out: list[Owned] = []
+    for shim in procs.with_comm(SHIM_COMM):
+        argv = procs.argv(shim) or []
+        if flag_value(argv, "-namespace", "--namespace") != DOCKER_NAMESPACE:
+            continue
+        cid = flag_value(argv, "-id", "--id") or ""
+        if not _HEX64.fullmatch(cid) or cid in seen:
+            continue
+        try:
+            rec = _orphan(procs, shim, cid)
+        except Exception:  # a shim that went away while we looked
+            continue
+        if rec is not None:
+            seen.add(cid)
+            out.append(rec)
+    return out
+
+
+def _orphan(procs: ProcTable, shim: int, cid: str) -> Optional[Owned]:
+    bundle = f"{procs.proc}/{shim}/cwd"
+    spec = _read_json(f"{bundle}/config.json")
+    src = next((m.get("source") for m in spec.get("mounts") or []
+                if isinstance(m, dict) and m.get("destination") == "/etc/hostname"), None)
+    if not isinstance(src, str) or os.path.basename(os.path.dirname(src)) != cid:
+        return None
+    data_root = os.path.dirname(os.path.dirname(os.path.dirname(src)))
+    doc = _read_json(procs.root_path(shim, os.path.join(data_root, "containers", cid, "config.v2.json")))
+    if not doc:
+        return None
+    try:
+        init = int((read_text(f"{bundle}/init.pid", 64) or "0").strip())
+    except ValueError:
+        init = 0
+    pids: list[int] = []
+    if init > 0:
+        if _same_ns(procs, shim, "pid"):
+            pids = [init]
+        else:  # the init is the shim's child (it is the subreaper): find ours by its NSpid
+            level = len(_nspid(procs, shim)) - 1
+            pids = [c for c in procs.children(shim) if level >= 1 and len(_nspid(procs, c)) > level
+                    and _nspid(procs, c)[level] == init]
+        pids = [p for p in pids if _pid_is_container(procs, p, cid)]
+    control = {"socket": None, "socket_in_daemon": None, "daemon_pid": None, "data_root": data_root,
+               "api_version": None, "pid_level": None}
+    note = f"dockerd is not running: from {data_root} on disk (found by its containerd-shim {shim})"
+    return _disk_record(doc, cid, pids, control, note, DEFAULT_BRIDGE, _ns_inode(procs, shim, "net"))
 
 
 # ---------------------------------------------------------------- changes
