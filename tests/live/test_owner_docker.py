@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 
 import pytest
 
@@ -149,10 +150,15 @@ def test_hung_daemon_falls_back_to_disk(rt):
     os.kill(rt.pid, signal.SIGSTOP)
     try:
         found = ours(rt)
+        again = ours(rt)  # not asked again for a while: straight to the disk
     finally:
         os.kill(rt.pid, signal.SIGCONT)
     assert "TimeoutError" in found["web1"].details["note"]
+    assert "not asked again for" in again["web1"].details["note"]
     _check_disk_records(rt, found)
+    _check_disk_records(rt, again)
+    docker._hung.clear()  # it answers again; the next scan asks it
+    assert ours(rt)["web1"].details["source"] == "api"
 
 
 def test_connect_and_disconnect_through_docker(rt):
@@ -223,3 +229,25 @@ def test_where_a_daemon_listens():
         == "/x/d.sock"
     assert docker._unix_socket(docker._hosts(["dockerd", "-Hunix:///y.sock"])) == "/y.sock"
     assert docker._unix_socket(docker._hosts(["dockerd", "-H", "tcp://1.2.3.4:2375"])) is None
+    assert docker._unix_socket([], "/run/user/1000/docker.sock") == "/run/user/1000/docker.sock"
+
+
+def test_rootless_defaults_from_a_real_process_environment():
+    """A daemon run by a user under RootlessKit listens on $XDG_RUNTIME_DIR/docker.sock (not started here:
+    rootlesskit is not installed; this proves the defaults are read from such a process)."""
+    env = {"ROOTLESSKIT_STATE_DIR": "/run/user/65534/dockerd-rootless", "XDG_RUNTIME_DIR": "/run/user/65534",
+           "HOME": "/nonexistent/u"}
+    p = subprocess.Popen(["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "sleep", "30"],
+                         env=env)
+    try:
+        for _ in range(500):  # until setpriv has dropped root and become sleep
+            if os.stat(f"/proc/{p.pid}").st_uid == 65534 and open(f"/proc/{p.pid}/comm").read().strip() == "sleep":
+                break
+            time.sleep(0.01)
+        got = docker._rootless_defaults(ProcTable(), p.pid)
+        assert got == {"socket": "/run/user/65534/docker.sock", "data_root": "/nonexistent/u/.local/share/docker",
+                       "config": "/nonexistent/u/.config/docker/daemon.json"}
+        assert docker._rootless_defaults(ProcTable(), os.getpid()) is None  # root: the system defaults
+    finally:
+        p.kill()
+        p.wait()

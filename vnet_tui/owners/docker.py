@@ -41,6 +41,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import time
 import urllib.parse
 from typing import Any, Optional, Union
 
@@ -75,12 +76,15 @@ class Daemon:
     def __init__(self, procs: ProcTable, pid: int) -> None:
         self.pid = pid
         argv = procs.argv(pid) or []
-        config_path = flag_value(argv, "--config-file") or DEFAULT_CONFIG
+        defaults = _rootless_defaults(procs, pid) or {
+            "socket": DEFAULT_SOCKET, "data_root": DEFAULT_DATA_ROOT, "config": DEFAULT_CONFIG}
+        self.rootless = defaults["socket"] != DEFAULT_SOCKET
+        config_path = flag_value(argv, "--config-file") or defaults["config"]
         config = _read_json(procs.root_path(pid, config_path))
         hosts = _hosts(argv) or [h for h in (config.get("hosts") or []) if isinstance(h, str)]
-        self.socket_in_daemon = _unix_socket(hosts)
+        self.socket_in_daemon = _unix_socket(hosts, defaults["socket"])
         self.data_root = (flag_value(argv, "--data-root", "-g", "--graph")
-                          or config.get("data-root") or config.get("graph") or DEFAULT_DATA_ROOT)
+                          or config.get("data-root") or config.get("graph") or defaults["data_root"])
         self.default_bridge = flag_value(argv, "--bridge", "-b") or config.get("bridge") or DEFAULT_BRIDGE
         self.shares_our_mounts = _same_ns(procs, pid, "mnt")
         self.netns_inode = _ns_inode(procs, pid, "net")
@@ -166,18 +170,42 @@ def _hosts(argv: list[str]) -> list[str]:
     return out
 
 
-def _unix_socket(hosts: list[str]) -> Optional[str]:
+def _unix_socket(hosts: list[str], default: str = DEFAULT_SOCKET) -> Optional[str]:
     """The first unix socket among dockerd's hosts; none given means the default one."""
     if not hosts:
-        return DEFAULT_SOCKET
+        return default
     for h in hosts:
         if h.startswith("unix://"):
-            return h[len("unix://"):] or DEFAULT_SOCKET
+            return h[len("unix://"):] or default
         if h.startswith("fd://"):  # systemd socket activation: docker.socket listens here
-            return DEFAULT_SOCKET
+            return default
         if h.startswith("/"):
             return h
     return None  # tcp:// or ssh:// only: not a socket we can reach here
+
+
+def _rootless_defaults(procs: ProcTable, pid: int) -> Optional[dict[str, str]]:
+    """Rootless docker's defaults (under RootlessKit: ``$ROOTLESSKIT_STATE_DIR`` is set), else None.
+
+    Socket ``$XDG_RUNTIME_DIR/docker.sock``, data root ``$XDG_DATA_HOME/docker``
+    (``~/.local/share/docker``), config ``$XDG_CONFIG_HOME/docker/daemon.json``.
+    Only a daemon not run by root is asked (one read of its environment).
+    """
+    try:
+        if os.stat(f"{procs.proc}/{pid}").st_uid == 0:
+            return None
+        with open(f"{procs.proc}/{pid}/environ", "rb") as f:
+            raw = f.read(1 << 20)
+    except OSError:
+        return None
+    env = dict(kv.split("=", 1) for kv in raw.decode(errors="replace").split("\0") if "=" in kv)
+    if not env.get("ROOTLESSKIT_STATE_DIR") or not env.get("XDG_RUNTIME_DIR"):
+        return None
+    home = env.get("HOME", "/")
+    data = env.get("XDG_DATA_HOME") or os.path.join(home, ".local/share")
+    conf = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
+    return {"socket": os.path.join(env["XDG_RUNTIME_DIR"], "docker.sock"),
+            "data_root": os.path.join(data, "docker"), "config": os.path.join(conf, "docker/daemon.json")}
 
 
 def _nspid(procs: ProcTable, pid: int) -> list[int]:
@@ -238,14 +266,30 @@ def scan(procs: ProcTable) -> list[Owned]:
     return out
 
 
+# daemons that did not answer in time: (pid, socket) -> (when to ask again, why); a hung
+# daemon then costs the TUI's discovery one 1 s timeout per HUNG_RETRY, not one per scan
+HUNG_RETRY = 30.0
+_hung: dict[tuple[int, str], tuple[float, str]] = {}
+
+
 def scan_daemon(procs: ProcTable, daemon: Daemon) -> list[Owned]:
     """One daemon's containers: from its API, else from its data root. Never raises."""
     why = "no unix socket among its -H flags"
     if daemon.socket is not None:
-        try:
-            return _from_api(procs, daemon)
-        except Exception as e:  # refused, timed out, garbled: fall back to the disk
-            why = f"{daemon.socket_in_daemon}: {type(e).__name__}: {e}"
+        key = (daemon.pid, daemon.socket)
+        now = time.monotonic()
+        hung = _hung.get(key)
+        if hung is not None and now < hung[0]:
+            why = f"{hung[1]}; not asked again for {hung[0] - now:.0f} s"
+        else:
+            try:
+                found = _from_api(procs, daemon)
+                _hung.pop(key, None)
+                return found
+            except Exception as e:  # refused, timed out, garbled: fall back to the disk
+                why = f"{daemon.socket_in_daemon}: {type(e).__name__}: {e}"
+                if isinstance(e, TimeoutError):
+                    _hung[key] = (now + HUNG_RETRY, why)
     try:
         return _from_disk(procs, daemon, why)
     except Exception:
