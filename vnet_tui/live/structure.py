@@ -64,6 +64,10 @@ def dir_entries() -> frozenset[str]:
 class Structure:
     """Namespaces being watched (host + containers), their dumps, and the VMs."""
 
+    # a re-dump that fails (a storm interrupts every try) is tried again at the next apply, this many
+    # times in a row; then events, a resync or the periodic re-dump ask again
+    DUMP_RETRIES = 50
+
     def __init__(self, discoverer: Any, sel: selectors.BaseSelector) -> None:
         self.d = discoverer
         self.sel = sel
@@ -85,6 +89,7 @@ class Structure:
         self._hidden_names: Optional[dict[int, str]] = None  # host nsid -> namespace name (None: not read yet)
         self._hidden_pub: dict[int, tuple[Any, Peer, Any]] = {}  # ifindex -> (end, its Peer, the end shown)
         self._hidden_nsids: set[int] = set()  # host nsids of namespaces we may not enter
+        self._dump_failures: dict[int, int] = {}  # inode -> re-dumps failed in a row
         self.watch(self.d.host)
 
     @property
@@ -140,6 +145,7 @@ class Structure:
         self.sockets[ns.inode] = sock
 
     def unwatch(self, inode: int) -> None:
+        self._dump_failures.pop(inode, None)
         sock = self.sockets.pop(inode, None)
         if sock is not None:
             try:
@@ -232,10 +238,12 @@ class Structure:
             if ns is None:
                 continue
             st = dump(ns)
-            if st is None:  # interrupted or failed: still to do (the watcher retries soon)
-                if inode in self.sockets:
+            if st is None:  # interrupted or failed: still to do (the watcher retries soon, a few times)
+                tries = self._dump_failures[inode] = self._dump_failures.get(inode, 0) + 1
+                if inode in self.sockets and tries <= self.DUMP_RETRIES:
                     self.dirty.add(inode)
                 continue
+            self._dump_failures.pop(inode, None)
             old = self.states.get(inode)
             if st != old:
                 if old is not None:  # links a lost event did not report gone: their counters go too
