@@ -41,6 +41,9 @@ def run_tui(args: Any) -> int:
     discoverer = Discoverer(server)  # fails here, before the screen opens, if the server is unknown
     feed = Watcher(server, interval=interval, discoverer=lambda _s: discoverer)
     app = VnetApp(feed, read_only=bool(getattr(args, "read_only", False)))
+    notice = getattr(args, "notice", None)
+    if notice:  # e.g. demo: whose lab this is (shown once the screen is up)
+        app.notify(notice, title="vnet-tui demo", timeout=15)
     try:
         app.run()
     finally:
