@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         if traffic is not None:
             traffic.start()
         tui_args = argparse.Namespace(lab=lab.name, interval=getattr(args, "interval", 1.0),
-                                      read_only=getattr(args, "read_only", False))
+                                      read_only=getattr(args, "read_only", False), notice=lab.message)
         return run_tui(tui_args)
     finally:
         if traffic is not None:
