@@ -160,3 +160,26 @@ def test_show_json_names_lxc_containers_by_their_owner(site, records, tmp_path):
         assert c["state"] == records[name].state
         assert records[name].pids[0] in c["netns"]["pids"]
     assert shown["web"]["state"] == "frozen"
+
+
+def test_control_reaches_the_container(site, records):
+    """control's lxcpath/name/monitor_pid are enough for LXC's own tools, run in the monitor's netns.
+
+    LXC's command socket is an abstract unix socket, which lives in a network namespace: from the
+    root one lxc-info does not see the running container at all.
+    """
+    for name, rec in records.items():
+        c = rec.control
+        ns = ["nsenter", "-t", str(c["monitor_pid"]), "-n"]
+        info = subprocess.run([*ns, "lxc-info", "-P", c["lxcpath"], "-n", c["name"], "-p", "-s"],
+                              capture_output=True, text=True, timeout=30, check=True).stdout
+        assert str(rec.pids[0]) in info.split(), info
+        assert rec.state.upper() in info
+        outside = subprocess.run(["lxc-info", "-P", c["lxcpath"], "-n", c["name"], "-s"],
+                                 capture_output=True, text=True, timeout=30).stdout
+        assert "STOPPED" in outside
+    c = records["101"].control
+    out = subprocess.run(["nsenter", "-t", str(c["monitor_pid"]), "-n", "lxc-attach", "-P", c["lxcpath"],
+                          "-n", "101", "--", "/bin/ip", "-o", "link", "show", "eth0"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    assert MACS["101"] in out
