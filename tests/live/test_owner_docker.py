@@ -13,8 +13,8 @@ import pytest
 
 from tests.runtimes.docker import SOCKET, DockerUnavailable, docker_runtime
 from vnet_tui.core.errors import InvalidInput
-from vnet_tui.owners import docker
-from vnet_tui.owners.base import ProcTable
+from vnet_tui.owners import docker, docker_engine
+from vnet_tui.owners.base import Owned, ProcTable
 
 pytestmark = pytest.mark.live
 
@@ -32,7 +32,7 @@ def rt():
         cm.__exit__(None, None, None)
 
 
-def ours(rt) -> dict[str, docker.Owned]:
+def ours(rt) -> dict[str, Owned]:
     """What scan says about our dockerd's containers, by name."""
     recs = [o for o in docker.scan(ProcTable()) if o.control.get("daemon_pid") == rt.pid]
     by_name = {o.name: o for o in recs}
@@ -223,13 +223,13 @@ def test_no_dockerd_costs_a_comm_lookup():
 
 
 def test_where_a_daemon_listens():
-    assert docker._unix_socket(docker._hosts(["dockerd"])) == "/var/run/docker.sock"
-    assert docker._unix_socket(docker._hosts(["dockerd", "-H", "fd://"])) == "/var/run/docker.sock"
-    assert docker._unix_socket(docker._hosts(["dockerd", "-H", "tcp://0.0.0.0:2375", "--host=unix:///x/d.sock"])) \
+    assert docker_engine._unix_socket(docker_engine._hosts(["dockerd"])) == "/var/run/docker.sock"
+    assert docker_engine._unix_socket(docker_engine._hosts(["dockerd", "-H", "fd://"])) == "/var/run/docker.sock"
+    assert docker_engine._unix_socket(docker_engine._hosts(["dockerd", "-H", "tcp://0.0.0.0:2375", "--host=unix:///x/d.sock"])) \
         == "/x/d.sock"
-    assert docker._unix_socket(docker._hosts(["dockerd", "-Hunix:///y.sock"])) == "/y.sock"
-    assert docker._unix_socket(docker._hosts(["dockerd", "-H", "tcp://1.2.3.4:2375"])) is None
-    assert docker._unix_socket([], "/run/user/1000/docker.sock") == "/run/user/1000/docker.sock"
+    assert docker_engine._unix_socket(docker_engine._hosts(["dockerd", "-Hunix:///y.sock"])) == "/y.sock"
+    assert docker_engine._unix_socket(docker_engine._hosts(["dockerd", "-H", "tcp://1.2.3.4:2375"])) is None
+    assert docker_engine._unix_socket([], "/run/user/1000/docker.sock") == "/run/user/1000/docker.sock"
 
 
 def test_rootless_defaults_from_a_real_process_environment():
@@ -244,10 +244,10 @@ def test_rootless_defaults_from_a_real_process_environment():
             if os.stat(f"/proc/{p.pid}").st_uid == 65534 and open(f"/proc/{p.pid}/comm").read().strip() == "sleep":
                 break
             time.sleep(0.01)
-        got = docker._rootless_defaults(ProcTable(), p.pid)
+        got = docker_engine._rootless_defaults(ProcTable(), p.pid)
         assert got == {"socket": "/run/user/65534/docker.sock", "data_root": "/nonexistent/u/.local/share/docker",
                        "config": "/nonexistent/u/.config/docker/daemon.json"}
-        assert docker._rootless_defaults(ProcTable(), os.getpid()) is None  # root: the system defaults
+        assert docker_engine._rootless_defaults(ProcTable(), os.getpid()) is None  # root: the system defaults
     finally:
         p.kill()
         p.wait()
