@@ -11,14 +11,14 @@ import sys
 from typing import Optional, Sequence
 
 from vnet_tui import __version__
-from vnet_tui.commands.common import add_server_options, fail, run_command
+from vnet_tui.commands.common import Parser, add_server_options, fail, run_command
 
 # verb -> module in vnet_tui.commands exposing register(subparsers)
 VERBS = ("show", "lab", "demo", "adapter", "undo", "pair_test")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="vnet-tui",
         description=(
             "See and manage a server's virtual network: containers' veth adapters and VMs' "
@@ -44,6 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    Parser.json_errors = "--json" in argv
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.verb is None:

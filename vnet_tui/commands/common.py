@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Callable, Optional
+from typing import Callable, NoReturn, Optional
 
 from vnet_tui.core.errors import VnetError
 
@@ -38,6 +38,39 @@ def number(cast: "type[int] | type[float]", minimum: float, *, strict: bool = Fa
     return parse
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with CLI.md's errors: exit 2, and ``{"error": …}`` on stdout under ``--json``.
+
+    Sub-parsers are made of the same class, so every verb's usage mistakes
+    (unknown option, a value that is not a number, a missing argument) are
+    reported the same way.
+    """
+
+    json_errors = False  # set by main() when --json is on the command line
+
+    def error(self, message: str) -> "NoReturn":  # type: ignore[override]
+        from vnet_tui.core.text import visible
+
+        message = visible(message)
+        if Parser.json_errors:
+            print(json.dumps({"error": {"code": INVALID, "rule": "usage", "message": message}}))
+            sys.exit(INVALID)
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message} [usage]", file=sys.stderr)
+        sys.exit(INVALID)
+
+
+def confirm_timeout(text: str) -> float:
+    """``--confirm-timeout``: finite seconds within the revert timer's range (ops.api)."""
+    from vnet_tui.core.errors import InvalidInput
+    from vnet_tui.ops.api import check_confirm_timeout
+
+    try:
+        return check_confirm_timeout(text)
+    except InvalidInput as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def fail(args: argparse.Namespace, code: int, rule: str, message: str) -> int:
     """Report an error as text or, with --json, as {"error": {...}}; return its exit code."""
     if getattr(args, "json", False):
@@ -47,12 +80,29 @@ def fail(args: argparse.Namespace, code: int, rule: str, message: str) -> int:
     return code
 
 
+def _denied(e: BaseException) -> bool:
+    """An error caused by a refused permission (EPERM/EACCES) somewhere down its chain."""
+    import errno
+
+    seen = 0
+    cur: Optional[BaseException] = e
+    while cur is not None and seen < 10:
+        if isinstance(cur, PermissionError) or getattr(cur, "errno", None) in (errno.EPERM, errno.EACCES):
+            return True
+        cur = cur.__cause__ or cur.__context__
+        seen += 1
+    return "Operation not permitted" in str(e)
+
+
 def run_command(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Optional[int]]) -> int:
     """Run a verb; turn VnetError and interrupts into clear messages and exit codes."""
     try:
         return fn(args) or OK
     except VnetError as e:
-        return fail(args, e.code, e.rule, str(e))
+        code = e.code
+        if code == NOT_FOUND and _denied(e):
+            code = NOT_PERMITTED  # "no such lab (setns: Operation not permitted)" is not "no such"
+        return fail(args, code, e.rule if code == e.code else "privilege", str(e))
     except BrokenPipeError:
         # output piped into `head` and the reader went away: not an error
         import os
@@ -64,3 +114,13 @@ def run_command(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Opt
         return 130
     except PermissionError as e:
         return fail(args, NOT_PERMITTED, "privilege", f"{e.strerror or e}: needs root / CAP_NET_ADMIN")
+    except OSError as e:  # a system error no layer turned into a VnetError: said, not a traceback
+        return fail(args, FAILED, "system", f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
+    except Exception as e:  # never a traceback for any input; VNET_TUI_DEBUG=1 shows it
+        import os
+        import traceback
+
+        if os.environ.get("VNET_TUI_DEBUG"):
+            traceback.print_exc()
+        return fail(args, FAILED, "internal", f"internal error: {type(e).__name__}: {e} "
+                                             "(VNET_TUI_DEBUG=1 shows where)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from vnet_tui.commands.common import add_server_options
 
@@ -26,30 +27,43 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from vnet_tui.commands.adapter import report
     from vnet_tui.core.server import Server
+    from vnet_tui.core.text import visible
     from vnet_tui.safety import journal
     from vnet_tui.safety.undo import undo
 
     server = Server.from_args(args) if (getattr(args, "lab", None) or getattr(args, "netns", None)) else None
     if args.list:
         all_entries = journal.entries()
-        rows = [
-            {
-                "id": e["id"],
-                "time": e.get("time"),
-                "op": e.get("op"),
-                "title": e.get("title"),
-                "fate": journal.fate(e["id"], all_entries),
-            }
-            for e in all_entries[-30:]
-        ]
+        done_ids = {e["id"] for e in all_entries if e.get("op") != "begin"}
+        rows = []
+        for e in all_entries:
+            if e.get("op") == "begin" and e["id"] in done_ids:
+                continue  # its change line follows
+            if journal.same_server(e, server) is not None:
+                continue  # another server, another lab instance, or (with --lab/--netns) another host
+            outcome = journal.outcome(e["id"], all_entries) if e.get("op") == "begin" else None
+            rows.append(
+                {
+                    "id": e["id"],
+                    "time": e.get("time"),
+                    "op": e.get("op") if outcome is None else "interrupted",
+                    "title": e.get("title"),
+                    "fate": journal.fate(e["id"], all_entries) or ("aborted" if outcome == "aborted" else None),
+                }
+            )
+        rows = rows[-30:]
+        damage = journal.damage()
         if args.json:
-            print(json.dumps({"journal": rows}, indent=1))
+            print(json.dumps({"journal": rows, "damaged": damage}, indent=1))
         else:
             for r in rows:
                 print(
-                    f"{r['id']}  {r['op']:<9} {r['title'] or ''}"
+                    visible(f"{r['id']}  {r['op']:<11} {r['title'] or ''}")
                     + (f"  [{journal.fate_word(r['fate'])}]" if r["fate"] else "")
                 )
+            note = journal.damage_note()
+            if note:
+                print("warning: " + note, file=sys.stderr)
         return 0
     result = undo(server, entry_id=args.id, dry_run=args.dry_run)
     return report(args, result)

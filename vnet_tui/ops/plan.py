@@ -68,13 +68,25 @@ class Plan:
         self.steps.append(Step(command, action))
 
 
-def execute(plan: Plan, live: "Live") -> dict[str, Any]:
+def execute(
+    plan: Plan,
+    live: "Live",
+    begin: Optional[Callable[["Live"], Any]] = None,
+    commit: Optional[Callable[["Live", dict[str, Any]], Any]] = None,
+) -> dict[str, Any]:
     """Run the plan; on any failure roll back and raise ChangeFailed (exit 1).
 
+    ``begin(live)`` runs after the snapshot and before the first step (the
+    journal's write-ahead line, the revert timer): when it raises, nothing
+    was changed and the error passes as it is.  ``commit(live, record)``
+    runs after verification (the journal's completion line): when it
+    raises, the change is rolled back like any failed step.
     Returns the journal record (target, before, after) of the applied change.
     """
     if plan.prepare is not None:
         plan.prepare(live)
+    if begin is not None:
+        begin(live)
     done = 0
     try:
         for step in plan.steps:
@@ -83,11 +95,16 @@ def execute(plan: Plan, live: "Live") -> dict[str, Any]:
         problems = plan.verify(live)
         if problems:
             raise Unverified(problems)
-        return plan.record(live)
+        record = plan.record(live)
+        if commit is not None:
+            commit(live, record)
+        return record
     except BaseException as exc:
         if done < len(plan.steps):
             where = f"step {done + 1} of {len(plan.steps)} ({plan.steps[done].command})"
             why = explain(exc, live.where_of(plan.steps[done].command)) if errno_of(exc) else str(exc)
+        elif getattr(exc, "rule", "") == "journal":
+            where, why = "journaling", str(exc)
         else:
             where, why = "verification", str(exc)
         try:

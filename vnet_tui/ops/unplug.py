@@ -74,8 +74,6 @@ def pending_unplugs() -> list[dict[str, Any]]:
     directory, a replaced or shorter file) is read from its start.  The
     result is the same as filtering ``journal.entries()``.
     """
-    import json
-
     from vnet_tui.safety import journal
 
     global _scan
@@ -103,11 +101,10 @@ def pending_unplugs() -> list[dict[str, Any]]:
     data = b"".join(chunks)
     whole = data.rfind(b"\n") + 1  # only complete lines; a torn tail is read once finished
     new: list[dict[str, Any]] = []
-    for line in data[:whole].decode("utf-8").splitlines():
-        try:
-            new.append(json.loads(line))
-        except ValueError:
-            continue
+    for line in data[:whole].split(b"\n"):
+        entry, _why = journal.parse_line(line) if line.strip() else (None, None)
+        if entry is not None:  # damaged lines are skipped (journal.damage() reports them)
+            new.append(entry)
     scan.offset += whole
     scan.done.update(e.get("ref") for e in new if e.get("op") in ("unplugged", "undo", "revert"))
     scan.candidates += [
@@ -118,7 +115,8 @@ def pending_unplugs() -> list[dict[str, Any]]:
         and (e.get("target") or {}).get("kind") == "vme"
     ]
     _scan = scan
-    return [e for e in scan.candidates if e["id"] not in scan.done]
+    return [e for e in scan.candidates if e["id"] not in scan.done and isinstance(e.get("target"), dict)
+            and isinstance(e.get("before"), dict)]
 
 
 def finish(entry: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Any, Optional
 
-from vnet_tui.core.errors import InvalidInput, NotFound
+from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotFound
 
 from . import detach, journal
 
@@ -32,17 +32,59 @@ def unit(entry_id: str) -> str:
     return f"vnet-tui-revert-{entry_id}"
 
 
+ARM_WAIT = 10.0  # seconds for the timer process to say it runs
+
+
 def start(entry_id: str, timeout: float) -> dict[str, Any]:
-    """Start the revert timer for change ``entry_id``; returns {"id", "deadline", "timeout", "via"}."""
+    """Start the revert timer for change ``entry_id`` and see it running.
+
+    Returns {"id", "deadline", "timeout", "via", "pid"}.  The timer writes
+    its pid file once it runs; if that does not happen within ``ARM_WAIT``
+    seconds the timer is stopped and ``ChangeFailed`` (rule revert-timer)
+    refuses the change before anything was applied.
+    """
+    import math
+
+    if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
+        raise InvalidInput(f"confirm timeout {timeout!r} is not a finite number of seconds", rule="confirm-timeout")
     deadline = time.time() + timeout
-    how = detach.spawn("vnet_tui.safety.revert", [entry_id, "--after", f"{timeout:g}"], unit(entry_id))
+    try:
+        pf = pid_file(entry_id)
+        pf.unlink(missing_ok=True)
+        how = detach.spawn("vnet_tui.safety.revert", [entry_id, "--after", f"{timeout!r}"], unit(entry_id))
+    except OSError as e:
+        raise ChangeFailed(
+            f"the revert timer could not be started ({e.strerror or e}); nothing was changed", rule="revert-timer"
+        ) from None
+    pid = _wait_running(pf, time.monotonic() + ARM_WAIT)
+    if pid is None:
+        stop_timer(entry_id)
+        raise ChangeFailed(
+            f"the revert timer did not start within {ARM_WAIT:g} s (see {detach.log_of(unit(entry_id))}); "
+            "nothing was changed",
+            rule="revert-timer",
+        )
     return {
         "id": entry_id,
         "deadline": deadline,
         "timeout": timeout,
         "via": how["via"],
+        "pid": pid,
         "confirm_command": f"vnet-tui adapter confirm {entry_id}",
     }
+
+
+def _wait_running(pf: Path, until: float) -> Optional[int]:
+    while time.monotonic() < until:
+        try:
+            pid = int(pf.read_text().strip())
+            os.kill(pid, 0)
+            return pid
+        except (FileNotFoundError, ValueError, ProcessLookupError):
+            time.sleep(0.02)
+        except PermissionError:
+            return None
+    return None
 
 
 def pending() -> list[dict[str, Any]]:

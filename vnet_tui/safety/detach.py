@@ -39,11 +39,15 @@ def use_systemd() -> bool:
     )
 
 
+def log_of(unit: str) -> Path:
+    return state_dir() / f"{unit}.log"
+
+
 def spawn(module: str, args: list[str], unit: str) -> dict[str, Optional[str]]:
     """Run ``python -m module args…`` detached; returns how ({"via", "unit"})."""
     env = _env()
     argv = [sys.executable, "-m", module, *args]
-    log = state_dir() / f"{unit}.log"
+    log = log_of(unit)
     if use_systemd():
         cmd = ["systemd-run", "--quiet", "--collect", f"--unit={unit}"]
         cmd += [f"--setenv={k}={env[k]}" for k in (STATE_ENV, "PYTHONPATH") if k in env]

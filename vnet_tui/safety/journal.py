@@ -1,35 +1,63 @@
-"""The journal: one JSON line per applied change, under the state directory.
+"""The journal: one JSON line per change, under the state directory, written ahead.
 
 The state directory is ``$VNET_TUI_STATE`` or ``/var/lib/vnet-tui``; the
-journal is ``journal.jsonl`` in it.  A change's line holds its id, time,
-user, ``SSH_CONNECTION``, the server, the operation, its target, the
-state before and after, and (for commit-confirmed changes) the deadline.
-Later lines record what happened to it: ``undo``, ``confirm``, ``revert``
-— each naming the change in ``ref``.  Lines are appended under an
-exclusive lock so the TUI, the CLI and a revert timer never interleave.
+journal is ``journal.jsonl`` in it.  A change is two lines with one id:
+
+* ``{"op": "begin", "id": C, "change": "add"|"set"|"del", "target", "before", …}``
+  written and fsynced *before* the first netlink call (write-ahead);
+* the change's own line ``{"op": "add"|"set"|"del"|"undo"|"revert", "id": C, …,
+  "before", "after"}`` once it is applied and verified — or
+  ``{"op": "aborted", "ref": C, "why"}`` when it was refused or rolled back.
+
+A ``begin`` with neither is *incomplete*: its process died mid-change;
+``safety.recover`` rolls it back or completes it on the next command.
+Later lines record what happened to a change: ``undo``, ``confirm``,
+``revert`` — each naming the change in ``ref``.
+
+Writes are line-atomic: one ``write`` of a whole line (``O_APPEND``),
+checked for a short write (the torn part is cut off again), after a
+newline when the file does not end with one (a torn line left by a crash
+never swallows the next entry), then ``fsync``.  Readers skip damaged
+lines — bytes that are not UTF-8, text that is not JSON, JSON that is not
+an object or lacks ``id``/``op`` — and report them (``damage()``).
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import pwd
 import secrets
+import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Optional
 
+from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.core.server import Server
 
 STATE_ENV = "VNET_TUI_STATE"
 DEFAULT_STATE = "/var/lib/vnet-tui"
 CHANGES = ("add", "set", "del")
+RESTORES = ("undo", "revert")  # lines that undo a change (its id in "ref")
+
+
+class JournalError(ChangeFailed):
+    """The journal could not be written: the change is refused (or rolled back)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, rule="journal")
+
+
+def state_path() -> Path:
+    return Path(os.environ.get(STATE_ENV) or DEFAULT_STATE)
 
 
 def state_dir() -> Path:
-    d = Path(os.environ.get(STATE_ENV) or DEFAULT_STATE)
+    d = state_path()
     d.mkdir(parents=True, exist_ok=True, mode=0o700)
     return d
 
@@ -48,15 +76,71 @@ def who() -> str:
     return f"{sudo} (as {me})" if sudo and sudo != me else me
 
 
+# -- which server, which lab instance -------------------------------------------------
+def machine_id() -> Optional[str]:
+    for p in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            with open(p, encoding="ascii", errors="replace") as f:
+                v = f.read().strip()
+            if v:
+                return v
+        except OSError:
+            continue
+    return None
+
+
+def lab_instance(lab: Optional[str]) -> Optional[str]:
+    """The lab's instance id (a rebuilt lab gets a new one), or None."""
+    if not lab:
+        return None
+    try:
+        from vnet_tui.lab.registry import instance_id
+
+        return instance_id(lab)
+    except Exception:  # an unreadable lab record: no instance (undo then refuses)
+        return None
+
+
 def server_json(server: Server) -> dict[str, Optional[str]]:
-    return {"lab": server.lab, "netns": server.netns}
+    return {
+        "lab": server.lab,
+        "netns": server.netns,
+        "hostname": socket.gethostname(),
+        "machine_id": machine_id(),
+        "lab_instance": lab_instance(server.lab),
+    }
 
 
 def server_of(entry: dict[str, Any]) -> Server:
     s = entry.get("server") or {}
+    if not isinstance(s, dict):
+        s = {}
     return Server(lab=s.get("lab"), netns=s.get("netns"))
 
 
+def same_server(entry: dict[str, Any], server: Optional[Server] = None) -> Optional[str]:
+    """None when ``entry`` was made on this machine (and this lab instance); else why not.
+
+    ``server`` given: the entry must also be on that server (lab/netns).
+    """
+    s = entry.get("server") if isinstance(entry.get("server"), dict) else {}
+    if server is not None and server_of(entry) != server:
+        return f"it was made on {server_of(entry).label}"
+    mid = machine_id()
+    if s.get("machine_id") != mid:
+        host = s.get("hostname") or "an unknown server"
+        return f"it was made on another server ({host}, machine-id {s.get('machine_id') or 'not recorded'})"
+    if s.get("lab"):
+        now = lab_instance(s["lab"])
+        if now is None or s.get("lab_instance") != now:
+            return (
+                f"it was made on an earlier build of lab {s['lab']} (instance "
+                f"{s.get('lab_instance') or 'not recorded'}; the lab now is {now or 'gone'})"
+            )
+    return None
+
+
+# -- locking and writing ------------------------------------------------------------------
 @contextmanager
 def locked() -> Iterator[None]:
     """Hold the journal's lock (also serialises confirm against revert)."""
@@ -72,18 +156,42 @@ def new_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def append(op: str, server: Server, body: dict[str, Any], *, lock: bool = True) -> dict[str, Any]:
-    """Append one line; returns the entry (with its id)."""
+def _finite(obj: Any) -> Any:
+    """Refuse NaN/Infinity anywhere (they are not JSON)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"{obj} is not a finite number")
+    if isinstance(obj, dict):
+        for v in obj.values():
+            _finite(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _finite(v)
+    return obj
+
+
+def encode(entry: dict[str, Any]) -> bytes:
+    """One journal line: ASCII JSON (non-UTF-8 names stay escapes), no NaN/Infinity."""
+    return (json.dumps(entry, ensure_ascii=True, allow_nan=False) + "\n").encode("ascii")
+
+
+def append(
+    op: str, server: Server, body: dict[str, Any], *, lock: bool = True, entry_id: Optional[str] = None
+) -> dict[str, Any]:
+    """Append one line and fsync it; returns the entry.  JournalError when it cannot."""
     entry = {
-        "id": new_id(),
+        "id": entry_id or new_id(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "user": who(),
+        "pid": os.getpid(),
         "ssh_connection": os.environ.get("SSH_CONNECTION"),
         "server": server_json(server),
         "op": op,
         **body,
     }
-    line = json.dumps(entry, sort_keys=False) + "\n"
+    try:
+        line = encode(_finite(entry))
+    except (ValueError, TypeError) as e:
+        raise JournalError(f"the journal entry cannot be written: {e}") from None
     if lock:
         with locked():
             _write(line)
@@ -92,32 +200,139 @@ def append(op: str, server: Server, body: dict[str, Any], *, lock: bool = True) 
     return entry
 
 
-def _write(line: str) -> None:
-    fd = os.open(journal_path(), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def _write(line: bytes) -> None:
     try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
+        path = journal_path()
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as e:
+        raise JournalError(f"cannot open the journal in {state_path()}: {e.strerror or e}") from None
+    try:
+        size = os.fstat(fd).st_size
+        if size == 0:
+            _fsync_dir(path.parent)
+        elif os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # a torn line before: end it, so this entry stands on its own
+        try:
+            n = os.write(fd, line)
+        except OSError as e:
+            _cut(fd, size)
+            raise JournalError(f"cannot write the journal in {state_path()}: {e.strerror or e}") from None
+        if n != len(line):
+            _cut(fd, size)
+            raise JournalError(
+                f"short write to the journal in {state_path()} ({n} of {len(line)} bytes; disk full?)"
+            )
+        try:
+            os.fsync(fd)
+        except OSError as e:
+            _cut(fd, size)
+            raise JournalError(f"cannot sync the journal in {state_path()}: {e.strerror or e}") from None
     finally:
         os.close(fd)
 
 
-def entries() -> list[dict[str, Any]]:
-    """Every line, oldest first (a torn last line is skipped)."""
+def _cut(fd: int, size: int) -> None:
+    """Remove a partly written line again (best effort: the reader skips it anyway)."""
     try:
-        text = journal_path().read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return []
-    out = []
-    for line in text.splitlines():
+        os.ftruncate(fd, size)
+    except OSError:
+        pass
+
+
+def _fsync_dir(d: Path) -> None:
+    try:
+        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            out.append(json.loads(line))
-        except ValueError:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+# -- reading ---------------------------------------------------------------------------------
+def parse_line(raw: bytes) -> tuple[Optional[dict[str, Any]], Optional[str]]:
+    """(entry, None) for a good line, (None, why) for a damaged one."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return None, f"not UTF-8 (byte {e.start})"
+    try:
+        obj = json.loads(text)
+    except ValueError as e:
+        return None, f"not JSON ({e.msg})"
+    except RecursionError:
+        return None, "not JSON (nested too deep)"
+    if not isinstance(obj, dict):
+        return None, f"not an object ({type(obj).__name__})"
+    for key in ("id", "op"):
+        if not isinstance(obj.get(key), str) or not obj.get(key):
+            return None, f"no {key!r}"
+    if "ref" in obj and not isinstance(obj["ref"], str):
+        return None, "'ref' is not a string"
+    return obj, None
+
+
+_cache: dict[str, Any] = {}
+
+
+def read() -> tuple[list[dict[str, Any]], list[str]]:
+    """(every good entry oldest first, what was skipped: "line N: why")."""
+    try:
+        path = journal_path()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+            if _cache.get("key") == key:
+                return list(_cache["entries"]), list(_cache["damage"])
+            data = f.read()
+    except FileNotFoundError:
+        return [], []
+    except OSError as e:
+        return [], [f"journal unreadable: {e.strerror or e}"]
+    out: list[dict[str, Any]] = []
+    damage: list[str] = []
+    lines = data.split(b"\n")
+    last = len(lines) - 1
+    for n, raw in enumerate(lines):
+        if not raw.strip():
             continue
-    return out
+        entry, why = parse_line(raw)
+        if entry is None:
+            damage.append(f"line {n + 1}: {why}" + (" (torn last line)" if n == last else ""))
+        else:
+            out.append(entry)
+    _cache.update(key=key, entries=out, damage=damage)
+    return list(out), list(damage)
 
 
-def find(entry_id: str) -> Optional[dict[str, Any]]:
-    return next((e for e in entries() if e.get("id") == entry_id), None)
+def entries() -> list[dict[str, Any]]:
+    """Every good line, oldest first (damaged lines are skipped: see ``damage()``)."""
+    return read()[0]
+
+
+def damage() -> list[str]:
+    """Damaged lines skipped by the readers, as "line N: why"."""
+    return read()[1]
+
+
+def damage_note() -> Optional[str]:
+    d = damage()
+    if not d:
+        return None
+    shown = "; ".join(d[:3]) + (f"; … {len(d) - 3} more" if len(d) > 3 else "")
+    return f"the journal has {len(d)} damaged line(s), skipped: {shown}"
+
+
+def find(entry_id: str, all_entries: Optional[list[dict[str, Any]]] = None) -> Optional[dict[str, Any]]:
+    """The change line of ``entry_id`` (its ``begin`` line only when nothing else has the id)."""
+    begin = None
+    for e in all_entries if all_entries is not None else entries():
+        if e.get("id") == entry_id:
+            if e.get("op") != "begin":
+                return e
+            begin = begin or e
+    return begin
 
 
 def fate(entry_id: str, all_entries: Optional[list[dict[str, Any]]] = None) -> Optional[str]:
@@ -135,6 +350,26 @@ def fate_word(fate: Optional[str]) -> str:
     return FATE_WORDS.get(fate or "", fate or "")
 
 
+def incomplete(all_entries: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
+    """``begin`` lines with no change line and no ``aborted`` line: their process died mid-change."""
+    es = all_entries if all_entries is not None else entries()
+    closed = {e["id"] for e in es if e.get("op") != "begin"}
+    closed |= {e["ref"] for e in es if e.get("op") == "aborted" and e.get("ref")}
+    return [e for e in es if e.get("op") == "begin" and e["id"] not in closed]
+
+
+def outcome(entry_id: str, all_entries: Optional[list[dict[str, Any]]] = None) -> str:
+    """"done", "aborted", "incomplete" or "unknown" for a change id."""
+    es = all_entries if all_entries is not None else entries()
+    if any(e.get("id") == entry_id and e.get("op") != "begin" for e in es):
+        return "done"
+    if any(e.get("op") == "aborted" and e.get("ref") == entry_id for e in es):
+        return "aborted"
+    if any(e.get("id") == entry_id and e.get("op") == "begin" for e in es):
+        return "incomplete"
+    return "unknown"
+
+
 def unplug_pending(entry: dict[str, Any], all_entries: Optional[list[dict[str, Any]]] = None) -> bool:
     """A VM adapter delete whose guest has not released the NIC yet (it cannot be undone now)."""
     if entry.get("op") != "del" or not entry.get("pending"):
@@ -144,21 +379,29 @@ def unplug_pending(entry: dict[str, Any], all_entries: Optional[list[dict[str, A
     )
 
 
+def _is_change(e: dict[str, Any]) -> bool:
+    return e.get("op") in CHANGES and isinstance(e.get("target"), dict)
+
+
+def changes_here(
+    server: Optional[Server] = None, all_entries: Optional[list[dict[str, Any]]] = None
+) -> list[dict[str, Any]]:
+    """Change lines made on this machine (and the lab instance as it is now), on ``server`` if given."""
+    es = all_entries if all_entries is not None else entries()
+    return [e for e in es if _is_change(e) and same_server(e, server) is None]
+
+
 def last_change(
     server: Optional[Server] = None, skipped: Optional[list[str]] = None
 ) -> Optional[dict[str, Any]]:
-    """The newest change not yet undone or reverted (on ``server`` if given).
+    """The newest change not yet undone or reverted, made on this server and lab instance.
 
     A VM unplug still pending cannot be undone until the guest lets go;
     it is passed over (its id appended to ``skipped``) so older changes
     stay undoable.
     """
     all_entries = entries()
-    for e in reversed(all_entries):
-        if e.get("op") not in CHANGES:
-            continue
-        if server is not None and server_of(e) != server:
-            continue
+    for e in reversed(changes_here(server, all_entries)):
         if fate(e["id"], all_entries) in ("undo", "revert"):
             continue
         if unplug_pending(e, all_entries):
@@ -175,5 +418,26 @@ def pending_confirmations() -> list[dict[str, Any]]:
     return [
         e
         for e in all_entries
-        if e.get("op") in CHANGES and e.get("confirm") and fate(e["id"], all_entries) is None
+        if _is_change(e) and e.get("confirm") and fate(e["id"], all_entries) is None
     ]
+
+
+# -- the change generation: validation repeated under the lock when it moved ---------------------
+def generation() -> int:
+    """How many changes were executed on this machine so far (read without creating anything)."""
+    try:
+        with open(state_path() / "generation", encoding="ascii") as f:
+            return int(f.read().strip() or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def bump_generation() -> None:
+    """Count one more executed change (call with the server lock held)."""
+    p = state_dir() / "generation"
+    tmp = p.with_suffix(".tmp")
+    try:
+        tmp.write_text(str(generation() + 1))
+        os.replace(tmp, p)
+    except OSError:
+        pass

@@ -1,15 +1,20 @@
 """The revert timer: ``python -m vnet_tui.safety.revert JOURNAL_ID --after SECONDS``.
 
-Started detached by ``confirm.start``.  It sleeps until the deadline,
-waking early if the change is confirmed, then — holding the journal lock
-so a late confirm cannot race it — reverts the change unless it was
-confirmed or undone meanwhile, and journals ``revert``.  Output goes to
+Started detached by ``confirm.start`` *before* the change is applied (the
+change waits until this process has written its pid file).  It sleeps
+until the deadline, waking early if the change is confirmed, undone or
+aborted; then — holding the server lock (so it waits for a change still
+being applied) and the journal lock (so a late confirm cannot race it) —
+it reverts the change unless it was confirmed or undone meanwhile, and
+journals ``revert``.  A change whose process died before completing it
+is recovered (rolled back) instead.  Output goes to
 ``<state>/vnet-tui-revert-<ID>.log``.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -18,10 +23,28 @@ import traceback
 from . import journal
 
 
+def _finite(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"{text}: a finite number of seconds")
+    return v
+
+
+def settled(entry_id: str) -> str | None:
+    """Why there is nothing to revert (confirmed, undone, aborted), or None."""
+    es = journal.entries()
+    fate = journal.fate(entry_id, es)
+    if fate is not None:
+        return f"{journal.fate_word(fate)} in time; nothing to revert"
+    if journal.outcome(entry_id, es) == "aborted":
+        return "the change was not applied (aborted); nothing to revert"
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m vnet_tui.safety.revert")
     p.add_argument("entry_id")
-    p.add_argument("--after", type=float, default=60.0, metavar="SECONDS")
+    p.add_argument("--after", type=_finite, default=60.0, metavar="SECONDS")
     p.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.detached:
@@ -29,21 +52,31 @@ def main(argv: list[str] | None = None) -> int:
 
         daemonize()
     from .confirm import pid_file
+    from .lock import server_lock
 
     pf = pid_file(args.entry_id)
-    pf.write_text(str(os.getpid()))
+    tmp = pf.with_suffix(".tmp")
+    tmp.write_text(str(os.getpid()))
+    os.replace(tmp, pf)  # the change waits for this before its first step
     try:
         deadline = time.monotonic() + args.after
         while time.monotonic() < deadline:
-            fate = journal.fate(args.entry_id)
-            if fate is not None:
-                print(f"{args.entry_id}: {journal.fate_word(fate)} in time; nothing to revert")
+            why = settled(args.entry_id)
+            if why is not None and journal.outcome(args.entry_id) != "incomplete":
+                print(f"{args.entry_id}: {why}")
                 return 0
             time.sleep(min(0.2, max(0.0, deadline - time.monotonic())))
-        with journal.locked():
-            fate = journal.fate(args.entry_id)
-            if fate is not None:
-                print(f"{args.entry_id}: {journal.fate_word(fate)} in time; nothing to revert")
+        with server_lock(f"revert {args.entry_id}", wait=1e9), journal.locked():
+            why = settled(args.entry_id)
+            if why is not None:
+                print(f"{args.entry_id}: {why}")
+                return 0
+            if journal.outcome(args.entry_id) == "incomplete":
+                from .recover import recover_one
+
+                begin = journal.find(args.entry_id)
+                assert begin is not None
+                print(f"{args.entry_id}: not confirmed and never completed: " + recover_one(begin, lock=False))
                 return 0
             from .undo import undo
 

@@ -78,8 +78,49 @@ def plan_restore(
     return plan
 
 
+def check_identity(entry: dict[str, Any], topology: Topology) -> None:
+    """Refuse when the change's container or VM is not the one journaled (restarted, re-made).
+
+    A container whose network namespace inode differs from the journaled
+    one, or a VM whose QEMU process id differs, is another instance under
+    the same name: the change is never applied to it (rule undo-target-replaced).
+    """
+    t = entry.get("target") or {}
+    owner = entry.get("owner") if isinstance(entry.get("owner"), dict) else {}
+    name = t.get("owner")
+    ct = next((c for c in topology.containers if c.name == name), None)
+    vm = next((v for v in topology.vms if v.name == name), None)
+    want_inode = t.get("netns_inode") or owner.get("netns_inode")
+    if ct is not None and want_inode and ct.netns.inode != want_inode:
+        raise NotFound(
+            f"{name} is not the container the change was made on: its network namespace was replaced "
+            f"(inode {want_inode} then, {ct.netns.inode} now; restarted?). Change {entry['id']} is not "
+            "applied to it",
+            rule="undo-target-replaced",
+        )
+    if vm is not None and owner.get("pid") and vm.pid != owner.get("pid"):
+        raise NotFound(
+            f"{name} is not the VM the change was made on (QEMU pid {owner.get('pid')} then, {vm.pid} now; "
+            f"restarted?). Change {entry['id']} is not applied to it",
+            rule="undo-target-replaced",
+        )
+    for key, inode in (entry.get("namespaces") or {}).items():
+        if key == "host":
+            now = topology.host.inode
+        else:
+            c = next((c for c in topology.containers if c.name == key), None)
+            now = c.netns.inode if c else None
+        if now and inode and now != inode:
+            raise NotFound(
+                f"the namespace of {key} was replaced since change {entry['id']} (inode {inode} then, "
+                f"{now} now): it is not applied to the new one",
+                rule="undo-target-replaced",
+            )
+
+
 def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> Plan:
     """The plan that reverts ``entry`` on the server as it is now."""
+    check_identity(entry, topology)
     op, t = entry["op"], entry["target"]
     lab = labels(server, topology)
     owner = _owner(topology, t["owner"])
@@ -101,7 +142,7 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
     if t["kind"] == "vme" and isinstance(owner, VM):
         if op == "add":
             if any(
-                journal.unplug_pending(e) and e["target"].get("tap") == t["tap"] for e in journal.entries()
+                journal.unplug_pending(e) and (e.get("target") or {}).get("tap") == t["tap"] for e in journal.entries()
             ):
                 raise InvalidInput(
                     f"{t['tap']} is already being unplugged (the guest has not released it yet)",
@@ -141,23 +182,47 @@ def undo(
     op: str = "undo",
     lock: bool = True,
 ) -> api.Result:
-    """Revert one change: ``entry_id``, else the newest one not yet undone (on ``server``)."""
-    skipped: list[str] = []
-    entry = journal.find(entry_id) if entry_id else journal.last_change(server, skipped)
-    if entry is None:
-        raise NotFound(
-            "nothing to undo: the journal has no change left to revert"
-            + (f" on {server.label}" if server else ""),
-            rule="undo-empty",
+    """Revert one change: ``entry_id``, else the newest one not yet undone (on ``server``).
+
+    Only changes made on this machine, and for a lab on the lab instance
+    that exists now, are offered or applied (rules undo-other-server,
+    undo-other-instance).  The choice is made under the server lock.
+    """
+    from .lock import server_lock
+
+    with server_lock(f"{op} {entry_id or 'the last change'}"):
+        skipped: list[str] = []
+        notes: list[str] = []
+        if not dry_run:
+            from . import recover
+
+            notes += recover.run()
+        if entry_id:
+            entry = journal.find(entry_id)
+            if entry is None or entry.get("op") not in journal.CHANGES:
+                raise NotFound(f"no change {entry_id} in the journal", rule="undo-empty")
+        else:
+            entry = journal.last_change(server, skipped)
+        if entry is None:
+            raise NotFound(
+                "nothing to undo: the journal has no change left to revert"
+                + (f" on {server.label}" if server else " made on this server"),
+                rule="undo-empty",
+            )
+        why = journal.same_server(entry, server)
+        if why:
+            rule = "undo-other-instance" if "earlier build" in why else "undo-other-server"
+            raise InvalidInput(f"change {entry['id']} cannot be undone here: {why}", rule=rule)
+        fate = journal.fate(entry["id"])
+        if fate in ("undo", "revert"):
+            raise InvalidInput(f"change {entry['id']} was already {journal.fate_word(fate)}", rule="undo-done")
+        srv = journal.server_of(entry)
+        topology = api.topology_of(srv)
+        plan = inverse_plan(entry, srv, topology)
+        plan.title = f"{op} {entry['id']} ({entry.get('title', entry['op'])}): {plan.title}"
+        plan.warnings += [f"passed over {i}: a VM unplug still pending cannot be undone yet" for i in skipped]
+        result = api.apply(
+            srv, topology, plan, dry_run=dry_run, journal_op=op, ref=entry["id"], guard=False, lock=lock
         )
-    fate = journal.fate(entry["id"])
-    if fate in ("undo", "revert"):
-        raise InvalidInput(f"change {entry['id']} was already {journal.fate_word(fate)}", rule="undo-done")
-    srv = journal.server_of(entry)
-    topology = api.topology_of(srv)
-    plan = inverse_plan(entry, srv, topology)
-    plan.title = f"{op} {entry['id']} ({entry.get('title', entry['op'])}): {plan.title}"
-    plan.warnings += [f"passed over {i}: a VM unplug still pending cannot be undone yet" for i in skipped]
-    return api.apply(
-        srv, topology, plan, dry_run=dry_run, journal_op=op, ref=entry["id"], guard=False, lock=lock
-    )
+        result.warnings = notes + result.warnings
+        return result

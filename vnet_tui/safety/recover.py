@@ -1,0 +1,149 @@
+"""Finish what a dead process left: journal ``begin`` lines with no completion.
+
+Every change writes its ``begin`` line (intent + before) before the first
+netlink call, under the server lock.  A ``begin`` with neither a change
+line nor an ``aborted`` line, found while holding that lock, belongs to a
+process that died mid-change (kill -9, power cut).  ``run`` (called by
+every change, undo and the TUI's start) settles each one and says what it
+did:
+
+* a veth add whose pair is complete (paired, no pending tag) is
+  **completed**: its change line is written from what is there now, so it
+  is journaled and undoable; a half-made one is removed (``ops.stale``)
+  and the entry **rolled back**; nothing there: rolled back;
+* a veth delete whose host end is gone is completed (undo re-creates it
+  from the journaled before-state); still there: nothing happened;
+* an edit of one end (the ``begin`` line is its pending marker) is
+  **rolled back**: the end converges to its journaled before-state;
+* anything else (VM plug/unplug half done, a namespace replaced since, a
+  lab gone) is closed with a note naming what to check, never guessed at.
+
+A ``begin`` of a recovery itself is only closed: its change's own entry is
+still incomplete and is settled again from its original before-state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vnet_tui.core.errors import VnetError
+
+from . import journal
+from .lock import server_lock
+
+
+def run() -> list[str]:
+    """Settle every incomplete change (takes the server lock); returns notes."""
+    with server_lock("recovery"):
+        todo = journal.incomplete()
+        return [f"{b['id']} ({b.get('title', b.get('change'))}): " + recover_one(b) for b in todo]
+
+
+def recover_one(begin: dict[str, Any], lock: bool = True) -> str:
+    """Settle one incomplete change; returns what was done (also journaled)."""
+    srv = journal.server_of(begin)
+    pid = begin.get("pid")
+    head = f"interrupted (process {pid} died mid-change); "
+    if begin.get("journal_op") == "recover":
+        return _close(begin, head + "a recovery that died: its change is settled on its own", lock)
+    why_not = journal.same_server(begin)
+    if why_not:
+        return _close(begin, head + f"not settled here: {why_not}", lock)
+    try:
+        how = _settle(begin, lock)
+    except VnetError as e:
+        how = f"could not settle it ({e}); check {', '.join(begin.get('commands') or [])[:300]}"
+        return _close(begin, head + how, lock)
+    except Exception as e:  # never a traceback at the next command's start
+        how = f"could not settle it ({type(e).__name__}: {e})"
+        return _close(begin, head + how, lock)
+    return head + how
+
+
+def _close(begin: dict[str, Any], why: str, lock: bool) -> str:
+    journal.append(
+        "aborted",
+        journal.server_of(begin),
+        {"ref": begin["id"], "title": f"aborted {begin['id']}", "why": why, "recovered": True},
+        lock=lock,
+    )
+    return why
+
+
+def _complete(begin: dict[str, Any], record: dict[str, Any], why: str, lock: bool) -> str:
+    body = {
+        k: v
+        for k, v in begin.items()
+        if k in ("title", "commands", "ref", "owner", "persists", "namespaces", "confirm")
+    }
+    body.update(record)
+    body["recovered"] = why
+    journal.append(
+        begin.get("journal_op") or begin.get("change") or "add",
+        journal.server_of(begin),
+        body,
+        lock=lock,
+        entry_id=begin["id"],
+    )
+    return why
+
+
+def _settle(begin: dict[str, Any], lock: bool) -> str:
+    from vnet_tui.ops.api import topology_of
+    from vnet_tui.ops.endstate import read_end
+    from vnet_tui.ops.live import HOST, Live
+    from vnet_tui.ops.stale import remove_stale
+
+    srv = journal.server_of(begin)
+    t = begin.get("target") or {}
+    change = begin.get("change")
+    try:
+        topology = topology_of(srv)
+    except VnetError as e:
+        return _close(begin, f"its server is gone ({e}); nothing to do", lock)
+    for key, inode in (begin.get("namespaces") or {}).items():
+        now = topology.host.inode if key == HOST else next(
+            (c.netns.inode for c in topology.containers if c.name == key), None
+        )
+        if now is not None and inode and now != inode:
+            return _close(begin, f"the namespace of {key} was replaced since (restarted?); nothing done", lock)
+    kind = t.get("kind")
+    owner = t.get("owner")
+    with Live(srv, topology) as live:
+        removed = remove_stale(live)
+        if kind == "veth" and change == "add":
+            h = read_end(live.ns(HOST), t.get("host"))
+            g = read_end(live.ns(owner), t.get("guest")) if owner in live.labels else None
+            if h is not None and g is not None and not (h.alias or "").startswith("vnet-tui:pending:"):
+                record = {"target": t, "before": begin.get("before"), "after": {"guest": g.to_json(), "host": h.to_json()}}
+                return _complete(begin, record, "completed: the adapter was made in full; journaled now (undo removes it)", lock)
+            what = "rolled back: " + ("; ".join(removed) if removed else "nothing of it was left")
+            return _close(begin, what, lock)
+        if kind == "veth" and change == "del":
+            h = read_end(live.ns(HOST), t.get("host"))
+            if h is None:
+                record = {"target": t, "before": begin.get("before"), "after": None}
+                return _complete(begin, record, "completed: the adapter was deleted; journaled now (undo re-makes it)", lock)
+            return _close(begin, "nothing had been deleted yet; left as it is", lock)
+        if change == "set" and t.get("ns") and isinstance(begin.get("before"), dict):
+            return _restore(begin, srv, topology, lock)
+    return _close(
+        begin,
+        f"not settled automatically ({kind or '?'} {change or '?'}); check: " + "; ".join(begin.get("commands") or []),
+        lock,
+    )
+
+
+def _restore(begin: dict[str, Any], srv: Any, topology: Any, lock: bool) -> str:
+    """An edit that died half-way: converge the end back to the journaled before-state."""
+    from vnet_tui.ops import api
+    from vnet_tui.ops.endstate import EndState
+    from vnet_tui.ops.live import labels
+
+    from .undo import plan_restore
+
+    t = begin["target"]
+    plan = plan_restore(labels(srv, topology), t.get("owner"), t, EndState.from_json(begin["before"]), None)
+    plan.title = f"recover {begin['id']}: {plan.title}"
+    result = api.apply(srv, topology, plan, journal_op="recover", ref=begin["id"], guard=False, lock=lock)
+    return _close(begin, "rolled back to the state before the edit: " + "; ".join(result.commands or ["nothing differed"]), lock)
