@@ -68,8 +68,12 @@ class Result:
 
 def topology_of(server: Server) -> Topology:
     from vnet_tui.discovery.topology import discover
+    from vnet_tui.safety.journal import generation
 
-    return discover(server)
+    gen = generation()  # read before discovery: a change executed since is seen under the lock
+    topo = discover(server)
+    topo._vnet_generation = gen  # type: ignore[attr-defined]
+    return topo
 
 
 # -- plans (pure) ---------------------------------------------------------------
@@ -176,6 +180,28 @@ def has_net_admin() -> bool:
     return os.geteuid() == 0
 
 
+CONFIRM_TIMEOUT_MIN, CONFIRM_TIMEOUT_MAX = 2.0, 3600.0  # seconds (NetworkManager 15, netplan 120, Junos 600)
+
+
+def check_confirm_timeout(value: Any) -> float:
+    """A revert timer's timeout: a finite number of seconds within 2–3600 (rule confirm-timeout)."""
+    import math
+
+    from vnet_tui.core.errors import InvalidInput
+
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = math.nan
+    if not math.isfinite(t) or not CONFIRM_TIMEOUT_MIN <= t <= CONFIRM_TIMEOUT_MAX:
+        raise InvalidInput(
+            f"confirm timeout {value!r}: give a number of seconds from {CONFIRM_TIMEOUT_MIN:g} to "
+            f"{CONFIRM_TIMEOUT_MAX:g} (the change is reverted when it runs out unconfirmed)",
+            rule="confirm-timeout",
+        )
+    return t
+
+
 def apply(
     server: Server,
     topology: Topology,
@@ -189,13 +215,23 @@ def apply(
     ref: Optional[str] = None,
     guard: bool = True,
     lock: bool = True,
+    replan: Optional[Any] = None,
 ) -> Result:
-    """Guard, execute, journal (and commit-confirm) a plan.
+    """Guard, then run a plan as a transaction (safety/txn.py): lock, validate again, journal ahead,
+    arm the revert timer of a protected change, execute, complete the journal.
 
     ``journal_op``/``ref``: how undo and the revert timer journal their
     inverse plans ("undo"/"revert" naming the change); they skip the
-    guard (restoring is what it asks for) and, holding the lock, ``lock``.
+    guard (restoring is what it asks for) and, holding the journal lock,
+    ``lock``.  ``replan(topology) -> Plan`` makes the plan again when
+    another change was executed since it was made (else: rule stale-view).
     """
+    from vnet_tui.safety import journal
+
+    generation = journal.generation() if topology is not None else None
+    stamped = getattr(topology, "_vnet_generation", None)
+    if isinstance(stamped, int):
+        generation = stamped
     result = Result(
         plan.op,
         plan.target,
@@ -207,49 +243,54 @@ def apply(
         pending=plan.pending,
         persists=plan.persists,
     )
+    if confirm or journal_op is None and guard and confirm_timeout != 60.0:
+        check_confirm_timeout(confirm_timeout)  # validated before anything, dry run or not
     if dry_run:
         return result
     if not has_net_admin():
         raise NotPermitted(
             "changing adapters needs root / CAP_NET_ADMIN (running read-only)", rule="privilege"
         )
-    from vnet_tui.safety import confirm as confirmer
-    from vnet_tui.safety import journal, sshguard
+    from vnet_tui.safety import sshguard, txn
 
     from . import unplug
 
-    hits: list[str] = []
-    if guard:
-        hits = sshguard.protected(server, topology, ssh_connection).hits(plan.touched, plan.route_dsts)
-        if hits and not confirm:
+    def reguard(topo: Topology, p: Plan) -> list[str]:
+        if not guard:
+            return []
+        found = sshguard.protected(server, topo, ssh_connection).hits(p.touched, p.route_dsts)
+        if found and not confirm:
             raise NotPermitted(
-                f"{plan.title} touches what carries your SSH session: {', '.join(hits)}. "
+                f"{p.title} touches what carries your SSH session: {', '.join(found)}. "
                 "Confirm it (CLI: --confirm; TUI: type the interface name) to run it commit-confirmed: "
                 f"it is reverted after {confirm_timeout:g} s unless you confirm in time.",
                 rule="ssh-guard",
             )
-    from .stale import remove_stale
+        if found:
+            check_confirm_timeout(confirm_timeout)
+        return found
 
-    notes = unplug.finish_pending() if journal_op is None else []
-    with Live(server, topology) as live:
-        notes += remove_stale(live)
-        record = execute(plan, live)
+    hits = reguard(topology, plan)
+    plan, record, entry, notes, armed, hits = txn.run(
+        server,
+        topology,
+        plan,
+        hits=hits,
+        confirm_timeout=confirm_timeout,
+        journal_op=journal_op,
+        ref=ref,
+        lock=lock,
+        replan=replan,
+        generation=generation if journal_op is None else None,
+        reguard=reguard,
+    )
+    result.title = plan.title
     result.record = record
     result.pending = plan.pending
     result.warnings = notes + plan.warnings
+    result.notes = plan.notes
     result.commands = plan.commands()
-    body: dict[str, Any] = {"title": plan.title, "commands": plan.commands(), **record}
-    if ref:
-        body["ref"] = ref
-    if plan.pending:
-        body["pending"] = True
-    if plan.owner:
-        body["owner"] = plan.owner
-    if plan.persists:
-        body["persists"] = plan.persists
-    if hits:
-        body["confirm"] = {"timeout": confirm_timeout, "protected": hits}
-    entry = journal.append(journal_op or plan.op, server, body, lock=lock)
+    result.persists = plan.persists
     result.journal_id = entry["id"]
     if plan.pending:
         unplug.spawn_finisher(entry["id"])
@@ -257,13 +298,14 @@ def apply(
             f"unplug pending: {plan.target}'s guest has not released the NIC yet; the tap is "
             "removed when it does (a background finisher watches)"
         )
-    if hits:
-        result.confirm = {**confirmer.start(entry["id"], confirm_timeout), "protected": hits}
+    if armed:
+        result.confirm = {**armed, "protected": hits}
     return result
 
 
 def add(server: Server, req: AddRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
     topo = topology or topology_of(server)
+    kw.setdefault("replan", lambda t: plan_add(server, t, req, vm_nic_macs(t)))
     return apply(server, topo, plan_add(server, topo, req, vm_nic_macs(topo)), **kw)
 
 
@@ -272,9 +314,11 @@ def edit_adapter(
 ) -> Result:
     topo = topology or topology_of(server)
     extra = vm_nic_macs(topo) if req.mac else {}
+    kw.setdefault("replan", lambda t: plan_edit(server, t, req, vm_nic_macs(t) if req.mac else {}))
     return apply(server, topo, plan_edit(server, topo, req, extra), **kw)
 
 
 def delete(server: Server, req: DelRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
     topo = topology or topology_of(server)
+    kw.setdefault("replan", lambda t: plan_delete(server, t, req))
     return apply(server, topo, plan_delete(server, topo, req), **kw)
