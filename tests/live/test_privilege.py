@@ -118,11 +118,16 @@ def nobody() -> Iterator[Nobody]:
     try:
         os.chmod(root, 0o755)
         paths = copy_for_nobody(root)
-        os.makedirs(os.path.join(root, "state"), mode=0o777)
-        os.chmod(os.path.join(root, "state"), 0o777)
+        os.makedirs(os.path.join(root, "state"), mode=0o755)  # root's labs, as /var/lib/vnet-tui
         yield Nobody(python, paths, root)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def private_state(nobody, monkeypatch):
+    """Labs made here are recorded in the copy's folder, which nobody's commands read too."""
+    monkeypatch.setenv(registry.STATE_ENV, nobody.env[registry.STATE_ENV])
 
 
 def test_reading_works_without_privilege(nobody):
@@ -224,5 +229,10 @@ def test_a_lab_nobody_may_enter_is_not_permitted_and_an_unknown_one_is_not_found
         tui = nobody.run("-m", "vnet_tui", "--lab", name)  # the TUI refuses before its screen opens
         assert tui.returncode == 3, tui.stderr
         assert "not permitted" in tui.stderr and "no such lab" not in tui.stderr
+        # lab list: the lab is there, its record (root's, 0700) is not readable: said so, not "incomplete"
+        listed = nobody.run("-m", "vnet_tui", "lab", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        mine = {l["name"]: l for l in json.loads(listed.stdout)["labs"]}[name]
+        assert (mine["status"], mine["containers"]) == ("not readable", 1)
     r = nobody.run("-m", "vnet_tui", "show", "--lab", unique(), "--json")
     assert r.returncode == 4 and json.loads(r.stdout)["error"]["code"] == 4

@@ -108,9 +108,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if not labs:
         print("no labs (make one: vnet-tui lab up NAME)")
         return OK
-    print(f"{'NAME':<9} {'STATUS':<11} {'CONTAINERS':>10} {'VMS':>4}  HOST NAMESPACE")
+    print(f"{'NAME':<9} {'STATUS':<12} {'CONTAINERS':>10} {'VMS':>4}  HOST NAMESPACE")
     for l in labs:
-        print(f"{l.name:<9} {l.status:<11} {l.containers:>10} {l.vms:>4}  {l.host_netns}")
+        print(f"{l.name:<9} {l.status:<12} {l.containers:>10} {l.vms:>4}  {l.host_netns}")
     return OK
 
 

@@ -100,7 +100,7 @@ class LabSummary:
     """One line of ``lab list``."""
 
     name: str
-    status: str  # up | building | incomplete
+    status: str  # up | building | incomplete | not readable (its record is root's: an unprivileged user)
     containers: int
     vms: int
     host_netns: str

@@ -184,6 +184,12 @@ def namespace_inodes(names: list[str]) -> set[int]:
     return out
 
 
+def _readable(name: str) -> bool:
+    """Can this user read the lab's record (an unprivileged user cannot: its folder is root's, 0700)?"""
+    return os.access(os.path.join(lab_dir(name), LAB_FILE), os.R_OK) or not os.path.exists(lab_dir(name)) \
+        or os.access(lab_dir(name), os.R_OK | os.X_OK)
+
+
 def list_labs() -> "list[LabSummary]":
     """Every lab found: by its state folder or by its namespaces."""
     from . import kernel
@@ -199,7 +205,8 @@ def list_labs() -> "list[LabSummary]":
         cts = sum(1 for n in nss if n != host)
         vms = sum(1 for v in state.get("vms") or []
                   if isinstance(v.get("pid"), int) and kernel.alive(v["pid"], v.get("start")))
-        status = state.get("status") or "incomplete"
+        status = state.get("status") or ("not readable" if name in with_state and not _readable(name)
+                                          else "incomplete")
         keeper = state.get("keeper_pid")
         if status == "building" and not (isinstance(keeper, int) and kernel.alive(keeper, state.get("keeper_start"))):
             status = "incomplete"
