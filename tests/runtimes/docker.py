@@ -50,6 +50,8 @@ DOCKER = "/usr/bin/docker"  # the 20.10 client; /usr/local/bin/docker is too new
 IMAGE = "vt-busybox:1"
 CACHE = Path(os.environ.get("VNET_TUI_DOCKER_CACHE", "/var/cache/vnet-tui/docker"))
 APPLETS = ("sh", "sleep", "true", "false", "cat", "ls", "ip", "hostname", "ifconfig", "echo")
+ROOT_SYSCTLS = ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding", "net/bridge/bridge-nf-call-iptables",
+                "net/bridge/bridge-nf-call-ip6tables")
 FIREWALL_DUMPS = ("iptables-save", "ip6tables-save", "iptables-legacy-save", "ip6tables-legacy-save")
 
 # inside the daemon's own mount namespace (paths as dockerd sees them)
@@ -152,13 +154,18 @@ def why_not() -> Optional[str]:
 
 
 def firewall_state() -> dict[str, str]:
-    """The root namespace's firewall as each dump tool prints it (timestamps removed)."""
+    """The root namespace's firewall as each dump tool prints it (timestamps removed), and forwarding."""
     out = {}
     for tool in FIREWALL_DUMPS:
         if shutil.which(tool) is None:
             continue
         r = _run(tool)
         out[tool] = "\n".join(l for l in (r.stdout + r.stderr).splitlines() if not l.startswith("#"))
+    for knob in ROOT_SYSCTLS:  # dockerd sets these in its own netns; the root's must not move
+        try:
+            out[knob] = Path("/proc/sys", knob).read_text().strip()
+        except OSError:
+            pass
     return out
 
 
