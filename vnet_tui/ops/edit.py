@@ -123,6 +123,9 @@ def plan_set(
     cur = from_topology(iface)
     v6 = any(":" in a for a in set(cur.addresses + add) - set(delete))
     mtu = validate.mtu(req.mtu, "tun" if iface.kind == "tun" else "veth", v6, warnings) if req.mtu else None
+    if mtu and adapter.guest is not None and adapter.host is not None:  # the two ends should agree
+        other = adapter.host if end == "guest" else adapter.guest
+        validate.mtu_pair(mtu, other.mtu, other.ifname, warnings)
     if adapter.kind == "vme" and add:
         raise InvalidInput(
             "addresses on a VM's host tap: the guest's addresses are set inside the VM", rule="vm-ip"
