@@ -83,7 +83,7 @@ def test_mac_normalised_and_vendor_warning() -> None:
         ("240.0.0.1/8", "ipv4-reserved"),
         ("255.255.255.255/32", "ipv4-reserved"),
         ("fd00::1/129", "ipv6-prefix"),
-        ("::/0", "ipv6-unspecified"),
+        ("::/64", "ipv6-unspecified"),
         ("ff02::1/64", "ipv6-multicast"),
         ("::1/128", "ipv6-loopback"),
     ],
@@ -109,17 +109,59 @@ def test_ip_list_rules_and_overlap() -> None:
         ("198.18.5.9/24", "host", "br0"),
         ("198.18.5.7/24", "ct2", "ct2/eth0"),
     ]
-    validate.ips_to_add(["198.18.5.7/24"], [], elsewhere, w, ns="ct1")
-    assert any("same namespace" in x for x in w) and any("already used on ct2/eth0" in x for x in w)
+    validate.ips_to_add(["198.18.5.8/24"], [], elsewhere, w, ns="ct1")
+    assert any("same namespace" in x for x in w)
     assert not any("br0" in x for x in w)  # a shared subnet across namespaces is what a bridge is for
+    # the same address anywhere else on the server (another container, the bridge's gateway) is refused
+    assert rule_of(validate.ips_to_add, ["198.18.5.7/24"], [], elsewhere, [], "ct1") == ("ip-duplicate", 2)
+    assert rule_of(validate.ips_to_add, ["198.18.5.9/16"], [], elsewhere, [], "ct3") == ("ip-duplicate", 2)
 
 
 def test_mtu_rules() -> None:
     assert rule_of(validate.mtu, 67, "veth", False, []) == ("mtu", 2)
     assert rule_of(validate.mtu, 65536, "veth", False, []) == ("mtu", 2)
     assert rule_of(validate.mtu, 65522, "tun", False, []) == ("mtu", 2)
+    assert rule_of(validate.mtu, 1000, "veth", True, []) == ("mtu-ipv6", 2)
+    assert validate.mtu(1000, "veth", False, []) == 1000
+    assert validate.mtu(1280, "veth", True, []) == 1280
     w: list[str] = []
-    assert validate.mtu(1000, "veth", True, w) == 1000 and "mtu-ipv6" in w[0]
+    validate.mtu_pair(1400, 1500, "veth101.0", w)
+    assert "mtu-mismatch" in w[0]
+    validate.mtu_pair(1500, 1500, "veth101.0", w)
+    assert len(w) == 1
+
+
+@pytest.mark.parametrize(
+    "text,rule",
+    [
+        ("fe80::1/64", "ipv6-link-local"),
+        ("fe80::1%eth0/64", "ip-scope-id"),
+        ("fd00::1%2/64", "ip-scope-id"),
+        ("::ffff:198.18.0.1/96", "ipv6-ipv4-mapped"),
+        ("::ffff:c612:1/128", "ipv6-ipv4-mapped"),
+        ("::198.18.0.1/96", "ipv6-ipv4-mapped"),
+        ("198.18.0.1/0", "ip-prefix-zero"),
+        ("fd00::1/0", "ip-prefix-zero"),
+        ("198.18.0.1/\u00b94", "ip-syntax"),
+        ("198.18.0.1/2\u2074", "ip-syntax"),
+        ("198.18.0.1/\u0662\u0664", "ip-syntax"),
+        ("\u0661\u0669\u0668.18.0.1/24", "ip-syntax"),
+        ("198.18.0.1/0024", "ip-syntax"),
+        ("198.18.0.1 /24", "ip-syntax"),
+        ("fd00:5654::/64", "ipv6-network-address"),
+        ("198.18.0.0/16", "ipv4-network-address"),
+        ("198.18.255.255/16", "ipv4-broadcast-address"),
+    ],
+)
+def test_ip_classes_refused(text: str, rule: str) -> None:
+    assert rule_of(validate.ip, text) == (rule, 2)
+
+
+@pytest.mark.parametrize("name,rule", [("eth1\n", "ifname"), ("all", "ifname-reserved"),
+                                       ("default", "ifname-reserved"), ("ALL", "ifname-reserved"),
+                                       ("eth\u00b9", "ifname"), ("\u0661", "ifname")])
+def test_ifname_classes_refused(name: str, rule: str) -> None:
+    assert rule_of(validate.ifname, name) == (rule, 2)
 
 
 def test_generated_macs_never_collide() -> None:

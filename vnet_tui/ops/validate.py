@@ -5,12 +5,13 @@ things that are allowed but worth knowing are appended to ``warnings``.
 The functions are pure: they look only at their arguments (facts come
 from the discovered topology, see ``facts.py``).
 
-Rules: ifname, ifname-taken, mac-syntax, mac-zero, mac-multicast,
+Rules: ifname, ifname-reserved, ifname-taken, mac-syntax, mac-zero, mac-multicast,
 mac-broadcast, mac-duplicate (warning: mac-vendor), ip-syntax,
-ipv4-prefix, ipv4-network-address, ipv4-broadcast-address, ipv4-reserved,
+ip-scope-id, ip-prefix-zero, ipv4-prefix, ipv4-network-address, ipv4-broadcast-address, ipv4-reserved,
 ipv6-prefix, ipv6-unspecified, ipv6-multicast, ipv6-loopback,
-ip-repeated, ip-exists, ip-absent (warning: ip-overlap), mtu (warning:
-mtu-ipv6), bridge-or-routed, routed-needs-ip, vm-ip, vm-routed,
+ipv6-link-local, ipv6-ipv4-mapped, ipv6-network-address, ip-repeated,
+ip-exists, ip-duplicate (the address anywhere else on the server), ip-absent
+(warning: ip-overlap), mtu, mtu-ipv6 (warning: mtu-mismatch), bridge-or-routed, routed-needs-ip, vm-ip, vm-routed,
 nothing-to-change.
 """
 
@@ -25,7 +26,9 @@ from vnet_tui.core.errors import InvalidInput
 if TYPE_CHECKING:
     from .index import NOBODY, AddressBook
 
-IFNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$")
+IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")  # fullmatch: "$" would let "eth1\n" through
+RESERVED_IFNAMES = ("all", "default")  # /proc/sys/net/*/conf/{all,default}: the kernel refuses them
+IPV6_MIN_MTU = 1280
 MAC_COLON = re.compile(r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
 MAC_DASH = re.compile(r"^[0-9A-Fa-f]{2}(-[0-9A-Fa-f]{2}){5}$")
 VIRTUOZZO_OUI = "c4:37:72"
@@ -43,11 +46,13 @@ def bad(rule: str, message: str) -> InvalidInput:
 # -- interface names --------------------------------------------------------
 def ifname(name: str, what: str = "interface name") -> str:
     """1–15 bytes of ``[A-Za-z0-9_.-]``, starting with a letter or digit."""
-    if not IFNAME.match(name or "") or len(name.encode()) > 15:
+    if not isinstance(name, str) or not IFNAME.fullmatch(name) or len(name.encode()) > 15:
         raise bad(
             "ifname",
             f"{what} {name!r}: use 1–15 characters of A–Z a–z 0–9 _ . -, starting with a letter or digit",
         )
+    if name.lower() in RESERVED_IFNAMES:
+        raise bad("ifname-reserved", f"{what} {name!r} is reserved by the kernel (its sysctl directories)")
     return name
 
 
@@ -97,9 +102,11 @@ def mac(text: str, taken: dict[str, str], warnings: list[str], own: Optional[str
 # -- IP addresses -------------------------------------------------------------
 def ip(text: str) -> IfaceAddr:
     """One ``address/prefix`` checked against the IPv4 and IPv6 rules."""
-    t = (text or "").strip()
+    t = (text or "").strip() if isinstance(text, str) else ""
     addr, slash, plen = t.partition("/")
-    if not slash or not plen.isdigit():
+    if "%" in addr:
+        raise bad("ip-scope-id", f"address {text!r}: a scope id (%IFNAME) has no place here; give address/prefix")
+    if not slash or not (plen.isascii() and plen.isdigit()) or not addr.isascii() or len(plen) > 3:
         raise bad(
             "ip-syntax", f"address {text!r}: give address/prefix, e.g. 198.18.5.1/24 or fd00:5654::5/64"
         )
@@ -108,9 +115,11 @@ def ip(text: str) -> IfaceAddr:
     except ValueError:
         raise bad("ip-syntax", f"address {text!r} is not an IPv4 or IPv6 address") from None
     n = int(plen)
+    if n == 0:
+        raise bad("ip-prefix-zero", f"{text}: a /0 prefix would make every destination on-link (a default route)")
     if a.version == 4:
         if n > 32:
-            raise bad("ipv4-prefix", f"{text}: an IPv4 prefix is 0–32")
+            raise bad("ipv4-prefix", f"{text}: an IPv4 prefix is 1–32")
         iface: IfaceAddr = ipaddress.IPv4Interface(f"{a}/{n}")
         if any(a in net for net in V4_RESERVED):
             raise bad("ipv4-reserved", f"{text}: 0/8, 127/8, 224/4 (multicast) and 240/4 are not usable")
@@ -119,15 +128,26 @@ def ip(text: str) -> IfaceAddr:
         if n <= 30 and a == iface.network.broadcast_address:
             raise bad("ipv4-broadcast-address", f"{text} is the broadcast address of {iface.network}")
         return iface
+    assert isinstance(a, ipaddress.IPv6Address)
     if n > 128:
-        raise bad("ipv6-prefix", f"{text}: an IPv6 prefix is 0–128")
+        raise bad("ipv6-prefix", f"{text}: an IPv6 prefix is 1–128")
     if a.is_unspecified:
         raise bad("ipv6-unspecified", f"{text}: :: is not an address")
     if a.is_multicast:
         raise bad("ipv6-multicast", f"{text}: multicast (ff00::/8) cannot be an interface address")
     if a.is_loopback:
         raise bad("ipv6-loopback", f"{text}: ::1 belongs to the loopback interface")
-    return ipaddress.IPv6Interface(f"{a}/{n}")
+    if a.is_link_local:
+        raise bad("ipv6-link-local", f"{text}: link-local (fe80::/10) addresses are made by the kernel per link")
+    if a.ipv4_mapped is not None or (int(a) >> 32 == 0):
+        raise bad(
+            "ipv6-ipv4-mapped",
+            f"{text}: an IPv4-mapped or IPv4-compatible IPv6 address; give the IPv4 address itself",
+        )
+    iface6 = ipaddress.IPv6Interface(f"{a}/{n}")
+    if n <= 126 and a == iface6.network.network_address:
+        raise bad("ipv6-network-address", f"{text} is the subnet-router anycast address of {iface6.network}")
+    return iface6
 
 
 def ips_to_add(
@@ -169,8 +189,10 @@ def ips_to_add(
     book = elsewhere if isinstance(elsewhere, AddressBook) else AddressBook([(*e, NOBODY) for e in elsewhere])
     local = book.in_namespace(ns, skip)
     for i in wanted:
-        found = [(n, f"{i.ip} is already used on {where} [ip-overlap]") for n, where in book.same(i.ip.packed, skip)]
-        found += [
+        used = book.same(i.ip.packed, skip)
+        if used:
+            raise bad("ip-duplicate", f"{i.ip} is already used on {used[0][1]}: an address is used once per server")
+        found = [
             (n, f"{i.with_prefixlen} overlaps {other} on {where} in the same namespace [ip-overlap]")
             for n, o, other, where in local
             if o.version == i.version and o.ip != i.ip and o.network.overlaps(i.network)
@@ -200,13 +222,26 @@ def ips_to_delete(texts: Iterable[str], on_iface: Iterable[str]) -> list[str]:
 
 # -- MTU --------------------------------------------------------------------
 def mtu(value: int, kind: str, ipv6_in_use: bool, warnings: list[str]) -> int:
-    """veth 68–65535, tap 68–65521; below 1280 the kernel turns IPv6 off on the link."""
+    """veth 68–65535, tap 68–65521; below 1280 IPv6 cannot run on the link (rule mtu-ipv6)."""
     hi = MTU_MAX.get(kind, 65535)
-    if not MTU_MIN <= value <= hi:
+    if isinstance(value, bool) or not isinstance(value, int) or not MTU_MIN <= value <= hi:
         raise bad("mtu", f"MTU {value}: a {kind} takes {MTU_MIN}–{hi}")
-    if value < 1280 and ipv6_in_use:
-        warnings.append(f"MTU {value} is below 1280: the kernel removes IPv6 from the link [mtu-ipv6]")
+    if value < IPV6_MIN_MTU and ipv6_in_use:
+        raise bad(
+            "mtu-ipv6",
+            f"MTU {value} is below 1280, the least IPv6 runs on, and the link has or gets IPv6 addresses: "
+            "remove them first or keep the MTU at 1280 or more",
+        )
     return value
+
+
+def mtu_pair(mtu: Optional[int], peer_mtu: Optional[int], peer: str, warnings: list[str]) -> None:
+    """Warn when the two ends of a pair would differ in MTU (frames the smaller end cannot take)."""
+    if mtu and peer_mtu and mtu != peer_mtu:
+        warnings.append(
+            f"MTU {mtu} differs from the other end's ({peer}: {peer_mtu}); frames larger than the "
+            "smaller MTU are dropped [mtu-mismatch]"
+        )
 
 
 # -- combinations ---------------------------------------------------------------
