@@ -245,10 +245,54 @@ FALLBACKS = textwrap.dedent(r"""
 
 
 def test_names_without_machine_or_directory():
-    """No -M/-D/-i: the name is the basename of nspawn's working directory, else the machine's /etc/hostname."""
-    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--net", sys.executable, "-c", FALLBACKS],
+    """No -M/-D/-i: named after nspawn's working directory, else the machine's /etc/hostname."""
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", "--net", sys.executable, "-c",
+                        FALLBACKS],
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout.strip().splitlines()[-1])
     hostname = open("/etc/hostname").read().strip()
     assert out["names"] == sorted(["web4", hostname]) and out["leaders"] == ["sleep", "sleep"]
+
+
+@pytest.fixture(scope="module")
+def two_webs():
+    """An LXC container 'web' and an nspawn machine '-M web', both on br0 of one netns."""
+    from tests.runtimes import lxc as lxc_site
+    why = lxc_site.available() or site_mod.available()
+    if why:
+        pytest.skip(f"NOT TESTED: LXC + nspawn: {why}")
+    lx = lxc_site.LxcSite([lxc_site.LxcContainer("web", "02:00:5e:4c:58:21")])
+    np_ = None
+    try:
+        lx.up()
+        np_ = NspawnSite([Machine("web-tree", "web", "bridge")], netns=lx.netns)
+        np_.up()
+    except BaseException as e:
+        problems = (np_.down() if np_ else []) + lx.down()
+        if not isinstance(e, Exception):
+            raise
+        raise AssertionError(f"the LXC+nspawn site did not come up: {type(e).__name__}: {e} "
+                             f"(removed again; left: {problems})") from e
+    yield lx, np_
+    problems = np_.down() + lx.down()
+    assert not problems, f"LXC+nspawn site not removed cleanly: {problems}"
+
+
+def test_same_name_in_two_runtimes(two_webs, tmp_path):
+    """LXC's and nspawn's 'web': shown web@lxc and web@nspawn; 'web' is refused, 'web@lxc' reaches LXC's."""
+    lx, np_ = two_webs
+    r = vnet_tui("show", "--netns", lx.netns, "--json", state=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    webs = {c["runtime"]: c for c in json.loads(r.stdout)["containers"] if c["name"] == "web"}
+    assert set(webs) == {"lxc", "nspawn"}
+    assert webs["lxc"]["display"] == "web@lxc" and webs["nspawn"]["display"] == "web@nspawn"
+    assert webs["nspawn"]["netns"]["pids"] == [np_.machines[0].leader]
+    assert webs["lxc"]["state"] == "running" and webs["lxc"]["id"] == f"{lx.lxcpath}/web"
+    r = vnet_tui("adapter", "add", "web", "--netns", lx.netns, "--dry-run", state=str(tmp_path))
+    assert r.returncode == 2 and "target-ambiguous" in r.stderr, (r.returncode, r.stderr)
+    assert "web@lxc" in r.stderr and "web@nspawn" in r.stderr
+    r = vnet_tui("adapter", "add", "web@lxc", "--netns", lx.netns, "--dry-run", "--json", state=str(tmp_path))
+    assert r.returncode == 0, r.stderr
+    lxc_init = int(lx.info("web")["PID"])
+    assert any(f"/proc/{lxc_init}/ns/net" in c for c in json.loads(r.stdout)["commands"])

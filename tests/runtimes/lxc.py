@@ -63,12 +63,13 @@ class LxcContainer:
 class LxcSite:
     containers: list[LxcContainer]
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
-    netns: str = ""
+    netns: str = ""  # given: another site's netns, used (its br0 too) and left to that site
     lxcpath: str = ""
     fg: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.netns = f"vt-lx-{self.tag}"
+        self.shared = bool(self.netns)
+        self.netns = self.netns or f"vt-lx-{self.tag}"
         self.cgdir = f"vt-lx-{self.tag}"
 
     # ------------------------------------------------------------ up
@@ -76,10 +77,11 @@ class LxcSite:
     def up(self) -> "LxcSite":
         bb = busybox()
         self.lxcpath = tempfile.mkdtemp(prefix=f"vt-lx-{self.tag}-")
-        _ip("netns", "add", self.netns)
-        _ip("-n", self.netns, "link", "set", "lo", "up")
-        _ip("-n", self.netns, "link", "add", "br0", "type", "bridge")
-        _ip("-n", self.netns, "link", "set", "br0", "up")
+        if not self.shared:
+            _ip("netns", "add", self.netns)
+            _ip("-n", self.netns, "link", "set", "lo", "up")
+            _ip("-n", self.netns, "link", "add", "br0", "type", "bridge")
+            _ip("-n", self.netns, "link", "set", "br0", "up")
         for c in self.containers:
             conf = Path(self.lxcpath) / f"{c.name}.base.conf"
             conf.write_text(self.config(c))
@@ -195,7 +197,7 @@ class LxcSite:
                                        capture_output=True, text=True, timeout=60)
                     if r.returncode != 0:
                         problems.append(f"lxc-destroy {c.name}: {r.stderr.strip()[-200:]}")
-        if self.netns:
+        if self.netns and not self.shared:
             r = subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, text=True)
             if r.returncode != 0 and "No such file" not in r.stderr:
                 problems.append(f"ip netns del {self.netns}: {r.stderr.strip()}")

@@ -75,11 +75,12 @@ class Machine:
 class NspawnSite:
     machines: list[Machine]
     tag: str = field(default_factory=lambda: secrets.token_hex(3))
-    netns: str = ""
+    netns: str = ""  # given: another site's netns, used (its br0 too) and left to that site
     root: str = ""
 
     def __post_init__(self) -> None:
-        self.netns = f"vt-np-{self.tag}"
+        self.shared = bool(self.netns)
+        self.netns = self.netns or f"vt-np-{self.tag}"
         self.cgdir = f"vt-np-{self.tag}"
 
     def argv(self, m: Machine) -> list[str]:
@@ -93,10 +94,11 @@ class NspawnSite:
 
     def up(self) -> "NspawnSite":
         self.root = tempfile.mkdtemp(prefix=f"vt-np-{self.tag}-")
-        _ip("netns", "add", self.netns)
-        _ip("-n", self.netns, "link", "set", "lo", "up")
-        _ip("-n", self.netns, "link", "add", "br0", "type", "bridge")
-        _ip("-n", self.netns, "link", "set", "br0", "up")
+        if not self.shared:
+            _ip("netns", "add", self.netns)
+            _ip("-n", self.netns, "link", "set", "lo", "up")
+            _ip("-n", self.netns, "link", "add", "br0", "type", "bridge")
+            _ip("-n", self.netns, "link", "set", "br0", "up")
         for m in self.machines:
             make_rootfs(Path(self.root) / m.tree, hostname=m.machine)
             if m.settings:
@@ -152,7 +154,7 @@ class NspawnSite:
                     m.proc.kill()
                     m.proc.wait()
                     problems.append(f"systemd-nspawn {m.machine} had to be killed")
-        if self.netns:
+        if self.netns and not self.shared:
             r = subprocess.run(["ip", "netns", "del", self.netns], capture_output=True, text=True)
             if r.returncode != 0 and "No such file" not in r.stderr:
                 problems.append(f"ip netns del {self.netns}: {r.stderr.strip()}")
