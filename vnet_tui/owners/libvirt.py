@@ -23,6 +23,8 @@ from __future__ import annotations
 import os
 from typing import Any, Optional
 
+from vnet_tui.core.model import VMAdapter
+
 from .base import Owned, ProcTable, read_text
 from .libvirt_change import attach_interface, detach_interface, set_link  # noqa: F401  (the change path)
 from .libvirt_xml import can_hotplug, parse_config, parse_status
@@ -32,13 +34,23 @@ DAEMONS = {"libvirtd": "/run/libvirt/libvirt-sock", "virtqemud": "/run/libvirt/v
 STATUS_DIR = "/run/libvirt/qemu"
 CONFIG_DIR = "/etc/libvirt/qemu"
 
-__all__ = ["scan", "attach_interface", "detach_interface", "set_link", "can_hotplug", "uri_for"]
+__all__ = ["scan", "adapters", "attach_interface", "detach_interface", "set_link", "can_hotplug", "uri_for"]
 
 
 def uri_for(procs: ProcTable, daemon_pid: int) -> str:
     """The URI that reaches this daemon's socket from here (through its mount namespace)."""
     sock = DAEMONS.get(procs.comm(daemon_pid) or "", DAEMONS["libvirtd"])
     return f"qemu:///system?socket={procs.root_path(daemon_pid, sock)}"
+
+
+def adapters(rec: Owned) -> list[VMAdapter]:
+    """The VM's adapters with libvirt's names: id ``net0`` (alias), host tap ``vnet0``, netdev ``hostnet0``."""
+    out = []
+    for n in rec.details.get("nics", []):
+        out.append(VMAdapter(id=n.get("alias") or n.get("netdev") or n.get("mac") or "?",
+                             guest_mac=n.get("mac"), host_ifname=n.get("target"),
+                             model=n.get("model"), netdev=n.get("netdev")))
+    return out
 
 
 def _xml_files(path: str) -> list[tuple[str, str]]:

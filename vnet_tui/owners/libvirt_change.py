@@ -16,6 +16,7 @@ A guest without an OS, or a paused VM, never acknowledges; the NIC stays until t
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
@@ -47,7 +48,9 @@ def virsh(control: dict[str, Any], *args: str, timeout: float = TIMEOUT) -> str:
         raise ChangeFailed(f"libvirt did not answer `virsh {args[0]}` in {timeout:.0f} s",
                            rule="libvirt-timeout") from None
     if r.returncode != 0:
-        lines = [l.strip() for l in (r.stderr or r.stdout).splitlines() if l.strip()]
+        # drop virsh's "Failed to attach device from /tmp/…xml" preamble: libvirt's reason follows
+        lines = [l.strip() for l in (r.stderr or r.stdout).splitlines()
+                 if l.strip() and not re.match(r"(error: )?Failed to (attach|detach) device from ", l.strip())]
         msg = "; ".join(l[len("error: "):] if l.startswith("error: ") else l for l in lines)
         raise ChangeFailed(f"libvirt refused: {msg or f'virsh exited with {r.returncode}'}", rule="libvirt")
     return r.stdout
