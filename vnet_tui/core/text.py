@@ -1,31 +1,59 @@
-"""Untrusted text (interface names, aliases, container names) made safe to show.
+"""Untrusted text (interface names, aliases, container names) made safe to show: one path for all.
 
 Names come from the system and may hold markup like ``[bold]``, ESC
-sequences or bidi overrides.  We always build ``rich.text.Text`` (never
-markup strings) and show control characters as visible escapes.
+sequences, bidi overrides — or bytes that are not UTF-8 (an interface
+name is any 1–15 bytes).  Everything that decodes system bytes uses
+``from_bytes`` (UTF-8 with ``surrogateescape``: each undecodable byte
+becomes one lone surrogate U+DC80–U+DCFF, so nothing is lost), and
+everything that shows a system string goes through one of:
+
+* ``visible(s)`` — for terminals and plain text: C0/C1 controls, DEL and
+  undecodable bytes as ``\\xNN``, bidi overrides/isolates and other
+  unpaired surrogates as ``\\uNNNN``;
+* ``safe(s)`` — the same as a ``rich.text.Text`` (never parsed as markup:
+  DataTable cells, widget titles, dialogs, notifications);
+* ``for_json(obj)`` — for ``--json``: every string in ``obj`` with each
+  undecodable byte as the four characters ``\\xNN`` (so the output is
+  valid UTF-8 JSON with no lone surrogates); controls stay as JSON's own
+  ``\\u00NN`` escapes.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from rich.text import Text
 
 _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
 
 
+def from_bytes(raw: bytes) -> str:
+    """System bytes as text, losslessly (undecodable bytes as lone surrogates)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _escape_char(ch: str) -> str:
     o = ord(ch)
     if o < 0x20 or o == 0x7F or 0x80 <= o < 0xA0:
         return f"\\x{o:02x}"
-    if o in _BIDI:
+    if 0xDC80 <= o <= 0xDCFF:  # an undecodable byte (surrogateescape)
+        return f"\\x{o - 0xDC00:02x}"
+    if o in _BIDI or 0xD800 <= o <= 0xDFFF:
         return f"\\u{o:04x}"
     return ch
 
 
+def _clean(s: str) -> bool:
+    return s.isprintable() and not any(ord(c) in _BIDI for c in s)
+
+
 def visible(s: str | None) -> str:
-    """``s`` with C0/C1 controls, DEL and bidi overrides as visible escapes."""
+    """``s`` with controls, DEL, undecodable bytes and bidi overrides as visible escapes."""
     if not s:
         return ""
-    if s.isprintable() and not any(ord(c) in _BIDI for c in s):
+    if not isinstance(s, str):
+        s = from_bytes(s) if isinstance(s, (bytes, bytearray)) else str(s)
+    if _clean(s):
         return s
     return "".join(_escape_char(c) for c in s)
 
@@ -33,3 +61,30 @@ def visible(s: str | None) -> str:
 def safe(s: str | None, style: str = "") -> Text:
     """A rich Text of ``s`` shown literally (no markup) with escapes."""
     return Text(visible(s), style=style)
+
+
+def json_string(s: str) -> str:
+    """``s`` for JSON: undecodable bytes as ``\\xNN``, other unpaired surrogates as ``\\uNNNN`` text."""
+    if s.isascii() or not any(0xD800 <= ord(c) <= 0xDFFF for c in s):
+        return s
+    out = []
+    for c in s:
+        o = ord(c)
+        if 0xDC80 <= o <= 0xDCFF:
+            out.append(f"\\x{o - 0xDC00:02x}")
+        elif 0xD800 <= o <= 0xDFFF:
+            out.append(f"\\u{o:04x}")
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def for_json(obj: Any) -> Any:
+    """``obj`` with every string (keys too) passed through ``json_string``."""
+    if isinstance(obj, str):
+        return json_string(obj)
+    if isinstance(obj, dict):
+        return {for_json(k) if isinstance(k, str) else k: for_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [for_json(v) for v in obj]
+    return obj
