@@ -183,3 +183,36 @@ def test_control_reaches_the_container(site, records):
                           "-n", "101", "--", "/bin/ip", "-o", "link", "show", "eth0"],
                          capture_output=True, text=True, timeout=30, check=True).stdout
     assert MACS["101"] in out
+
+
+PROXMOX_CONFIG = """\
+lxc.arch = amd64
+lxc.include = /usr/share/lxc/config/debian.common.conf
+lxc.apparmor.profile = generated
+lxc.uts.name = web-prod
+lxc.net.0.type = veth
+lxc.net.0.veth.pair = veth101i0
+lxc.net.0.hwaddr = BC:24:11:5A:7B:01
+lxc.net.0.name = eth0
+lxc.net.0.link = fwbr101i0
+lxc.net.0.mtu = 1500
+lxc.net.1.type = veth
+lxc.net.1.veth.pair = veth101i1
+lxc.net.1.link = vmbr1
+lxc.rootfs.path = /var/lib/lxc/101/rootfs
+"""
+
+
+def test_config_network_entries_of_other_writers():
+    """Proxmox's generated config (veth.pair, mtu, two NICs) and LXC 2's lxc.network.N keys."""
+    nets = lxc.networks(lxc.parse_config(PROXMOX_CONFIG))
+    assert nets == [
+        {"index": "0", "type": "veth", "veth.pair": "veth101i0", "hwaddr": "BC:24:11:5A:7B:01",
+         "name": "eth0", "link": "fwbr101i0", "mtu": "1500"},
+        {"index": "1", "type": "veth", "veth.pair": "veth101i1", "link": "vmbr1"},
+    ]
+    old = lxc.networks(lxc.parse_config("lxc.network.0.type = veth\nlxc.network.0.link = lxcbr0\n"))
+    assert old == [{"index": "0", "type": "veth", "link": "lxcbr0"}]
+    assert lxc.template("# Template used to create this container: /usr/share/lxc/templates/lxc-download\n"
+                        "# Parameters passed to the template: -d debian -r bookworm -a amd64\n") == \
+        "debian bookworm amd64"
