@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -254,6 +255,22 @@ def test_no_dockerd_costs_a_comm_lookup():
         del procs.comms[pid]
     assert docker.scan(procs) == []
     assert procs._argv == {}
+
+
+def test_no_dockerd_loads_no_http_client():
+    """http.client (~20 ms to import) is loaded only once a dockerd is found."""
+    code = (
+        "import sys\n"
+        "from vnet_tui.owners import docker\n"
+        "from vnet_tui.owners.base import ProcTable\n"
+        "procs = ProcTable()\n"
+        "for pid in procs.with_comm('dockerd', 'containerd-shim'):\n"
+        "    del procs.comms[pid]\n"
+        "assert docker.scan(procs) == []\n"
+        "print(sorted(m for m in ('http.client', 'vnet_tui.owners.http_unix') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    assert out.strip() == "[]"
 
 
 def test_where_a_daemon_listens():

@@ -44,8 +44,7 @@ from __future__ import annotations
 
 import os
 import time
-import urllib.parse
-from typing import Any, Optional, Union
+from typing import TYPE_CHECKING, Any, Optional, Union
 
 from vnet_tui.core.errors import ChangeFailed, InvalidInput
 
@@ -53,7 +52,9 @@ from .base import Owned, ProcTable
 from .docker_disk import _from_disk, disk_state, orphans
 from .docker_engine import (DAEMON_COMM, DEFAULT_BRIDGE, RUNTIME, _HEX64, _WITH_PROCESSES, Daemon, _endpoint,
                             _name, _pid_is_container, _read_json, engine_networks)
-from .http_unix import HTTPError, UnixHTTP
+
+if TYPE_CHECKING:  # http.client costs ~20 ms to import: only once a dockerd is found
+    from .http_unix import UnixHTTP
 
 __all__ = ["scan", "scan_daemon", "connect", "disconnect", "network_of_bridge", "Daemon", "disk_state",
            "orphans", "engine_networks"]
@@ -117,6 +118,8 @@ def scan_daemon(procs: ProcTable, daemon: Daemon) -> list[Owned]:
 
 def _from_api(procs: ProcTable, daemon: Daemon) -> list[Owned]:
     assert daemon.socket is not None
+    from .http_unix import UnixHTTP
+
     with UnixHTTP(daemon.socket, timeout=SCAN_TIMEOUT, deadline=SCAN_DEADLINE) as api:
         listed = api.json("GET", "/containers/json?all=1")
         api_version = api.headers.get("api-version")
@@ -147,7 +150,7 @@ def _from_api(procs: ProcTable, daemon: Daemon) -> list[Owned]:
         return out
 
 
-def _inside(procs: ProcTable, daemon: Daemon, api: UnixHTTP, cid: str) -> tuple[list[int], dict[str, Any]]:
+def _inside(procs: ProcTable, daemon: Daemon, api: "UnixHTTP", cid: str) -> tuple[list[int], dict[str, Any]]:
     """The container's process (our pid) and sandbox.
 
     From its ``config.v2.json`` when that is readable and its pid's cgroup names the
@@ -162,6 +165,8 @@ def _inside(procs: ProcTable, daemon: Daemon, api: UnixHTTP, cid: str) -> tuple[
     if isinstance(pid, int) and pid > 0:
         pids = [p for p in daemon.outer_pids([pid]) if _pid_is_container(procs, p, cid)]
     if not pids:
+        from .http_unix import HTTPError
+
         via = "api"
         try:
             doc = api.json("GET", f"/containers/{cid}/json")
@@ -192,15 +197,19 @@ def network_of_bridge(details_or_owned: Union[Owned, dict[str, Any]], bridge_ifn
     return None
 
 
-def _api(control: dict[str, Any]) -> UnixHTTP:
+def _api(control: dict[str, Any]) -> "UnixHTTP":
     path = control.get("socket")
     if not path:
         raise ChangeFailed("docker's API socket is not known (the daemon has no unix socket)",
                            rule="docker-unreachable")
+    from .http_unix import UnixHTTP
+
     return UnixHTTP(path, timeout=CHANGE_TIMEOUT)
 
 
-def _call(api: UnixHTTP, method: str, url: str, body: Any = None) -> Any:
+def _call(api: "UnixHTTP", method: str, url: str, body: Any = None) -> Any:
+    from .http_unix import HTTPError
+
     try:
         return api.json(method, url, body)
     except HTTPError as e:
@@ -212,6 +221,12 @@ def _call(api: UnixHTTP, method: str, url: str, body: Any = None) -> Any:
     except Exception as e:
         raise ChangeFailed(f"docker did not answer on {api.path}: {type(e).__name__}: {e}",
                            rule="docker-unreachable") from e
+
+
+def _quote(part: str) -> str:
+    from urllib.parse import quote
+
+    return quote(part, safe="")
 
 
 def _version_tuple(v: Optional[str]) -> tuple[int, ...]:
@@ -249,14 +264,14 @@ def connect(control: dict[str, Any], container_id: str, network: str, *,
                     f"(API {'.'.join(map(str, MAC_PER_NETWORK_API))}, Docker 25, is needed); "
                     "leave the MAC to docker or add a raw veth instead", rule="docker-mac-unsupported")
             endpoint["MacAddress"] = mac
-        q = urllib.parse.quote(network, safe="")
+        q = _quote(network)
         _call(api, "POST", f"/networks/{q}/connect", {"Container": container_id, "EndpointConfig": endpoint})
         return _endpoint_after(api, container_id, network)
 
 
-def _endpoint_after(api: UnixHTTP, container_id: str, network: str) -> dict[str, Any]:
+def _endpoint_after(api: "UnixHTTP", container_id: str, network: str) -> dict[str, Any]:
     """The container's endpoint on ``network`` (matched by name or id) after a change."""
-    cid = urllib.parse.quote(container_id, safe="")
+    cid = _quote(container_id)
     info = _call(api, "GET", f"/containers/{cid}/json") or {}
     nets = _call(api, "GET", "/networks") or []
     by_id = {n["id"]: n for n in engine_networks(nets)}
@@ -271,5 +286,5 @@ def _endpoint_after(api: UnixHTTP, container_id: str, network: str) -> dict[str,
 def disconnect(control: dict[str, Any], container_id: str, network: str, *, force: bool = False) -> None:
     """``docker network disconnect``: the engine removes the container's endpoint (and its veth)."""
     with _api(control) as api:
-        q = urllib.parse.quote(network, safe="")
+        q = _quote(network)
         _call(api, "POST", f"/networks/{q}/disconnect", {"Container": container_id, "Force": force})
