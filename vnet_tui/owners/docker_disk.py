@@ -47,11 +47,14 @@ def _from_disk(procs: ProcTable, daemon: Daemon, why: str) -> list[Owned]:
         doc = _read_json(os.path.join(root, cid, "config.v2.json"))
         if not doc:
             continue
-        pid = (doc.get("State") or {}).get("Pid")
-        pids = []
-        if disk_state(doc.get("State") or {}) in _WITH_PROCESSES and isinstance(pid, int) and pid > 0:
-            pids = [p for p in daemon.outer_pids([pid]) if _pid_is_container(procs, p, cid)]
-        out.append(_disk_record(doc, cid, pids, control, note, daemon.default_bridge, daemon.netns_inode))
+        try:
+            pid = (doc.get("State") or {}).get("Pid")
+            pids = []
+            if disk_state(doc.get("State") or {}) in _WITH_PROCESSES and isinstance(pid, int) and pid > 0:
+                pids = [p for p in daemon.outer_pids([pid]) if _pid_is_container(procs, p, cid)]
+            out.append(_disk_record(doc, cid, pids, control, note, daemon.default_bridge, daemon.netns_inode))
+        except (AttributeError, TypeError, ValueError, KeyError):  # one odd file: the others still count
+            continue
     return out
 
 
