@@ -156,7 +156,9 @@ def hotplug_room(details: dict[str, Any]) -> dict[str, Any]:
     free_ports = [c["index"] for c in ctrls
                   if c.get("model") in _ONE_SLOT_PORTS and c.get("hotplug") and c["index"] not in busy_buses]
     bus0_used = len({s for b, s in used if b == 0})
-    free_bus0 = max(0, 32 - _PC_RESERVED_SLOTS - bus0_used) if details.get("machine_family") == "pc" else 0
+    root_hotplug = all(c.get("hotplug") for c in ctrls if c.get("model") == "pci-root")  # <target hotplug='off'/>
+    free_bus0 = max(0, 32 - _PC_RESERVED_SLOTS - bus0_used) \
+        if details.get("machine_family") == "pc" and root_hotplug else 0
     bridge_free = 0
     for c in ctrls:
         if c.get("model") == "pci-bridge" and c.get("hotplug"):
@@ -172,7 +174,11 @@ def can_hotplug(details: dict[str, Any]) -> tuple[bool, str]:
       that existed when QEMU started — libvirt cannot add a root port live;
     * pc (i440fx): ACPI PCI hot-plug on pci.0 (or a pci-bridge); with ``<acpi/>`` absent
       libvirt starts QEMU with -no-acpi and QEMU answers "Bus 'pci.0' does not support
-      hotplugging".
+      hotplugging"; ``<target hotplug='off'/>`` on pci-root turns it off too.
+
+    libvirt gives a new q35 domain one pcie-root-port more than its devices need (seen here:
+    a default q35 with one NIC has two), so one NIC can be hot-plugged; a second one needs
+    spare root ports defined beforehand, or libvirt answers "No more available PCI slots".
     """
     state = details.get("state")
     if state not in ("running", "paused", "idle"):
@@ -192,5 +198,6 @@ def can_hotplug(details: dict[str, Any]) -> tuple[bool, str]:
                            "pci.0 does not support hot-plug")
         if room["free_pci_slots"] > 0:
             return True, f"{room['free_pci_slots']} free PCI slot(s) on an i440fx (pc) machine"
-        return False, "no free PCI slot on pci.0 (i440fx has 32, libvirt keeps 0 and 1)"
+        return False, ("no free hot-pluggable PCI slot: pci.0 is full (i440fx has 32, libvirt keeps 0 and 1) "
+                       "or its hot-plug is off (<controller model='pci-root'><target hotplug='off'/>)")
     return False, f"machine type {details.get('machine') or '?'}: vnet-tui knows hot-plug only on pc and q35"
