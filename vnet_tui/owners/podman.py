@@ -1,10 +1,363 @@
-"""podman: what it runs, in its own words (written by the podman owner work; see owners/base.py)."""
+"""podman (rootful): what it runs, in its own words, and its own way to connect a network.
+
+podman has no daemon.  Each running container has a ``conmon`` whose
+command line names the container (``-c ID``, ``-n NAME``, ``-b BUNDLE``,
+``-p PIDFILE``) and carries podman's exit command, whose arguments are
+podman's global flags as the container was started (``--root``,
+``--runroot``, ``--tmpdir``, ``--network-config-dir``, ``--runtime``,
+``--cgroup-manager``, ``--storage-driver``, …).  From them:
+
+- podman's own database, ``<root>/libpod/bolt_state.db`` (bbolt, read
+  without a lock by ``boltdb.py``, ~1 ms): every container with its name,
+  image, state (podman's enum: created, running, paused, exited…), init
+  pid, conmon pid, networks and the MAC netavark gave it on each.  It
+  lists stopped containers too (they have no network namespace and no
+  pids).  A database that cannot be read (podman ≥ 4.8 may use SQLite)
+  falls back to conmon's own facts and containers/storage's
+  ``<driver>-containers/containers.json`` for the image.
+- the network definitions, ``<network-config-dir>/*.json`` (default
+  /etc/containers/networks) plus podman's built-in ``podman`` network on
+  bridge ``podman0``.
+- paused: the database's word, checked against the cgroup freezer
+  (cgroup v1 ``freezer.state`` FROZEN; v2 ``cgroup.freeze``) — runc pauses
+  through the freezer, so a container frozen behind podman's back shows
+  as paused too.
+
+Every path is read as conmon sees it (``/proc/CONMON/root/…``): podman may
+have run in a private mount namespace.
+
+Changes: ``podman <the same global flags> network connect|disconnect``,
+run in conmon's network and mount namespaces (``nsenter -t CONMON -n -m``
+when they are not ours) — netavark makes the bridge side in the
+namespace podman runs in, and the container's netns bind mount
+(/run/netns/netns-…) is only visible in podman's mount namespace.
+"""
 
 from __future__ import annotations
 
-from .base import Owned, ProcTable
+import glob
+import json
+import os
+import subprocess
+from typing import Any, Optional, Union
+
+from vnet_tui.core.errors import ChangeFailed
+
+from .base import Owned, ProcTable, flag_value, read_text
+from .boltdb import Bolt, BoltError
+
+RUNTIME = "podman"
+DEFAULT_ROOT = "/var/lib/containers/storage"
+DEFAULT_NETWORK_DIR = "/etc/containers/networks"
+DEFAULT_NETWORK = {"name": "podman", "bridge": "podman0", "driver": "bridge",
+                   "subnets": ["10.88.0.0/16"], "builtin": True}
+# libpod/define/containerstate.go: ContainerState and its String()
+STATES = {0: "unknown", 1: "created", 2: "created", 3: "running", 4: "stopped", 5: "paused",
+          6: "exited", 7: "removing", 8: "stopping"}
+TIMEOUT = 60.0
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _podman_conmon(argv: list[str]) -> Optional[list[str]]:
+    """podman's global flags from a conmon command line (its exit command), or None if not podman's."""
+    exe = flag_value(argv, "--exit-command")
+    if not exe or os.path.basename(exe) != "podman":
+        return None
+    args: list[str] = []
+    for i, a in enumerate(argv):
+        if a == "--exit-command-arg" and i + 1 < len(argv):
+            args.append(argv[i + 1])
+        elif a.startswith("--exit-command-arg="):
+            args.append(a.split("=", 1)[1])
+    for i in range(len(args) - 1):
+        if args[i] == "container" and args[i + 1] == "cleanup":
+            return [exe, *args[:i]]
+    return [exe, *args]
+
+
+def _ns_inode(pid: int, kind: str) -> Optional[int]:
+    try:
+        return os.stat(f"/proc/{pid}/ns/{kind}").st_ino
+    except OSError:
+        return None
+
+
+def _read_json(path: str) -> Any:
+    text = read_text(path, 64 << 20)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+class Instance:
+    """One podman (one --root), as seen through one of its conmons."""
+
+    def __init__(self, procs: ProcTable, conmon: int, command: list[str]) -> None:
+        self.procs = procs
+        self.conmon = conmon
+        self.command = command  # podman exe + global flags
+        flags = command[1:]
+        self.root = flag_value(flags, "--root") or DEFAULT_ROOT
+        self.driver = flag_value(flags, "--storage-driver")
+        self.network_dir = flag_value(flags, "--network-config-dir") or DEFAULT_NETWORK_DIR
+        self.conmons: dict[str, int] = {}  # container id -> conmon pid
+        self._storage: Optional[dict[str, dict[str, Any]]] = None
+
+    def path(self, path: str) -> str:
+        return self.procs.root_path(self.conmon, path)
+
+    def control(self, conmon: Optional[int]) -> dict[str, Any]:
+        ctx = conmon if conmon is not None else self.conmon
+        return {"runtime": RUNTIME, "argv": list(self.command), "context_pid": ctx,
+                "netns_inode": _ns_inode(ctx, "net"), "mntns_inode": _ns_inode(ctx, "mnt"),
+                "timeout": TIMEOUT}
+
+    def engine_networks(self) -> list[dict[str, Any]]:
+        nets: list[dict[str, Any]] = []
+        for f in sorted(glob.glob(os.path.join(glob.escape(self.path(self.network_dir)), "*.json"))):
+            doc = _read_json(f)
+            if not isinstance(doc, dict) or not doc.get("name"):
+                continue
+            nets.append({"name": doc["name"], "id": doc.get("id"), "driver": doc.get("driver"),
+                         "bridge": doc.get("network_interface"),
+                         "subnets": [s.get("subnet") for s in doc.get("subnets") or [] if isinstance(s, dict)],
+                         "internal": bool(doc.get("internal"))})
+        if not any(n["name"] == DEFAULT_NETWORK["name"] for n in nets):
+            nets.append(dict(DEFAULT_NETWORK))
+        return nets
+
+    def storage(self) -> dict[str, dict[str, Any]]:
+        """containers/storage's records by id: names and image name (the fallback source)."""
+        if self._storage is None:
+            self._storage = {}
+            if self.driver:
+                files = [self.path(f"{self.root}/{self.driver}-containers/containers.json")]
+            else:
+                files = glob.glob(os.path.join(glob.escape(self.path(self.root)), "*-containers", "containers.json"))
+            for f in files:
+                for c in _read_json(f) or []:
+                    if not isinstance(c, dict) or "id" not in c:
+                        continue
+                    try:
+                        meta = json.loads(c.get("metadata") or "{}")
+                    except ValueError:
+                        meta = {}
+                    self._storage[c["id"]] = {"names": c.get("names") or [], "image": meta.get("image-name")}
+        return self._storage
+
+
+def _freezer(procs: ProcTable, conmon: int, pid: int) -> Optional[bool]:
+    """True when ``pid``'s cgroup is frozen (v1 freezer or v2 cgroup.freeze), None when unknown."""
+    text = read_text(f"{procs.proc}/{pid}/cgroup")
+    if not text:
+        return None
+    v1 = v2 = None
+    for line in text.splitlines():
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        if "freezer" in parts[1].split(","):
+            v1 = parts[2]
+        elif parts[0] == "0" and parts[1] == "":
+            v2 = parts[2]
+    candidates = []
+    if v1 is not None:
+        candidates.append((f"/sys/fs/cgroup/freezer{v1}/freezer.state", ("FROZEN", "FREEZING")))
+    if v2 is not None:
+        candidates.append((f"/sys/fs/cgroup{v2}/cgroup.freeze", ("1",)))
+    for path, frozen in candidates:
+        for p in (path, procs.root_path(conmon, path)):
+            value = read_text(p)
+            if value is not None:
+                return value.strip() in frozen
+    return None
+
+
+def _init_pid(procs: ProcTable, conmon: Optional[int], pid: Any) -> Optional[int]:
+    """The container's init: the recorded pid when it is alive under its conmon, else conmon's child."""
+    if isinstance(pid, int) and pid > 0 and pid in procs.comms:
+        if conmon is None or procs.ppid(pid) == conmon:
+            return pid
+    if conmon is None:
+        return None
+    kids = [k for k in procs.children(conmon) if procs.comm(k) not in ("runc", "crun", "podman", "conmon")]
+    return kids[0] if kids else None
+
+
+def _attached(db_nets: dict[bytes, bytes], status: dict[str, Any], by_name: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    out = []
+    for raw_name, raw_opts in sorted(db_nets.items()):
+        name = raw_name.decode(errors="replace")
+        try:
+            opts = json.loads(raw_opts or b"{}")
+        except ValueError:
+            opts = {}
+        ifname = opts.get("interface_name")
+        ifaces = ((status.get(name) or {}).get("interfaces") or {})
+        face = ifaces.get(ifname) if ifname in ifaces else next(iter(ifaces.values()), {}) if ifaces else {}
+        out.append({"name": name, "bridge": (by_name.get(name) or {}).get("bridge"), "ifname": ifname,
+                    "mac": (face or {}).get("mac_address"),
+                    "ips": [s.get("ipnet") for s in (face or {}).get("subnets") or [] if isinstance(s, dict)]})
+    return out
+
+
+def _from_db(inst: Instance, nets: list[dict[str, Any]]) -> Optional[list[Owned]]:
+    try:
+        db = Bolt.open(inst.path(f"{inst.root}/libpod/bolt_state.db"))
+        ctrs = db.sub(db.root, b"ctr")
+        if ctrs is None:
+            return []
+        by_name = {n["name"]: n for n in nets}
+        out = []
+        for raw_id, node in db.buckets(ctrs):
+            vals = db.values(node)
+            cfg = json.loads(vals.get(b"config") or b"{}")
+            st = json.loads(vals.get(b"state") or b"{}")
+            nets_node = db.sub(node, b"networks")
+            db_nets = db.values(nets_node) if nets_node is not None else {}
+            cid = raw_id.decode()
+            out.append(_record(inst, cid, cfg.get("name") or cid[:12], cfg.get("rootfsImageName") or None,
+                               STATES.get(st.get("state"), "unknown"), st.get("pid"), st.get("conmonPid"),
+                               _attached(db_nets, st.get("networkStatus") or {}, by_name), nets,
+                               {"netns_path": (vals.get(b"netns") or b"").decode() or None,
+                                "network_mode": cfg.get("networkMode"), "source": "bolt_state.db"}))
+        return out
+    except (OSError, BoltError, ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError):
+        return None
+
+
+def _record(inst: Instance, cid: str, name: str, image: Optional[str], state: str, pid: Any,
+            conmon: Any, networks: list[dict[str, Any]], engine_nets: list[dict[str, Any]],
+            extra: dict[str, Any]) -> Owned:
+    procs = inst.procs
+    live_conmon = inst.conmons.get(cid)
+    if live_conmon is None and isinstance(conmon, int) and procs.comm(conmon) == "conmon":
+        live_conmon = conmon
+    init = _init_pid(procs, live_conmon, pid) if live_conmon is not None else None
+    if state in ("running", "paused", "stopping"):
+        if init is None:
+            state = "exited"  # conmon or the container died; podman has not cleaned up yet
+        else:
+            frozen = _freezer(procs, live_conmon, init)  # type: ignore[arg-type]
+            if frozen is True:
+                state = "paused"
+            elif frozen is False and state == "paused":
+                state = "running"
+    return Owned(runtime=RUNTIME, kind="container", id=cid, name=name, state=state, image=image,
+                 pids=[init] if init is not None else [], control=inst.control(live_conmon),
+                 details={"networks": networks, "engine_networks": engine_nets, "conmon_pid": live_conmon,
+                          "root": inst.root, **extra})
+
+
+def _from_conmons(inst: Instance, nets: list[dict[str, Any]]) -> list[Owned]:
+    """Without the database: what conmon and containers/storage say (running/paused ones only)."""
+    out = []
+    for cid, cpid in inst.conmons.items():
+        argv = inst.procs.argv(cpid) or []
+        rec = inst.storage().get(cid, {})
+        name = flag_value(argv, "-n", "--name") or (rec.get("names") or [cid[:12]])[0]
+        pidfile = flag_value(argv, "-p", "--container-pidfile")
+        pid: Optional[int] = None
+        if pidfile:
+            text = read_text(inst.path(pidfile))
+            pid = int(text) if text and text.strip().isdigit() else None
+        out.append(_record(inst, cid, name, rec.get("image"), "running", pid, cpid, [], nets,
+                           {"source": "conmon", "bundle": flag_value(argv, "-b", "--bundle")}))
+    return out
 
 
 def scan(procs: ProcTable) -> list[Owned]:
-    """Every container/VM podman reports, with the processes inside each one."""
-    return []
+    """Every container each running podman (one per --root) reports, with the process inside each one.
+
+    Containers of a podman with no running container (no conmon) are not
+    seen: nothing of theirs is on the network.
+    """
+    try:
+        conmons = procs.with_comm("conmon")
+        if not conmons:
+            return []
+        instances: dict[tuple[Optional[int], str], Instance] = {}
+        for cpid in conmons:
+            argv = procs.argv(cpid)
+            command = _podman_conmon(argv) if argv else None
+            cid = flag_value(argv, "-c", "--cid") if argv else None
+            if command is None or not cid:
+                continue
+            root = flag_value(command[1:], "--root") or DEFAULT_ROOT
+            key = (_ns_inode(cpid, "mnt"), root)
+            inst = instances.get(key)
+            if inst is None:
+                inst = instances[key] = Instance(procs, cpid, command)
+            inst.conmons[cid] = cpid
+        out: list[Owned] = []
+        for inst in instances.values():
+            nets = inst.engine_networks()
+            found = _from_db(inst, nets)
+            out.extend(found if found is not None else _from_conmons(inst, nets))
+        return out
+    except Exception:  # an odd host must never stop discovery
+        return []
+
+
+def network_of_bridge(details_or_owned: Union[Owned, dict[str, Any]], bridge_ifname: str) -> Optional[str]:
+    """The podman network whose bridge is ``bridge_ifname`` (in podman's namespace), or None."""
+    details = details_or_owned.details if isinstance(details_or_owned, Owned) else details_or_owned
+    for n in list(details.get("engine_networks") or []) + list(details.get("networks") or []):
+        if isinstance(n, dict) and n.get("bridge") == bridge_ifname:
+            return n.get("name")
+    return None
+
+
+# ---------------------------------------------------------------- changes
+
+
+def _enter(control: dict[str, Any]) -> list[str]:
+    """The nsenter prefix into podman's network and mount namespaces (empty when they are ours)."""
+    pid = control.get("context_pid")
+    if not isinstance(pid, int):
+        raise ChangeFailed("podman's context (its conmon) is not known: rescan", rule="podman-context")
+    prefix: list[str] = []
+    for kind, flag in (("net", "-n"), ("mnt", "-m")):
+        want = control.get(f"{kind}ns_inode")
+        now = _ns_inode(pid, kind)
+        if now is None or want is None or now != want:
+            raise ChangeFailed(f"podman's context is gone (conmon {pid} exited or was replaced, "
+                               "e.g. its container restarted): rescan and try again", rule="podman-context")
+        if now != _ns_inode(os.getpid(), kind):
+            prefix.append(flag)
+    return ["nsenter", "-t", str(pid), *prefix] if prefix else []
+
+
+def _run(control: dict[str, Any], args: list[str]) -> str:
+    argv = [*_enter(control), *control["argv"], *args]
+    timeout = float(control.get("timeout") or TIMEOUT)
+    try:
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise ChangeFailed(f"podman {' '.join(args)} did not answer in {timeout:g} s", rule="podman-failed") from None
+    except OSError as e:
+        raise ChangeFailed(f"podman could not be run: {e}", rule="podman-failed") from None
+    if r.returncode != 0:
+        msg = (r.stderr or r.stdout).strip().removeprefix("Error: ") or f"exit status {r.returncode}"
+        raise ChangeFailed(f"podman {' '.join(args)}: {msg}", rule="podman-failed")
+    return r.stdout
+
+
+def connect(control: dict[str, Any], container_id: str, network: str, ipv4: Optional[str] = None,
+            ipv6: Optional[str] = None, mac: Optional[str] = None) -> None:
+    """``podman network connect [--ip …] [--ip6 …] [--mac-address …] NETWORK ID``; ChangeFailed with podman's words."""
+    args = ["network", "connect"]
+    for flag, value in (("--ip", ipv4), ("--ip6", ipv6), ("--mac-address", mac)):
+        if value:
+            args += [flag, value]
+    _run(control, [*args, network, container_id])
+
+
+def disconnect(control: dict[str, Any], container_id: str, network: str) -> None:
+    """``podman network disconnect NETWORK ID``; ChangeFailed with podman's words."""
+    _run(control, ["network", "disconnect", network, container_id])
