@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.runtimes.docker import SOCKET, DockerUnavailable, docker_runtime
+from tests.runtimes.docker import SOCKET, SOCKET_FLAG, DockerUnavailable, docker_runtime
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.owners import docker, docker_engine
 from vnet_tui.owners.base import Owned, ProcTable
@@ -67,8 +67,10 @@ def test_scan_names_ids_images_states_equal_docker_ps(rt):
         assert o.state == c["State"], name
         assert o.details["source"] == "api"
     assert [found[n].state for n in ("web1", "db1", "pz1", "ex1")] == ["running", "running", "paused", "exited"]
-    assert found["web1"].control["socket"] == rt.socket  # reached through /proc/PID/root: its own mounts
-    assert found["web1"].control["socket_in_daemon"] == SOCKET
+    # dockerd has mounts of its own: its socket is reached through /proc/PID/root, with /var/run
+    # (-> /run) resolved inside its root, not ours
+    assert found["web1"].control["socket_in_daemon"] == SOCKET_FLAG
+    assert found["web1"].control["socket"] == rt.socket == f"/proc/{rt.pid}/root{SOCKET}"
     assert found["web1"].control["api_version"] == "1.41"
 
 

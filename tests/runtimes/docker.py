@@ -59,6 +59,9 @@ RUN = "/run/vt-dk"
 DATA_ROOT = f"{RUN}/data"
 EXEC_ROOT = f"{RUN}/exec"
 SOCKET = f"{DATA_ROOT}/docker.sock"
+# dockerd is told the socket through /var/run (-> /run on Debian, absolute), as the default
+# /var/run/docker.sock is: a reader outside must resolve that symlink inside dockerd's root
+SOCKET_FLAG = f"/var{SOCKET}"
 
 # runs as the process that becomes dockerd: $1 = host scratch dir, $2 = cgroup mounts file
 START = r"""
@@ -240,7 +243,7 @@ def _start(rt: DockerRuntime, storage_driver: Optional[str]) -> subprocess.Popen
     mounts = rt.scratch / "cgroups"
     mounts.write_text("".join(f"{d} {t} {o}\n" for d, t, o in _cgroup_mounts()))
     (rt.scratch / "daemon.json").write_text("{}\n")
-    cmd = [DOCKERD, "--data-root", DATA_ROOT, "--exec-root", EXEC_ROOT, "-H", f"unix://{SOCKET}",
+    cmd = [DOCKERD, "--data-root", DATA_ROOT, "--exec-root", EXEC_ROOT, "-H", f"unix://{SOCKET_FLAG}",
            "--pidfile", f"{EXEC_ROOT}/dockerd.pid", "--config-file", str(rt.scratch / "daemon.json"),
            "--cgroup-parent", f"/{rt.netns}", "--userland-proxy=false", "--log-level", "warn"]
     if storage_driver:

@@ -13,7 +13,8 @@ from typing import Any, Optional
 
 from .base import Owned, ProcTable, flag_value, read_text
 from .docker_engine import (DEFAULT_BRIDGE, DOCKER_NAMESPACE, RUNTIME, SHIM_COMM, _HEX64, _WITH_PROCESSES,
-                            Daemon, _endpoint, _ns_inode, _nspid, _pid_is_container, _read_json, _same_ns)
+                            Daemon, _endpoint, _ns_inode, _nspid, _pid_is_container, _read_json, _same_ns,
+                            in_root)
 
 
 def disk_state(st: dict[str, Any]) -> str:
@@ -117,7 +118,7 @@ def _orphan(procs: ProcTable, shim: int, cid: str) -> Optional[Owned]:
     if not isinstance(src, str) or os.path.basename(os.path.dirname(src)) != cid:
         return None
     data_root = os.path.dirname(os.path.dirname(os.path.dirname(src)))
-    doc = _read_json(procs.root_path(shim, os.path.join(data_root, "containers", cid, "config.v2.json")))
+    doc = _read_json(in_root(procs, shim, os.path.join(data_root, "containers", cid, "config.v2.json")))
     if not doc:
         return None
     try:

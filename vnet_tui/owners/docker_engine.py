@@ -3,9 +3,11 @@ and the shapes of what it says about networks and endpoints (docker.py and docke
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import stat
 from typing import Any, Optional
 
 from .base import ProcTable, flag_value, read_text
@@ -36,7 +38,7 @@ class Daemon:
             "socket": DEFAULT_SOCKET, "data_root": DEFAULT_DATA_ROOT, "config": DEFAULT_CONFIG}
         self.rootless = defaults["socket"] != DEFAULT_SOCKET
         config_path = flag_value(argv, "--config-file") or defaults["config"]
-        config = _read_json(procs.root_path(pid, config_path))
+        config = _read_json(in_root(procs, pid, config_path))
         hosts = _hosts(argv) or [h for h in (config.get("hosts") or []) if isinstance(h, str)]
         self.socket_in_daemon = _unix_socket(hosts, defaults["socket"])
         self.data_root = (flag_value(argv, "--data-root", "-g", "--graph")
@@ -94,7 +96,7 @@ class Daemon:
 
     def path(self, inside: str) -> str:
         """A path as the daemon sees it, as we can open it."""
-        return inside if self.shares_our_mounts else self._procs.root_path(self.pid, inside)
+        return inside if self.shares_our_mounts else in_root(self._procs, self.pid, inside)
 
     @property
     def socket(self) -> Optional[str]:
@@ -162,6 +164,45 @@ def _rootless_defaults(procs: ProcTable, pid: int) -> Optional[dict[str, str]]:
     conf = env.get("XDG_CONFIG_HOME") or os.path.join(home, ".config")
     return {"socket": os.path.join(env["XDG_RUNTIME_DIR"], "docker.sock"),
             "data_root": os.path.join(data, "docker"), "config": os.path.join(conf, "docker/daemon.json")}
+
+
+def in_root(procs: ProcTable, pid: int, path: str, max_links: int = 40) -> str:
+    """``path`` as process ``pid`` sees it, as a path we can open: /proc/PID/root/… with every
+    symlink resolved inside that process's root.
+
+    The kernel resolves an absolute symlink met under /proc/PID/root against *our* root: on
+    Debian /var/run is ``-> /run``, so /proc/PID/root/var/run/docker.sock would be the host's
+    socket, not the one of a dockerd in an LXC container.  A missing component ends the walk
+    (the rest is kept as written).
+    """
+    root = procs.root_path(pid, "/").rstrip("/")
+    todo = [p for p in path.split("/") if p and p != "."]
+    done: list[str] = []
+    links = 0
+    while todo:
+        part = todo.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = "/".join([root, *done, part])
+        try:
+            st = os.lstat(here)
+        except OSError:
+            done.append(part)
+            done.extend(todo)
+            break
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > max_links:
+                raise OSError(errno.ELOOP, "too many symlinks", path)
+            target = os.readlink(here)
+            if target.startswith("/"):
+                done = []
+            todo = [p for p in target.split("/") if p and p != "."] + todo
+            continue
+        done.append(part)
+    return "/".join([root, *done])
 
 
 def _nspid(procs: ProcTable, pid: int) -> list[int]:
