@@ -229,3 +229,28 @@ def test_persistent_only_change_on_a_shut_off_vm(lab):
     res = libvirt.detach_interface(rec.control, dom, mac=mac, live=False, persistent=True)
     assert res["removed"] is True
     assert mac not in {r["mac"] for r in domiflist(lab, dom, inactive=True)}
+
+
+def test_show_json_names_libvirt_vms_and_never_opens_their_monitor(lab):
+    """End to end: `vnet-tui show --netns NS --json` under strace — libvirt's names, states and NIC ids,
+    and not one connect() to a QEMU monitor or any other unix socket of libvirt's."""
+    before = _monitor_clients(lab)
+    r = subprocess.run(["strace", "-f", "-qq", "-e", "trace=connect", "-o", "/dev/stderr",
+                        sys.executable, "-m", "vnet_tui", "show", "--netns", lab.netns, "--json"],
+                       capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    unix = [l for l in r.stderr.splitlines() if "connect(" in l and "AF_UNIX" in l]
+    assert not [l for l in unix if "libvirt" in l or "monitor" in l], unix
+    assert _monitor_clients(lab) == before
+    vms = {v["name"]: v for v in json.loads(r.stdout)["vms"]}
+    for role in ("pc", "q35"):
+        name = lab.domains[role]
+        v = vms[name]
+        assert v["runtime"] == "libvirt" and v["qmp"] is None
+        assert v["id"] == lab.virsh("domuuid", name).stdout.strip()
+        assert v["state"] == lab.virsh("domstate", name).stdout.strip()
+        rows = {row["target"]: row for row in domiflist(lab, name)}
+        for a in v["adapters"]:
+            assert a["host_ifname"] in rows and a["guest_mac"] == rows[a["host_ifname"]]["mac"]
+            assert re.fullmatch(r"net\d+", a["id"]) and a["netdev"] == "host" + a["id"]
+    assert vms[lab.domains["q35"]]["state"] == "paused" and vms[lab.domains["pc"]]["state"] == "running"
