@@ -12,8 +12,9 @@
   mounted").  Flags: ``--exec-root``, ``--data-root``, ``-H unix://…``, ``--pidfile``, an
   empty ``--config-file``, ``--cgroup-parent=/vt-dk-<hex>`` (containers' cgroups under a
   parent of ours, cgroupfs driver: the default without systemd), ``--userland-proxy=false``;
-  iptables stays on, inside the netns only (nf_tables is per netns).  overlay2 works on that
-  tmpfs here; ``storage_driver="vfs"`` is the fallback.  Nothing is created in the real /run,
+  iptables stays on, inside the netns only (nf_tables is per netns).  The storage driver is
+  dockerd's own choice: overlay2 works on that tmpfs here (kernel 6.18); where overlay does
+  not, dockerd picks vfs by itself (``storage_driver=`` forces one).  Nothing is created in the real /run,
   /etc or /var, and the mounts vanish with the namespace's last process;
 * an image ``vt-busybox:1`` imported from a tarball of Debian's ``busybox-static`` (made once
   with ``apt-get download`` into /var/cache/vnet-tui/docker; no registry is reached);
@@ -287,13 +288,11 @@ def _wait_ready(rt: DockerRuntime, proc: subprocess.Popen, ino: int, deadline_s:
                 time.sleep(0.1)
                 continue
         try:
-            with UnixHTTP(rt.socket, timeout=1.0) as api:
-                status, _ = api.request("GET", "/_ping")
-            if status == 200:
-                info = json.loads(UnixHTTP(rt.socket, timeout=5.0).request("GET", "/info")[1])
-                rt.storage_driver = info.get("Driver", "")
-                return None
-        except (OSError, ValueError, Exception):
+            with UnixHTTP(rt.socket, timeout=5.0) as api:
+                if api.request("GET", "/_ping")[0] == 200:
+                    rt.storage_driver = api.json("GET", "/info").get("Driver", "")
+                    return None
+        except Exception:  # not listening yet, or still starting up
             pass
         time.sleep(0.2)
     return f"dockerd did not answer on {SOCKET} within {deadline_s:.0f} s: {rt.log_tail(800)}"
