@@ -1,0 +1,203 @@
+"""owners/podman against a real rootful podman (netavark, runc) in a netns and mount namespace of its own:
+names, ids, images, states, the processes inside, networks, network connect/disconnect, and what a
+restart does to a raw veth."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.runtimes import podman as runtime
+from vnet_tui.core.errors import ChangeFailed
+from vnet_tui.owners import podman
+from vnet_tui.owners.base import Owned, ProcTable
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def pm(tmp_path_factory):
+    why = runtime.available()
+    if why:
+        pytest.skip(f"NOT TESTED: podman cannot run here: {why}")
+    os.environ["VNET_TUI_STATE"] = str(tmp_path_factory.mktemp("state"))
+    try:
+        lab = runtime.lab()
+    except (RuntimeError, subprocess.SubprocessError) as e:
+        pytest.skip(f"NOT TESTED: rootful podman does not start here: {e}")
+    try:
+        yield lab
+    finally:
+        problems = lab.close()
+        assert not problems, problems
+
+
+def ours(pm) -> dict[str, Owned]:
+    """What scan says about this podman's containers (its --root), by name."""
+    recs = [o for o in podman.scan(ProcTable()) if o.details.get("root") == str(pm.base / "root")]
+    by_name = {o.name: o for o in recs}
+    assert len(by_name) == len(recs), f"two records with one name: {[o.name for o in recs]}"
+    return by_name
+
+
+def netns_inode(pid: int) -> int:
+    return os.stat(f"/proc/{pid}/ns/net").st_ino
+
+
+def links_in(pid: int) -> dict[str, dict]:
+    """``ip -j link`` inside process ``pid``'s network namespace, by name (lo left out)."""
+    out = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "link", "show"],
+                         check=True, capture_output=True, text=True).stdout
+    return {l["ifname"]: l for l in json.loads(out or "[]") if l["ifname"] != "lo"}
+
+
+def links_of_podman(pm) -> dict[str, dict]:
+    out = subprocess.run(["ip", "-j", "-n", pm.ns, "link", "show"], check=True, capture_output=True, text=True).stdout
+    return {l["ifname"]: l for l in json.loads(out or "[]")}
+
+
+def test_scan_names_ids_images_states_equal_podman_ps(pm):
+    ps = {c["Names"][0]: c for c in pm.ps()}
+    assert set(ps) == {"web1", "api1", "idle1", "note1"}
+    found = ours(pm)
+    assert set(found) == set(ps)
+    for name, c in ps.items():
+        o = found[name]
+        assert (o.runtime, o.kind) == ("podman", "container")
+        assert o.id == c["Id"] and len(o.id) == 64, name
+        assert o.image == c["Image"], name
+        assert o.state == c["State"], name
+        assert o.details["source"] == "bolt_state.db"
+    assert [found[n].state for n in ("web1", "api1", "idle1", "note1")] == ["running", "running", "paused", "created"]
+
+
+def test_pids_are_inside_each_container_netns(pm):
+    found = ours(pm)
+    for name in ("web1", "api1", "idle1"):
+        info = pm.inspect(name)
+        o = found[name]
+        assert o.pids == [info["State"]["Pid"]], name
+        assert netns_inode(o.pids[0]) == pm.sandbox_inode(name), name
+        # podman's own process tree: the init is conmon's child
+        assert ProcTable().ppid(o.pids[0]) == info["State"]["ConmonPid"] == o.details["conmon_pid"], name
+    assert netns_inode(found["web1"].pids[0]) != netns_inode(found["api1"].pids[0])
+    assert found["note1"].pids == []  # created, never started: no process, no network namespace
+
+
+def test_paused_is_the_freezer_and_podman_agrees(pm):
+    o = ours(pm)["idle1"]
+    cgroup = open(f"/proc/{o.pids[0]}/cgroup").read()
+    path = next(l.split(":", 2)[2] for l in cgroup.splitlines() if l.split(":")[1] == "freezer")
+    assert open(f"/sys/fs/cgroup/freezer{path}/freezer.state").read().strip() == "FROZEN"
+    assert o.state == "paused"
+    pm.podman("unpause", "idle1")
+    try:
+        assert open(f"/sys/fs/cgroup/freezer{path}/freezer.state").read().strip() == "THAWED"
+        assert ours(pm)["idle1"].state == "running" == pm.inspect("idle1")["State"]["Status"]
+    finally:
+        pm.podman("pause", "idle1")
+    assert ours(pm)["idle1"].state == "paused" == pm.inspect("idle1")["State"]["Status"]
+
+
+def test_networks_bridges_and_macs_are_podmans(pm):
+    found = ours(pm)
+    for name, net, bridge in (("web1", "podman", "podman0"), ("api1", "pnet2", "podman1")):
+        o = found[name]
+        ep = pm.inspect(name)["NetworkSettings"]["Networks"]
+        assert [n["name"] for n in o.details["networks"]] == list(ep) == [net], name
+        mine = o.details["networks"][0]
+        assert mine["bridge"] == bridge and mine["mac"] == ep[net]["MacAddress"], name
+        assert podman.network_of_bridge(o, bridge) == net
+        assert podman.network_of_bridge(o.details, bridge) == net
+        # the kernel: the bridge is in podman's netns, the container's eth0 has that MAC
+        assert links_of_podman(pm)[bridge]["link_type"] == "ether"
+        assert links_in(o.pids[0])["eth0"]["address"] == ep[net]["MacAddress"]
+    assert podman.network_of_bridge(found["web1"], "br-nosuch") is None
+    assert {n["name"]: n["bridge"] for n in found["web1"].details["engine_networks"]} == \
+        {"podman": "podman0", "pnet2": "podman1"}
+    assert found["web1"].control["argv"][0].endswith("podman")
+    for flag in ("--root", "--runroot", "--network-config-dir", "--runtime", "--cgroup-manager", "--storage-driver"):
+        assert flag in found["web1"].control["argv"], flag
+
+
+def test_connect_and_disconnect_through_podman(pm):
+    api1 = ours(pm)["api1"]
+    pid = api1.pids[0]
+    assert set(links_in(pid)) == {"eth0"}
+    podman.connect(api1.control, api1.id, "podman")
+    try:
+        ep = pm.inspect("api1")["NetworkSettings"]["Networks"]
+        assert set(ep) == {"pnet2", "podman"}
+        inside = links_in(pid)
+        assert set(inside) == {"eth0", "eth1"}
+        assert inside["eth1"]["address"] == ep["podman"]["MacAddress"]
+        again = ours(pm)["api1"]
+        assert {n["name"]: n["mac"] for n in again.details["networks"]} == \
+            {"pnet2": ep["pnet2"]["MacAddress"], "podman": ep["podman"]["MacAddress"]}
+        with pytest.raises(ChangeFailed) as e:
+            podman.connect(api1.control, api1.id, "podman")
+        assert e.value.rule == "podman-failed" and "already" in str(e.value)
+    finally:
+        podman.disconnect(api1.control, api1.id, "podman")
+    assert set(pm.inspect("api1")["NetworkSettings"]["Networks"]) == {"pnet2"}
+    assert set(links_in(pid)) == {"eth0"}
+    assert [n["name"] for n in ours(pm)["api1"].details["networks"]] == ["pnet2"]
+    with pytest.raises(ChangeFailed) as e:
+        podman.connect(api1.control, api1.id, "nosuch")
+    assert e.value.rule == "podman-failed" and "network not found" in str(e.value)
+    assert set(links_in(pid)) == {"eth0"}
+
+
+def test_scan_is_empty_when_no_conmon_runs(pm, tmp_path):
+    """In a PID namespace of its own (its own /proc) no conmon is seen: scan says nothing.
+
+    A process that is called conmon but is not podman's (no exit command) is not taken for one.
+    """
+    fake = tmp_path / "conmon"
+    fake.write_bytes(open("/bin/sleep", "rb").read())
+    fake.chmod(0o755)
+    code = (
+        "import subprocess, sys, json\n"
+        "from vnet_tui.owners.base import ProcTable\n"
+        "from vnet_tui.owners import podman\n"
+        "before = [len(ProcTable().with_comm('conmon')), len(podman.scan(ProcTable()))]\n"
+        f"p = subprocess.Popen([{str(fake)!r}, '1000'])\n"
+        "import time\n"
+        "while 'conmon' not in ProcTable().comms.values(): time.sleep(0.01)\n"
+        "after = [len(ProcTable().with_comm('conmon')), len(podman.scan(ProcTable()))]\n"
+        "p.kill(); print(json.dumps([before, after]))\n"
+    )
+    r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
+                       capture_output=True, text=True, timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [[0, 0], [1, 0]]
+    assert len(ours(pm)) == 4  # outside that namespace the same code sees this podman
+
+
+def test_restart_replaces_the_netns_and_a_raw_veth_is_lost(pm):
+    """What "lost when web1 restarts" rests on: podman makes a new netns; a veth podman does not know is gone."""
+    before = ours(pm)["web1"]
+    pid, ino = before.pids[0], netns_inode(before.pids[0])
+    subprocess.run(["ip", "-n", pm.ns, "link", "add", "vtraw0", "type", "veth", "peer", "name", "eth9",
+                    "netns", str(pid)], check=True)
+    assert "eth9" in links_in(pid) and "vtraw0" in links_of_podman(pm)
+    pm.podman("restart", "-t", "0", "web1")
+    after = ours(pm)["web1"]
+    info = pm.inspect("web1")
+    assert after.id == before.id and after.state == "running"
+    assert after.pids == [info["State"]["Pid"]] and after.pids != [pid]
+    assert netns_inode(after.pids[0]) == pm.sandbox_inode("web1") != ino
+    assert "eth9" not in links_in(after.pids[0])
+    assert set(links_in(after.pids[0])) == {"eth0"}  # podman's own adapter came back
+    assert "vtraw0" not in links_of_podman(pm)  # the raw pair died with the old netns
+    # the old record's control no longer acts: its conmon is gone
+    assert after.control["context_pid"] != before.control["context_pid"]
+    with pytest.raises(ChangeFailed) as e:
+        podman.connect(before.control, before.id, "pnet2")
+    assert e.value.rule == "podman-context"
+    assert list(pm.inspect("web1")["NetworkSettings"]["Networks"]) == ["podman"]
