@@ -39,7 +39,8 @@ FROZEN_HISTORY = {
 def recorded_app(topo: Optional[Topology] = None, **kw: Any) -> VnetApp:
     """An app on a recorded topology with frozen rates (read-only: no capabilities)."""
     feed = RecordedFeed(topo or small_topology(), rates=FROZEN_RATES, history=FROZEN_HISTORY)
-    return VnetApp(feed, caps=0, **kw)
+    kw.setdefault("caps", 0)
+    return VnetApp(feed, **kw)
 
 
 async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:

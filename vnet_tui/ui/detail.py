@@ -98,6 +98,10 @@ def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Ra
     return t
 
 
+NO_ROW = Text("No row selected: the filter hides every row (esc clears it), or the panes are empty.",
+              style="dim italic")
+
+
 def _padded(values: list[float]) -> list[float]:
     """60 points, zeros before the first sample, so bars start from zero."""
     return [0.0] * (HISTORY - len(values)) + values if values else []
@@ -132,15 +136,17 @@ class EndBox(Vertical):
             self._shown = None
             self.show(*self._args)
 
-    def show(self, end: Optional[End], sample: Optional[Sample], history: Optional[History]) -> None:
-        self._args = (end, sample, history)
+    def show(self, end: Optional[End], sample: Optional[Sample], history: Optional[History],
+             empty: Optional[Text] = None) -> None:
+        """Show ``end`` (None: ``empty``, or "no other end")."""
+        self._args = (end, sample, history, empty)
         self.set_class(end is None, "empty")
         key = end.key if end else None
         seen_at_tap = bool(end and end.at_tap)
         counters = sample.counters_of(key) if sample and key else None
         rate = sample.rates.get(key) if sample and key else None
         narrow = 0 < self.size.width < 50
-        text = end_text(end, counters, rate, seen_at_tap, narrow)
+        text = end_text(end, counters, rate, seen_at_tap, narrow) if end is not None or empty is None else empty
         rx, tx = history(key) if history and key else ([], [])
         if seen_at_tap:
             rx, tx = tx, rx
@@ -244,8 +250,8 @@ class DetailView(Vertical):
             return
         if row is None:
             self._title(Text("Adapter — select a row"))
-            self.query_one("#guest-end", EndBox).show(None, None, None)
-            self.query_one("#host-end", EndBox).show(None, None, None)
+            self.query_one("#guest-end", EndBox).show(None, None, None, NO_ROW)
+            self.query_one("#host-end", EndBox).show(None, None, None, Text(""))
             return
         title = Text("Adapter ")
         title.append_text(safe(row.name, style="bold"))

@@ -49,13 +49,18 @@ def share(wants: list[int], room: int, least: int = 1) -> list[int]:
     floor = [min(w, least) for w in wants]
     if sum(wants) <= room:
         return list(wants)
-    level = 0
-    while True:  # the highest level whose total still fits
-        nxt = [max(f, min(w, level + 1)) for w, f in zip(wants, floor)]
-        if sum(nxt) > room or nxt == [max(f, min(w, level)) for w, f in zip(wants, floor)]:
-            break
-        level += 1
-    out = [max(f, min(w, level)) for w, f in zip(wants, floor)]
+
+    def at(level: int) -> list[int]:
+        return [max(f, min(w, level)) for w, f in zip(wants, floor)]
+
+    lo, hi = 0, max(wants)  # the highest level whose total still fits
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if sum(at(mid)) <= room:
+            lo = mid
+        else:
+            hi = mid - 1
+    out = at(lo)
     spare = room - sum(out)
     for i, w in enumerate(wants):  # hand out what is left, one line each, in order
         if spare <= 0:
@@ -78,7 +83,8 @@ def plan(width: int, height: int, rows: list[int], detail: Optional[bool] = None
     if detail is None:
         detail = height + 2 >= SHORT or height - sum(wants) >= DETAIL_MIN
     if detail:
-        room = max(height - max(DETAIL_MIN, min(DETAIL_FULL, height - sum(wants))), len(rows) * least)
+        reserve = DETAIL_FULL if height + 2 >= SHORT else DETAIL_MIN  # what the detail keeps when panes are cut
+        room = max(height - reserve, len(rows) * least)
         panes = share(wants, room, least)
         return Plan(tuple(panes), max(height - sum(panes), 3), True, compact)
     panes = share(wants, height - 1, least)

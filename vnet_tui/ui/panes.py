@@ -41,7 +41,7 @@ PRIORITY: dict[str, list[str]] = {
     "containers": ["owner", "name", "rx", "tx", "state", "hostend", "addr", "master", "mac"],
     "vms": ["owner", "name", "rx", "tx", "vmstate", "hostend", "state", "master", "mac"],
 }
-ALWAYS = 3  # the first three of PRIORITY are never dropped
+ALWAYS = {"owner", "name", "rx", "tx"}  # never dropped: the container or VM, the row's name, its rates
 RATE_WIDTH = 9  # "1023.9K/s"
 
 
@@ -53,9 +53,9 @@ def fit_columns(pane: str, widths: dict[str, int], room: int, padding: int = 1) 
     """
     keep: set[str] = set()
     used = 0
-    for i, col in enumerate(PRIORITY[pane]):
+    for col in PRIORITY[pane]:
         w = widths.get(col, 0) + 2 * padding
-        if i < ALWAYS or used + w <= room:
+        if col in ALWAYS or used + w <= room:
             keep.add(col)
             used += w
     return [k for k, _ in COLUMNS[pane] if k in keep]
