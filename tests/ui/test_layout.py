@@ -72,6 +72,13 @@ async def test_filter_keys_and_focus():
         assert "no matches for vm201" in screen_text(app)
         assert app.main.focused.row_count > 0  # focus left the empty pane
         await pilot.press("escape")  # a kept filter: esc on the panes clears it
+        assert app.filter_text == ""
+        await pilot.press("slash", *"paused", "enter")  # a state column
+        assert pane_column(app, "vms", "owner") == ["vm201", "vm202"]
+        await pilot.press("escape")
+        await pilot.press("slash", *"down", "enter")
+        assert pane_column(app, "host", "name") == ["vme0000c9a2.0"]
+        await pilot.press("escape")
         assert app.filter_text == "" and len(pane_column(app, "containers", "owner")) == 3
         host = app.main.pane("host")
         host.focus()

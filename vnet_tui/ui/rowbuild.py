@@ -200,7 +200,7 @@ def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
             def empty(vm: VM = vm) -> Row:
                 cells = {"owner": safe(vm.name, style="bold"), "vmstate": state_text(status),
                          "name": Text("(no adapter)", style="dim")}
-                return Row(f"v:{vm.pid}:-", cells, vm.name, haystack=_hay(vm.name),
+                return Row(f"v:{vm.pid}:-", cells, vm.name, haystack=_hay(vm.name, status),
                            natural=(natural_key(vm.name),))
             rows.append(cache.get(f"v:{vm.pid}:-", vsig, empty))
             continue
@@ -220,7 +220,7 @@ def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
                 end = (ix.host_inode, tap.ifindex) if tap else None
                 return Row(f"v:{vm.pid}:{a.id}", cells, f"{vm.name}/{a.id}", end, True,
                            ix.vm_end(vm, a), ix.host_end(tap),
-                           _hay(vm.name, a.id, a.guest_mac, a.host_ifname) + " " + _iface_hay(tap),
+                           _hay(vm.name, status, a.id, a.guest_mac, a.host_ifname) + " " + _iface_hay(tap),
                            (natural_key(vm.name), natural_key(a.id)))
 
             rows.append(cache.get(f"v:{vm.pid}:{a.id}", (vsig, a.id, a.guest_mac, a.host_ifname, tap),

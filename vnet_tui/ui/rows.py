@@ -105,10 +105,11 @@ def _iface_hay(i: Optional[Interface]) -> str:
     if i is None:
         return ""
     peer = i.peer
-    return _hay(i.ifname, i.mac, i.alias, *i.addresses, peer and peer.owner, peer and peer.ifname,
-                peer and peer.mac)
+    return _hay(i.ifname, i.mac, i.alias, i.state, i.master, *i.addresses, peer and peer.owner,
+                peer and peer.ifname, peer and peer.mac)
 
 
 def matches(row: Row, query: str) -> bool:
-    """Every word of the filter appears in the row (names, MACs, IPs, container)."""
+    """Every word of the filter appears in the row: any column it shows (names, states, MACs, IPs,
+    bridge, container or VM) and the other end's facts."""
     return all(w in row.haystack for w in query.lower().split())
