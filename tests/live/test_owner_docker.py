@@ -201,18 +201,21 @@ def test_connect_and_disconnect_through_docker(rt):
 
 def test_connect_with_a_chosen_address(rt):
     """docker takes a chosen address only on a network whose subnet the user configured."""
-    rt.cli("network", "create", "--subnet", "198.18.77.0/24", "net3")
+    rt.cli("network", "create", "--ipv6", "--subnet", "198.18.77.0/24", "--subnet", "fd00:5654:77::/64", "net3")
     try:
         web1 = ours(rt)["web1"]
-        ep = docker.connect(web1.control, web1.id, "net3", ipv4="198.18.77.200/24")
+        ep = docker.connect(web1.control, web1.id, "net3", ipv4="198.18.77.200/24", ipv6="fd00:5654:77::c8/64")
         try:
             assert ep["ipv4"] == "198.18.77.200/24" and ep["name"] == "net3"
-            assert rt.inspect("web1")["NetworkSettings"]["Networks"]["net3"]["IPAddress"] == "198.18.77.200"
+            assert ep["ipv6"] == "fd00:5654:77::c8/64"
+            info = rt.inspect("web1")["NetworkSettings"]["Networks"]["net3"]
+            assert (info["IPAddress"], info["GlobalIPv6Address"]) == ("198.18.77.200", "fd00:5654:77::c8")
             out = subprocess.run(["nsenter", f"--net=/proc/{web1.pids[0]}/ns/net", "ip", "-j", "addr"],
                                  check=True, capture_output=True, text=True).stdout
             addrs = json.loads(out)
             on = [a for a in addrs if any(x.get("local") == "198.18.77.200" for x in a.get("addr_info", []))]
             assert len(on) == 1 and on[0]["address"] == ep["mac"]
+            assert "fd00:5654:77::c8" in {x.get("local") for x in on[0].get("addr_info", [])}
         finally:
             docker.disconnect(web1.control, web1.id, "net3")
         assert set(rt.inspect("web1")["NetworkSettings"]["Networks"]) == {"bridge"}
