@@ -147,10 +147,40 @@ def test_connect_and_disconnect_through_podman(pm):
     assert set(pm.inspect("api1")["NetworkSettings"]["Networks"]) == {"pnet2"}
     assert set(links_in(pid)) == {"eth0"}
     assert [n["name"] for n in ours(pm)["api1"].details["networks"]] == ["pnet2"]
+    # with the operator's address and MAC
+    podman.connect(api1.control, api1.id, "podman", ipv4="10.88.0.77", mac="c4:37:72:00:00:77")
+    try:
+        ep = pm.inspect("api1")["NetworkSettings"]["Networks"]["podman"]
+        assert (ep["IPAddress"], ep["MacAddress"]) == ("10.88.0.77", "c4:37:72:00:00:77")
+        inside = links_in(pid)
+        assert inside["eth1"]["address"] == "c4:37:72:00:00:77"
+    finally:
+        podman.disconnect(api1.control, api1.id, "podman")
+    assert set(links_in(pid)) == {"eth0"}
     with pytest.raises(ChangeFailed) as e:
         podman.connect(api1.control, api1.id, "nosuch")
     assert e.value.rule == "podman-failed" and "network not found" in str(e.value)
     assert set(links_in(pid)) == {"eth0"}
+
+
+def test_without_the_database_conmon_and_storage_still_name_the_running_ones(pm):
+    """The fallback (a database we cannot read, e.g. SQLite in podman >= 4.8): conmon's -n and
+    containers/storage's containers.json, read through conmon's /proc/PID/root."""
+    procs = ProcTable()
+    web1 = ours(pm)["web1"]
+    cpid = web1.details["conmon_pid"]
+    inst = podman.Instance(procs, cpid, podman._podman_conmon(procs.argv(cpid)))
+    for c in procs.with_comm("conmon"):
+        argv = procs.argv(c) or []
+        if str(pm.base) in " ".join(argv):
+            inst.conmons[podman.flag_value(argv, "-c")] = c
+    found = {o.name: o for o in podman._from_conmons(inst, inst.engine_networks())}
+    assert set(found) == {"web1", "api1", "idle1"}  # the created one has no conmon
+    for name, o in found.items():
+        info = pm.inspect(name)
+        assert (o.id, o.image, o.pids) == (info["Id"], info["ImageName"], [info["State"]["Pid"]]), name
+        assert o.details["source"] == "conmon"
+    assert found["idle1"].state == "paused" and found["web1"].state == "running"  # the freezer's word
 
 
 def test_scan_is_empty_when_no_conmon_runs(pm, tmp_path):

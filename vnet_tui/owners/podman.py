@@ -84,6 +84,17 @@ def _ns_inode(pid: int, kind: str) -> Optional[int]:
         return None
 
 
+def _uid(procs: ProcTable, pid: int) -> Optional[int]:
+    """The real uid of ``pid`` (a rootless podman's conmon runs as its user)."""
+    for line in (read_text(f"{procs.proc}/{pid}/status") or "").splitlines():
+        if line.startswith("Uid:"):
+            try:
+                return int(line.split()[1])
+            except (IndexError, ValueError):
+                return None
+    return None
+
+
 def _read_json(path: str) -> Any:
     text = read_text(path, 64 << 20)
     if text is None:
@@ -115,7 +126,7 @@ class Instance:
         ctx = conmon if conmon is not None else self.conmon
         return {"runtime": RUNTIME, "argv": list(self.command), "context_pid": ctx,
                 "netns_inode": _ns_inode(ctx, "net"), "mntns_inode": _ns_inode(ctx, "mnt"),
-                "timeout": TIMEOUT}
+                "uid": _uid(self.procs, ctx), "timeout": TIMEOUT}
 
     def engine_networks(self) -> list[dict[str, Any]]:
         nets: list[dict[str, Any]] = []
@@ -207,6 +218,15 @@ def _attached(db_nets: dict[bytes, bytes], status: dict[str, Any], by_name: dict
 
 
 def _from_db(inst: Instance, nets: list[dict[str, Any]]) -> Optional[list[Owned]]:
+    """Every container in podman's database; None when it cannot be read (twice: a commit may tear a read)."""
+    for _ in range(2):
+        found = _read_db(inst, nets)
+        if found is not None:
+            return found
+    return None
+
+
+def _read_db(inst: Instance, nets: list[dict[str, Any]]) -> Optional[list[Owned]]:
     try:
         db = Bolt.open(inst.path(f"{inst.root}/libpod/bolt_state.db"))
         ctrs = db.sub(db.root, b"ctr")
@@ -321,6 +341,9 @@ def _enter(control: dict[str, Any]) -> list[str]:
     pid = control.get("context_pid")
     if not isinstance(pid, int):
         raise ChangeFailed("podman's context (its conmon) is not known: rescan", rule="podman-context")
+    if control.get("uid") not in (0, None):
+        raise ChangeFailed(f"this podman is rootless (uid {control['uid']}): vnet-tui changes only rootful "
+                           "podman's networks; ask its user to run podman network connect", rule="podman-rootless")
     prefix: list[str] = []
     for kind, flag in (("net", "-n"), ("mnt", "-m")):
         want = control.get(f"{kind}ns_inode")
