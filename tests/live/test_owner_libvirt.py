@@ -26,13 +26,33 @@ pytestmark = [pytest.mark.live, pytest.mark.qemu]
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
+def root_ns_firewall_and_links() -> dict:
+    """The root namespace's firewall rules (iptables/ip6tables, no timestamps) and link names."""
+    out = {}
+    for tool in ("iptables-save", "ip6tables-save"):
+        r = subprocess.run([tool], capture_output=True, text=True)
+        out[tool] = [l for l in r.stdout.splitlines() if not l.startswith("#")]
+    out["links"] = sorted(l["ifname"] for l in ip_json("link", "show"))
+    return out
+
+
 @pytest.fixture(scope="module")
 def lab():
+    before = root_ns_firewall_and_links()
     try:
         with libvirt_lab() as lv:
             yield lv
     except RuntimeError as e:
         pytest.skip(f"NOT TESTED: libvirt cannot run here: {e}")
+    # nothing of this lab is left: daemon, QEMU, namespace, mounts (they die with the processes)
+    assert not os.path.exists(f"/proc/{lv.pid}"), "libvirtd still running"
+    assert lv.netns not in [n["name"] for n in ip_json("netns", "list")]
+    left = subprocess.run(["pgrep", "-f", f"guest={lv.netns}-"], capture_output=True, text=True).stdout
+    assert not left.strip(), f"QEMU left: {left}"
+    assert not os.path.exists(lv.stage)
+    after = root_ns_firewall_and_links()
+    assert after["iptables-save"] == before["iptables-save"] and after["ip6tables-save"] == before["ip6tables-save"]
+    assert not [l for l in after["links"] if l.startswith(("virbr", "vnet"))]
 
 
 def ours(lab) -> dict:
