@@ -16,6 +16,21 @@ not the API: no libvirt Python binding in the venv (a compiled dependency), and
 reloads on restart, so they are current whenever the daemon runs.
 
 Changes go through libvirt (``virsh``): see ``libvirt_change``.
+
+A record: ``Owned(runtime="libvirt", kind="vm", id=UUID, name=domain name,
+state=virsh domstate's word, pids=[QEMU pid] (none when shut off),
+control={"uri": "qemu:///system?socket=/proc/DAEMON/root/run/libvirt/libvirt-sock",
+"domain": UUID}, details={…})`` with details:
+
+``nics``            [{alias net0, target vnet0 (host tap), mac, model virtio, type bridge,
+                    bridge, network, source {…}, netdev hostnet0, link up|down, address {…}}]
+``machine``         libvirt's machine (pc-i440fx-7.2, pc-q35-7.2); ``machine_family`` pc | q35
+``acpi``            <features><acpi/> present (i440fx hot-plug needs it)
+``hotplug``         {"possible": bool, "reason": str} from ``can_hotplug``
+``pci_controllers``, ``pci_used``  the PCI topology ``can_hotplug`` reads
+``reason``          libvirt's state reason (booted, user, …); ``persistent``: defined, not transient
+``daemon``, ``daemon_pid``, ``pid``; ``monitor`` (libvirt's QMP path, only for the record);
+``stale``           True when the status file's QEMU pid is gone
 """
 
 from __future__ import annotations
