@@ -124,6 +124,20 @@ def test_pids_from_the_api_when_the_data_root_is_unreadable(rt):
         assert found[name].details["sandbox_key"] == info["NetworkSettings"]["SandboxKey"]
 
 
+def test_a_container_in_another_containers_netns(rt):
+    """``--network container:web1``: its pid is one more holder of web1's namespace, and it says so."""
+    rt.cli("run", "-d", "--name", "side1", "--network", "container:web1", "vt-busybox:1", "sleep", "1000000")
+    try:
+        found = ours(rt)
+        side, web1 = found["side1"], found["web1"]
+        assert side.details["network_mode"] == f"container:{web1.id}" and side.details["netns_of"] == web1.id
+        assert web1.details["netns_of"] is None and web1.details["network_mode"] == "default"
+        assert os.stat(f"/proc/{side.pids[0]}/ns/net").st_ino == os.stat(f"/proc/{web1.pids[0]}/ns/net").st_ino
+        assert side.details["networks"] == []
+    finally:
+        rt.cli("rm", "-f", "side1")
+
+
 def _check_disk_records(rt, found):
     ps = {c["Names"]: c for c in rt.ps()}
     assert set(found) == set(ps)

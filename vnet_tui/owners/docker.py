@@ -135,12 +135,16 @@ def _from_api(procs: ProcTable, daemon: Daemon) -> list[Owned]:
             if state in _WITH_PROCESSES:
                 pids, extra = _inside(procs, daemon, api, cid)
             settings = (c.get("NetworkSettings") or {}).get("Networks") or {}
+            mode = (c.get("HostConfig") or {}).get("NetworkMode") or None
             out.append(Owned(
                 runtime=RUNTIME, kind="container", id=cid, name=_name(c.get("Names") or [], cid),
                 state=state, image=c.get("Image") or None, pids=pids, control=control,
                 details={
                     "source": "api",
-                    "network_mode": (c.get("HostConfig") or {}).get("NetworkMode"),
+                    # "host": the daemon's netns; "container:ID": that container's netns, not one
+                    # of its own (its pid is then one more holder of ID's namespace)
+                    "network_mode": mode,
+                    "netns_of": mode[len("container:"):] if mode and mode.startswith("container:") else None,
                     "networks": [_endpoint(n, ep, by_id, daemon.default_bridge) for n, ep in settings.items()],
                     "engine_networks": nets,
                     "daemon_netns_inode": daemon.netns_inode,

@@ -72,6 +72,8 @@ def _disk_record(doc: dict[str, Any], cid: str, pids: list[int], control: dict[s
         details={
             "source": "disk",
             "note": note,
+            "network_mode": None,  # in hostconfig.json, not read on this path
+            "netns_of": None,
             "networks": [_endpoint(n, ep, {}, default_bridge) for n, ep in (ns.get("Networks") or {}).items()],
             "engine_networks": [],
             "daemon_netns_inode": netns_inode,
