@@ -21,7 +21,10 @@ systemd as PID 1, cgroup v1 hybrid, no CAP_SYS_RESOURCE):
   namespace (``nsenter --net=… unshare --mount --propagation private``),
   with fresh tmpfs on /run, /dev/shm and /var/lib; every podman command
   runs as ``nsenter -t HOLDER -m -n podman …``.  Why not ``ip netns exec``:
-  it makes a new mount namespace per command, so the netns bind mount
+  it remounts /sys for the netns, and on this host that leaves
+  /sys/fs/cgroup empty (no freezer, no memory hierarchy for runc on
+  cgroup v1: checked with ``ip netns exec NS findmnt /sys/fs/cgroup/freezer``);
+  and it makes a new mount namespace per command, so the netns bind mount
   podman makes under /run/netns for a container is gone for the next
   command, and podman's other defaults would land on the host: the image
   blob cache (/var/lib/containers/cache, made by ``podman import`` even
