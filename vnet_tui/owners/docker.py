@@ -16,11 +16,14 @@ Where the daemon keeps its socket: its ``-H/--host unix://PATH`` flags
 (or ``hosts`` in its ``--config-file``, default /etc/docker/daemon.json),
 ``fd://`` and none meaning ``/var/run/docker.sock``.  A daemon may run in
 a mount namespace of its own, so the socket and its files are reached
-through ``/proc/PID/root/…`` unless it shares ours.
+through ``/proc/PID/root/…`` unless it shares ours, with symlinks resolved
+inside its root (``docker_engine.in_root``).  Rootless docker (under
+RootlessKit) defaults to ``$XDG_RUNTIME_DIR/docker.sock``.
 
 When the socket does not answer (a stopped or hung daemon: every socket
-operation times out after 1 s, the whole conversation after 2 s), the
-containers are read from the daemon's data root instead
+operation times out after 1 s, the whole conversation after 2 s, and a
+daemon that timed out is not asked again for 30 s), the containers are
+read from the daemon's data root instead
 (``<data-root>/containers/ID/config.v2.json``, ``--data-root`` default
 /var/lib/docker).  A pid from disk is kept only while that process's
 cgroup still names the container (pids are reused).  A running container whose
