@@ -43,7 +43,7 @@ def ours(rt) -> dict[str, Owned]:
 
 def links_in(pid: int) -> list[dict]:
     """``ip -j link`` inside the network namespace of process ``pid``."""
-    out = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "link", "show"],
+    out = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-d", "-j", "link", "show"],
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out or "[]")
 
@@ -196,6 +196,7 @@ def test_connect_and_disconnect_through_docker(rt):
         assert len(new) == 1, inside.keys()
         (ifname,) = new
         assert inside[ifname]["address"] == ep["mac"]
+        assert inside[ifname]["linkinfo"]["info_kind"] == "veth"
         host_new = [l for l in links_of_daemon(rt) if l["ifname"] not in host_before]
         assert len(host_new) == 1 and host_new[0].get("master") == "docker0"
         # scan sees it too
