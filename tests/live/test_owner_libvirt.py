@@ -77,16 +77,19 @@ def xpath(lab, dom: str, expr: str) -> list[str]:
 
 
 def test_scan_is_empty_where_no_libvirtd_runs():
-    """In a PID namespace of its own (a /proc with no daemon in it), scan finds nothing and costs nothing."""
+    """In a PID namespace of its own (a /proc with no daemon in it), scan finds nothing and loads nothing more."""
     code = ("import json,sys; from vnet_tui.owners import libvirt; from vnet_tui.owners.base import ProcTable; "
             "p=ProcTable(); print(json.dumps([p.with_comm('libvirtd','virtqemud'), "
-            "[r.name for r in libvirt.scan(p)], len(p.comms)]))")
+            "[r.name for r in libvirt.scan(p)], len(p.comms), "
+            "[m for m in ('xml.etree.ElementTree', 'vnet_tui.owners.libvirt_change', 'tempfile') "
+            "if m in sys.modules]]))")
     r = subprocess.run(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", code],
                        capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    daemons, names, nprocs = json.loads(r.stdout)
+    daemons, names, nprocs, loaded = json.loads(r.stdout)
     assert nprocs >= 1  # it did read a /proc: its own
     assert daemons == [] and names == []
+    assert loaded == []  # no XML parser, no change path loaded where libvirt is absent
 
 
 def test_names_uuids_states_equal_virsh(lab):

@@ -41,8 +41,18 @@ from typing import Any, Optional
 from vnet_tui.core.model import VMAdapter
 
 from .base import Owned, ProcTable, read_text
-from .libvirt_change import attach_interface, detach_interface, set_link  # noqa: F401  (the change path)
-from .libvirt_xml import can_hotplug, parse_config, parse_status
+
+# the XML reader and the change path are imported only once a daemon is found or a change is asked:
+# a server without libvirt pays for neither (ElementTree, subprocess, tempfile)
+_LAZY = {"attach_interface": "libvirt_change", "detach_interface": "libvirt_change", "set_link": "libvirt_change",
+         "domain_nics": "libvirt_change", "can_hotplug": "libvirt_xml"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f"{__package__}.{_LAZY[name]}"), name)
+    raise AttributeError(name)
 
 # system daemons and the socket each serves (the monolithic one, then the modular QEMU one)
 DAEMONS = {"libvirtd": "/run/libvirt/libvirt-sock", "virtqemud": "/run/libvirt/virtqemud-sock"}
@@ -82,6 +92,8 @@ def _is_qemu(procs: ProcTable, pid: Optional[int]) -> bool:
 
 
 def _record(facts: dict[str, Any], procs: ProcTable, daemon: int, persistent: bool) -> Owned:
+    from .libvirt_xml import can_hotplug
+
     pid = facts.pop("pid", None)
     alive = _is_qemu(procs, pid)
     details = dict(facts)
@@ -101,6 +113,8 @@ def _record(facts: dict[str, Any], procs: ProcTable, daemon: int, persistent: bo
 
 def scan_daemon(procs: ProcTable, daemon: int) -> list[Owned]:
     """Every domain one daemon knows: running/paused from status files, the rest from definitions."""
+    from .libvirt_xml import parse_config, parse_status
+
     out: list[Owned] = []
     seen: set[str] = set()
     configs = dict(_xml_files(procs.root_path(daemon, CONFIG_DIR)))
