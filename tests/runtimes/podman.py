@@ -111,6 +111,7 @@ class Podman:
         line = self.holder.stdout.readline()
         if line.strip() != "ready":
             raise RuntimeError(f"holder did not start: {self.holder.stderr.read() if self.holder.stderr else ''}")
+        (self.base / "holder.pid").write_text(f"{self.holder.pid} {_start_time(self.holder.pid)}\n")
 
     @property
     def holder_pid(self) -> int:
@@ -153,38 +154,16 @@ class Podman:
 
     # -- tear-down --------------------------------------------------------
     def leftovers(self) -> list[int]:
-        """Processes of this instance: in the holder's mount ns or our netns, naming our dirs, and their children."""
+        """Processes of this instance: in the holder's mount ns or our netns, naming our dirs, in our
+        containers' cgroups, and their children."""
         mnt = _ns_inode(self.holder_pid, "mnt") if self.holder and self.holder.poll() is None else None
         net = None
         try:
             net = os.stat(f"/run/netns/{self.ns}").st_ino
         except OSError:
             pass
-        me = os.getpid()
-        found: set[int] = set()
-        parents: dict[int, int] = {}
-        for e in os.scandir("/proc"):
-            if not e.name.isdigit():
-                continue
-            pid = int(e.name)
-            try:
-                with open(f"/proc/{pid}/stat", "rb") as f:
-                    parents[pid] = int(f.read().rsplit(b")", 1)[1].split()[1])
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmd = f.read()
-            except (OSError, IndexError, ValueError):
-                continue
-            if pid == me or (self.holder and pid == self.holder.pid):
-                continue
-            if (mnt and _ns_inode(pid, "mnt") == mnt) or (net and _ns_inode(pid, "net") == net) \
-                    or str(self.base).encode() in cmd:
-                found.add(pid)
-        grew = True
-        while grew:
-            kids = {p for p, pp in parents.items() if pp in found and p not in found and p != me}
-            grew = bool(kids)
-            found |= kids
-        return sorted(found)
+        skip = {self.holder.pid} if self.holder else set()
+        return instance_processes(self.base, mnt, net, skip)
 
     def close(self) -> list[str]:
         """Remove everything; return what was wrong (left behind) for the caller to assert on."""
@@ -239,6 +218,74 @@ class Podman:
         return problems
 
 
+def _container_ids(base: Path) -> set[str]:
+    return {d.name for d in base.glob("root/*-containers/*") if len(d.name) == 64}
+
+
+def instance_processes(base: Path, mnt: Optional[int], net: Optional[int], skip: set[int]) -> list[int]:
+    """Every process of the podman instance at ``base``, and their children."""
+    me = os.getpid()
+    ids = [f"libpod-{i}".encode() for i in _container_ids(base)]
+    found: set[int] = set()
+    parents: dict[int, int] = {}
+    for e in os.scandir("/proc"):
+        if not e.name.isdigit():
+            continue
+        pid = int(e.name)
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                parents[pid] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read()
+            with open(f"/proc/{pid}/cgroup", "rb") as f:
+                cgroup = f.read()
+        except (OSError, IndexError, ValueError):
+            continue
+        if pid == me or pid in skip:
+            continue
+        if (mnt and _ns_inode(pid, "mnt") == mnt) or (net and _ns_inode(pid, "net") == net) \
+                or str(base).encode() in cmd or any(i in cgroup for i in ids):
+            found.add(pid)
+    grew = True
+    while grew:
+        kids = {p for p, pp in parents.items() if pp in found and p not in found and p != me}
+        grew = bool(kids)
+        found |= kids
+    return sorted(found)
+
+
+def _start_time(pid: int) -> Optional[str]:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        return None
+
+
+def sweep_stale() -> list[str]:
+    """Remove what an earlier run that was killed outright left (its holder is dead); returns what was removed."""
+    removed = []
+    for base in Path("/var/tmp").glob("vt-pm-*"):
+        mark = base / "holder.pid"
+        try:
+            pid, started = mark.read_text().split()
+        except (OSError, ValueError):
+            if time.time() - base.stat().st_mtime < 600:
+                continue  # a run that is starting now
+            pid, started = "0", ""
+        if _start_time(int(pid)) == started:
+            continue  # alive: another run's
+        for p in instance_processes(base, None, None, set()):
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        subprocess.run(["ip", "netns", "del", base.name], capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+        removed.append(base.name)
+    return removed
+
+
 def _comm(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -261,6 +308,7 @@ def available() -> Optional[str]:
 
 def lab() -> Podman:
     """The owner tests' podman: web1 (default network), api1 (pnet2), idle1 (paused), note1 (created)."""
+    sweep_stale()
     pm = Podman()
     try:
         pm.start()
