@@ -233,7 +233,7 @@ async def test_r_restarts_a_stopped_feed_in_the_tui():
                 sh("ip", "netns", "del", host)
                 await wait_for(pilot, lambda: header.problem, timeout=10, what="the feed stops")
                 assert header.problem == f"netns {host}: its host namespace is gone"
-                assert "stopped" in screen_text(app) and not feed.running
+                await wait_for(pilot, lambda: "stopped" in screen_text(app), what="the header says so")
                 sh("ip", "netns", "add", host)
                 sh("ip", "-n", host, "link", "add", "again0", "type", "veth", "peer", "name", "again1")
                 await pilot.press("r")

@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from vnet_tui.core.model import VM, Host, Peer, Topology
 from vnet_tui.net import rtnl
-from vnet_tui.net.namespace import Namespace, NsState
+from vnet_tui.net.namespace import Namespace, NsState, hidden_peer, named_nsids
 from vnet_tui.net.netns import netlink_socket
 from vnet_tui.net.session import EVENT_GROUPS, DumpInterrupted
 from vnet_tui.net.sweep import ends_of
@@ -284,8 +284,7 @@ class Structure:
         for i in topo.host.interfaces:
             nsid = i.link_netnsid
             if i.peer is None and nsid is not None and nsid not in by_nsid:
-                name = self.hidden_names().get(nsid)
-                peer = Peer("container", name or f"netns id {nsid}", name, None, i.link_ifindex)
+                peer = hidden_peer(nsid, i.link_ifindex, self.hidden_names())
                 hit = self._hidden_pub.get(i.ifindex)
                 shown = hit[2] if hit is not None and hit[0] is i and hit[1] == peer else replace(i, peer=peer)
                 pub[i.ifindex] = (i, peer, shown)
@@ -301,28 +300,9 @@ class Structure:
         return Topology(Host(h.netns, h.hostname, out, inode=h.inode), topo.containers, topo.vms)
 
     def hidden_names(self) -> dict[int, str]:
-        """The host's nsids of the namespaces named in /run/netns (opened, never entered)."""
+        """The host's nsids of the namespaces named where runtimes keep them (opened, never entered)."""
         if self._hidden_names is None:
-            names: dict[int, str] = {}
-            for d in WATCHED_DIRS:
-                try:
-                    entries = sorted(os.listdir(d))
-                except OSError:
-                    continue
-                for e in entries:
-                    try:
-                        fd = os.open(os.path.join(d, e), os.O_RDONLY | os.O_CLOEXEC)
-                    except OSError:
-                        continue
-                    try:
-                        nsid = self.d.host.sock.nsid_of(fd)
-                    except OSError:
-                        nsid = None
-                    finally:
-                        os.close(fd)
-                    if nsid is not None:
-                        names.setdefault(nsid, e)
-            self._hidden_names = names
+            self._hidden_names = named_nsids(self.d.host, WATCHED_DIRS)
         return self._hidden_names
 
     def _refresh_namespaces(self, host_state: NsState) -> bool:

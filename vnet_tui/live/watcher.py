@@ -111,6 +111,7 @@ class Watcher:
         self.restarts = 0  # times ``resync`` started a stopped feed again
         self.stopped_why = ""  # the reason the last run ended with (empty: running, or stopped by ``stop``)
         self._s: Optional[Structure] = None
+        self._ending = False  # the running loop reported why it stops and is on its way out
         self._finished = threading.Event()
 
     # -- controls, from any thread ----------------------------------------
@@ -141,6 +142,8 @@ class Watcher:
 
     def resync(self) -> None:
         """Re-read every namespace and VM now; a feed that stopped is started again."""
+        if self._ending:  # it has said why it stops and is closing what it held: let it finish first
+            self._finished.wait(5)
         with self._lock:
             restart = (self.started and not self._running and not self._stop_requested
                        and self._callbacks is not None)
@@ -190,9 +193,11 @@ class Watcher:
         self._callbacks = (on_topology, on_sample, on_error)
         self._post_topology, self._post_sample = on_topology, on_sample
         self.stopped_why = ""
+        self._ending = False
 
         def post_error(why: str) -> None:
             self.stopped_why = why
+            self._ending = True
             on_error(why)
 
         self._post_error = post_error
@@ -225,6 +230,7 @@ class Watcher:
             finally:
                 with self._lock:
                     self._running = False
+                self._ending = False
                 self._finished.set()
 
     def _loop(self, sel: selectors.BaseSelector) -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Iterable, Optional
+
+from vnet_tui.core.model import Peer
 
 from . import rtnl
 from .netns import NetnsError, NetnsNotPermitted, netns_inode, open_netns
@@ -82,3 +84,43 @@ class Namespace:
 
     def __repr__(self) -> str:
         return f"Namespace({self.where!r}, inode={self.inode})"
+
+
+def named_nsids(host: Namespace, dirs: Iterable[str] = ("/run/netns", "/run/docker/netns")) -> dict[int, str]:
+    """The ids ``host`` gives the namespaces bind-mounted in ``dirs``, and their names.
+
+    Each is opened and asked about with RTM_GETNSID on ``host``'s socket —
+    never entered, so this works for a user who may not enter them (ids
+    are not assigned by asking: an unassigned one is left out).
+    """
+    names: dict[int, str] = {}
+    for d in dirs:
+        try:
+            entries = sorted(os.listdir(d))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                fd = os.open(os.path.join(d, e), os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                continue
+            try:
+                nsid = host.sock.nsid_of(fd)
+            except OSError:
+                nsid = None
+            finally:
+                os.close(fd)
+            if nsid is not None and nsid >= 0:
+                names.setdefault(nsid, e)
+    return names
+
+
+def hidden_peer(nsid: int, ifindex: Optional[int], names: dict[int, str]) -> Peer:
+    """The peer of a host end whose other end lives in a namespace this user may not enter.
+
+    ``ifname`` is None (not visible: the UI says "not visible without
+    CAP_SYS_ADMIN/CAP_NET_ADMIN"); the owner is the namespace's name where
+    one is known (``named_nsids``), else "netns id N".
+    """
+    name = names.get(nsid)
+    return Peer("container", name or f"netns id {nsid}", name, None, ifindex)
