@@ -30,7 +30,7 @@ from vnet_tui.core.errors import VnetError
 from vnet_tui.core.model import Counters
 from vnet_tui.core.rates import HISTORY
 from vnet_tui.core.text import safe
-from vnet_tui.pair.mirror import mirror
+from vnet_tui.pair.mirror import MirrorWatch
 from vnet_tui.pair.result import TraceEvent
 from vnet_tui.pair.watch import GuestReading, GuestWatch, guest_status
 
@@ -78,6 +78,7 @@ class PairScreen(Screen):
         self.cancel = threading.Event()
         self.running = False
         self.result: Optional[dict[str, Any]] = None
+        self.mirror: Optional[MirrorWatch] = None  # made on mount, when it is known whether the guest is a VM
 
     @property
     def vnet(self) -> "VnetApp":
@@ -98,6 +99,8 @@ class PairScreen(Screen):
     # -- lifecycle ---------------------------------------------------------
     def on_mount(self) -> None:
         row = self.row()
+        self.mirror = MirrorWatch(vm=bool(row is not None and row.guest is not None and row.guest.vm is not None),
+                                  clock=lambda: time.monotonic())
         if row is not None and row.guest is not None and row.guest.vm is not None:
             self.from_end = "host"  # a VM's host end asks, its guest answers
             if self.vnet.server is not None and row.guest.vm_adapter is not None:
@@ -144,7 +147,7 @@ class PairScreen(Screen):
     def refresh_view(self) -> None:
         """Repaint from the app's latest sample and the last guest reading (only when they changed)."""
         row, sample = self.row(), self.vnet.sample
-        seen = (row, sample, self.guest)
+        seen = (row, sample, self.guest, int(time.monotonic()))  # each second too: the mirror's grace runs out
         if seen == self._seen:
             return
         self._seen = seen
@@ -174,7 +177,7 @@ class PairScreen(Screen):
             guest_delta, why = self._delta(g.key), ""
             gfacts = facts_text("guest end", g.owner, gi.ifname, gi.kind, gi.state, g.netns, gi.mac, addresses(gi))
             grx, gtx = self._history(g.key)
-            dirs, skew = mirror(guest_delta, host_delta), 0.0
+            dirs, skew = self._check(guest_delta, host_delta), 0.0
         self.query_one("#pair-guest", EndColumn).show(gfacts, deltas_text(guest_delta, since, why), grx, gtx)
         self.query_one("#pair-mirror", Facts).text = mirror_text(dirs, why, skew)
         t = Text("Pair ", style="bold")
@@ -213,7 +216,12 @@ class PairScreen(Screen):
             return [], 0.0
         if self.guest_base is None:
             return [], 0.0
-        return mirror(r.nic.counters.minus(self.guest_base[0]), r.tap.minus(self.guest_base[1])), r.skew
+        return self._check(r.nic.counters.minus(self.guest_base[0]), r.tap.minus(self.guest_base[1])), r.skew
+
+    def _check(self, guest: Optional[Counters], host: Optional[Counters]) -> list:
+        if self.mirror is None:
+            self.mirror = MirrorWatch(vm=self.is_vm, clock=lambda: time.monotonic())
+        return self.mirror.update(guest, host)
 
     def _plan_text(self) -> str:
         row = self.row()
@@ -347,6 +355,10 @@ class PairScreen(Screen):
     def on_test_done(self, msg: TestDone) -> None:
         self.running = False
         self.result = msg.result
+        if self.mirror is not None:  # the live check never contradicts the result shown below it
+            self.mirror.test_ok = msg.result.get("status") == "ok"
+        self._seen = ()
+        self.refresh_view()
         self.query_one("#pair-summary", Facts).text = summary_text(msg.result)
 
     def on_test_failed(self, msg: TestFailed) -> None:

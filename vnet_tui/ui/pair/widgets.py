@@ -69,7 +69,7 @@ def mirror_text(dirs: list[Direction], why: str = "", skew: float = 0.0) -> Text
     for i, d in enumerate(dirs):
         if i:
             t.append("\n        ")
-        t.append(d.text(), style="green" if d.ok else "bold red")
+        t.append(d.text(), style="green" if d.equal else "cyan" if d.ok else "bold red")
     if skew:
         t.append(f"\n        (guest read through its agent {skew * 1000:.0f} ms apart from the tap)", style="dim")
     return t
@@ -111,7 +111,9 @@ def summary_text(r: dict[str, Any]) -> Text:
     t.append("\ncounters: " + " · ".join(parts), style="dim")
     m = r.get("mirror") or {}
     if m.get("directions"):
-        t.append("  mirror ✓" if m.get("ok") else "  mirror ✗", style="green" if m.get("ok") else "red")
+        exact = all(d.get("verdict", "equal") == "equal" for d in m["directions"])
+        t.append("  mirror ✓" if m.get("ok") and exact else "  mirror ≈ in step" if m.get("ok") else "  mirror ✗",
+                 style="green" if m.get("ok") else "red")
     return t
 
 
