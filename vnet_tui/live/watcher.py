@@ -198,7 +198,10 @@ class Watcher:
         def post_error(why: str) -> None:
             self.stopped_why = why
             self._ending = True
-            on_error(why)
+            try:
+                on_error(why)
+            except Exception:  # noqa: BLE001 - a consumer that is gone (the app closed) cannot be told
+                pass
 
         self._post_error = post_error
         d = sel = None
