@@ -254,6 +254,35 @@ def test_a_socket_path_longer_than_sun_path(rt):
         assert api.request("GET", "/_ping") == (200, b"OK")
 
 
+def _vnet_tui(rt, tmp_path, *args):
+    env = dict(os.environ, VNET_TUI_STATE=str(tmp_path / "state"))
+    return subprocess.run([sys.executable, "-m", "vnet_tui", *args, "--netns", rt.netns], env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_show_names_docker_containers_as_docker_does(rt, tmp_path):
+    """End to end: ``vnet-tui show --netns NS --json`` on dockerd's namespace (CLI.md's contract)."""
+    r = _vnet_tui(rt, tmp_path, "show", "--json")
+    assert r.returncode == 0, r.stderr
+    shown = {c["name"]: c for c in json.loads(r.stdout)["containers"] if c.get("runtime") == "docker"}
+    ps = {c["Names"]: c for c in rt.ps()}
+    assert set(shown) == {"web1", "db1", "pz1"}  # ex1 has no network namespace to show
+    for name, c in shown.items():
+        assert (c["id"], c["image"], c["state"], c["display"]) == (ps[name]["ID"], ps[name]["Image"],
+                                                                   ps[name]["State"], name)
+        eth0 = next(i for i in c["interfaces"] if i["ifname"] == "eth0")
+        assert eth0["mac"] == rt.inspect(name)["NetworkSettings"]["Networks"][
+            "net2" if name == "db1" else "bridge"]["MacAddress"]
+        assert eth0["peer"]["netns"] == rt.netns  # paired with its host end in dockerd's namespace
+
+
+def test_adding_on_a_docker_bridge_goes_through_docker(rt, tmp_path):
+    r = _vnet_tui(rt, tmp_path, "adapter", "add", "db1", "--bridge", "docker0", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "docker network connect bridge db1" in r.stdout and "kept by docker" in r.stdout
+    assert set(rt.inspect("db1")["NetworkSettings"]["Networks"]) == {"net2"}  # a dry run
+
+
 def test_changes_the_engine_refuses(rt):
     db1 = ours(rt)["db1"]
     with pytest.raises(InvalidInput) as e:
