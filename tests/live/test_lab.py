@@ -224,6 +224,8 @@ def test_a_lab_records_an_instance_id_that_changes_when_rebuilt():
     with lab(name, containers=1, vms=0) as info:
         first = registry.instance_id(name)
         assert first and first == info.instance and load(name).instance == first
+        listed = {l["name"]: l for l in json.loads(cli("lab", "list", "--json").stdout)["labs"]}
+        assert listed[name]["instance"] == first
     assert registry.instance_id(name) is None  # taken down: gone with it
     with lab(name, containers=1, vms=0) as info:
         second = registry.instance_id(name)

@@ -106,6 +106,7 @@ class LabSummary:
     host_netns: str
     seed: Optional[int] = None
     state_dir: Optional[str] = None
+    instance: Optional[str] = None  # this build's id (registry.instance_id); None when unknown
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -216,5 +216,6 @@ def list_labs() -> "list[LabSummary]":
         seed = state.get("seed")
         out.append(LabSummary(name=name, status=status, containers=cts, vms=vms, host_netns=host,
                               seed=seed if isinstance(seed, int) else None,
-                              state_dir=lab_dir(name) if name in with_state else None))
+                              state_dir=lab_dir(name) if name in with_state else None,
+                              instance=state.get("instance") if isinstance(state.get("instance"), str) else None))
     return out
