@@ -277,3 +277,21 @@ def test_show_json_names_libvirt_vms_and_never_opens_their_monitor(lab):
             assert a["host_ifname"] in rows and a["guest_mac"] == rows[a["host_ifname"]]["mac"]
             assert re.fullmatch(r"net\d+", a["id"]) and a["netdev"] == "host" + a["id"]
     assert vms[lab.domains["q35"]]["state"] == "paused" and vms[lab.domains["pc"]]["state"] == "running"
+
+
+def test_detach_completes_when_a_guest_acknowledges(lab):
+    """With a Linux guest (its kernel handles ACPI hot-unplug), detach is complete: the NIC and its tap go."""
+    try:
+        dom = lab.boot_guest("guest", machine="pc")
+    except RuntimeError as e:
+        pytest.skip(f"NOT TESTED: a booted guest under libvirt: {e}")
+    rec = ours(lab)[dom]
+    assert rec.state == "running" and libvirt.can_hotplug(rec.details)[0] is True
+    mac = "52:54:00:5e:00:61"
+    got = libvirt.attach_interface(rec.control, dom, bridge="br0", mac=mac)
+    assert ip_json("link", "show", got["target"], netns=lab.netns)[0]["master"] == "br0"
+    res = libvirt.detach_interface(rec.control, dom, mac=mac)
+    assert res["removed"] is True and res["pending"] is False, res
+    assert mac not in {r["mac"] for r in domiflist(lab, dom)}
+    assert got["target"] not in [l["ifname"] for l in ip_json("link", "show", netns=lab.netns)]
+    assert mac not in {n["mac"] for n in ours(lab)[dom].details["nics"]}

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -96,6 +97,29 @@ def domain_xml(name: str, machine: str, spare_root_ports: int = 0, acpi: bool = 
 """
 
 
+def guest_domain_xml(name: str, kernel: str, initrd: str, serial: str, machine: str = "pc") -> str:
+    """The lab's Linux guest (vnet_tui/guest: Debian cloud kernel + busybox initramfs), booted
+    directly by QEMU, console to ``serial``; one bridge NIC.  Its kernel answers hot-unplug."""
+    return f"""<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>256</memory>
+  <vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='{machine}'>hvm</type>
+    <kernel>{kernel}</kernel><initrd>{initrd}</initrd>
+    <cmdline>console=ttyS0 quiet panic=-1 vnet.qga=0</cmdline></os>
+  <features><acpi/></features>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <emulator>{QEMU}</emulator>
+    <controller type='usb' model='none'/>
+    <interface type='bridge'><source bridge='br0'/><model type='virtio'/></interface>
+    <serial type='file'><source path='{serial}'/><target port='0'/></serial>
+    <memballoon model='none'/>
+  </devices>
+</domain>
+"""
+
+
 @dataclass
 class LibvirtLab:
     netns: str
@@ -128,6 +152,40 @@ class LibvirtLab:
                 return f.read()[-n:]
         except OSError:
             return "(no libvirtd log)"
+
+    def boot_guest(self, role: str = "guest", machine: str = "pc", timeout: float = 240) -> str:
+        """Start a transient domain running the lab's Linux guest; its name once the guest says ready.
+
+        Raises RuntimeError (the caller's NOT TESTED) when the image cannot be had or the
+        guest does not come up in ``timeout`` seconds (TCG on a shared CPU is slow)."""
+        from vnet_tui.guest.image import ensure_image
+        from vnet_tui.guest.init_script import READY_MARK
+
+        try:
+            image = ensure_image()
+        except Exception as e:
+            raise RuntimeError(f"no guest image: {e}") from None
+        # libvirtd's /var/cache is private: give QEMU copies where it can see them
+        kernel, initrd = (os.path.join(self.stage, f"guest-{n}") for n in ("vmlinuz", "initrd.img"))
+        shutil.copyfile(image.kernel, kernel)
+        shutil.copyfile(image.initrd, initrd)
+        serial = os.path.join(self.stage, f"{role}-serial.log")
+        name = f"{self.netns}-{role}"
+        path = os.path.join(self.stage, f"{role}.xml")
+        with open(path, "w") as f:
+            f.write(guest_domain_xml(name, kernel, initrd, serial, machine))
+        self.virsh("create", path)
+        self.domains[role] = name
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                with open(serial, errors="replace") as f:
+                    if READY_MARK in f.read():
+                        return name
+            except OSError:
+                pass
+            time.sleep(0.5)
+        raise RuntimeError(f"the guest did not say {READY_MARK!r} in {timeout:.0f} s")
 
     def alive(self) -> bool:
         try:
