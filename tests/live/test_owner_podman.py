@@ -118,6 +118,9 @@ def test_networks_bridges_and_macs_are_podmans(pm):
         assert links_of_podman(pm)[bridge]["link_type"] == "ether"
         assert links_in(o.pids[0])["eth0"]["address"] == ep[net]["MacAddress"]
     assert podman.network_of_bridge(found["web1"], "br-nosuch") is None
+    # podman's network definitions are only in its mount namespace: read through conmon's root
+    assert not os.path.exists(runtime.NETWORK_DIR)
+    assert os.path.exists(f"/proc/{pm.holder_pid}/root{runtime.NETWORK_DIR}/pnet2.json")
     assert {n["name"]: n["bridge"] for n in found["web1"].details["engine_networks"]} == \
         {"podman": "podman0", "pnet2": "podman1"}
     assert found["web1"].control["argv"][0].endswith("podman")
@@ -231,3 +234,69 @@ def test_restart_replaces_the_netns_and_a_raw_veth_is_lost(pm):
         podman.connect(before.control, before.id, "pnet2")
     assert e.value.rule == "podman-context"
     assert list(pm.inspect("web1")["NetworkSettings"]["Networks"]) == ["podman"]
+
+
+def test_frozen_behind_podmans_back_is_paused(pm):
+    """runc pauses through the freezer; a container frozen without podman is paused all the same."""
+    o = ours(pm)["web1"]
+    cgroup = open(f"/proc/{o.pids[0]}/cgroup").read()
+    path = next(l.split(":", 2)[2] for l in cgroup.splitlines() if l.split(":")[1] == "freezer")
+    state = f"/sys/fs/cgroup/freezer{path}/freezer.state"
+    with open(state, "w") as f:
+        f.write("FROZEN")
+    try:
+        assert ours(pm)["web1"].state == "paused"
+    finally:
+        with open(state, "w") as f:
+            f.write("THAWED")
+    assert ours(pm)["web1"].state == "running"
+
+
+def test_inside_podmans_own_namespaces_changes_need_no_nsenter(pm):
+    """On a server podman runs where vnet-tui runs: the same control, no namespace to enter."""
+    code = (
+        "import json\n"
+        "from vnet_tui.owners.base import ProcTable\n"
+        "from vnet_tui.owners import podman\n"
+        "def recs():\n"
+        f"    return {{o.name: o for o in podman.scan(ProcTable()) if o.details.get('root') == {str(pm.base / 'root')!r}}}\n"
+        "web1 = recs()['web1']\n"
+        "prefix = podman._enter(web1.control)\n"
+        "podman.connect(web1.control, web1.id, 'pnet2')\n"
+        "on = [n['name'] for n in recs()['web1'].details['networks']]\n"
+        "podman.disconnect(web1.control, web1.id, 'pnet2')\n"
+        "off = [n['name'] for n in recs()['web1'].details['networks']]\n"
+        "print(json.dumps([prefix, on, off, sorted(recs())]))\n"
+    )
+    r = subprocess.run([*pm.enter(), sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=str(Path(__file__).resolve().parents[2]))
+    assert r.returncode == 0, r.stderr
+    prefix, on, off, names = json.loads(r.stdout)
+    assert prefix == [] and on == ["pnet2", "podman"] and off == ["podman"]
+    assert names == ["api1", "idle1", "note1", "web1"]
+    assert list(pm.inspect("web1")["NetworkSettings"]["Networks"]) == ["podman"]
+
+
+def test_a_run_killed_outright_is_swept_by_the_next(pm):
+    """The fixture's promise: even a run that never tore down leaves nothing once the next run starts."""
+    other = runtime.Podman()
+    other.start()
+    try:
+        other.make_image()
+        other.run("orphan1")
+        ids = runtime._container_ids(other.base)
+        assert len(ids) == 1
+        assert runtime.instance_processes(other.base, None, None, set())  # conmon and the container
+        os.kill(other.holder_pid, 9)  # as if pytest had been killed: nothing of podman's stopped
+        other.holder.wait(timeout=10)  # type: ignore[union-attr]
+        assert runtime.sweep_stale() == [other.base.name]
+        assert runtime.instance_processes(other.base, None, None, set()) == []
+        left = [p for p in os.listdir("/proc") if p.isdigit() and any(
+            f"libpod-{i}" in (open(f"/proc/{p}/cgroup").read() if os.path.exists(f"/proc/{p}/cgroup") else "")
+            for i in ids)]
+        assert left == [], [(p, open(f"/proc/{p}/status").read()[:200]) for p in left]
+        assert not other.base.exists() and not os.path.exists(f"/run/netns/{other.ns}")
+        assert ours(pm)["web1"].state == "running"  # the live run's podman was left alone
+    finally:
+        problems = other.close()
+    assert problems == [], problems

@@ -14,9 +14,9 @@ systemd as PID 1, cgroup v1 hybrid, no CAP_SYS_RESOURCE):
 - No aardvark-dns binary is installed: user networks are made with
   ``--disable-dns``.
 - Private state everywhere: ``--root/--runroot/--tmpdir/--volumepath`` under
-  ``/var/tmp/vt-pm-HEX``, ``--network-config-dir`` there too (podman's
-  default is /etc/containers/networks), ``--storage-driver vfs`` (no
-  mounts at all for the image layers).
+  ``/var/tmp/vt-pm-HEX``, ``--network-config-dir`` on the holder's private
+  /run (podman's default is /etc/containers/networks), ``--storage-driver
+  vfs`` (no mounts at all for the image layers).
 - One long-lived *holder* process in the test's netns and a private mount
   namespace (``nsenter --net=… unshare --mount --propagation private``),
   with fresh tmpfs on /run, /dev/shm and /var/lib; every podman command
@@ -50,10 +50,13 @@ from typing import Any, Optional
 from tests.runtimes.rootfs import make_rootfs
 
 IMAGE = "localhost/vt-busybox:latest"
+# the network definitions live only in the holder's mount namespace (its /run tmpfs): a scan must
+# read them as conmon sees them (/proc/CONMON/root/…), as on a host where podman runs in its own mounts
+NETWORK_DIR = "/run/vt-pm-networks"
 ULIMITS = ("--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096")
 HOLDER_SCRIPT = (
     "mount -t tmpfs vt-pm /run && mount -t tmpfs vt-pm /dev/shm && mount -t tmpfs vt-pm /var/lib "
-    "&& echo ready && exec sleep infinity"
+    f"&& mkdir {NETWORK_DIR} && echo ready && exec sleep infinity"
 )
 
 
@@ -89,7 +92,7 @@ class Podman:
             "--runroot", str(self.base / "run"),
             "--tmpdir", str(self.base / "tmp"),
             "--volumepath", str(self.base / "vol"),
-            "--network-config-dir", str(self.base / "net"),
+            "--network-config-dir", NETWORK_DIR,
             "--runtime", "runc",
             "--cgroup-manager", "cgroupfs",
             "--events-backend", "file",
@@ -102,7 +105,7 @@ class Podman:
     def start(self) -> None:
         subprocess.run(["ip", "netns", "add", self.ns], check=True)
         subprocess.run(["ip", "-n", self.ns, "link", "set", "lo", "up"], check=True)
-        (self.base / "net").mkdir(parents=True)
+        self.base.mkdir(parents=True)
         self.holder = subprocess.Popen(
             ["nsenter", f"--net=/run/netns/{self.ns}", "unshare", "--mount", "--propagation", "private",
              "sh", "-c", HOLDER_SCRIPT],
@@ -275,11 +278,16 @@ def sweep_stale() -> list[str]:
             pid, started = "0", ""
         if _start_time(int(pid)) == started:
             continue  # alive: another run's
-        for p in instance_processes(base, None, None, set()):
-            try:
-                os.kill(p, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        for _ in range(100):  # SIGKILL is delivered at once, the exit takes a moment
+            left = instance_processes(base, None, None, set())
+            if not left:
+                break
+            for p in left:
+                try:
+                    os.kill(p, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.05)
         subprocess.run(["ip", "netns", "del", base.name], capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
         removed.append(base.name)
