@@ -110,7 +110,7 @@ def detach_interface(control: dict[str, Any], domain: str, *, mac: str, live: bo
                      persistent: bool = False) -> dict[str, Any]:
     """Unplug (``live``) and/or undefine (``persistent``) the NIC with ``mac``.
 
-    Returns ``{"removed": bool, "pending": bool, "nic": {…}, "message": str}``: ``pending``
+    Returns ``{"removed", "pending", "nic", "live", "persistent", "message"}``: ``pending``
     when libvirt sent the unplug request and the guest has not acknowledged it (yet).
     """
     flags = _flags(live, persistent)
@@ -128,10 +128,13 @@ def detach_interface(control: dict[str, Any], domain: str, *, mac: str, live: bo
     _with_file(ET.tostring(el, encoding="unicode"), *flags, domain=domain, control=control, verb="detach-device")
     still = _find(domain_nics(control, domain), mac) if live else None
     if still is not None:
-        return {"removed": False, "pending": True, "nic": still,
+        return {"removed": False, "pending": True, "nic": still, "live": live, "persistent": persistent,
                 "message": f"libvirt sent the unplug request for {still.get('alias')} ({still.get('target')}); "
-                           "the guest has not acknowledged it, so the NIC stays until it does or the VM stops"}
-    return {"removed": True, "pending": False, "nic": target, "message": "removed"}
+                           "the guest has not acknowledged it, so the NIC stays until it does or the VM stops"
+                           + ("; it is already gone from the persistent definition" if persistent else "")}
+    where = " and ".join(w for w, on in (("the running VM", live), ("the persistent definition", persistent)) if on)
+    return {"removed": True, "pending": False, "nic": target, "live": live, "persistent": persistent,
+            "message": f"removed from {where}"}
 
 
 def set_link(control: dict[str, Any], domain: str, *, target_or_mac: str, up: bool,
