@@ -300,3 +300,25 @@ def test_a_run_killed_outright_is_swept_by_the_next(pm):
     finally:
         problems = other.close()
     assert problems == [], problems
+
+
+def test_the_bolt_reader_on_podmans_real_database(pm, tmp_path):
+    """boltdb.py reads podman's own file (a copy) as podman wrote it, and says so when it cannot."""
+    from vnet_tui.owners.boltdb import Bolt, BoltError
+
+    src = pm.base / "root" / "libpod" / "bolt_state.db"
+    data = src.read_bytes()
+    db = Bolt(data)
+    ctrs = db.sub(db.root, b"ctr")
+    assert ctrs is not None
+    names = {}
+    for cid, node in db.buckets(ctrs):
+        names[json.loads(db.values(node)[b"config"])["name"]] = cid.decode()
+    assert names == {c["Names"][0]: c["Id"] for c in pm.ps()}
+    with pytest.raises(BoltError):
+        Bolt(data[:2 * db.pagesize]).items(db.root).__next__()  # the tree's pages are not there
+    with pytest.raises(BoltError):
+        Bolt(b"\0" * len(data))  # no valid meta page
+    torn = bytearray(data)
+    torn[16:20] = b"\0\0\0\0"  # meta 0 broken: meta 1 still names a whole tree
+    assert {k for k, _ in Bolt(bytes(torn)).buckets(Bolt(bytes(torn)).root)} >= {b"ctr", b"all-ctrs"}

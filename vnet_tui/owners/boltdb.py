@@ -5,11 +5,12 @@ with the higher transaction id names the root bucket), branch pages
 (16-byte elements: pos, ksize, child page), leaf pages (16-byte elements:
 flags, pos, ksize, vsize; flag 1 = the value is a sub-bucket: 16 bytes of
 header — root page, sequence — and, when root is 0, the bucket's own page
-inline after it).  Writers never overwrite pages a committed meta names
-until a later commit frees them, so a reader of one snapshot of the file
-sees a whole tree; a torn read (a commit between our read and the meta)
-shows up as a bad page, which raises ``BoltError`` and the caller falls
-back.  Only reading: no flock (a shared flock would block podman).
+inline after it).  A commit writes new pages first and the meta page
+last, so the tree the newest valid meta names is whole — unless a later
+commit reused one of its freed pages while we were reading (we do not
+register as a reader).  Such a torn read shows up as a bad page
+(``BoltError``) or bad JSON in a value, and the caller reads again or
+falls back.  Only reading: no flock (a shared flock would block podman).
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class Bolt:
         self.root: Node = best[1]
 
     @classmethod
-    def open(cls, path: str, limit: int = 256 << 20) -> "Bolt":
+    def open(cls, path: str, limit: int = 64 << 20) -> "Bolt":
         with open(path, "rb") as f:
             data = f.read(limit)
         return cls(data)
