@@ -12,6 +12,7 @@ system-deps:
 	command -v qemu-system-x86_64 >/dev/null || missing="$$missing qemu-system-x86"; \
 	command -v ip >/dev/null || missing="$$missing iproute2"; \
 	command -v tmux >/dev/null || missing="$$missing tmux"; \
+	command -v strace >/dev/null || missing="$$missing strace"; \
 	command -v nft >/dev/null || missing="$$missing nftables"; \
 	command -v dpkg-deb >/dev/null || missing="$$missing dpkg"; \
 	$(PY) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
