@@ -25,14 +25,17 @@ def pm(tmp_path_factory):
     why = runtime.available()
     if why:
         pytest.skip(f"NOT TESTED: podman cannot run here: {why}")
-    os.environ["VNET_TUI_STATE"] = str(tmp_path_factory.mktemp("state"))
+    mp = pytest.MonkeyPatch()
+    mp.setenv("VNET_TUI_STATE", str(tmp_path_factory.mktemp("state")))
     try:
         lab = runtime.lab()
     except (RuntimeError, subprocess.SubprocessError) as e:
+        mp.undo()
         pytest.skip(f"NOT TESTED: rootful podman does not start here: {e}")
     try:
         yield lab
     finally:
+        mp.undo()
         problems = lab.close()
         assert not problems, problems
 
