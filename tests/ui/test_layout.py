@@ -105,3 +105,21 @@ async def test_read_only_footer_hides_the_change_keys_and_read_write_shows_undo_
             footer = [k.description for k in app.main.query("FooterKey")]
             assert ("undo" in footer) is shown and ("add" in footer) is shown, footer
             assert "help" in footer and "quit" in footer
+
+
+async def test_late_feed_messages_after_the_panes_are_gone_are_ignored():
+    """A sample or topology that arrives while the screens are torn down (issue 11: NoMatches '#host')."""
+    from vnet_tui.live.feed import Sample
+    from vnet_tui.ui.messages import CountersUpdated, FeedFailed, TopologyChanged
+
+    from .pilot import small_topology
+
+    app = recorded_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await loaded(pilot)
+        await app.main.query_one("#panes").remove()  # as at exit: the panes are unmounted first
+        app.post_message(TopologyChanged(small_topology()))
+        app.post_message(CountersUpdated(Sample(9.0, {}, {}, None)))
+        app.post_message(FeedFailed("late"))
+        await pilot.pause(0.2)
+        assert app.is_running and app.return_code is None  # no NoMatches: the app is still up

@@ -13,6 +13,7 @@ from typing import Optional
 
 from textual import work
 from textual.app import App
+from textual.css.query import NoMatches
 from textual.worker import Worker, WorkerState
 
 from vnet_tui.core.model import Topology
@@ -28,7 +29,7 @@ from .keys import bindings
 from .main import MainScreen
 from .messages import CountersUpdated, FeedFailed, TopologyChanged
 from .palette import VnetCommands
-from .panes import SORTS
+from .panes import SORTS, Pane
 from .rows import Row
 
 
@@ -83,11 +84,34 @@ class VnetApp(App):
         if event.worker.group == "live" and event.state == WorkerState.ERROR:
             self.post_message(FeedFailed(f"{event.worker.description}: {event.worker.error}"))
 
+    def main_shown(self) -> bool:
+        """The main screen is there to show a message: composed, and not being torn down.
+
+        The feed's thread posts until it is stopped; a message that arrives
+        while the app exits (or, under load, in the moment its screens are
+        removed) is dropped, never a NoMatches.
+        """
+        if not self.screen_stack or self._exit or not self.is_running:
+            return False
+        main = self.screen_stack[0]
+        return isinstance(main, MainScreen) and main.is_mounted and main.is_attached and bool(main.query(Pane))
+
     def on_feed_failed(self, msg: FeedFailed) -> None:
+        if not self.main_shown():
+            return
         self.main.query_one(StatusHeader).problem = msg.reason
         self.notify(msg.reason, title="live data stopped", severity="error", timeout=10)
 
     def on_topology_changed(self, msg: TopologyChanged) -> None:
+        if not self.main_shown():
+            return
+        try:
+            self._show_topology(msg)
+        except NoMatches:  # torn down while it was being shown
+            if self.main_shown():
+                raise
+
+    def _show_topology(self, msg: TopologyChanged) -> None:
         first = self.topo is None
         self.topo = msg.topo
         h = self.main.query_one(StatusHeader)
@@ -102,9 +126,16 @@ class VnetApp(App):
         self._refresh_big_detail()
 
     def on_counters_updated(self, msg: CountersUpdated) -> None:
+        if not self.main_shown():
+            return
         self.sample = msg.sample
-        self.main.show_sample(msg.sample)
-        self._refresh_big_detail()
+        try:
+            self.main.show_sample(msg.sample)
+            self._refresh_big_detail()
+        except NoMatches:
+            if self.main_shown():
+                raise
+            return
         self.loaded = self.topo is not None
 
     def on_unmount(self) -> None:
@@ -125,8 +156,11 @@ class VnetApp(App):
     def _refresh_big_detail(self) -> None:
         if isinstance(self.screen, DetailScreen) and self.detail_key:
             pane, key = self.detail_key
-            row = self.main.pane(pane).rows_by_key.get(key)
-            self.screen.query_one(DetailView).show(row, self.sample, self.feed.history)
+            try:
+                row = self.main.pane(pane).rows_by_key.get(key)
+                self.screen.query_one(DetailView).show(row, self.sample, self.feed.history)
+            except NoMatches:  # the detail screen is closing
+                pass
 
     # -- actions (keys.py binds them) --------------------------------------
     def action_detail(self) -> None:
