@@ -175,11 +175,11 @@ def test_without_the_database_conmon_and_storage_still_name_the_running_ones(pm)
     procs = ProcTable()
     web1 = ours(pm)["web1"]
     cpid = web1.details["conmon_pid"]
-    inst = podman.Instance(procs, cpid, podman._podman_conmon(procs.argv(cpid)))
-    for c in procs.with_comm("conmon"):
-        argv = procs.argv(c) or []
-        if str(pm.base) in " ".join(argv):
-            inst.conmons[podman.flag_value(argv, "-c")] = c
+    inst = podman.Instance(procs, podman.parse_conmon(cpid, procs.argv(cpid)))
+    for pid in procs.with_comm("conmon"):
+        c = podman.parse_conmon(pid, procs.argv(pid) or [])
+        if c is not None and str(pm.base) in " ".join(c.command):
+            inst.conmons[c.cid] = c
     found = {o.name: o for o in podman._from_conmons(inst, inst.engine_networks())}
     assert set(found) == {"web1", "api1", "idle1"}  # the created one has no conmon
     for name, o in found.items():

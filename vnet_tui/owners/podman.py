@@ -39,7 +39,7 @@ import glob
 import json
 import os
 import subprocess
-from typing import Any, Optional, Union
+from typing import Any, NamedTuple, Optional, Union
 
 from vnet_tui.core.errors import ChangeFailed
 
@@ -60,21 +60,51 @@ TIMEOUT = 60.0
 # ---------------------------------------------------------------- reading
 
 
-def _podman_conmon(argv: list[str]) -> Optional[list[str]]:
-    """podman's global flags from a conmon command line (its exit command), or None if not podman's."""
-    exe = flag_value(argv, "--exit-command")
-    if not exe or os.path.basename(exe) != "podman":
+class Conmon(NamedTuple):
+    """What one podman conmon's command line says."""
+
+    pid: int
+    cid: str
+    name: Optional[str]
+    pidfile: Optional[str]
+    bundle: Optional[str]
+    command: list[str]  # podman's executable and its global flags, from the exit command
+
+
+_CONMON_FLAGS = {"-c": "cid", "--cid": "cid", "-n": "name", "--name": "name", "-p": "pidfile",
+                 "--container-pidfile": "pidfile", "-b": "bundle", "--bundle": "bundle", "--exit-command": "exe"}
+
+
+def parse_conmon(pid: int, argv: list[str]) -> Optional[Conmon]:
+    """One pass over conmon's arguments; None when it is not podman's (no podman exit command, no id)."""
+    got: dict[str, str] = {}
+    exit_args: list[str] = []
+    i, n = 0, len(argv)
+    while i < n:
+        a = argv[i]
+        if a.startswith("--") and "=" in a:
+            k, v = a.split("=", 1)
+            if k == "--exit-command-arg":
+                exit_args.append(v)
+            elif k in _CONMON_FLAGS:
+                got[_CONMON_FLAGS[k]] = v
+            i += 1
+        elif a == "--exit-command-arg" and i + 1 < n:
+            exit_args.append(argv[i + 1])
+            i += 2
+        elif a in _CONMON_FLAGS and i + 1 < n:
+            got[_CONMON_FLAGS[a]] = argv[i + 1]
+            i += 2
+        else:
+            i += 1
+    exe, cid = got.get("exe"), got.get("cid")
+    if not exe or os.path.basename(exe) != "podman" or not cid:
         return None
-    args: list[str] = []
-    for i, a in enumerate(argv):
-        if a == "--exit-command-arg" and i + 1 < len(argv):
-            args.append(argv[i + 1])
-        elif a.startswith("--exit-command-arg="):
-            args.append(a.split("=", 1)[1])
-    for i in range(len(args) - 1):
-        if args[i] == "container" and args[i + 1] == "cleanup":
-            return [exe, *args[:i]]
-    return [exe, *args]
+    for j in range(len(exit_args) - 1):
+        if exit_args[j] == "container" and exit_args[j + 1] == "cleanup":
+            exit_args = exit_args[:j]
+            break
+    return Conmon(pid, cid, got.get("name"), got.get("pidfile"), got.get("bundle"), [exe, *exit_args])
 
 
 def _ns_inode(pid: int, kind: str) -> Optional[int]:
@@ -84,9 +114,18 @@ def _ns_inode(pid: int, kind: str) -> Optional[int]:
         return None
 
 
+def _small(path: str) -> Optional[str]:
+    """A /proc or cgroup file's text (read whole: they are small), or None."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode(errors="replace")
+    except (OSError, ValueError):
+        return None
+
+
 def _uid(procs: ProcTable, pid: int) -> Optional[int]:
     """The real uid of ``pid`` (a rootless podman's conmon runs as its user)."""
-    for line in (read_text(f"{procs.proc}/{pid}/status") or "").splitlines():
+    for line in (_small(f"{procs.proc}/{pid}/status") or "").splitlines():
         if line.startswith("Uid:"):
             try:
                 return int(line.split()[1])
@@ -108,25 +147,28 @@ def _read_json(path: str) -> Any:
 class Instance:
     """One podman (one --root), as seen through one of its conmons."""
 
-    def __init__(self, procs: ProcTable, conmon: int, command: list[str]) -> None:
+    def __init__(self, procs: ProcTable, first: Conmon) -> None:
         self.procs = procs
-        self.conmon = conmon
-        self.command = command  # podman exe + global flags
-        flags = command[1:]
+        self.conmon = first.pid
+        self.command = first.command  # podman exe + global flags
+        flags = first.command[1:]
         self.root = flag_value(flags, "--root") or DEFAULT_ROOT
         self.driver = flag_value(flags, "--storage-driver")
         self.network_dir = flag_value(flags, "--network-config-dir") or DEFAULT_NETWORK_DIR
-        self.conmons: dict[str, int] = {}  # container id -> conmon pid
+        self.conmons: dict[str, Conmon] = {}  # by container id
         self._storage: Optional[dict[str, dict[str, Any]]] = None
+        self._controls: dict[int, dict[str, Any]] = {}
 
     def path(self, path: str) -> str:
         return self.procs.root_path(self.conmon, path)
 
     def control(self, conmon: Optional[int]) -> dict[str, Any]:
         ctx = conmon if conmon is not None else self.conmon
-        return {"runtime": RUNTIME, "argv": list(self.command), "context_pid": ctx,
-                "netns_inode": _ns_inode(ctx, "net"), "mntns_inode": _ns_inode(ctx, "mnt"),
-                "uid": _uid(self.procs, ctx), "timeout": TIMEOUT}
+        if ctx not in self._controls:
+            self._controls[ctx] = {"runtime": RUNTIME, "argv": list(self.command), "context_pid": ctx,
+                                   "netns_inode": _ns_inode(ctx, "net"), "mntns_inode": _ns_inode(ctx, "mnt"),
+                                   "uid": _uid(self.procs, ctx), "timeout": TIMEOUT}
+        return dict(self._controls[ctx])
 
     def engine_networks(self) -> list[dict[str, Any]]:
         nets: list[dict[str, Any]] = []
@@ -164,7 +206,7 @@ class Instance:
 
 def _freezer(procs: ProcTable, conmon: int, pid: int) -> Optional[bool]:
     """True when ``pid``'s cgroup is frozen (v1 freezer or v2 cgroup.freeze), None when unknown."""
-    text = read_text(f"{procs.proc}/{pid}/cgroup")
+    text = _small(f"{procs.proc}/{pid}/cgroup")
     if not text:
         return None
     v1 = v2 = None
@@ -183,7 +225,7 @@ def _freezer(procs: ProcTable, conmon: int, pid: int) -> Optional[bool]:
         candidates.append((f"/sys/fs/cgroup{v2}/cgroup.freeze", ("1",)))
     for path, frozen in candidates:
         for p in (path, procs.root_path(conmon, path)):
-            value = read_text(p)
+            value = _small(p)
             if value is not None:
                 return value.strip() in frozen
     return None
@@ -255,7 +297,8 @@ def _record(inst: Instance, cid: str, name: str, image: Optional[str], state: st
             conmon: Any, networks: list[dict[str, Any]], engine_nets: list[dict[str, Any]],
             extra: dict[str, Any]) -> Owned:
     procs = inst.procs
-    live_conmon = inst.conmons.get(cid)
+    mine = inst.conmons.get(cid)
+    live_conmon = mine.pid if mine is not None else None
     if live_conmon is None and isinstance(conmon, int) and procs.comm(conmon) == "conmon":
         live_conmon = conmon
     init = _init_pid(procs, live_conmon, pid) if live_conmon is not None else None
@@ -277,17 +320,15 @@ def _record(inst: Instance, cid: str, name: str, image: Optional[str], state: st
 def _from_conmons(inst: Instance, nets: list[dict[str, Any]]) -> list[Owned]:
     """Without the database: what conmon and containers/storage say (running/paused ones only)."""
     out = []
-    for cid, cpid in inst.conmons.items():
-        argv = inst.procs.argv(cpid) or []
+    for cid, c in inst.conmons.items():
         rec = inst.storage().get(cid, {})
-        name = flag_value(argv, "-n", "--name") or (rec.get("names") or [cid[:12]])[0]
-        pidfile = flag_value(argv, "-p", "--container-pidfile")
+        name = c.name or (rec.get("names") or [cid[:12]])[0]
         pid: Optional[int] = None
-        if pidfile:
-            text = read_text(inst.path(pidfile))
+        if c.pidfile:
+            text = read_text(inst.path(c.pidfile))
             pid = int(text) if text and text.strip().isdigit() else None
-        out.append(_record(inst, cid, name, rec.get("image"), "running", pid, cpid, [], nets,
-                           {"source": "conmon", "bundle": flag_value(argv, "-b", "--bundle")}))
+        out.append(_record(inst, cid, name, rec.get("image"), "running", pid, c.pid, [], nets,
+                           {"source": "conmon", "bundle": c.bundle}))
     return out
 
 
@@ -304,16 +345,15 @@ def scan(procs: ProcTable) -> list[Owned]:
         instances: dict[tuple[Optional[int], str], Instance] = {}
         for cpid in conmons:
             argv = procs.argv(cpid)
-            command = _podman_conmon(argv) if argv else None
-            cid = flag_value(argv, "-c", "--cid") if argv else None
-            if command is None or not cid:
+            c = parse_conmon(cpid, argv) if argv else None
+            if c is None:
                 continue
-            root = flag_value(command[1:], "--root") or DEFAULT_ROOT
+            root = flag_value(c.command[1:], "--root") or DEFAULT_ROOT
             key = (_ns_inode(cpid, "mnt"), root)
             inst = instances.get(key)
             if inst is None:
-                inst = instances[key] = Instance(procs, cpid, command)
-            inst.conmons[cid] = cpid
+                inst = instances[key] = Instance(procs, c)
+            inst.conmons[c.cid] = c
         out: list[Owned] = []
         for inst in instances.values():
             nets = inst.engine_networks()
