@@ -122,7 +122,7 @@ def plan_add(
             return owned.plan_libvirt_add(facts, target, req)
         plan = vme.plan_add(facts, labels(server, topology), target, req)
     else:
-        network = None if req.raw else owned.engine_network(target, req.bridge)
+        network = None if req.raw else owned.engine_network(target, req.bridge, topology.host.inode)
         if network:
             return owned.plan_engine_connect(facts, target, network, req)
         plan = veth.plan_add(facts, labels(server, topology), target, req)

@@ -50,9 +50,16 @@ def _again(t: Any) -> Optional[Any]:
 
 
 # -- docker / podman: network connect / disconnect ------------------------------------
-def engine_network(t: Container, bridge: Optional[str]) -> Optional[str]:
-    """The engine network whose bridge is ``bridge``, when ``t`` belongs to docker or podman."""
+def engine_network(t: Container, bridge: Optional[str], host_inode: int = 0) -> Optional[str]:
+    """The engine network whose bridge is ``bridge``, when ``t`` belongs to docker or podman.
+
+    Bridge names are per namespace: the engine's ``br-…`` is the host's
+    only when the engine runs in the host's network namespace.
+    """
     if not bridge or t.runtime not in ENGINES or t.owner is None:
+        return None
+    engine_ns = t.owner.details.get("daemon_netns_inode") or t.owner.control.get("netns_inode")
+    if engine_ns and host_inode and engine_ns != host_inode:
         return None
     try:
         return _module(t.runtime).network_of_bridge(t.owner.details, bridge)
@@ -114,7 +121,7 @@ def plan_engine_connect(facts: Facts, t: Container, network: str, req: AddReques
     target = {"kind": "engine", "owner": t.name, "runtime": t.runtime, "network": network, "id": t.owner.id}
     plan.record = lambda live: {"target": target, "before": None, "after": {"network": network}}
     plan.persists = persist.engine(t, network)
-    plan.owner = persist.owner_record(t)
+    plan.owner = persist.owner_record(t, kept_by_owner=True)
     return plan
 
 
@@ -156,7 +163,7 @@ def plan_engine_disconnect(t: Container, adapter: Adapter, network: str) -> Plan
     plan.record = lambda live: {"target": target, "before": {"network": network, "mac": adapter.guest.mac},
                                 "after": None}
     plan.persists = f"yes: {t.runtime} forgets the network for {t.name} (it stays off after restarts)"
-    plan.owner = persist.owner_record(t)
+    plan.owner = persist.owner_record(t, kept_by_owner=True)
     return plan
 
 
@@ -231,7 +238,7 @@ def plan_libvirt_add(facts: Facts, vm: VM, req: AddRequest) -> Plan:
               "bridge": req.bridge, "persistent": req.persistent}
     plan.record = lambda live: {"target": target, "before": None, "after": {"nic": dict(got)}}
     plan.persists = persist.libvirt(vm, req.persistent)
-    plan.owner = persist.owner_record(vm)
+    plan.owner = persist.owner_record(vm, kept_by_owner=True)
     plan.touched = [("host", req.bridge)]
     return plan
 
@@ -261,8 +268,9 @@ def plan_libvirt_delete(vm: VM, adapter: Adapter, req: DelRequest) -> Plan:
     def verify(live: Any) -> list[str]:
         rec = _again(vm)
         still = rec is not None and any((n.get("mac") or "").lower() == mac for n in _nics(rec.details))
-        if still:
-            plan.pending = True  # the guest has not released it yet: libvirt finishes when it does
+        if still or result.get("pending"):
+            plan.notes.append(f"unplug pending: libvirt asked {vm.name}'s guest to release the NIC; libvirt "
+                              "removes it and its tap when the guest does (a guest without an OS never does)")
         return []
 
     plan.verify = verify
@@ -272,7 +280,7 @@ def plan_libvirt_delete(vm: VM, adapter: Adapter, req: DelRequest) -> Plan:
     plan.persists = ("yes: removed from the domain's config too" if req.persistent else
                      f"until {vm.name} restarts: libvirt attaches it again from the domain's config "
                      "(--persistent removes it there too)")
-    plan.owner = persist.owner_record(vm)
+    plan.owner = persist.owner_record(vm, kept_by_owner=True)
     return plan
 
 
@@ -286,3 +294,55 @@ def check_libvirt_edit(vm: VM) -> None:
 
 def undo_unsupported(t: dict[str, Any]) -> ChangeFailed:
     return ChangeFailed(f"cannot undo a change of kind {t.get('kind')}", rule="undo-kind")
+
+
+# -- undo: the inverse, through the same owner ---------------------------------------------
+OWNER_KINDS = ("engine", "libvirt-nic")
+
+
+def _by_owner_id(topology: Any, runtime: str, oid: str) -> Any:
+    for t in [*topology.containers, *topology.vms]:
+        if t.runtime == runtime and t.owner is not None and t.owner.id == oid:
+            return t
+    return None
+
+
+def inverse(entry: dict[str, Any], topology: Any) -> Plan:
+    """The plan that reverts an owner-path change, found by the owner's id (names can change)."""
+    op, t = entry["op"], entry["target"]
+    if t["kind"] == "engine":
+        ct = _by_owner_id(topology, t["runtime"], t["id"])
+        if ct is None:
+            raise NotFound(f"{t['runtime']} no longer has container {t['owner']} ({t['id'][:12]}): "
+                           "the change cannot be undone", rule="undo-target")
+        if op == "add":
+            if t["network"] not in _networks(ct.owner.details):
+                raise NotFound(f"{ct.name} is no longer on {t['network']}", rule="undo-target")
+            nets = ct.owner.details.get("networks") or []
+            mac = next((n.get("mac") for n in nets if isinstance(n, dict) and n.get("name") == t["network"]), None)
+            guest = next((i for i in ct.interfaces if mac and (i.mac or "").lower() == mac.lower()), None)
+            adapter = Adapter("veth", ct.name, guest, None)
+            if guest is None:
+                from vnet_tui.core.model import Interface
+                adapter = Adapter("veth", ct.name, Interface("?", 0, "veth", mac, 0, "unknown"), None)
+            return plan_engine_disconnect(ct, adapter, t["network"])
+        if op == "del":
+            from .requests import AddRequest as _Add
+            return plan_engine_connect(Facts(topology), ct, t["network"], _Add(ct.name))
+    if t["kind"] == "libvirt-nic":
+        vm = _by_owner_id(topology, "libvirt", t["uuid"])
+        if vm is None:
+            raise NotFound(f"libvirt no longer runs {t['domain']}: the change cannot be undone", rule="undo-target")
+        if op == "add":
+            from vnet_tui.core.model import VMAdapter
+            nic = next((n for n in _nics(vm.owner.details) if (n.get("mac") or "").lower() == t["mac"]), None)
+            if nic is None:
+                raise NotFound(f"{vm.name} has no NIC {t['mac']} any more", rule="undo-target")
+            adapter = Adapter("vme", vm.name, None, None, VMAdapter(nic.get("alias") or "?", t["mac"], nic.get("target")))
+            return plan_libvirt_delete(vm, adapter, DelRequest(vm.name, nic.get("alias") or t["mac"],
+                                                               persistent=bool(t.get("persistent"))))
+        if op == "del":
+            from .requests import AddRequest as _Add
+            req = _Add(vm.name, mac=t["mac"], bridge=t.get("bridge"), persistent=bool(t.get("persistent")))
+            return plan_libvirt_add(Facts(topology), vm, req)
+    raise undo_unsupported(t)

@@ -17,11 +17,17 @@ ENGINES = ("docker", "podman")
 RUNTIMES = ("docker", "podman", "containerd", "lxc", "nspawn", "virtuozzo", "libvirt")
 
 
-def owner_record(t: Target) -> dict[str, Any]:
-    """Who owns the target, for the journal: runtime, id, name, and its namespace or process."""
+def owner_record(t: Target, kept_by_owner: bool = False) -> dict[str, Any]:
+    """Who owns the target, for the journal: runtime, id, name, and its namespace or process.
+
+    A change the owner keeps (``kept_by_owner``) is tied to the owner's id
+    alone: it outlives the namespace and process, so undo finds it by id.
+    """
     out: dict[str, Any] = {"runtime": t.runtime, "display": t.name}
     if t.owner is not None:
         out.update(id=t.owner.id, name=t.owner.name)
+    if kept_by_owner:
+        return out
     if isinstance(t, Container):
         out["netns_inode"] = t.netns.inode
         if t.netns.name:
