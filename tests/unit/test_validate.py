@@ -287,3 +287,44 @@ def test_plans_render_commands_without_the_kernel() -> None:
         api.plan_edit(SERVER, TOPO, SetRequest("ct101", "eth0", up=True))  # already up: nothing to do
     with pytest.raises(NotFound):
         api.plan_add(SERVER, TOPO, AddRequest("ct101", bridge="nope"))
+
+
+HOSTILE = [
+    "", " ", "\n", "eth1\n", "\teth1", "all", "default", "[bold]x", "\x1b[31m", "\u202eeth", "\udc9b", "é", "eth\u00b9",
+    "\u0661", "a" * 16, "a" * 10000, "%s", "{0}", "../x", "eth0 ", "-1", "0", "1e400", "nan", "inf", "None", "null",
+    "fe80::1/64", "fe80::1%eth0/64", "::ffff:198.18.0.1/128", "::198.18.0.1/96", "198.18.0.1/0", "198.18.0.1/²4",
+    "198.18.0.1/٢٤", "198.18.0.1/-1", "198.18.0.1/+24", "198.18.0.1/24/24", "198.18.0.1//24", "198.18.0.01/24",
+    "0x7f.1/8", "1/1", "::/0", "ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00", "01:00:5e:00:00:01", "c4:37:72:00:00:0g",
+    "c4-37:72:00:00:01", "C4:37:72:AA:BB:CC", "c4:37:72:aa:bb:cc\n", "c4:37:72:aa:bb:cc:dd", "c43772aabbcc",
+]
+
+
+@pytest.mark.parametrize("field", ["ifname", "host_ifname", "mac", "host_mac", "ips", "bridge"])
+def test_hostile_add_input_is_refused_with_a_rule_or_planned(field: str) -> None:
+    """Every hostile value in every field: planned, or refused with a named rule — never another exception."""
+    for value in HOSTILE:
+        req = AddRequest("ct101", **{field: [value] if field == "ips" else value})
+        try:
+            api.plan_add(SERVER, TOPO, req)
+        except VnetError as e:
+            assert e.rule and e.code in (2, 4), (field, value, e)
+
+
+@pytest.mark.parametrize("field", ["mac", "add_ips", "del_ips", "bridge", "ifname", "end"])
+def test_hostile_edit_input_is_refused_with_a_rule_or_planned(field: str) -> None:
+    for value in HOSTILE:
+        if field == "ifname":
+            req = SetRequest("ct101", value, mtu=1400)
+        else:
+            req = SetRequest("ct101", "eth0", **{field: [value] if field.endswith("ips") else value})
+        try:
+            api.plan_edit(SERVER, TOPO, req)
+        except VnetError as e:
+            assert e.rule and e.code in (2, 4), (field, value, e)
+
+
+@pytest.mark.parametrize("mtu", [-1, 0, 67, 1279, 65536, 10**100, True, 1.5, "1500"])
+def test_hostile_mtu_is_refused_with_a_rule(mtu: object) -> None:
+    with pytest.raises(VnetError) as e:
+        api.plan_add(SERVER, TOPO, AddRequest("ct101", mtu=mtu, ips=["fd00:5654::77/64"]))  # type: ignore[arg-type]
+    assert e.value.rule in ("mtu", "mtu-ipv6")
