@@ -66,7 +66,7 @@ def links_of_podman(pm) -> dict[str, dict]:
 
 def test_scan_names_ids_images_states_equal_podman_ps(pm):
     ps = {c["Names"][0]: c for c in pm.ps()}
-    assert set(ps) == {"web1", "api1", "idle1", "note1"}
+    assert set(ps) == {"web1", "api1", "idle1", "note1", "host1", "side1"}
     found = ours(pm)
     assert set(found) == set(ps)
     for name, c in ps.items():
@@ -76,7 +76,8 @@ def test_scan_names_ids_images_states_equal_podman_ps(pm):
         assert o.image == c["Image"], name
         assert o.state == c["State"], name
         assert o.details["source"] == "bolt_state.db"
-    assert [found[n].state for n in ("web1", "api1", "idle1", "note1")] == ["running", "running", "paused", "created"]
+    assert [found[n].state for n in ("web1", "api1", "idle1", "note1", "host1", "side1")] == \
+        ["running", "running", "paused", "created", "running", "running"]
 
 
 def test_pids_are_inside_each_container_netns(pm):
@@ -90,6 +91,24 @@ def test_pids_are_inside_each_container_netns(pm):
         assert ProcTable().ppid(o.pids[0]) == info["State"]["ConmonPid"] == o.details["conmon_pid"], name
     assert netns_inode(found["web1"].pids[0]) != netns_inode(found["api1"].pids[0])
     assert found["note1"].pids == []  # created, never started: no process, no network namespace
+
+
+def test_a_container_without_a_netns_of_its_own_names_none(pm):
+    """host1 runs in podman's own netns, side1 in api1's: neither may name that namespace."""
+    found = ours(pm)
+    host1, side1, api1 = found["host1"], found["side1"], found["api1"]
+    assert (host1.details["network_mode"], side1.details["network_mode"]) == ("host", "container")
+    assert side1.details["netns_of"] == api1.id
+    assert host1.pids == [] and side1.pids == []
+    assert host1.details["init_pid"] == pm.inspect("host1")["State"]["Pid"]
+    assert side1.details["init_pid"] == pm.inspect("side1")["State"]["Pid"]
+    assert netns_inode(host1.details["init_pid"]) == netns_inode(pm.holder_pid)  # the truth they rest on
+    assert netns_inode(side1.details["init_pid"]) == netns_inode(api1.pids[0])
+    from vnet_tui.owners.registry import scan_all
+
+    owners = scan_all(only=("podman",))
+    assert owners.of_pids([side1.details["init_pid"], api1.pids[0]]).name == "api1"
+    assert owners.of_pids([host1.details["init_pid"]]) is None
 
 
 def test_paused_is_the_freezer_and_podman_agrees(pm):
@@ -181,8 +200,10 @@ def test_without_the_database_conmon_and_storage_still_name_the_running_ones(pm)
         if c is not None and str(pm.base) in " ".join(c.command):
             inst.conmons[c.cid] = c
     found = {o.name: o for o in podman._from_conmons(inst, inst.engine_networks())}
-    assert set(found) == {"web1", "api1", "idle1"}  # the created one has no conmon
-    for name, o in found.items():
+    assert set(found) == {"web1", "api1", "idle1", "host1", "side1"}  # the created one has no conmon
+    assert found["host1"].pids == [] and found["host1"].details["network_mode"] == "host"  # from the bundle
+    for name in ("web1", "api1", "idle1"):
+        o = found[name]
         info = pm.inspect(name)
         assert (o.id, o.image, o.pids) == (info["Id"], info["ImageName"], [info["State"]["Pid"]]), name
         assert o.details["source"] == "conmon"
@@ -212,7 +233,7 @@ def test_scan_is_empty_when_no_conmon_runs(pm, tmp_path):
                        capture_output=True, text=True, timeout=60, cwd=str(Path(__file__).resolve().parents[2]))
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout) == [[0, 0], [1, 0]]
-    assert len(ours(pm)) == 4  # outside that namespace the same code sees this podman
+    assert len(ours(pm)) == 6  # outside that namespace the same code sees this podman
 
 
 def test_restart_replaces_the_netns_and_a_raw_veth_is_lost(pm):
@@ -276,7 +297,7 @@ def test_inside_podmans_own_namespaces_changes_need_no_nsenter(pm):
     assert r.returncode == 0, r.stderr
     prefix, on, off, names = json.loads(r.stdout)
     assert prefix == [] and on == ["pnet2", "podman"] and off == ["podman"]
-    assert names == ["api1", "idle1", "note1", "web1"]
+    assert names == ["api1", "host1", "idle1", "note1", "side1", "web1"]
     assert list(pm.inspect("web1")["NetworkSettings"]["Networks"]) == ["podman"]
 
 

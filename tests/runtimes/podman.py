@@ -172,13 +172,21 @@ class Podman:
         """Remove everything; return what was wrong (left behind) for the caller to assert on."""
         problems: list[str] = []
         if self.holder is not None and self.holder.poll() is None:
-            for args in (("rm", "-a", "-f", "-t", "0"), ("network", "prune", "-f"), ("rmi", "-a", "-f")):
-                try:
+            # rm -a does not order dependents (side1 joins api1's netns) before what they depend on:
+            # a later pass removes what an earlier one could not
+            try:
+                for _ in range(3):
+                    r = self.podman("rm", "-a", "-f", "-t", "0", check=False, timeout=120)
+                    if not self.podman("ps", "-aq", check=False).stdout.strip():
+                        break
+                else:
+                    problems.append(f"podman rm -a left containers: {r.stderr.strip()[-300:]}")
+                for args in (("network", "prune", "-f"), ("rmi", "-a", "-f")):
                     r = self.podman(*args, check=False, timeout=120)
                     if r.returncode != 0:
                         problems.append(f"podman {' '.join(args)}: {r.stderr.strip()[-300:]}")
-                except subprocess.TimeoutExpired:
-                    problems.append(f"podman {' '.join(args)}: timed out")
+            except subprocess.TimeoutExpired as e:
+                problems.append(f"podman timed out: {e.cmd}")
             left = self.leftovers()
             if left:
                 problems.append("processes left after podman rm: " + ", ".join(
@@ -315,7 +323,8 @@ def available() -> Optional[str]:
 
 
 def lab() -> Podman:
-    """The owner tests' podman: web1 (default network), api1 (pnet2), idle1 (paused), note1 (created)."""
+    """The owner tests' podman: web1 (default network), api1 (pnet2), idle1 (paused), note1 (created),
+    host1 (--network host), side1 (--network container:api1)."""
     sweep_stale()
     pm = Podman()
     try:
@@ -326,6 +335,8 @@ def lab() -> Podman:
         pm.run("api1", "--network", "pnet2")
         pm.run("idle1")
         pm.podman("pause", "idle1")
+        pm.run("host1", "--network", "host")  # in podman's own netns: no netns of its own
+        pm.run("side1", "--network", "container:api1")  # in api1's netns (as a pod's members are)
         pm.podman("create", *ULIMITS, "--name", "note1", IMAGE, "sleep", "1")
     except BaseException:
         pm.close()

@@ -283,14 +283,36 @@ def _read_db(inst: Instance, nets: list[dict[str, Any]]) -> Optional[list[Owned]
             nets_node = db.sub(node, b"networks")
             db_nets = db.values(nets_node) if nets_node is not None else {}
             cid = raw_id.decode()
+            mode, joins = _network_mode(cfg)
             out.append(_record(inst, cid, cfg.get("name") or cid[:12], cfg.get("rootfsImageName") or None,
                                STATES.get(st.get("state"), "unknown"), st.get("pid"), st.get("conmonPid"),
                                _attached(db_nets, st.get("networkStatus") or {}, by_name), nets,
                                {"netns_path": (vals.get(b"netns") or b"").decode() or None,
-                                "network_mode": cfg.get("networkMode"), "source": "bolt_state.db"}))
+                                "network_mode": mode, "netns_of": joins, "source": "bolt_state.db"}))
         return out
     except (OSError, BoltError, ValueError, KeyError, TypeError, AttributeError, IndexError, UnicodeDecodeError):
         return None
+
+
+def _network_mode(cfg: dict[str, Any]) -> tuple[str, Optional[str]]:
+    """podman's network mode for a container, and the container whose netns it joins (if any).
+
+    bridge (or another podman-made netns: ``createNetNS``), ``container`` (``netNsCtr``: another
+    container's, a pod's infra), ``none`` (a netns of its own that runc made), ``host`` (no netns).
+    """
+    if cfg.get("netNsCtr"):
+        return "container", cfg["netNsCtr"]
+    if cfg.get("createNetNS"):
+        return cfg.get("networkMode") or "bridge", None
+    spaces = ((cfg.get("spec") or {}).get("linux") or {}).get("namespaces") or []
+    net = [n for n in spaces if isinstance(n, dict) and n.get("type") == "network"]
+    if not net:
+        return "host", None
+    return ("none", None) if not net[0].get("path") else ("ns:" + net[0]["path"], None)
+
+
+# modes whose container does not hold a network namespace of its own: its init is not "inside" one
+_NOT_OWN_NETNS = ("host", "container")
 
 
 def _record(inst: Instance, cid: str, name: str, image: Optional[str], state: str, pid: Any,
@@ -311,10 +333,13 @@ def _record(inst: Instance, cid: str, name: str, image: Optional[str], state: st
                 state = "paused"
             elif frozen is False and state == "paused":
                 state = "running"
+    # a container on the host's network, or in another container's netns (a pod member), must not
+    # name that namespace: its process is kept in details, not in pids
+    own = extra.get("network_mode") not in _NOT_OWN_NETNS
     return Owned(runtime=RUNTIME, kind="container", id=cid, name=name, state=state, image=image,
-                 pids=[init] if init is not None else [], control=inst.control(live_conmon),
+                 pids=[init] if init is not None and own else [], control=inst.control(live_conmon),
                  details={"networks": networks, "engine_networks": engine_nets, "conmon_pid": live_conmon,
-                          "root": inst.root, **extra})
+                          "init_pid": init, "root": inst.root, **extra})
 
 
 def _from_conmons(inst: Instance, nets: list[dict[str, Any]]) -> list[Owned]:
@@ -327,8 +352,10 @@ def _from_conmons(inst: Instance, nets: list[dict[str, Any]]) -> list[Owned]:
         if c.pidfile:
             text = read_text(inst.path(c.pidfile))
             pid = int(text) if text and text.strip().isdigit() else None
+        spec = _read_json(inst.path(os.path.join(c.bundle, "config.json"))) if c.bundle else None
+        mode = _network_mode({"spec": spec})[0] if isinstance(spec, dict) else None
         out.append(_record(inst, cid, name, rec.get("image"), "running", pid, c.pid, [], nets,
-                           {"source": "conmon", "bundle": c.bundle}))
+                           {"source": "conmon", "bundle": c.bundle, "network_mode": mode}))
     return out
 
 
