@@ -110,6 +110,7 @@ class ChangeForm(ModalScreen[Optional[Result]]):
         Binding("ctrl+s", "apply", "apply", id="form-apply", tooltip="Apply the change"),
     ]
     apply_label = "Apply"
+    ready_text = "✓ valid — ctrl+s applies; the commands it runs are above"
 
     def __init__(self, server: Server, topology: Topology, title: str) -> None:
         super().__init__()
@@ -210,7 +211,7 @@ class ChangeForm(ModalScreen[Optional[Result]]):
                 ok.append("⚠ ", "bold yellow")
                 ok.append_text(safe_text(w))
                 ok.append("\n")
-            ok.append("✓ valid — ctrl+s applies; the commands it runs are above", style="green")
+            ok.append(self.ready_text, style="green")
             problem.update(ok)
             preview.update(preview_text(self.current))
         self.query_one("#form-apply-button", Button).disabled = self.problem is not None or self.busy

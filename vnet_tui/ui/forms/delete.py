@@ -35,6 +35,7 @@ class DeleteAdapterScreen(ChangeForm):
     """ "Delete ct101/eth1 ⇄ veth101.1?" with the commands it runs."""
 
     apply_label = "Delete"
+    ready_text = "y or enter deletes it with the commands above; n or esc keeps it"
     BINDINGS = [
         Binding("y,enter", "yes", "delete", id="delete-yes", tooltip="Delete the adapter"),
         Binding("n", "no", "keep it", id="delete-no", tooltip="Keep the adapter (as esc)"),
@@ -56,8 +57,7 @@ class DeleteAdapterScreen(ChangeForm):
                 "Delete ",
                 safe(f"{self.target}/", "bold"),
                 safe(self.ifname, "bold"),
-                " — both ends of the adapter (a VM's NIC is unplugged first)?  ",
-                ("y", "bold"), " / enter: delete   ", ("n", "bold"), " / esc: keep it",
+                " — both ends of the adapter (a VM's NIC is unplugged first)?",
             ),
             classes="form-note",
         )
