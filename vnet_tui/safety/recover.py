@@ -147,3 +147,22 @@ def _restore(begin: dict[str, Any], srv: Any, topology: Any, lock: bool) -> str:
     plan.title = f"recover {begin['id']}: {plan.title}"
     result = api.apply(srv, topology, plan, journal_op="recover", ref=begin["id"], guard=False, lock=lock)
     return _close(begin, "rolled back to the state before the edit: " + "; ".join(result.commands or ["nothing differed"]), lock)
+
+
+def at_start() -> list[str]:
+    """For the TUI's start (and any caller that must not fail): settle what is open, say what was done.
+
+    Never raises: a lock held by another operator, or a state directory
+    that cannot be read, becomes a note instead.
+    """
+    try:
+        if not journal.incomplete():
+            return []
+        from .lock import server_lock
+
+        with server_lock("recovery", wait=2.0):
+            return run()
+    except VnetError as e:
+        return [f"interrupted changes not settled yet: {e}"]
+    except OSError as e:
+        return [f"interrupted changes not settled yet: {e.strerror or e}"]
