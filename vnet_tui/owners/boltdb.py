@@ -15,6 +15,7 @@ falls back.  Only reading: no flock (a shared flock would block podman).
 
 from __future__ import annotations
 
+import os
 import struct
 from typing import Iterator, Optional, Union
 
@@ -70,7 +71,9 @@ class Bolt:
     @classmethod
     def open(cls, path: str, limit: int = 64 << 20) -> "Bolt":
         with open(path, "rb") as f:
-            data = f.read(limit)
+            if os.fstat(f.fileno()).st_size > limit:
+                raise BoltError(f"{path} is larger than {limit >> 20} MiB")
+            data = f.read()
         return cls(data)
 
     def _page(self, node: Node) -> tuple[bytes, int, int, int]:

@@ -43,12 +43,13 @@ from typing import Any, NamedTuple, Optional, Union
 
 from vnet_tui.core.errors import ChangeFailed
 
-from .base import Owned, ProcTable, flag_value, read_text
+from .base import Owned, ProcTable, flag_value
 from .boltdb import Bolt, BoltError
 
 RUNTIME = "podman"
 DEFAULT_ROOT = "/var/lib/containers/storage"
-DEFAULT_NETWORK_DIR = "/etc/containers/networks"
+DEFAULT_NETWORK_DIR = "/etc/containers/networks"  # netavark's, rootful
+DEFAULT_CNI_DIR = "/etc/cni/net.d"  # with --network-backend cni (not tested here: no CNI plugins installed)
 DEFAULT_NETWORK = {"name": "podman", "bridge": "podman0", "driver": "bridge",
                    "subnets": ["10.88.0.0/16"], "builtin": True}
 # libpod/define/containerstate.go: ContainerState and its String()
@@ -134,13 +135,14 @@ def _uid(procs: ProcTable, pid: int) -> Optional[int]:
     return None
 
 
-def _read_json(path: str) -> Any:
-    text = read_text(path, 64 << 20)
-    if text is None:
-        return None
+def _read_json(path: str, limit: int = 16 << 20) -> Any:
+    """A JSON file's value, or None (absent, unreadable, larger than ``limit``, not JSON)."""
     try:
-        return json.loads(text)
-    except ValueError:
+        with open(path, "rb") as f:
+            if os.fstat(f.fileno()).st_size > limit:
+                return None
+            return json.loads(f.read())
+    except (OSError, ValueError):
         return None
 
 
@@ -154,7 +156,9 @@ class Instance:
         flags = first.command[1:]
         self.root = flag_value(flags, "--root") or DEFAULT_ROOT
         self.driver = flag_value(flags, "--storage-driver")
-        self.network_dir = flag_value(flags, "--network-config-dir") or DEFAULT_NETWORK_DIR
+        self.backend = flag_value(flags, "--network-backend") or "netavark"
+        self.network_dir = flag_value(flags, "--network-config-dir") or \
+            (DEFAULT_CNI_DIR if self.backend == "cni" else DEFAULT_NETWORK_DIR)
         self.conmons: dict[str, Conmon] = {}  # by container id
         self._storage: Optional[dict[str, dict[str, Any]]] = None
         self._controls: dict[int, dict[str, Any]] = {}
@@ -171,17 +175,30 @@ class Instance:
         return dict(self._controls[ctx])
 
     def engine_networks(self) -> list[dict[str, Any]]:
+        """podman's networks: netavark's ``NAME.json`` files (CNI's ``*.conflist`` with that backend),
+        plus the built-in ``podman`` network when no file defines it."""
         nets: list[dict[str, Any]] = []
-        for f in sorted(glob.glob(os.path.join(glob.escape(self.path(self.network_dir)), "*.json"))):
-            doc = _read_json(f)
-            if not isinstance(doc, dict) or not doc.get("name"):
-                continue
-            nets.append({"name": doc["name"], "id": doc.get("id"), "driver": doc.get("driver"),
-                         "bridge": doc.get("network_interface"),
-                         "subnets": [s.get("subnet") for s in doc.get("subnets") or [] if isinstance(s, dict)],
-                         "internal": bool(doc.get("internal"))})
+        folder = glob.escape(self.path(self.network_dir))
+        if self.backend == "cni":
+            for f in sorted(glob.glob(os.path.join(folder, "*.conflist"))):
+                doc = _read_json(f)
+                if isinstance(doc, dict) and doc.get("name"):
+                    bridge = next((p.get("bridge") for p in doc.get("plugins") or []
+                                   if isinstance(p, dict) and p.get("type") == "bridge"), None)
+                    nets.append({"name": doc["name"], "driver": "bridge" if bridge else None, "bridge": bridge})
+            default = {**DEFAULT_NETWORK, "bridge": "cni-podman0"}
+        else:
+            for f in sorted(glob.glob(os.path.join(folder, "*.json"))):
+                doc = _read_json(f)
+                if not isinstance(doc, dict) or not doc.get("name"):
+                    continue
+                nets.append({"name": doc["name"], "id": doc.get("id"), "driver": doc.get("driver"),
+                             "bridge": doc.get("network_interface"),
+                             "subnets": [s.get("subnet") for s in doc.get("subnets") or [] if isinstance(s, dict)],
+                             "internal": bool(doc.get("internal"))})
+            default = dict(DEFAULT_NETWORK)
         if not any(n["name"] == DEFAULT_NETWORK["name"] for n in nets):
-            nets.append(dict(DEFAULT_NETWORK))
+            nets.append(default)
         return nets
 
     def storage(self) -> dict[str, dict[str, Any]]:
@@ -350,7 +367,7 @@ def _from_conmons(inst: Instance, nets: list[dict[str, Any]]) -> list[Owned]:
         name = c.name or (rec.get("names") or [cid[:12]])[0]
         pid: Optional[int] = None
         if c.pidfile:
-            text = read_text(inst.path(c.pidfile))
+            text = _small(inst.path(c.pidfile))
             pid = int(text) if text and text.strip().isdigit() else None
         spec = _read_json(inst.path(os.path.join(c.bundle, "config.json"))) if c.bundle else None
         mode = _network_mode({"spec": spec})[0] if isinstance(spec, dict) else None
