@@ -53,6 +53,8 @@ IMAGE = "localhost/vt-busybox:latest"
 # the network definitions live only in the holder's mount namespace (its /run tmpfs): a scan must
 # read them as conmon sees them (/proc/CONMON/root/…), as on a host where podman runs in its own mounts
 NETWORK_DIR = "/run/vt-pm-networks"
+HOST_PATHS = ("/var/lib/containers", "/run/containers", "/etc/containers/networks", "/dev/shm/libpod_lock",
+              "/run/libpod", "/run/runc", "/run/crun", "/etc/cni/net.d", "/var/lib/cni")
 ULIMITS = ("--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096")
 HOLDER_SCRIPT = (
     "mount -t tmpfs vt-pm /run && mount -t tmpfs vt-pm /dev/shm && mount -t tmpfs vt-pm /var/lib "
@@ -99,7 +101,8 @@ class Podman:
             "--storage-driver", "vfs",
         ]
         self.firewall_before = root_firewall()
-        self.had_var_lib_containers = os.path.exists("/var/lib/containers")
+        # podman's default places on the host: none may appear (the holder's tmpfs takes them)
+        self.host_paths = {p: os.path.exists(p) for p in HOST_PATHS}
 
     # -- set-up ---------------------------------------------------------
     def start(self) -> None:
@@ -216,10 +219,9 @@ class Podman:
             problems.append(f"{self.base} could not be removed")
         if os.path.exists(f"/run/netns/{self.ns}"):
             problems.append(f"netns {self.ns} left")
-        if not self.had_var_lib_containers and os.path.exists("/var/lib/containers"):
-            problems.append("/var/lib/containers appeared on the host")
-        if os.path.exists("/run/containers") or os.path.exists("/etc/containers/networks"):
-            problems.append("podman state appeared under /run/containers or /etc/containers/networks")
+        appeared = [p for p, was in self.host_paths.items() if not was and os.path.exists(p)]
+        if appeared:
+            problems.append(f"podman state appeared on the host: {appeared}")
         with open("/proc/self/mountinfo") as f:
             mounts = [l.split()[4] for l in f if str(self.base) in l or "/run/netns/netns-" in l]
         if mounts:
