@@ -48,12 +48,20 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
             ["set", "ct101", "eth0", "--mtu", "1400"],
             ["set", "ct101", "veth101.0", "--down"],
             ["del", "ct101", "eth0"],
-            ["add", "ct102", "--routed", "--ip", client.split("/")[0] + "/32", "--ifname", "eth5"],
             ["add", "ct102", "--bridge", "br0", "--host-mac", "02:00:00:00:00:01"],
         ):
             r = cli("adapter", *argv, "--lab", lab, "--json", env=env, check=3)
             err = json.loads(r.stdout)["error"]
             assert err["rule"] == "ssh-guard" and "SSH session" in err["message"], argv
+        # routing the client's own address away: the client sits beyond br0 (an address used on the
+        # server is refused earlier, by ip-duplicate)
+        far = {"SSH_CONNECTION": f"198.18.200.200 50000 {local.split('/')[0]} 22"}
+        r = cli("adapter", "add", "ct102", "--routed", "--ip", "198.18.200.200/32", "--ifname", "eth5",
+                "--lab", lab, "--json", env=far, check=3)
+        assert json.loads(r.stdout)["error"]["rule"] == "ssh-guard"
+        r = cli("adapter", "add", "ct102", "--routed", "--ip", client.split("/")[0] + "/32", "--lab", lab,
+                "--json", env=env, check=2)
+        assert json.loads(r.stdout)["error"]["rule"] == "ip-duplicate"
         settle(nss)
         assert dumps(nss, sysctls=True) == start
         # what does not touch the session is not held up
