@@ -73,10 +73,12 @@ def confirm_timeout(text: str) -> float:
 
 def fail(args: argparse.Namespace, code: int, rule: str, message: str) -> int:
     """Report an error as text or, with --json, as {"error": {...}}; return its exit code."""
+    from vnet_tui.core.text import for_json, visible
+
     if getattr(args, "json", False):
-        print(json.dumps({"error": {"code": code, "rule": rule, "message": message}}))
+        print(json.dumps(for_json({"error": {"code": code, "rule": rule, "message": message}})))
     else:
-        print(f"vnet-tui: error: {message}" + (f" [{rule}]" if rule else ""), file=sys.stderr)
+        print(f"vnet-tui: error: {visible(message)}" + (f" [{rule}]" if rule else ""), file=sys.stderr)
     return code
 
 
