@@ -92,7 +92,7 @@ def test_pids_are_inside_each_container_netns(pm):
         # conmon (and so podman, netavark) acted in the test's netns and mounts, never the root's
         for kind in ("net", "mnt"):
             assert os.stat(f"/proc/{o.details['conmon_pid']}/ns/{kind}").st_ino == \
-                os.stat(f"/proc/{pm.holder_pid}/ns/{kind}").st_ino != os.stat(f"/proc/1/ns/{kind}").st_ino
+                os.stat(f"/proc/{pm.holder_pid}/ns/{kind}").st_ino != os.stat(f"/proc/self/ns/{kind}").st_ino
     assert netns_inode(found["web1"].pids[0]) != netns_inode(found["api1"].pids[0])
     assert found["note1"].pids == []  # created, never started: no process, no network namespace
 
