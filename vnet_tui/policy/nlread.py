@@ -24,7 +24,7 @@ from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
 from vnet_tui.net.netns import netlink_socket
 
-NLM_F_REQUEST, NLM_F_ECHO, NLM_F_DUMP = 0x1, 0x8, 0x300
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO, NLM_F_DUMP = 0x1, 0x4, 0x8, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_GETLINK, RTM_GETQDISC, RTM_GETTCLASS, RTM_GETTFILTER = 18, 38, 42, 46
 RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER = 16, 36, 40, 44
@@ -53,6 +53,8 @@ class Reader:
     def _request(self, mtype: int, flags: int, body: bytes) -> list[bytes]:
         self.seq += 1
         seq = self.seq
+        if not flags & NLM_F_DUMP:
+            flags |= NLM_F_ACK  # an answer may be empty (a qdisc get for an ingress queue with no qdisc): the ack ends it
         self.sock.send(_HDR.pack(_HDR.size + len(body), mtype, NLM_F_REQUEST | flags, seq, 0) + body)
         out: list[bytes] = []
         while True:
@@ -74,8 +76,6 @@ class Reader:
                 if t == NLMSG_DONE:
                     return out
                 out.append(chunk)
-                if not flags & NLM_F_DUMP:
-                    return out
 
     @staticmethod
     def _decode(cls: Any, chunks: list[bytes]) -> list[Any]:

@@ -169,3 +169,8 @@ def optional(value: Optional[str]) -> Optional[str]:
     if value is None or str(value).strip().lower() in ("", "off", "none", "no"):
         return None
     return value
+
+
+def is_off(value: object) -> bool:
+    """None, empty, ``off``, ``none``, ``no``: the setting is to be cleared."""
+    return value is None or (isinstance(value, str) and value.strip().lower() in ("", "off", "none", "no"))
