@@ -174,6 +174,29 @@ class Podman:
     def close(self) -> list[str]:
         """Remove everything; return what was wrong (left behind) for the caller to assert on."""
         problems: list[str] = []
+        try:
+            self._stop(problems)
+        except Exception as e:  # whatever went wrong, the namespace and the directories still go
+            problems.append(f"tear-down: {type(e).__name__}: {e}")
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        shutil.rmtree(self.base, ignore_errors=True)
+        if os.path.exists(self.base):
+            problems.append(f"{self.base} could not be removed")
+        if os.path.exists(f"/run/netns/{self.ns}"):
+            problems.append(f"netns {self.ns} left")
+        appeared = [p for p, was in self.host_paths.items() if not was and os.path.exists(p)]
+        if appeared:
+            problems.append(f"podman state appeared on the host: {appeared}")
+        with open("/proc/self/mountinfo") as f:
+            mounts = [l.split()[4] for l in f if str(self.base) in l or "/run/netns/netns-" in l]
+        if mounts:
+            problems.append(f"mounts left: {mounts}")
+        if root_firewall() != self.firewall_before:
+            problems.append("the root namespace's firewall changed")
+        return problems
+
+    def _stop(self, problems: list[str]) -> None:
+        """podman removes its containers, networks, images; then every process of ours is killed."""
         if self.holder is not None and self.holder.poll() is None:
             # rm -a does not order dependents (side1 joins api1's netns) before what they depend on:
             # a later pass removes what an earlier one could not
@@ -213,22 +236,6 @@ class Podman:
             time.sleep(0.1)
         else:
             problems.append(f"processes still alive: {self.leftovers()}")
-        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
-        shutil.rmtree(self.base, ignore_errors=True)
-        if os.path.exists(self.base):
-            problems.append(f"{self.base} could not be removed")
-        if os.path.exists(f"/run/netns/{self.ns}"):
-            problems.append(f"netns {self.ns} left")
-        appeared = [p for p, was in self.host_paths.items() if not was and os.path.exists(p)]
-        if appeared:
-            problems.append(f"podman state appeared on the host: {appeared}")
-        with open("/proc/self/mountinfo") as f:
-            mounts = [l.split()[4] for l in f if str(self.base) in l or "/run/netns/netns-" in l]
-        if mounts:
-            problems.append(f"mounts left: {mounts}")
-        if root_firewall() != self.firewall_before:
-            problems.append("the root namespace's firewall changed")
-        return problems
 
 
 def _container_ids(base: Path) -> set[str]:
