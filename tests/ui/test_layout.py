@@ -123,3 +123,24 @@ async def test_late_feed_messages_after_the_panes_are_gone_are_ignored():
         app.post_message(FeedFailed("late"))
         await pilot.pause(0.2)
         assert app.is_running and app.return_code is None  # no NoMatches: the app is still up
+
+
+async def test_the_header_follows_columns_widened_by_new_rows():
+    """A row wider than its column arrives, then only rates move: header and rows stay aligned."""
+    from vnet_tui.core.model import VM, VMAdapter
+    from vnet_tui.ui.messages import TopologyChanged
+
+    from .pilot import small_topology
+
+    app = recorded_app()
+    async with app.run_test(size=(200, 60)) as pilot:
+        await loaded(pilot)
+        topo = small_topology()
+        topo.vms.append(VM("a-much-longer-vm-name", 7777, True, None,
+                           [VMAdapter("net0", "c4:37:72:00:03:c9", "vme0000c9a3.0")]))
+        app.post_message(TopologyChanged(topo))
+        await pilot.pause(0.3)
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if "VM state" in line)
+        row = next(line for line in lines if "a-much-longer-vm-name" in line)
+        assert header.index("VM state") == row.index("running"), (header, row)

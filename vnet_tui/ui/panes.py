@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Optional
 
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
 from textual.geometry import Region
@@ -182,6 +183,16 @@ class Pane(DataTable):
 
     def on_resize(self) -> None:
         self.refit()
+
+    async def _on_idle(self, event: events.Idle) -> None:
+        """DataTable widens columns for new rows when idle, without forgetting lines it rendered
+        at the old widths; with ``set_cells`` repainting only changed rows, the header could stay
+        at the old widths (seen in a screenshot).  A width change forgets every rendered line."""
+        before = [c.content_width for c in self.columns.values()]
+        await super()._on_idle(event)
+        if [c.content_width for c in self.columns.values()] != before:
+            self._update_count += 1
+            self.refresh()
 
     @property
     def current(self) -> Optional[Row]:

@@ -3,7 +3,8 @@
 Builds lab ``shots`` (3 containers, 2 VMs, seed 1), runs the demo traffic
 for a while so counters and sparklines move, and writes ``main.svg``
 (the three panes and the selected adapter), ``detail.svg`` (enter on it)
-and ``help.svg`` (``?``) at 120×40.  The lab is removed afterwards.
+and ``help.svg`` (``?``) at 120×40, then ``main-80x24.svg`` and ``add-80x24.svg`` (the add
+form) at 80×24.  The lab is removed afterwards.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 LAB = "shots"
 SIZE = (120, 40)
+SMALL = (80, 24)
 WARMUP = 12.0  # seconds of traffic before the first picture
 
 
@@ -35,6 +37,14 @@ async def take(out: Path, warmup: float = WARMUP) -> list[Path]:
             await pilot.press(*keys)
             await pilot.pause(0.3)
             written.append(Path(app.save_screenshot(name, str(out))))
+        await pilot.press("escape")
+        await pilot.resize_terminal(*SMALL)  # an operator's SSH window
+        await pilot.pause(0.5)
+        for name, keys in (("main-80x24.svg", ()), ("add-80x24.svg", ("a",))):
+            await pilot.press(*keys)
+            await pilot.pause(0.5)
+            written.append(Path(app.save_screenshot(name, str(out))))
+        await pilot.press("escape")
     feed.stop()
     feed.join(5)
     return written
