@@ -317,7 +317,7 @@ def test_a_run_killed_outright_is_swept_by_the_next(pm):
         assert runtime.instance_processes(other.base, None, None, set())  # conmon and the container
         os.kill(other.holder_pid, 9)  # as if pytest had been killed: nothing of podman's stopped
         other.holder.wait(timeout=10)  # type: ignore[union-attr]
-        assert runtime.sweep_stale() == [other.base.name]
+        assert other.base.name in runtime.sweep_stale()  # (with any other dead run's, never a live one's)
         assert runtime.instance_processes(other.base, None, None, set()) == []
         left = [p for p in os.listdir("/proc") if p.isdigit() and any(
             f"libpod-{i}" in (open(f"/proc/{p}/cgroup").read() if os.path.exists(f"/proc/{p}/cgroup") else "")
