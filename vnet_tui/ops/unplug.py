@@ -177,14 +177,23 @@ def main(argv: list[str] | None = None) -> int:
         from vnet_tui.safety.detach import daemonize
 
         daemonize()
+    try:
+        return _finish_loop(args.entry_id)
+    finally:
+        from vnet_tui.safety.detach import drop_empty_log
+
+        drop_empty_log(f"vnet-tui-unplug-{args.entry_id}")
+
+
+def _finish_loop(entry_id: str) -> int:
     deadline = time.monotonic() + FINISH_FOR
     while time.monotonic() < deadline:
-        entry = next((e for e in pending_unplugs() if e["id"] == args.entry_id), None)
+        entry = next((e for e in pending_unplugs() if e["id"] == entry_id), None)
         try:
             if entry is None or finish(entry):
                 return 0
         except Exception as e:  # the server itself is gone (a lab taken down): nothing left to finish
-            print(f"unplug finisher {args.entry_id}: {e}", file=sys.stderr)
+            print(f"unplug finisher {entry_id}: {e}", file=sys.stderr)
             return 1
         time.sleep(POLL)
     return 1

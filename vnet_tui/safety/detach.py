@@ -73,3 +73,17 @@ def daemonize() -> None:
     """In the spawned process: fork once more; the parent exits, the worker carries on."""
     if os.fork() > 0:
         os._exit(0)
+
+
+def drop_empty_log(unit: str) -> None:
+    """At a detached worker's end: remove its log when nothing was written to it."""
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+        if sys.stderr is not None:
+            sys.stderr.flush()
+        log = log_of(unit)
+        if log.stat().st_size == 0:
+            log.unlink()
+    except OSError:
+        pass
