@@ -105,6 +105,9 @@ async def test_read_only_footer_hides_the_change_keys_and_read_write_shows_undo_
             footer = [k.description for k in app.main.query("FooterKey")]
             assert ("undo" in footer) is shown and ("add" in footer) is shown, footer
             assert "help" in footer and "quit" in footer
+            await pilot.press("question_mark")
+            await pilot.pause(0.1)
+            assert ("(off: read-only)" in screen_text(app)) is not shown  # help says why a/e/d/u do nothing
 
 
 async def test_late_feed_messages_after_the_panes_are_gone_are_ignored():

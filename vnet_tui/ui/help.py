@@ -10,18 +10,22 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from .footer import KeyFooter
+from .footer import CHANGE_KEYS, KeyFooter
 from .keys import EXTRA_HELP, KEYS
 
 
-def keys_table() -> Table:
-    """A two-column table: key, what it does."""
+def keys_table(read_only: bool = False) -> Table:
+    """A two-column table: key, what it does (change keys marked off when ``read_only``)."""
     t = Table(box=None, show_header=False, padding=(0, 2), expand=True)
     t.add_column(style="bold cyan", no_wrap=True, width=14)
     t.add_column()
     for k in KEYS:
         soon = "coming soon" in k.tooltip
-        t.add_row(Text(k.shown_as or k.keys), Text(k.tooltip, style="dim" if soon else ""))
+        off = read_only and k.id in CHANGE_KEYS
+        what = Text(k.tooltip, style="dim" if soon or off else "")
+        if off:
+            what.append("  (off: read-only)", style="yellow")
+        t.add_row(Text(k.shown_as or k.keys), what)
     t.add_row("", "")
     for key, what in EXTRA_HELP:
         t.add_row(Text(key), Text(what))
@@ -47,5 +51,5 @@ class HelpScreen(ModalScreen):
         with VerticalScroll(id="help-box") as box:
             box.border_title = "Keys — esc to close"
             yield Static(INTRO, id="help-intro")
-            yield Static(keys_table(), id="help-keys")
+            yield Static(keys_table(getattr(self.app, "read_write", True) is False), id="help-keys")
         yield KeyFooter()

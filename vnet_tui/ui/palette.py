@@ -15,6 +15,7 @@ from textual.fuzzy import Matcher
 
 from vnet_tui.core.text import visible
 
+from .footer import CHANGE_KEYS
 from .keys import KEYS
 
 if TYPE_CHECKING:
@@ -43,6 +44,8 @@ class VnetCommands(Provider):
         cur = app.selected_row()
         for k in KEYS:
             if k.id in ("next-pane", "prev-pane", "quit"):
+                continue
+            if not app.read_write and k.id in CHANGE_KEYS:  # read-only: not offered
                 continue
             name = k.tooltip.split(":")[0].split(" (")[0]
             if k.id == "detail" and cur is not None:
