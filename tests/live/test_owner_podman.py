@@ -52,6 +52,16 @@ def netns_inode(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
+def netns_cookie(pid: int) -> int:
+    """The kernel's never-reused id of process ``pid``'s netns (SO_NETNS_COOKIE); inode numbers are
+    reused as soon as a namespace is freed, so a restarted container may get its old one's."""
+    code = ("import socket, struct; s = socket.socket(); "
+            "print(struct.unpack('Q', s.getsockopt(socket.SOL_SOCKET, 71, 8))[0])")
+    out = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", sys.executable, "-c", code],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out)
+
+
 def links_in(pid: int) -> dict[str, dict]:
     """``ip -j link`` inside process ``pid``'s network namespace, by name (lo left out)."""
     out = subprocess.run(["nsenter", f"--net=/proc/{pid}/ns/net", "ip", "-j", "link", "show"],
@@ -81,6 +91,12 @@ def test_scan_names_ids_images_states_equal_podman_ps(pm):
 
 
 def test_pids_are_inside_each_container_netns(pm):
+    # a `podman exec` session has a conmon of its own with the container's id: it is not the container
+    pm.podman("exec", "-d", "api1", "sleep", "1000000")
+    procs = ProcTable()
+    sessions = [c for c in procs.with_comm("conmon") if "-e" in (procs.argv(c) or [])
+                and str(pm.base) in " ".join(procs.argv(c) or [])]
+    assert len(sessions) == 1
     found = ours(pm)
     for name in ("web1", "api1", "idle1"):
         info = pm.inspect(name)
@@ -243,7 +259,7 @@ def test_scan_is_empty_when_no_conmon_runs(pm, tmp_path):
 def test_restart_replaces_the_netns_and_a_raw_veth_is_lost(pm):
     """What "lost when web1 restarts" rests on: podman makes a new netns; a veth podman does not know is gone."""
     before = ours(pm)["web1"]
-    pid, ino = before.pids[0], netns_inode(before.pids[0])
+    pid, cookie = before.pids[0], netns_cookie(before.pids[0])
     subprocess.run(["ip", "-n", pm.ns, "link", "add", "vtraw0", "type", "veth", "peer", "name", "eth9",
                     "netns", str(pid)], check=True)
     assert "eth9" in links_in(pid) and "vtraw0" in links_of_podman(pm)
@@ -252,7 +268,8 @@ def test_restart_replaces_the_netns_and_a_raw_veth_is_lost(pm):
     info = pm.inspect("web1")
     assert after.id == before.id and after.state == "running"
     assert after.pids == [info["State"]["Pid"]] and after.pids != [pid]
-    assert netns_inode(after.pids[0]) == pm.sandbox_inode("web1") != ino
+    assert netns_inode(after.pids[0]) == pm.sandbox_inode("web1")
+    assert netns_cookie(after.pids[0]) != cookie  # a new namespace (its inode number may be the old one's)
     assert "eth9" not in links_in(after.pids[0])
     assert set(links_in(after.pids[0])) == {"eth0"}  # podman's own adapter came back
     assert "vtraw0" not in links_of_podman(pm)  # the raw pair died with the old netns

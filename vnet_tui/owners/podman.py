@@ -97,10 +97,12 @@ def parse_conmon(pid: int, argv: list[str]) -> Optional[Conmon]:
             got[_CONMON_FLAGS[a]] = argv[i + 1]
             i += 2
         else:
+            if a in ("-e", "--exec"):
+                got["exec"] = a
             i += 1
     exe, cid = got.get("exe"), got.get("cid")
-    if not exe or os.path.basename(exe) != "podman" or not cid:
-        return None
+    if not exe or os.path.basename(exe) != "podman" or not cid or "exec" in got:
+        return None  # not podman's, or a `podman exec` session's conmon (its child is not the init)
     for j in range(len(exit_args) - 1):
         if exit_args[j] == "container" and exit_args[j + 1] == "cleanup":
             exit_args = exit_args[:j]
@@ -269,7 +271,7 @@ def _attached(db_nets: dict[bytes, bytes], status: dict[str, Any], by_name: dict
             opts = {}
         ifname = opts.get("interface_name")
         ifaces = ((status.get(name) or {}).get("interfaces") or {})
-        face = ifaces.get(ifname) if ifname in ifaces else next(iter(ifaces.values()), {}) if ifaces else {}
+        face = ifaces.get(ifname) or (next(iter(ifaces.values())) if len(ifaces) == 1 else {})
         out.append({"name": name, "bridge": (by_name.get(name) or {}).get("bridge"), "ifname": ifname,
                     "mac": (face or {}).get("mac_address"),
                     "ips": [s.get("ipnet") for s in (face or {}).get("subnets") or [] if isinstance(s, dict)]})
