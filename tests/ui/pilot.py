@@ -71,4 +71,6 @@ def screen_text(app: VnetApp) -> str:
 def pane_column(app: VnetApp, pane: str, column: str) -> list[str]:
     """The plain text of one column of a pane, top to bottom."""
     t = app.main.pane(pane)
+    if column not in t.shown_cols:  # left out at this width: the row still knows it
+        return [t.rows_by_key[row.key.value].cells[column].plain for row in t.ordered_rows]
     return [t.get_cell(row.key, column).plain for row in t.ordered_rows]
