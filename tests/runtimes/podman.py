@@ -3,7 +3,7 @@
 What podman needs on this host (Debian 12, podman 4.3.1, netavark 1.4, no
 systemd as PID 1, cgroup v1 hybrid, no CAP_SYS_RESOURCE):
 
-- ``--runtime runc`` (crun refuses the hybrid cgroup layout) and
+- ``--runtime runc`` (crun is not installed here, and refuses hybrid cgroups) and
   ``--cgroup-manager cgroupfs`` (no systemd); ``--events-backend file``
   (no journald).
 - ``--ulimit nofile=4096:4096 --ulimit nproc=4096:4096`` on ``run``/``create``:
@@ -24,13 +24,15 @@ systemd as PID 1, cgroup v1 hybrid, no CAP_SYS_RESOURCE):
   it remounts /sys for the netns, and on this host that leaves
   /sys/fs/cgroup empty (no freezer, no memory hierarchy for runc on
   cgroup v1: checked with ``ip netns exec NS findmnt /sys/fs/cgroup/freezer``);
-  and it makes a new mount namespace per command, so the netns bind mount
-  podman makes under /run/netns for a container is gone for the next
-  command, and podman's other defaults would land on the host: the image
-  blob cache (/var/lib/containers/cache, made by ``podman import`` even
-  with a private --root), the shm lock segment (/dev/shm/libpod_lock), runc's
-  state.  In the holder's namespace they all land on its tmpfs and vanish
-  with it; conmon and the container processes inherit that namespace.
+  and it makes a new (slave) mount namespace per command, so the netns
+  bind mount podman makes under /run/netns for a container would not be
+  seen by the next command (reasoned, not tried).  podman's other defaults
+  would land on the host: the image blob cache (/var/lib/containers/cache
+  — seen made by ``podman import`` even with a private --root), the shm
+  lock segment (/dev/shm/libpod_lock), runc's state (/run/runc).  In the
+  holder's namespace they land on its tmpfs and vanish with it; conmon and
+  the container processes inherit that namespace.  The tear-down checks
+  that none of these paths appeared on the host.
 - netavark runs inside the holder's netns: its bridges (podman0, podman1)
   and its iptables rules are made there, never in the root namespace.
 """
