@@ -367,3 +367,32 @@ def test_the_bolt_reader_on_podmans_real_database(pm, tmp_path):
     torn = bytearray(data)
     torn[16:20] = b"\0\0\0\0"  # meta 0 broken: meta 1 still names a whole tree
     assert {k for k, _ in Bolt(bytes(torn)).buckets(Bolt(bytes(torn)).root)} >= {b"ctr", b"all-ctrs"}
+
+
+def test_many_containers_the_database_tree_has_branch_pages(pm):
+    """Enough containers that bbolt splits the ``ctr`` bucket over branch pages: every one is still read."""
+    from vnet_tui.owners.boltdb import BRANCH, Bolt
+
+    made = [f"many{i}" for i in range(50)]
+    for name in made:
+        pm.podman("create", *runtime.ULIMITS, "--name", name, runtime.IMAGE, "sleep", "1")
+    try:
+        db = Bolt.open(str(pm.base / "root" / "libpod" / "bolt_state.db"))
+        ctrs = db.sub(db.root, b"ctr")
+        assert ctrs is not None
+        kinds = []
+        page = db._page
+
+        def seen(node):  # type: ignore[no-untyped-def]
+            got = page(node)
+            kinds.append(got[2])  # the page's flags: branch or leaf
+            return got
+
+        db._page = seen  # type: ignore[method-assign]
+        assert len(list(db.buckets(ctrs))) == 6 + len(made)
+        assert any(k & BRANCH for k in kinds)  # the tree is deeper than one leaf
+        ps = {c["Names"][0]: (c["Id"], c["State"], c["Image"]) for c in pm.ps()}
+        found = {n: (o.id, o.state, o.image) for n, o in ours(pm).items()}
+        assert found == ps and len(found) == 6 + len(made)
+    finally:
+        pm.podman("rm", "-f", *made)
