@@ -94,7 +94,14 @@ class DockerRuntime:
     pid: int = 0
     storage_driver: str = ""
     pid_namespace: bool = False  # dockerd as pid 1 of a pid namespace of its own (as in an LXC container)
+    shared: bool = False  # the netns is the caller's (other runtimes in it too): neither made nor removed here
+    mnt_ino: int = 0  # dockerd's mount namespace (containerd and the shims inherit it)
     ids: dict[str, str] = field(default_factory=dict)  # container name -> 64-hex id
+
+    @property
+    def cgroup_parent(self) -> str:
+        """The containers' cgroup parent (``--cgroup-parent``), without the leading slash."""
+        return f"vt-dk-{self.tag}"
 
     @property
     def socket(self) -> str:
@@ -240,13 +247,28 @@ def pids_in_netns(ino: int) -> list[int]:
     return out
 
 
+def pids_in_mnt(ino: int) -> set[int]:
+    """Every process whose mount namespace is ``ino`` (none for 0)."""
+    out: set[int] = set()
+    if not ino:
+        return out
+    for e in os.scandir("/proc"):
+        if e.name.isdigit():
+            try:
+                if os.stat(f"/proc/{e.name}/ns/mnt").st_ino == ino:
+                    out.add(int(e.name))
+            except OSError:
+                pass
+    return out
+
+
 def _start(rt: DockerRuntime, storage_driver: Optional[str]) -> subprocess.Popen:
     mounts = rt.scratch / "cgroups"
     mounts.write_text("".join(f"{d} {t} {o}\n" for d, t, o in _cgroup_mounts()))
     (rt.scratch / "daemon.json").write_text("{}\n")
     cmd = [DOCKERD, "--data-root", DATA_ROOT, "--exec-root", EXEC_ROOT, "-H", f"unix://{SOCKET_FLAG}",
            "--pidfile", f"{EXEC_ROOT}/dockerd.pid", "--config-file", str(rt.scratch / "daemon.json"),
-           "--cgroup-parent", f"/{rt.netns}", "--userland-proxy=false", "--log-level", "warn"]
+           "--cgroup-parent", f"/{rt.cgroup_parent}", "--userland-proxy=false", "--log-level", "warn"]
     if storage_driver:
         cmd += ["--storage-driver", storage_driver]
     log = open(rt.scratch / "dockerd.log", "ab")
@@ -367,12 +389,16 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             problems.append("dockerd ignored SIGTERM for 20 s")
-    _thaw(f"/{rt.netns}")  # a frozen (paused) process does not die of SIGKILL until thawed
+    _thaw(f"/{rt.cgroup_parent}")  # a frozen (paused) process does not die of SIGKILL until thawed
     if ino is not None:
         # containerd, shims (in the netns), and containers (each in a netns of its own, but all
         # in cgroups under ours) when dockerd could not remove them itself
+        def ours() -> set[int]:
+            # a shared netns holds other runtimes too: only dockerd's mount namespace and our cgroups
+            return (pids_in_mnt(rt.mnt_ino) if rt.shared else set(pids_in_netns(ino))) | cgroup_pids(rt.cgroup_parent)
+
         for _ in range(50):
-            left = sorted(set(pids_in_netns(ino)) | cgroup_pids(rt.netns))
+            left = sorted(ours())
             if not left:
                 break
             for p in left:
@@ -381,7 +407,7 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
                 except ProcessLookupError:
                     pass
             time.sleep(0.1)
-        left = sorted(set(pids_in_netns(ino)) | cgroup_pids(rt.netns))
+        left = sorted(ours())
         if left:
             problems.append(f"processes of {rt.netns} still alive: {left}")
     if proc is not None:
@@ -389,9 +415,10 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             problems.append(f"dockerd {proc.pid} did not exit")
-    _run("ip", "netns", "del", rt.netns)
-    _rm_cgroups(f"/{rt.netns}")
-    left_cg = [str(h / rt.netns) for h in Path("/sys/fs/cgroup").iterdir() if (h / rt.netns).exists()]
+    if not rt.shared:
+        _run("ip", "netns", "del", rt.netns)
+    _rm_cgroups(f"/{rt.cgroup_parent}")
+    left_cg = [str(h / rt.cgroup_parent) for h in Path("/sys/fs/cgroup").iterdir() if (h / rt.cgroup_parent).exists()]
     if left_cg:
         problems.append(f"cgroups left: {left_cg}")
     mine = _run("pgrep", "-a", "-f", rt.tag).stdout.strip()
@@ -403,12 +430,17 @@ def _teardown(rt: DockerRuntime, proc: Optional[subprocess.Popen], ino: Optional
 
 @contextmanager
 def docker_runtime(storage_driver: Optional[str] = None, populate: bool = True, pid_namespace: bool = False,
-                   ) -> Iterator[DockerRuntime]:
+                   netns: Optional[str] = None) -> Iterator[DockerRuntime]:
     """dockerd in a netns of its own with web1, db1 (net2), pz1 (paused), ex1 (exited).
 
     ``populate=False``: only the image, no containers.  ``pid_namespace=True``: dockerd is
     pid 1 of a pid namespace of its own (as in an LXC container), so the pids it reports are
     not ours.
+
+    ``netns``: an existing namespace (shared with other runtimes) to run dockerd in; it is neither
+    made nor removed here, and tear-down kills only what is dockerd's (its mount namespace, its
+    containers' cgroups), never the other runtimes in it.  ``populate`` is then the caller's job
+    (``populate=False`` imports only the image).
 
     Raises ``DockerUnavailable`` (its message says why) when dockerd cannot be started here.
     """
@@ -416,21 +448,27 @@ def docker_runtime(storage_driver: Optional[str] = None, populate: bool = True, 
     if reason:
         raise DockerUnavailable(reason)
     tag = secrets.token_hex(4)
-    rt = DockerRuntime(netns=f"vt-dk-{tag}", tag=tag, scratch=Path(tempfile.mkdtemp(prefix=f"vt-dk-{tag}-")),
-                       pid_namespace=pid_namespace)
+    rt = DockerRuntime(netns=netns or f"vt-dk-{tag}", tag=tag,
+                       scratch=Path(tempfile.mkdtemp(prefix=f"vt-dk-{tag}-")), pid_namespace=pid_namespace,
+                       shared=bool(netns))
     fw_before = firewall_state()
     proc: Optional[subprocess.Popen] = None
     ino: Optional[int] = None
     problems: list[str] = []
     try:
-        _run("ip", "netns", "add", rt.netns).check_returncode()
-        _run("ip", "-n", rt.netns, "link", "set", "lo", "up").check_returncode()
+        if not rt.shared:
+            _run("ip", "netns", "add", rt.netns).check_returncode()
+            _run("ip", "-n", rt.netns, "link", "set", "lo", "up").check_returncode()
         ino = _netns_inode(rt.netns)
         proc = _start(rt, storage_driver)
         rt.pid = 0 if pid_namespace else proc.pid
         why = _wait_ready(rt, proc, ino)
         if why is not None:
             raise DockerUnavailable(why)
+        try:
+            rt.mnt_ino = os.stat(f"/proc/{rt.pid}/ns/mnt").st_ino
+        except OSError:
+            pass
         if populate:
             _populate(rt)
         else:

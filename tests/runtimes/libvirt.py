@@ -126,6 +126,8 @@ class LibvirtLab:
     pid: int  # libvirtd's
     stage: str
     domains: dict[str, str] = field(default_factory=dict)  # role (pc, q35, off) -> domain name
+    shared: bool = False  # the netns (and its br0) is the caller's, shared with other runtimes
+    mnt_ino: int = 0  # libvirtd's private mount namespace (its QEMUs inherit it)
 
     @property
     def socket(self) -> str:
@@ -277,8 +279,12 @@ def _teardown(lab: LibvirtLab, proc: Optional[subprocess.Popen]) -> None:
             proc.kill()
             proc.wait(10)
     # QEMU is reparented away from libvirtd: anything of ours still in the netns goes by pid
+    # (in a shared netns: only what is in libvirtd's mount namespace, never the other runtimes)
     for _ in range(50):
-        pids = [int(p) for p in _run("ip", "netns", "pids", lab.netns).stdout.split()]
+        if lab.shared:
+            pids = _pids_in_mnt(lab.mnt_ino)
+        else:
+            pids = [int(p) for p in _run("ip", "netns", "pids", lab.netns).stdout.split()]
         if not pids:
             break
         for p in pids:
@@ -287,13 +293,31 @@ def _teardown(lab: LibvirtLab, proc: Optional[subprocess.Popen]) -> None:
             except ProcessLookupError:
                 pass
         time.sleep(0.1)
-    _run("ip", "netns", "del", lab.netns)
+    if not lab.shared:
+        _run("ip", "netns", "del", lab.netns)
     subprocess.run(["rm", "-rf", lab.stage])
 
 
+def _pids_in_mnt(ino: int) -> list[int]:
+    out: list[int] = []
+    if not ino:
+        return out
+    for e in os.scandir("/proc"):
+        if e.name.isdigit():
+            try:
+                if os.stat(f"/proc/{e.name}/ns/mnt").st_ino == ino:
+                    out.append(int(e.name))
+            except OSError:
+                pass
+    return out
+
+
 @contextmanager
-def libvirt_lab(domains: bool = True) -> Iterator[LibvirtLab]:
+def libvirt_lab(domains: bool = True, netns: Optional[str] = None) -> Iterator[LibvirtLab]:
     """A running libvirtd (and, with ``domains``, the three domains); everything removed after.
+
+    ``netns``: an existing namespace with a ``br0`` (shared with other runtimes) to run libvirtd
+    in; neither made nor removed here, and tear-down kills only libvirtd's mount namespace.
 
     Raises ``RuntimeError`` with libvirt's own words when it cannot be brought up; the
     caller turns that into ``pytest.skip("NOT TESTED: …")``.
@@ -302,18 +326,24 @@ def libvirt_lab(domains: bool = True) -> Iterator[LibvirtLab]:
     if reason:
         raise RuntimeError(reason)
     tag = secrets.token_hex(3)
-    netns = f"vt-lv-{tag}"
+    shared = bool(netns)
+    netns = netns or f"vt-lv-{tag}"
     stage = tempfile.mkdtemp(prefix=f"vt-lv-{tag}-")
-    lab = LibvirtLab(netns=netns, pid=0, stage=stage)
+    lab = LibvirtLab(netns=netns, pid=0, stage=stage, shared=shared)
     proc: Optional[subprocess.Popen] = None
     try:
-        subprocess.run(["ip", "netns", "add", netns], check=True)
-        for cmd in (["link", "set", "lo", "up"], ["link", "add", "br0", "type", "bridge"],
-                    ["link", "set", "br0", "up"]):
-            subprocess.run(["ip", "-n", netns, *cmd], check=True)
+        if not shared:
+            subprocess.run(["ip", "netns", "add", netns], check=True)
+            for cmd in (["link", "set", "lo", "up"], ["link", "add", "br0", "type", "bridge"],
+                        ["link", "set", "br0", "up"]):
+                subprocess.run(["ip", "-n", netns, *cmd], check=True)
         proc = _start_libvirtd(netns, stage)
         lab.pid = proc.pid
         err = _wait_ready(lab, proc)
+        try:
+            lab.mnt_ino = os.stat(f"/proc/{lab.pid}/ns/mnt").st_ino
+        except OSError:
+            pass
         if err:
             raise RuntimeError(err)
         if domains:
