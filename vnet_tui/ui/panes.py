@@ -28,7 +28,7 @@ RATES = [("rx", "rx/s"), ("tx", "tx/s")]
 COLUMNS: dict[str, list[tuple[str, str]]] = {
     "host": [("name", "interface"), ("kind", "kind"), ("state", "state"), ("mac", "MAC"),
              ("addr", "addresses"), ("master", "master"), ("peer", "peer")] + RATES,
-    "containers": [("owner", "container"), ("name", "guest end"), ("state", "state"), ("mac", "MAC"),
+    "containers": [("owner", "container"), ("runtime", "runtime"), ("name", "guest end"), ("state", "state"), ("mac", "MAC"),
                    ("addr", "addresses"), ("hostend", "host end"), ("master", "bridge")] + RATES,
     "vms": [("owner", "VM"), ("vmstate", "VM state"), ("name", "adapter"), ("mac", "guest MAC"),
             ("hostend", "host tap"), ("state", "tap state"), ("master", "bridge")] + RATES,
@@ -39,7 +39,7 @@ SORTS = ("name", "rx", "tx")
 # by how much an operator needs them in a list (MACs and addresses are in the detail pane)
 PRIORITY: dict[str, list[str]] = {
     "host": ["name", "rx", "tx", "state", "peer", "kind", "master", "addr", "mac"],
-    "containers": ["owner", "name", "rx", "tx", "state", "hostend", "addr", "master", "mac"],
+    "containers": ["owner", "name", "rx", "tx", "state", "hostend", "runtime", "addr", "master", "mac"],
     "vms": ["owner", "name", "rx", "tx", "vmstate", "hostend", "state", "master", "mac"],
 }
 ALWAYS = {"owner", "name", "rx", "tx"}  # never dropped: the container or VM, the row's name, its rates

@@ -174,6 +174,7 @@ def container_rows(ix: Index, cache: RowCache) -> list[Row]:
             def build(c: Container = c, i: Interface = i, h: Optional[Interface] = h) -> Row:
                 cells = {
                     "owner": safe(c.name, style="bold"),
+                    "runtime": safe(c.runtime, style="dim"),
                     "name": safe(i.ifname),
                     "state": state_text(i.state),
                     "mac": safe(i.mac or ""),
@@ -194,8 +195,8 @@ def container_rows(ix: Index, cache: RowCache) -> list[Row]:
 def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
     rows = []
     for vm in ix.topo.vms:
-        status = "running" if vm.running else "paused"
-        vsig = (ix.base, vm.name, vm.pid, vm.running)
+        status = getattr(vm, "state", None) or ("running" if vm.running else "paused")  # the owner's word first
+        vsig = (ix.base, vm.name, vm.pid, vm.running, status)
         if not vm.adapters:
             def empty(vm: VM = vm) -> Row:
                 cells = {"owner": safe(vm.name, style="bold"), "vmstate": state_text(status),
