@@ -46,7 +46,8 @@ def nft_json(ns: str, *args: str) -> list[dict[str, Any]]:
 
 
 def bridge_port(ns: str, dev: str) -> dict[str, Any]:
-    return json.loads(sh("bridge", "-n", ns, "-j", "-d", "link", "show", "dev", dev))[0]
+    got = json.loads(sh("bridge", "-n", ns, "-j", "-d", "link", "show", "dev", dev) or "[]")
+    return got[0] if got else {}
 
 
 def root_qdisc(ns: str, dev: str) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from vnet_tui.net.netns import netlink_socket
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO, NLM_F_DUMP = 0x1, 0x4, 0x8, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_GETLINK, RTM_GETQDISC, RTM_GETTCLASS, RTM_GETTFILTER = 18, 38, 42, 46
-RTM_NEWLINK, RTM_NEWQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER = 16, 36, 40, 44
+RTM_NEWLINK, RTM_NEWQDISC, RTM_DELQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER = 16, 36, 37, 40, 44
+NLM_F_REPLACE, NLM_F_CREATE = 0x100, 0x400
 IFLA_EXT_MASK = 29
 RTEXT_FILTER_BRVLAN = 1 << 1
 TC_H_ROOT, TC_H_INGRESS = 0xFFFFFFFF, 0xFFFFFFF1
@@ -50,10 +51,12 @@ class Reader:
     def close(self) -> None:
         self.sock.close()
 
-    def _request(self, mtype: int, flags: int, body: bytes) -> list[bytes]:
+    def _request(self, mtype: int, flags: int, body: bytes, dump: bool = False) -> list[bytes]:
         self.seq += 1
         seq = self.seq
-        if not flags & NLM_F_DUMP:
+        if dump:
+            flags |= NLM_F_DUMP  # (NLM_F_REPLACE/NLM_F_CREATE share its bits: say which it is)
+        else:
             flags |= NLM_F_ACK  # an answer may be empty (a qdisc get for an ingress queue with no qdisc): the ack ends it
         self.sock.send(_HDR.pack(_HDR.size + len(body), mtype, NLM_F_REQUEST | flags, seq, 0) + body)
         out: list[bytes] = []
@@ -83,6 +86,7 @@ class Reader:
         for c in chunks:
             m = cls(c)
             m.decode()
+            m.raw = c  # for attributes pyroute2 does not decode (TCA_TBF_RATE64)
             msgs.append(m)
         return msgs
 
@@ -111,15 +115,19 @@ class Reader:
         return msgs[0] if msgs else None
 
     def classes(self, index: int) -> list[Any]:
-        return self._decode(tcmsg, self._request(RTM_GETTCLASS, NLM_F_DUMP, _TCM.pack(0, index, 0, 0, 0)))
+        return self._decode(tcmsg, self._request(RTM_GETTCLASS, 0, _TCM.pack(0, index, 0, 0, 0), dump=True))
 
     def filters(self, index: int, parent: int) -> list[Any]:
         try:
-            return self._decode(tcmsg, self._request(RTM_GETTFILTER, NLM_F_DUMP, _TCM.pack(0, index, 0, parent, 0)))
+            return self._decode(tcmsg, self._request(RTM_GETTFILTER, 0, _TCM.pack(0, index, 0, parent, 0), dump=True))
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.EINVAL):
                 return []
             raise
+
+    def change(self, mtype: int, flags: int, body: bytes) -> None:
+        """One change request (acked; the kernel's refusal raises OSError with its errno)."""
+        self._request(mtype, flags, body)
 
     def ifname(self, index: int) -> Optional[str]:
         m = self.link(index)
@@ -137,3 +145,21 @@ def ifindex(fd: Optional[int], ifname: str) -> int:
             return 0
 
     return look() if fd is None else run_in(fd, look)
+
+
+def attrs(data: bytes, offset: int) -> dict[int, bytes]:
+    """The netlink attributes in ``data`` from ``offset``: type (flags masked) → payload (last one wins)."""
+    out: dict[int, bytes] = {}
+    while offset + 4 <= len(data):
+        n, t = struct.unpack_from("=HH", data, offset)
+        if n < 4:
+            break
+        out[t & 0x3FFF] = data[offset + 4:offset + n]
+        offset += (n + 3) & ~3
+    return out
+
+
+def tc_options(msg: Any) -> dict[int, bytes]:
+    """A tc message's TCA_OPTIONS attributes, raw."""
+    top = attrs(msg.raw, _HDR.size + _TCM.size)
+    return attrs(top.get(2, b""), 0)

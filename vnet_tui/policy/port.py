@@ -22,6 +22,7 @@ from vnet_tui.net.change import faults
 from vnet_tui.net.netns import NetnsError, entered, open_netns
 
 from . import nft
+from .nlread import Reader
 
 T = TypeVar("T")
 Where = Union[str, int, None]
@@ -46,10 +47,14 @@ class Port:
             label = where
         self.label = label  # how commands name the namespace: a /run/netns name, a path, or None
         self._ipr: Optional[IPRoute] = None
+        self._raw: Optional[Reader] = None
         self._index: Optional[int] = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
+        if self._raw is not None:
+            self._raw.close()
+            self._raw = None
         if self._ipr is not None:
             self._ipr.close()
             self._ipr = None
@@ -75,6 +80,13 @@ class Port:
         if self._ipr is None:
             self._ipr = self.inside(IPRoute)
         return self._ipr
+
+    @property
+    def raw(self) -> Reader:
+        """A raw rtnetlink socket in the namespace (reads, and the tbf requests pyroute2 cannot make exactly)."""
+        if self._raw is None:
+            self._raw = Reader(self.fd)
+        return self._raw
 
     @property
     def index(self) -> int:

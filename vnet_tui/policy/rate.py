@@ -17,35 +17,72 @@ ifb redirect) is shown by ``read`` and left alone: changing it is refused
 
 from __future__ import annotations
 
+import errno
+import struct
 from typing import Any, Optional, Union
 
 from vnet_tui.core.errors import InvalidInput
 
 from . import chains, nftrules, probe, validate
+from .nlread import NLM_F_CREATE, NLM_F_REPLACE, RTM_DELQDISC, RTM_NEWQDISC, TC_H_ROOT
 from .port import Port
 from .read import OUR_HANDLE, list_ours, read
 from .steps import Step
 
 LATENCY = "50ms"
+LATENCY_US = 50_000
+PSCHED_TICK_NS = 64
+TC_LINKLAYER_ETHERNET = 1
+TCA_KIND, TCA_OPTIONS = 1, 2
+TCA_TBF_PARMS, TCA_TBF_RATE64, TCA_TBF_BURST = 1, 4, 6
+_RATESPEC = struct.Struct("=BBHhHI")
+_TCMSG = struct.Struct("=BxxxiIII")
 Rate = Union[str, int, None]
 
 
-def _tbf_set(bps: int, burst: int) -> Any:
+def tbf_request(index: int, bps: int, burst: int, latency_us: int = LATENCY_US,
+                kernel: Optional[dict[str, int]] = None) -> bytes:
+    """RTM_NEWQDISC body: root tbf ``5654:`` with the rate (RATE64 above 32 bits) and the burst in bytes.
+
+    TCA_TBF_BURST hands the kernel the burst itself (it converts to time
+    once); pyroute2 0.9.7 sends only its own µs-rounded buffer ticks, which
+    drift by up to a microsecond of traffic per set and cannot say
+    rates above 34 gbit/s.  Link layer Ethernet: no rate table needed.
+    """
+    rate = bps // 8
+    ticks = min(0xFFFFFFFF, burst * 1_000_000_000 // max(rate, 1) // PSCHED_TICK_NS)
+    limit = min(0xFFFFFFFF, rate * latency_us // 1_000_000 + burst)
+    if kernel is not None:  # putting back what was read: the kernel's own numbers, to the tick
+        rate, ticks, limit = kernel["rate_bytes"], kernel["buffer_ticks"], kernel["limit_bytes"]
+    qopt = _RATESPEC.pack(0, TC_LINKLAYER_ETHERNET, 0, -1, 0, min(rate, 0xFFFFFFFF)) + bytes(_RATESPEC.size) \
+        + struct.pack("=III", limit, ticks, 0)
+    opts = _attr(TCA_TBF_PARMS, qopt)
+    if kernel is None:
+        opts += _attr(TCA_TBF_BURST, struct.pack("=I", burst))
+    if rate > 0xFFFFFFFF:
+        opts += _attr(TCA_TBF_RATE64, struct.pack("=Q", rate))
+    return _TCMSG.pack(0, index, OUR_HANDLE << 16, TC_H_ROOT, 0) + _attr(TCA_KIND, b"tbf\0") + _attr(TCA_OPTIONS, opts)
+
+
+def _attr(t: int, payload: bytes) -> bytes:
+    n = 4 + len(payload)
+    return struct.pack("=HH", n, t) + payload + bytes((4 - n % 4) % 4)
+
+
+def _tbf_set(bps: int, burst: int, kernel: Optional[dict[str, int]] = None) -> Any:
     def act(p: Port) -> None:
         p.change(f"tc replace tbf {p.ifname}",
-                 lambda: p.ipr.tc("replace", "tbf", p.index, OUR_HANDLE << 16, rate=f"{bps}bit", burst=burst,
-                                  latency=LATENCY))
+                 lambda: p.raw.change(RTM_NEWQDISC, NLM_F_CREATE | NLM_F_REPLACE,
+                                      tbf_request(p.index, bps, burst, kernel=kernel)))
     return act
 
 
 def _tbf_del(p: Port) -> None:
-    from pyroute2.netlink.exceptions import NetlinkError
-
     def run() -> None:
         try:
-            p.ipr.tc("del", index=p.index, handle=OUR_HANDLE << 16, parent=0xFFFFFFFF)
-        except NetlinkError as e:
-            if e.code not in (2, 22):  # already gone
+            p.raw.change(RTM_DELQDISC, 0, _TCMSG.pack(0, p.index, OUR_HANDLE << 16, TC_H_ROOT, 0))
+        except OSError as e:
+            if e.errno not in (errno.ENOENT, errno.EINVAL):  # already gone
                 raise
 
     p.change(f"tc del root {p.ifname}", run)
@@ -76,7 +113,7 @@ def rate_in(port: Port, rate: Rate, burst: Rate = None, current: Optional[dict[s
     if want == before:
         return []
     act = _tbf_set(*want) if want else _tbf_del
-    inv = _tbf_set(*before) if before else _tbf_del
+    inv = _tbf_set(*before, kernel=ri["kernel"]) if before else _tbf_del
     return [Step("rate_in", _tbf_text(port, want), act, inv, _tbf_text(port, before))]
 
 

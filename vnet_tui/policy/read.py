@@ -23,6 +23,7 @@ Shape (every key always present; ``None`` where there is nothing)::
       "rate_in": null | {"mechanism": "tbf" | "htb", "ours": bool, "rate_bps": int, "burst_bytes": int,
                          "limit_bytes": int | null, "bytes": int, "packets": int, "drops": int,
                          "overlimits": int, "backlog": int,
+                         "kernel": {"rate_bytes", "buffer_ticks", "limit_bytes"},   # tbf: as the kernel keeps it
                          "classes": [ {"classid": "1:1", "rate_bps", "ceil_bps", "burst_bytes", "bytes",
                                        "packets", "drops", "overlimits"} ]},        # htb only
       "ingress": null | {"handle": "ffff:", "filters": [{"kind": "u32", "pref": 49152, "handle": "800::800",
@@ -45,10 +46,11 @@ qdisc was made.
 
 from __future__ import annotations
 
+import struct
 from typing import Any, Iterable, Optional
 
 from . import nft, nftrules, probe
-from .nlread import TC_H_INGRESS, TC_H_ROOT, Reader
+from .nlread import TC_H_INGRESS, TC_H_ROOT, Reader, tc_options
 from .port import Port
 
 OUR_HANDLE = 0x5654  # "VT": root qdiscs vnet-tui makes carry handle 5654:
@@ -64,7 +66,9 @@ def handle_text(h: int) -> str:
 
 
 def _burst(rate_bytes: int, ticks: int) -> int:
-    return int(rate_bytes * ticks * PSCHED_TICK_NS // 1_000_000_000)
+    # up, not down: the kernel keeps the burst as time (rounded down to a 64 ns tick), so a burst read
+    # back this way and set again gives the same ticks, and reads the same
+    return -(-rate_bytes * ticks * PSCHED_TICK_NS // 1_000_000_000)
 
 
 def _stats(msg: Any) -> dict[str, int]:
@@ -79,13 +83,14 @@ def _stats(msg: Any) -> dict[str, int]:
 
 
 def _tbf(q: Any) -> Optional[dict[str, Any]]:
-    opts = q.get_attr("TCA_OPTIONS")
-    parms = opts.get_attr("TCA_TBF_PARMS") if opts is not None else None
-    if not parms:
+    opts = tc_options(q)
+    if 1 not in opts or len(opts[1]) < 36:
         return None
-    rate = opts.get_attr("TCA_TBF_RATE64") or parms["rate"]  # bytes/s
-    return {"rate_bps": int(rate) * 8, "burst_bytes": _burst(int(rate), parms["buffer"]),
-            "limit_bytes": parms["limit"]}
+    rate32 = struct.unpack_from("=I", opts[1], 8)[0]
+    limit, ticks = struct.unpack_from("=II", opts[1], 24)
+    rate = struct.unpack("=Q", opts[4][:8])[0] if len(opts.get(4, b"")) >= 8 else rate32  # TCA_TBF_RATE64
+    return {"rate_bps": int(rate) * 8, "burst_bytes": _burst(int(rate), ticks), "limit_bytes": limit,
+            "kernel": {"rate_bytes": int(rate), "buffer_ticks": ticks, "limit_bytes": limit}}
 
 
 def _htb_classes(rd: Reader, index: int) -> list[dict[str, Any]]:

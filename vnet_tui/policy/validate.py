@@ -20,6 +20,7 @@ from vnet_tui.core.errors import InvalidInput
 RATE_MIN = 8_000  # 8 kbit/s: below that tbf and nft's byte limit round to nothing useful
 RATE_MAX = 1_000_000_000_000  # 1 tbit/s
 BURST_MAX = 1 << 30  # 1 GiB
+BURST_SECONDS_MAX = 250  # 2**32 ticks of 64 ns = 274 s
 ETH_HLEN = 14
 DEFAULT_MTU = 1500
 VLAN_MIN, VLAN_MAX = 1, 4094
@@ -53,6 +54,7 @@ def rate(value: Union[str, int]) -> int:
             raise bad("rate-syntax", f"rate {value!r}: a number with a unit (bit, kbit, mbit, gbit, tbit; "
                       "kibit…; bps/kbps/mbps are BYTES per second), e.g. 10mbit")
         bps = int(float(m.group(1)) * _RATE_UNITS[m.group(2)])
+    bps -= bps % 8  # tbf and nft count bytes: whole bytes per second
     if not RATE_MIN <= bps <= RATE_MAX:
         raise bad("rate-range", f"rate {value!r} = {bps} bit/s: must be between 8kbit and 1tbit")
     return bps
@@ -84,6 +86,9 @@ def burst(value: Union[str, int, None], bps: int, mtu: int = DEFAULT_MTU) -> int
     if n < frame:
         raise bad("burst-too-small", f"burst {value!r} = {n} bytes is less than one full frame "
                   f"({frame} bytes at MTU {mtu}): nothing that size could ever pass")
+    if n * 8 / bps > BURST_SECONDS_MAX:
+        raise bad("burst-too-long", f"burst {value!r} = {n} bytes would take {n * 8 / bps:.0f} s at "
+                  f"{bps} bit/s: at most {BURST_SECONDS_MAX} s of traffic (tbf keeps it in 64 ns ticks, 32 bits)")
     return n
 
 
