@@ -116,20 +116,6 @@ class Bolt:
         root, _seq = struct.unpack_from("<QQ", value, 0)
         return value[16:] if root == 0 else root
 
-    def get(self, node: Node, *path: bytes) -> Optional[Union[Node, bytes]]:
-        """Walk sub-buckets by name; the last name may be a plain key (its value)."""
-        cur: Union[Node, bytes] = node
-        for i, name in enumerate(path):
-            for k, v, is_bucket in self.items(cur):  # type: ignore[arg-type]
-                if k == name:
-                    cur = self.bucket(v) if is_bucket else v
-                    if not is_bucket and i != len(path) - 1:
-                        return None
-                    break
-            else:
-                return None
-        return cur
-
     def sub(self, node: Node, name: bytes) -> Optional[Node]:
         """The sub-bucket ``name`` of a bucket, or None (absent, or a plain key)."""
         for k, v, is_bucket in self.items(node):
