@@ -60,3 +60,29 @@ def test_hostile_values_through_the_cli_change_nothing(state: str) -> None:  # n
         settle(nss)
         assert dumps(nss) == start
         print(f"{tried} hostile CLI inputs")
+
+
+def test_without_privilege_changes_and_lab_reads_exit_3(state: str) -> None:  # noqa: F811
+    """Root without CAP_NET_ADMIN/CAP_SYS_ADMIN (setpriv): exit 3 "not permitted", never 4 "no such lab"."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv (util-linux)")
+    with make_lab(1) as info:
+        nss = lab_namespaces(info.name, 1)
+        start = dumps(nss)
+        for argv in (
+            ["adapter", "add", "ct101", "--lab", info.name],
+            ["adapter", "set", "ct101", "eth0", "--lab", info.name, "--mtu", "1400"],
+            ["show", "--lab", info.name],
+        ):
+            r = subprocess.run(
+                ["setpriv", "--inh-caps=-all", "--bounding-set=-net_admin,-sys_admin", "--",
+                 sys.executable, "-m", "vnet_tui", *argv, "--json"],
+                capture_output=True, text=True,
+            )
+            assert r.returncode == 3, (argv, r.stdout, r.stderr)
+            assert json.loads(r.stdout)["error"]["code"] == 3 and "Traceback" not in r.stderr
+        assert dumps(nss) == start
