@@ -8,7 +8,11 @@ it as vnet-tui's), queueing up to ``latency`` before dropping.
 policer in vnet-tui's nftables table (netdev ingress hook on the host end,
 ``limit rate over R bytes/second burst B bytes drop``, its drops counted).
 It needs neither an ifb device nor tc's police action (which this
-project's kernels lack); TCP senders settle just under the rate.
+project's kernels lack); TCP senders settle just under the rate.  Mind
+nftables' byte limit: its bucket holds one second of traffic *plus* the
+burst (``nft_limit_init``: tokens = nsecs × (rate + burst) / rate), so
+after an idle second the guest may send up to twice the rate for that
+second; over longer windows the rate holds (tests/live/test_policy_traffic).
 
 A root qdisc or an ingress shaping someone else set (libvirt's htb, an
 ifb redirect) is shown by ``read`` and left alone: changing it is refused
