@@ -147,3 +147,14 @@ async def test_the_header_follows_columns_widened_by_new_rows():
         header = next(line for line in lines if "VM state" in line)
         row = next(line for line in lines if "a-much-longer-vm-name" in line)
         assert header.index("VM state") == row.index("running"), (header, row)
+
+
+async def test_a_small_detail_pane_keeps_the_counters_instead_of_sparklines():
+    app = recorded_app()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await loaded(pilot)
+        detail = app.main.query_one("#detail")
+        assert not detail.has_class("folded") and detail.has_class("short")
+        text = screen_text(app)
+        assert "90 pkt" in text and "120 pkt" in text  # both ends' rx and tx lines
+        assert "fd00:5654::1:1/64" in text

@@ -32,8 +32,10 @@ def _swap(c: Counters) -> Counters:
 
 
 def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Rate], seen_at_tap: bool,
-             narrow: bool = False) -> Text:
-    """The lines that describe one end (``narrow``: for a column under ~50 cells)."""
+             narrow: bool = False, tight: Optional[bool] = None) -> Text:
+    """The lines that describe one end (``narrow``: facts one a line, for a column under ~42 cells;
+    ``tight``: counters without zero errors and drops, under ~56 cells — by default as ``narrow``)."""
+    tight = narrow if tight is None else tight
     if end is None:
         return Text("no other end (not a pair)", style="dim italic")
     t = Text()
@@ -80,10 +82,10 @@ def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Ra
         bps = None
         if r is not None:
             bps = (r.tx_bps if d == "rx" else r.rx_bps) if seen_at_tap else (r.rx_bps if d == "rx" else r.tx_bps)
-        t.append(f"\n{d}  " if narrow else f"\n{d}     ", style="bold")
+        t.append(f"\n{d}  " if tight else f"\n{d}     ", style="bold")
         t.append(f"{human_bytes(getattr(c, d + '_bytes')):>7} {getattr(c, d + '_packets'):>8} pkt")
         errs, drops = getattr(c, d + "_errors"), getattr(c, d + "_dropped")
-        if narrow:  # the rate first; errors and drops only when there are some
+        if tight:  # the rate first; errors and drops only when there are some
             t.append(f" {human_rate(bps) if bps is not None else '·':>9}", style="bold")
             if errs:
                 t.append(f" {errs} err", style="red")
@@ -145,8 +147,8 @@ class EndBox(Vertical):
         seen_at_tap = bool(end and end.at_tap)
         counters = sample.counters_of(key) if sample and key else None
         rate = sample.rates.get(key) if sample and key else None
-        narrow = 0 < self.size.width < 50
-        text = end_text(end, counters, rate, seen_at_tap, narrow) if end is not None or empty is None else empty
+        narrow, tight = 0 < self.size.width < 42, 0 < self.size.width < 56
+        text = end_text(end, counters, rate, seen_at_tap, narrow, tight) if end is not None or empty is None else empty
         rx, tx = history(key) if history and key else ([], [])
         if seen_at_tap:
             rx, tx = tx, rx

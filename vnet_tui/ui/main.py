@@ -19,7 +19,7 @@ from .detail import DetailView
 from .filter import FilterBar
 from .footer import KeyFooter
 from .header import StatusHeader
-from .layout import DETAIL_BIG, plan
+from .layout import DETAIL_BIG, DETAIL_FULL, plan
 from .panes import TITLES, Pane
 from .rowbuild import RowCache, all_rows
 from .rows import Row, matches
@@ -81,6 +81,7 @@ class MainScreen(Screen):
         was_folded = detail.has_class("folded")
         detail.set_class(not p.detail_open, "folded")
         detail.set_class(p.detail_open and p.detail >= DETAIL_BIG, "tall")
+        detail.set_class(p.detail_open and p.detail < DETAIL_FULL, "short")  # facts and counters, no sparklines
         if detail.styles.height is None or detail.styles.height.value != p.detail:
             detail.styles.height = p.detail
         if was_folded != detail.has_class("folded"):
