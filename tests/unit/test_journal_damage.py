@@ -119,3 +119,28 @@ def test_entries_of_another_server_or_lab_instance_are_not_offered(state: Path) 
     assert "another server" in journal.same_server(other)
     assert "earlier build of lab zz9" in journal.same_server(lab_old)
     assert journal.last_change(Server(lab="zz9")) is None
+
+
+def test_rotation_keeps_undo_fate_incomplete_and_the_unplug_scan(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from vnet_tui.ops import unplug
+
+    monkeypatch.setenv(journal.ROTATE_ENV, "2048")
+    srv = Server()
+    pending_del = journal.append("del", srv, {"pending": True, "target": {"kind": "vme", "owner": "vm201", "tap": "t"},
+                                              "before": {"nic": {"id": "net1"}, "tap": None}})
+    assert [e["id"] for e in unplug.pending_unplugs()] == [pending_del["id"]]
+    undone = change(srv, "undone")
+    journal.append("undo", srv, {"ref": undone["id"], "title": "undo"})
+    open_begin = journal.append("begin", srv, {"change": "add", "target": {}}, entry_id="open1")
+    for i in range(20):
+        change(srv, f"filler {i}")
+    kept = change(srv, "newest")
+    assert journal.archives(), "the journal rotated"
+    ids = [e["id"] for e in journal.entries()]
+    assert ids.index(pending_del["id"]) < ids.index(undone["id"]) < ids.index(kept["id"])
+    assert journal.fate(undone["id"]) == "undo"
+    assert [e["id"] for e in journal.incomplete()] == [open_begin["id"]]
+    assert journal.last_change(srv)["id"] == kept["id"]
+    assert [e["id"] for e in unplug.pending_unplugs()] == [pending_del["id"]]  # found in an archive
+    journal.append("unplugged", srv, {"ref": pending_del["id"]})
+    assert unplug.pending_unplugs() == []

@@ -88,7 +88,8 @@ def pending_unplugs() -> list[dict[str, Any]]:
         ident = (st.st_dev, st.st_ino)
         scan = _scan
         if scan is None or scan.path != path or scan.ident != ident or st.st_size < scan.offset:
-            scan = _Scan(path, ident)
+            scan = _Scan(path, ident)  # a new file (or rotated): what the archives hold first
+            _take(scan, journal.archived()[0])
         chunks = []
         os.lseek(fd, scan.offset, os.SEEK_SET)
         while True:
@@ -106,17 +107,22 @@ def pending_unplugs() -> list[dict[str, Any]]:
         if entry is not None:  # damaged lines are skipped (journal.damage() reports them)
             new.append(entry)
     scan.offset += whole
+    _take(scan, new)
+    _scan = scan
+    return [e for e in scan.candidates if e["id"] not in scan.done and isinstance(e.get("target"), dict)
+            and isinstance(e.get("before"), dict)]
+
+
+def _take(scan: _Scan, new: list[dict[str, Any]]) -> None:
     scan.done.update(e.get("ref") for e in new if e.get("op") in ("unplugged", "undo", "revert"))
     scan.candidates += [
         e
         for e in new
         if e.get("op") in ("del", "undo", "revert")
         and e.get("pending")
-        and (e.get("target") or {}).get("kind") == "vme"
+        and isinstance(e.get("target"), dict)
+        and e["target"].get("kind") == "vme"
     ]
-    _scan = scan
-    return [e for e in scan.candidates if e["id"] not in scan.done and isinstance(e.get("target"), dict)
-            and isinstance(e.get("before"), dict)]
 
 
 def finish(entry: dict[str, Any]) -> bool:

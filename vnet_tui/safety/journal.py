@@ -227,8 +227,44 @@ def _write(line: bytes) -> None:
         except OSError as e:
             _cut(fd, size)
             raise JournalError(f"cannot sync the journal in {state_path()}: {e.strerror or e}") from None
+        if size + n > rotate_bytes():
+            _rotate(path)
     finally:
         os.close(fd)
+
+
+ROTATE_ENV = "VNET_TUI_JOURNAL_ROTATE"
+KEEP = 8  # archived files kept; the oldest goes first (its changes' later lines are in newer files)
+
+
+def rotate_bytes() -> int:
+    try:
+        return max(1024, int(os.environ.get(ROTATE_ENV) or 4 << 20))
+    except ValueError:
+        return 4 << 20
+
+
+def archives() -> list[Path]:
+    """Rotated journal files, oldest first (``journal-<seq>.jsonl``; they are never written again)."""
+    d = state_path()
+    try:
+        names = [n for n in os.listdir(d) if n.startswith("journal-") and n.endswith(".jsonl")]
+    except OSError:
+        return []
+    return [d / n for n in sorted(names)]
+
+
+def _rotate(path: Path) -> None:
+    """Start a new file (called with the journal lock held); readers read the archives first."""
+    old = archives()
+    seq = int(old[-1].name[len("journal-"):-len(".jsonl")]) + 1 if old else 1
+    try:
+        os.rename(path, path.with_name(f"journal-{seq:06d}.jsonl"))
+        _fsync_dir(path.parent)
+        for stale in old[: max(0, len(old) + 1 - KEEP)]:
+            stale.unlink()
+    except (OSError, ValueError):
+        pass  # a journal that does not rotate still works
 
 
 def _cut(fd: int, size: int) -> None:
@@ -274,22 +310,10 @@ def parse_line(raw: bytes) -> tuple[Optional[dict[str, Any]], Optional[str]]:
 
 
 _cache: dict[str, Any] = {}
+_archived: dict[tuple[str, int, int], tuple[list[dict[str, Any]], list[str]]] = {}
 
 
-def read() -> tuple[list[dict[str, Any]], list[str]]:
-    """(every good entry oldest first, what was skipped: "line N: why")."""
-    try:
-        path = journal_path()
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            key = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
-            if _cache.get("key") == key:
-                return list(_cache["entries"]), list(_cache["damage"])
-            data = f.read()
-    except FileNotFoundError:
-        return [], []
-    except OSError as e:
-        return [], [f"journal unreadable: {e.strerror or e}"]
+def _parse(data: bytes, label: str) -> tuple[list[dict[str, Any]], list[str]]:
     out: list[dict[str, Any]] = []
     damage: list[str] = []
     lines = data.split(b"\n")
@@ -299,11 +323,47 @@ def read() -> tuple[list[dict[str, Any]], list[str]]:
             continue
         entry, why = parse_line(raw)
         if entry is None:
-            damage.append(f"line {n + 1}: {why}" + (" (torn last line)" if n == last else ""))
+            damage.append(f"{label}line {n + 1}: {why}" + (" (torn last line)" if n == last else ""))
         else:
             out.append(entry)
-    _cache.update(key=key, entries=out, damage=damage)
-    return list(out), list(damage)
+    return out, damage
+
+
+def archived() -> tuple[list[dict[str, Any]], list[str]]:
+    """The good entries and the damage of the rotated files only (each parsed once: they never change)."""
+    out: list[dict[str, Any]] = []
+    damage: list[str] = []
+    for a in archives():
+        try:
+            st = a.stat()
+            key = (str(a), st.st_ino, st.st_size)
+            if key not in _archived:
+                _archived[key] = _parse(a.read_bytes(), f"{a.name} ")
+        except OSError:
+            continue  # removed by a rotation meanwhile
+        out += _archived[key][0]
+        damage += _archived[key][1]
+    return out, damage
+
+
+def read() -> tuple[list[dict[str, Any]], list[str]]:
+    """(every good entry oldest first, across rotated files; what was skipped: "line N: why")."""
+    out, damage = archived()
+    try:
+        path = journal_path()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            key2 = (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, len(out))
+            if _cache.get("key") == key2:
+                cur, dmg = _cache["entries"], _cache["damage"]
+            else:
+                cur, dmg = _parse(f.read(), "")
+                _cache.update(key=key2, entries=cur, damage=dmg)
+    except FileNotFoundError:
+        cur, dmg = [], []
+    except OSError as e:
+        cur, dmg = [], [f"journal unreadable: {e.strerror or e}"]
+    return out + cur, damage + dmg
 
 
 def entries() -> list[dict[str, Any]]:
