@@ -1,0 +1,110 @@
+"""Adapter policy: a rate limit each way and both anti-spoofing filters put on one adapter, beside the commands.
+
+Ours: ``policy.plan.plan(port, {rate_in, rate_out, mac_filter, ip_filter})``
+then ``policy.steps.apply`` on a lab container's host end — the port
+read back from the kernel first (link, qdiscs, our nft table), every
+input validated, four steps each with its inverse: a tbf root qdisc over
+raw rtnetlink, three nftables transactions through libnftables in the
+host namespace.  Each sample takes a different container, and the
+policy is removed again (untimed) after it.
+
+Baseline: the same four commands as an operator would type them — the
+steps' own command text, one ``tc`` and three ``ip netns exec … nft '…'``
+processes — with no read, no checks and nothing to undo with.
+
+Register in bench/__main__.py (the lead's file) beside ``ops``::
+
+    from . import policy
+    if "ops" in a.only:            # or a group of its own, "policy"
+        guarded(figs, [("policy_add", "add a rate limit and filters to an adapter")], log,
+                lambda: policy.figure(main, a.ops_samples, log))
+
+Standalone: ``.venv/bin/python -m bench.policy [--containers 20] [--samples 15]``.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from typing import Any, Callable
+
+from vnet_tui.lab import LabInfo
+from vnet_tui.policy import plan, steps
+from vnet_tui.policy.port import Port
+
+from .common import Baseline, Figure, median
+
+TARGET_MS = 20.0
+RATE = {"rate": "10mbit", "burst": "32kb"}
+
+
+def want_for(c: Any) -> dict[str, Any]:
+    return {"rate_in": RATE, "rate_out": RATE, "mac_filter": c.mac, "ip_filter": [c.ipv4, c.ipv6]}
+
+
+CLEAR = {"rate_in": None, "rate_out": None, "mac_filter": None, "ip_filter": None}
+
+
+def figure(info: LabInfo, samples: int, log: Callable[[str], None]) -> Figure:
+    cts = info.containers
+    host = info.host_netns
+    n = min(samples, max(1, len(cts) // 2))
+    ours: list[float] = []
+    base: list[float] = []
+    commands: list[str] = []
+    for i in range(n):
+        c = cts[i]
+        with Port(host, c.host_ifname) as port:
+            t0 = time.perf_counter()
+            s = plan.plan(port, want_for(c))
+            steps.apply(port, s)
+            ours.append((time.perf_counter() - t0) * 1000)
+            commands = [x.command for x in s]
+            steps.apply(port, plan.plan(port, CLEAR))
+        # the same commands by hand, on a container from the other end
+        c = cts[len(cts) - 1 - i]
+        with Port(host, c.host_ifname) as port:
+            argvs = [shlex.split(x.command) for x in plan.plan(port, want_for(c))]
+            t0 = time.perf_counter()
+            for argv in argvs:
+                subprocess.run(argv, check=True, capture_output=True)
+            base.append((time.perf_counter() - t0) * 1000)
+            steps.apply(port, plan.plan(port, CLEAR))
+    log(f"  policy.plan+apply: p50 {median(ours):.1f} ms ({n}); tc + nft ×3: p50 {median(base):.1f} ms")
+    fig = Figure("policy_add", "add a rate limit each way and MAC+IP filters to an adapter (core call, wall)",
+                 median(ours), "ms", TARGET_MS, f"p50 ≤ {TARGET_MS:g} ms", stat="p50", samples=ours,
+                 detail={"containers": len(cts), "steps": len(commands), "commands": commands},
+                 note="read back from the kernel, validated, 4 steps with inverses (tbf over rtnetlink, "
+                      "3 nft transactions via libnftables); baseline: the same 4 commands as processes")
+    b = Baseline("tc qdisc replace … tbf; ip netns exec … nft '…' ×3 (mac, ip, rate-out)", median(base), "ms",
+                 samples=base)
+    fig.ratio_against(b)
+    fig.baselines = [b]
+    return fig
+
+
+def _main() -> int:  # pragma: no cover - a manual run
+    import argparse
+    import sys
+
+    from .session import Session
+    from .table import print_table
+
+    ap = argparse.ArgumentParser(prog="bench.policy")
+    ap.add_argument("--containers", type=int, default=20)
+    ap.add_argument("--samples", type=int, default=15)
+    a = ap.parse_args()
+    log = lambda m: print(m, file=sys.stderr)  # noqa: E731
+    with Session(log) as s:
+        info = s.lab_up(a.containers, 0, prefix="p")
+        try:
+            fig = figure(info, a.samples, log)
+        finally:
+            s.lab_down(info.name)
+    print_table([fig], "bench.policy")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(_main())
