@@ -15,7 +15,7 @@ starts in it, each with the fixture of its own module and each in a private moun
 
 So ``web`` names three containers (docker, podman, LXC) and ``sleep`` two machines.
 
-A runtime that cannot start is recorded in ``Server.not_tested`` (runtime -> reason) and the
+A runtime that cannot start (or is named in ``VT_TOGETHER_OFF=podman,lxc``) is recorded in ``Server.not_tested`` (runtime -> reason) and the
 others still run.  Tear-down stops them in reverse order (each removes only what is its own:
 the shared netns is never deleted by a runtime), then kills by pid anything still in the
 netns (reported as a problem), deletes the netns, and checks the root namespace's firewall is
@@ -70,7 +70,12 @@ class SharedPodman(pm.Podman):
 
     def close(self) -> list[str]:
         self.ns = f"vt-pm-{self.hex}-gone"  # no such netns: leftovers() then skips the netns test
-        return super().close()
+        try:
+            return super().close()
+        finally:
+            for pipe in (self.holder.stdout, self.holder.stderr) if self.holder else ():
+                if pipe is not None:
+                    pipe.close()
 
 
 @dataclass
@@ -189,10 +194,14 @@ def server(only: Optional[tuple[str, ...]] = None) -> Iterator[Server]:
         for cmd in (["link", "set", "lo", "up"], ["link", "add", "br0", "type", "bridge"],
                     ["link", "set", "br0", "up"]):
             subprocess.run(["ip", "-n", srv.netns, *cmd], check=True)
+        off = {r.strip() for r in os.environ.get("VT_TOGETHER_OFF", "").split(",") if r.strip()}
         with ExitStack() as outer:
             for rt in RUNTIMES:
                 if only is not None and rt not in only:
                     srv.not_tested[rt] = "not asked for"
+                    continue
+                if rt in off:
+                    srv.not_tested[rt] = "turned off by VT_TOGETHER_OFF"
                     continue
                 why = WHY_NOT[rt]()
                 if why:
