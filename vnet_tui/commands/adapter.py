@@ -14,7 +14,7 @@ import argparse
 import json
 import time
 
-from vnet_tui.commands.common import add_server_options
+from vnet_tui.commands.common import add_server_options, plain_doc
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.server import Server
 
@@ -50,13 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "adapter",
         help="add, edit or delete an adapter of a container or VM",
-        description=__doc__,
+        description=plain_doc(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     verbs = p.add_subparsers(dest="adapter_verb", metavar="add|set|del|confirm", required=True)
 
     a = verbs.add_parser("add", help="add a veth (container) or vme (VM) adapter")
-    a.add_argument("target", metavar="TARGET", help="container or VM name, as `show` prints it")
+    a.add_argument("target", metavar="TARGET", help="container or VM: its name as show prints it, an id or id prefix, a netns name or pid:N")
     a.add_argument("--ifname", help="guest interface name (containers; default: next free ethN)")
     a.add_argument(
         "--host-ifname", metavar="NAME", help="host end name (default veth<CTID>.<N> / vme<hex>.<N>)"
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.add_argument(
         "--ip", action="append", default=[], metavar="CIDR", help="an address for the guest end (repeat)"
     )
-    a.add_argument("--mtu", type=int)
+    a.add_argument("--mtu", type=int, metavar="N", help="MTU of both ends (veth 68–65535, tap 68–65521)")
     a.add_argument("--bridge", metavar="BR", help="attach the host end to bridge BR")
     a.add_argument(
         "--routed", action="store_true", help="route the guest's addresses via the host end (proxy ARP/NDP)"
@@ -77,19 +77,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     a.set_defaults(func=run_add)
 
     s = verbs.add_parser("set", help="edit one end of an adapter")
-    s.add_argument("target", metavar="TARGET")
+    s.add_argument("target", metavar="TARGET", help="container or VM: its name as show prints it, an id or id prefix, a netns name or pid:N")
     s.add_argument(
         "ifname", metavar="IFNAME", help="guest or host end name; for a VM: adapter id or tap name"
     )
     s.add_argument("--end", choices=("guest", "host"), help="which end (default: the one named IFNAME)")
-    s.add_argument("--mac")
-    s.add_argument("--add-ip", action="append", default=[], metavar="CIDR")
-    s.add_argument("--del-ip", action="append", default=[], metavar="CIDR")
-    s.add_argument("--mtu", type=int)
-    s.add_argument("--up", action="store_true")
-    s.add_argument("--down", action="store_true")
-    s.add_argument("--bridge", metavar="BR")
-    s.add_argument("--no-bridge", action="store_true")
+    s.add_argument("--mac", help="a new MAC for that end (a VM guest NIC's needs --replug)")
+    s.add_argument("--add-ip", action="append", default=[], metavar="CIDR", help="add an address (repeat)")
+    s.add_argument("--del-ip", action="append", default=[], metavar="CIDR", help="remove an address (repeat)")
+    s.add_argument("--mtu", type=int, metavar="N", help="a new MTU for that end")
+    s.add_argument("--up", action="store_true", help="bring that end up")
+    s.add_argument("--down", action="store_true", help="bring that end down")
+    s.add_argument("--bridge", metavar="BR", help="put the host end on bridge BR")
+    s.add_argument("--no-bridge", action="store_true", help="take the host end off its bridge")
     s.add_argument(
         "--replug", action="store_true", help="VM guest MAC: unplug and plug back with the new MAC"
     )
@@ -97,8 +97,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(func=run_set)
 
     d = verbs.add_parser("del", help="delete an adapter (both ends)")
-    d.add_argument("target", metavar="TARGET")
-    d.add_argument("ifname", metavar="IFNAME")
+    d.add_argument("target", metavar="TARGET", help="container or VM: its name as show prints it, an id or id prefix, a netns name or pid:N")
+    d.add_argument("ifname", metavar="IFNAME",
+                   help="guest or host end name; for a VM: adapter id (net0) or tap name")
     _owner_options(d, "delete the veth itself even when docker/podman made it (default there: network disconnect)")
     _common(d)
     d.set_defaults(func=run_del)
@@ -106,7 +107,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     c = verbs.add_parser("confirm", help="confirm a commit-confirmed change (stops its revert timer)")
     c.add_argument("id", nargs="?", metavar="ID", help="journal id (default: every change waiting)")
     c.add_argument("--list", action="store_true", help="list the changes waiting for confirmation")
-    c.add_argument("--json", action="store_true")
+    c.add_argument("--json", action="store_true", help="machine-readable result or error")
     c.set_defaults(func=run_confirm)
 
 

@@ -71,6 +71,11 @@ def confirm_timeout(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+def plain_doc(doc: str | None) -> str:
+    """A module docstring as --help text: reST's ``literal`` quotes and `backticks` dropped."""
+    return (doc or "").replace("``", "").replace("`", "")
+
+
 def fail(args: argparse.Namespace, code: int, rule: str, message: str) -> int:
     """Report an error as text or, with --json, as {"error": {...}}; return its exit code."""
     from vnet_tui.core.text import for_json, visible

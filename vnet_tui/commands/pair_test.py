@@ -23,7 +23,7 @@ import json
 import sys
 from typing import Any, Optional
 
-from vnet_tui.commands.common import FAILED, NOT_PERMITTED, OK, add_server_options, fail, number
+from vnet_tui.commands.common import FAILED, NOT_PERMITTED, OK, add_server_options, fail, number, plain_doc
 from vnet_tui.core.server import Server
 
 
@@ -35,10 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pair-test",
         help="send frames into one end of an adapter and count them at the other",
-        description=__doc__,
+        description=plain_doc(__doc__),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", metavar="TARGET", help="container or VM name, as `show` prints it")
+    p.add_argument("target", metavar="TARGET", help="container or VM: its name as show prints it, an id or id prefix, a netns name or pid:N")
     p.add_argument("ifname", metavar="IFNAME",
                    help="container: the guest or host end's name (eth0, veth101.0); VM: adapter id or tap")
     p.add_argument("--from", dest="from_end", choices=("guest", "host"),
