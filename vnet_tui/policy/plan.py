@@ -75,8 +75,9 @@ def plan(port: Port, want: dict[str, Any], current: Optional[dict[str, Any]] = N
 
 def want_of(settings: dict[str, Any]) -> dict[str, Any]:
     """A ``plan`` request that returns a port to ``settings`` (from ``read.settings``); others' parts untouched."""
-    want: dict[str, Any] = {"cable": settings["cable"],
-                            "mac_filter": settings["mac_filter"], "ip_filter": settings["ip_filter"]}
+    want: dict[str, Any] = {"mac_filter": settings["mac_filter"], "ip_filter": settings["ip_filter"]}
+    if settings.get("cable") is not None:  # a veth's; a VM's cable is QEMU's (qmp_cable)
+        want["cable"] = settings["cable"]
     for key in ("rate_in", "rate_out"):
         r = settings[key]
         if r is None or r.get("ours"):

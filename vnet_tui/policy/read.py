@@ -305,7 +305,7 @@ def settings(policy: dict[str, Any]) -> dict[str, Any]:
     ri, ro = policy["rate_in"], policy["rate_out"]
     bp = policy["bridge_port"]
     return {
-        "cable": policy["link"]["admin_up"],
+        "cable": policy["link"]["admin_up"] if policy["link"]["cable"] is not None else None,  # veth only
         "rate_in": {"rate_bps": ri["rate_bps"], "burst_bytes": ri["burst_bytes"], "ours": ri["ours"],
                     "mechanism": ri["mechanism"]} if ri else None,
         "rate_out": {"rate_bps": ro["rate_bps"], "burst_bytes": ro["burst_bytes"], "ours": ro["ours"],
