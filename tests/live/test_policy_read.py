@@ -99,3 +99,24 @@ def test_vlans_are_refused_here_before_anything_is_read_or_changed(plab):
     assert e.value.rule == "kernel-lacks-bridge-vlan-filtering"
     assert "CONFIG_BRIDGE_VLAN_FILTERING" in str(e.value)
     assert views(plab.host, plab.port) == before
+
+
+def test_removing_an_adapter_removes_its_chains_which_the_kernel_would_keep(plab):
+    h, dev = plab.host, plab.port
+    from vnet_tui.policy import remove, steps
+    from tests.live.test_policy_helpers import our_chains
+
+    with Port(h, dev) as p:
+        steps.apply(p, plan.plan(p, {"mac_filter": GUEST_MAC, "rate_out": "10mbit", "rate_in": "10mbit"}))
+    with Port(h, plab.other_port) as p:
+        steps.apply(p, plan.plan(p, {"mac_filter": "c4:37:72:00:08:01"}))
+    sh("ip", "-n", h, "link", "del", dev)
+    # the kernel dropped the qdisc with the device, but not the netdev chains bound to its name
+    assert sorted(our_chains(h)) == ["mac_veth8.0", "mac_veth9.0", "rate_veth9.0"]
+    with Port(h, dev) as p:
+        assert remove.orphans(p.fd) == [dev]
+        s = remove.remove(p)
+        assert [x.setting for x in s] == ["mac_filter", "rate_out"]
+        steps.apply(p, s)
+        assert remove.orphans(p.fd) == []
+    assert sorted(our_chains(h)) == ["mac_veth8.0"]  # the other port's filter stays

@@ -1,0 +1,53 @@
+"""Removing an adapter removes its policy: the chains vnet-tui keeps for it in the nftables table.
+
+The kernel takes a port's qdiscs and bridge flags with the device, but
+not its netdev chains: since Linux 6.9 a netdev base chain is bound to a
+device *name* and outlives the device, dormant, and hooks again onto the
+next device of that name — a new adapter reusing ``veth101.0`` would
+inherit the old one's MAC filter.  So an adapter's removal plan carries
+``remove(port)``'s steps (before or after the link is deleted), and
+``orphans`` finds chains left by adapters removed some other way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from . import chains, nftrules
+from .nlread import ifindex
+from .port import Port
+from .read import list_ours
+from .steps import Step
+
+
+def _values(chain: dict[str, Any], kind: str) -> Any:
+    if kind == "mac":
+        return nftrules.mac_of(chain)
+    if kind == "ip":
+        return nftrules.addrs_of(chain)
+    return nftrules.limit_of(chain)
+
+
+def remove(port: Port, listing: Any = "unread") -> list[Step]:
+    """Steps deleting every chain of ``port.ifname`` in our table (the device may be gone already)."""
+    if listing == "unread":
+        listing = list_ours(port.fd)
+    names = nftrules.table_chain_names(listing) or []
+    out: list[Step] = []
+    settings = {"mac": "mac_filter", "ip": "ip_filter", "rate": "rate_out"}
+    for kind, chain in sorted(nftrules.port_chains(listing, port.ifname).items()):
+        out += chains.steps(port, settings[kind], kind, None, _values(chain, kind), names)
+    return out
+
+
+def orphans(fd: Optional[int]) -> list[str]:
+    """Our chains in namespace ``fd`` whose device does not exist (names of the ports they were for)."""
+    listing = list_ours(fd)
+    gone: set[str] = set()
+    for name in nftrules.table_chain_names(listing) or []:
+        kind, dev = nftrules.split_chain(name)
+        if kind and not ifindex(fd, dev):
+            gone.add(dev)
+    return sorted(gone)
+
+
