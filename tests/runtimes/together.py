@@ -38,6 +38,7 @@ from typing import Any, Iterator, Optional
 from tests.runtimes import docker as dk
 from tests.runtimes import libvirt as lv
 from tests.runtimes import lxc as lx
+from tests.runtimes import netns_exec
 from tests.runtimes import nspawn as ns
 from tests.runtimes import podman as pm
 
@@ -54,6 +55,10 @@ class SharedPodman(pm.Podman):
     def __init__(self, netns: str) -> None:
         super().__init__()
         self.ns = netns
+        self.cgdir = f"vt-pm-{self.hex}"  # the containers' cgroup parent (podman's default: /libpod_parent)
+
+    def run(self, name: str, *opts: str) -> str:
+        return super().run(name, "--cgroup-parent", f"/{self.cgdir}", *opts)
 
     def start(self) -> None:
         """podman.py's start without ``ip netns add`` (the netns and its lo are the server's)."""
@@ -71,7 +76,15 @@ class SharedPodman(pm.Podman):
     def close(self) -> list[str]:
         self.ns = f"vt-pm-{self.hex}-gone"  # no such netns: leftovers() then skips the netns test
         try:
-            return super().close()
+            problems = super().close()
+            for _ in range(20):
+                left = netns_exec.remove_cgroups(self.cgdir)
+                if not left:
+                    break
+                time.sleep(0.1)
+            else:
+                problems.append(f"cgroups left: {left}")
+            return problems
         finally:
             for pipe in (self.holder.stdout, self.holder.stderr) if self.holder else ():
                 if pipe is not None:
