@@ -15,7 +15,10 @@ did:
   from the journaled before-state); still there: nothing happened;
 * an edit of one end (the ``begin`` line is its pending marker) is
   **rolled back**: the end converges to its journaled before-state;
-* anything else (VM plug/unplug half done, a namespace replaced since, a
+* a VM adapter add whose NIC QEMU shows with the planned id and MAC on the
+  tap is completed (undo unplugs it); otherwise its netdev and its tap are
+  removed (rolled back);
+* anything else (VM unplug/replug half done, a namespace replaced since, a
   lab gone) is closed with a note naming what to check, never guessed at.
 
 A ``begin`` of a recovery itself is only closed: its change's own entry is
@@ -125,6 +128,8 @@ def _settle(begin: dict[str, Any], lock: bool) -> str:
                 record = {"target": t, "before": begin.get("before"), "after": None}
                 return _complete(begin, record, "completed: the adapter was deleted; journaled now (undo re-makes it)", lock)
             return _close(begin, "nothing had been deleted yet; left as it is", lock)
+        if kind == "vme" and change == "add" and t.get("tap"):
+            return _settle_vme_add(begin, live, removed, lock)
         if change == "set" and t.get("ns") and isinstance(begin.get("before"), dict):
             return _restore(begin, srv, topology, lock)
     return _close(
@@ -166,3 +171,40 @@ def at_start() -> list[str]:
         return [f"interrupted changes not settled yet: {e}"]
     except OSError as e:
         return [f"interrupted changes not settled yet: {e.strerror or e}"]
+
+
+def _settle_vme_add(begin: dict[str, Any], live: Any, removed: list[str], lock: bool) -> str:
+    """A VM adapter add that died: complete it when QEMU has the NIC, else remove netdev and tap."""
+    import os
+
+    from vnet_tui.discovery.qmp import QMP
+    from vnet_tui.net.change import qmp_call
+    from vnet_tui.ops import qmpview
+    from vnet_tui.ops.endstate import read_end
+    from vnet_tui.ops.live import HOST
+
+    t = begin["target"]
+    planned = begin.get("planned") if isinstance(begin.get("planned"), dict) else {}
+    nic = planned.get("nic") if isinstance(planned.get("nic"), dict) else None
+    tap = t["tap"]
+    host = live.ns(HOST)
+    done: list[str] = list(removed)
+    qmp_path = t.get("qmp")
+    if nic and qmp_path and os.path.exists(qmp_path):
+        with QMP(qmp_path, timeout=3.0) as q:
+            found, loose = qmpview.nics(q)
+            mine = next((n for n in found if n.id == nic.get("id")), None)
+            if mine is not None and mine.ifname == tap and (mine.mac or "").lower() == (nic.get("mac") or "").lower():
+                end = read_end(host, tap)
+                record = {"target": t, "before": None, "after": {"tap": end.to_json() if end else None, "nic": nic}}
+                return _complete(begin, record, "completed: QEMU has the NIC on the tap; journaled now (undo unplugs it)", lock)
+            if mine is not None:
+                return _close(begin, f"QEMU has a device {mine.id} that is not the one planned; left as it is", lock)
+            if nic.get("netdev") in loose:
+                qmp_call(q, "netdev_del", id=nic["netdev"])
+                done.append(f"netdev {nic['netdev']} removed from {t.get('owner')}")
+    end = read_end(host, tap)
+    if end is not None:
+        host.link_del(end.ifindex)
+        done.append(f"tap {tap} removed")
+    return _close(begin, "rolled back: " + ("; ".join(done) if done else "nothing of it was left"), lock)
