@@ -143,3 +143,19 @@ def test_undo_never_crosses_a_lab_rebuild_or_a_replaced_namespace(state: str) ->
         assert r.returncode == 4 and json.loads(r.stdout)["error"]["rule"] == "undo-target-replaced", r.stdout
         assert journal.fate(cur) is None
         assert "Traceback" not in r.stderr
+
+
+def test_a_held_server_lock_refuses_with_who_holds_it(state: str) -> None:  # noqa: F811
+    from vnet_tui.safety.lock import server_lock
+
+    with make_lab(1) as info:
+        nss = lab_namespaces(info.name, 1)
+        start = dumps(nss)
+        with server_lock("a long change"):
+            r = cli("adapter", "set", "ct101", "eth0", "--lab", info.name, "--mtu", "1400", "--json",
+                    env={"VNET_TUI_LOCK_WAIT": "0.5"}, check=3)
+        err = json.loads(r.stdout)["error"]
+        assert err["rule"] == "server-busy" and f"pid {os.getpid()}" in err["message"] and "a long change" in err["message"]
+        assert dumps(nss) == start
+        cli("adapter", "set", "ct101", "eth0", "--lab", info.name, "--mtu", "1400", check=0)  # free again
+        cli("undo", "--lab", info.name, check=0)
