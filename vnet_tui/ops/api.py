@@ -23,8 +23,8 @@ from vnet_tui.core.server import Server
 
 from . import edit, owned, persist, veth, vme, vme_remove
 from .facts import Facts, Target
-from .live import Live, labels
-from .plan import Plan, execute
+from .live import labels
+from .plan import Plan
 from .requests import AddRequest, DelRequest, SetRequest
 
 CAP_NET_ADMIN = 12

@@ -44,7 +44,6 @@ def run() -> list[str]:
 
 def recover_one(begin: dict[str, Any], lock: bool = True) -> str:
     """Settle one incomplete change; returns what was done (also journaled)."""
-    srv = journal.server_of(begin)
     pid = begin.get("pid")
     head = f"interrupted (process {pid} died mid-change); "
     if begin.get("journal_op") == "recover":
