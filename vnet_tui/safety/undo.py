@@ -199,6 +199,11 @@ def undo(
             from . import recover
 
             notes += recover.run()
+        elif journal.incomplete():
+            notes.append(
+                f"{len(journal.incomplete())} interrupted change(s) are settled first when this runs "
+                "(rolled back or completed); what is undone may then be another change"
+            )
         if entry_id:
             entry = journal.find(entry_id)
             if entry is None or entry.get("op") not in journal.CHANGES:
