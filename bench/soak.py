@@ -11,9 +11,11 @@ the TUI process: resident memory, open file descriptors, threads, CPU.
 It prints one row per sample and a verdict: after a warm-up (the first
 ``--warmup`` seconds: the first sweeps, the 60-sample rate
 histories filling up, the GC's first generations) RSS must stay within max(2 MB, 3 %) of its warm-up value
-with a slope under 0.5 MB per 10 minutes, and fds and threads must not
+and rise by no more than that per 10 minutes (least-squares slope), and fds and threads must not
 move by more than 2.  The screen must still say "● live" at the end.
-The run is written to bench/results/soak-latest.json.  Everything it
+With ``--feed-only`` the same soak runs the live feed alone (the
+watcher, no Textual) in a process of its own: what the core holds, apart
+from the UI's caches.  The run is written to bench/results/soak-latest.json.  Everything it
 made is removed at the end, also on failure or Ctrl-C.  Nothing touches
 the machine's own network: the lab lives in namespaces ``vl-…``.
 """
@@ -65,8 +67,13 @@ def parse(argv: Optional[list[str]] = None) -> argparse.Namespace:
                         "first —, or a fifth of a short run)")
     p.add_argument("--churn", type=float, default=5.0, metavar="S",
                    help="make and remove a veth pair in the lab's host every S seconds (0: never; default 5)")
+    p.add_argument("--feed-only", action="store_true",
+                   help="soak the live feed (the watcher) in a process of its own, without the TUI")
     p.add_argument("--out", default=OUT, help=f"JSON path (default {os.path.relpath(OUT, ROOT)})")
+    p.add_argument("--run-feed", nargs=2, metavar=("LAB", "STATUS_FILE"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.run_feed:
+        return a
     if a.seconds <= 0 or a.every <= 0 or a.containers < 2:
         p.error("seconds and --every must be > 0, --containers ≥ 2")
     if a.warmup is None:
@@ -103,6 +110,37 @@ class Churn:
         subprocess.run(["ip", "-n", self.host, "link", "del", "soak0"], capture_output=True)
 
 
+def run_feed(lab: str, status: str, interval: float) -> int:
+    """The child of ``--feed-only``: a Watcher on the lab until SIGTERM; its progress in ``status``."""
+    import signal
+
+    from vnet_tui.core.server import Server
+    from vnet_tui.live.watcher import Watcher
+
+    w = Watcher(Server(lab=lab), interval=interval)
+    seen = {"samples": 0, "topologies": 0, "errors": []}
+
+    def write() -> None:
+        with open(status + ".tmp", "w") as f:
+            json.dump(seen, f)
+        os.replace(status + ".tmp", status)
+
+    def sample(_s: Any) -> None:
+        seen["samples"] += 1
+        write()
+
+    def topo(_t: Any) -> None:
+        seen["topologies"] += 1
+
+    def error(why: str) -> None:
+        seen["errors"].append(why)
+        write()
+
+    signal.signal(signal.SIGTERM, lambda *_: w.stop())
+    w.run(topo, sample, error)
+    return 0
+
+
 def slope_per_10min(points: list[Point]) -> float:
     """Least-squares slope of RSS, in MB per 10 minutes."""
     if len(points) < 2:
@@ -134,7 +172,7 @@ def verdict(points: list[Point], warmup: float) -> dict[str, Any]:
         "cpu_mean_pct": round(sum(p.cpu_pct for p in after) / len(after), 2),
         "always_live": bool(live) and all(live),
     }
-    out["rss_flat"] = rss_grow <= rss_tol and slope <= SLOPE_MB_PER_10MIN
+    out["rss_flat"] = rss_grow <= rss_tol and slope <= max(SLOPE_MB_PER_10MIN, rss_tol)
     out["fds_flat"] = fds <= COUNT_TOL
     out["threads_flat"] = threads <= COUNT_TOL
     out["flat"] = out["rss_flat"] and out["fds_flat"] and out["threads_flat"] and out["always_live"]
@@ -166,23 +204,41 @@ def soak(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -> dict[
     sock = s.tmux()
     cmd = f"exec {sys.executable} -m vnet_tui --lab {info.name} --interval {a.interval:g}"
     points: list[Point] = []
+    status = os.path.join(s.state, "feed-status.json")
+    child: Optional[subprocess.Popen] = None
+    last_samples = [-1]
     try:
         traffic.start()
-        subprocess.run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "soak", "-x", "200",
-                        "-y", "50", cmd], check=True, cwd=ROOT)
-        pid = int(subprocess.run(["tmux", "-L", sock, "list-panes", "-t", "soak", "-F", "#{pane_pid}"],
-                                 capture_output=True, text=True, check=True).stdout.split()[0])
-        proc = psutil.Process(pid)
+        if a.feed_only:
+            child = s.popen([sys.executable, "-m", "bench.soak", "--interval", f"{a.interval:g}",
+                             "--run-feed", info.name, status], cwd=ROOT)
+            proc = psutil.Process(child.pid)
+        else:
+            subprocess.run(["tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-s", "soak", "-x", "200",
+                            "-y", "50", cmd], check=True, cwd=ROOT)
+            pid = int(subprocess.run(["tmux", "-L", sock, "list-panes", "-t", "soak", "-F", "#{pane_pid}"],
+                                     capture_output=True, text=True, check=True).stdout.split()[0])
+            proc = psutil.Process(pid)
 
         def screen() -> str:
-            return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "soak"],
-                                  capture_output=True, text=True).stdout
+            if child is None:
+                return subprocess.run(["tmux", "-L", sock, "capture-pane", "-p", "-t", "soak"],
+                                      capture_output=True, text=True).stdout
+            try:  # the feed alone: "live" while samples keep coming and nothing stopped it
+                with open(status) as f:
+                    st = json.load(f)
+            except (OSError, ValueError):
+                return ""
+            moving = st["samples"] > last_samples[0]
+            last_samples[0] = st["samples"]
+            return f"{len(info.containers)} containers " + ("● live" if moving and not st["errors"] else "stopped")
 
         t_wait = time.monotonic()
         while f"{len(info.containers)} containers" not in screen():
             if time.monotonic() - t_wait > 120:
                 raise RuntimeError(f"the TUI did not show the lab: {screen()[-500:]}")
             time.sleep(0.2)
+        last_samples[0] = -1  # the first check compares with nothing
         churn.start()
         log(f"streaming for {a.seconds:.0f} s (sample every {a.every:g} s) …")
         t0 = time.monotonic()
@@ -203,7 +259,10 @@ def soak(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -> dict[
             if now - t0 >= a.seconds:
                 break
             time.sleep(max(0.0, min(a.every, t0 + a.seconds - time.monotonic())))
-        subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "soak", "q"], capture_output=True)
+        if child is not None:
+            child.terminate()
+        else:
+            subprocess.run(["tmux", "-L", sock, "send-keys", "-t", "soak", "q"], capture_output=True)
         try:
             proc.wait(10)
         except psutil.TimeoutExpired:
@@ -220,6 +279,8 @@ def soak(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -> dict[
 
 def main(argv: Optional[list[str]] = None) -> int:
     a = parse(argv)
+    if a.run_feed:
+        return run_feed(a.run_feed[0], a.run_feed[1], a.interval)
     if os.geteuid() != 0:
         print("bench.soak: needs root (it builds a lab in network namespaces)", file=sys.stderr)
         return 3
@@ -234,7 +295,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         problems = s.close()
     points = [Point(**p) for p in run["points"]]
     v = verdict(points, a.warmup)
-    head = (f"soak: vnet-tui --lab ({a.containers} containers, traffic, a veth churned every {a.churn:g} s) "
+    what = "the live feed alone (watcher, no TUI)" if a.feed_only else "vnet-tui --lab"
+    head = (f"soak: {what} ({a.containers} containers, traffic, a veth churned every {a.churn:g} s) "
             f"for {a.seconds:.0f} s · {one_line(m)} · load {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print_table(points, v, head)
     doc = {"when": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), "machine": m,

@@ -38,7 +38,7 @@ pytestmark = pytest.mark.live
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 # not what nobody needs, and large
 SKIP = ("pip", "setuptools", "pkg_resources", "_distutils_hack", "_pytest", "pytest", "__pycache__",
-        "*.pth", "*.dist-info", "pytest_*", "py.py")
+        "*.pth", "pytest_*", "py.py")
 
 
 def others_can_run(path: str) -> bool:
