@@ -30,6 +30,10 @@ RTM_GETLINK, RTM_GETQDISC, RTM_GETTCLASS, RTM_GETTFILTER = 18, 38, 42, 46
 RTM_NEWLINK, RTM_NEWQDISC, RTM_DELQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER = 16, 36, 37, 40, 44
 NLM_F_REPLACE, NLM_F_CREATE = 0x100, 0x400
 IFLA_EXT_MASK = 29
+IFLA_IFNAME, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_CARRIER = 3, 10, 16, 18, 33
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_BR_VLAN_FILTERING = 7
+OPERSTATES = {0: "unknown", 1: "notpresent", 2: "down", 3: "lowerlayerdown", 4: "testing", 5: "dormant", 6: "up"}
 RTEXT_FILTER_BRVLAN = 1 << 1
 TC_H_ROOT, TC_H_INGRESS = 0xFFFFFFFF, 0xFFFFFFF1
 AF_BRIDGE = 7
@@ -102,6 +106,41 @@ class Reader:
                 return None
             raise
         return msgs[0] if msgs else None
+
+    def link_facts(self, index: int) -> Optional[dict[str, Any]]:
+        """The few facts of one link the policy needs, parsed here (pyroute2 decodes ~60 attributes: 10× slower).
+
+        Keys: ifname, flags, operstate, carrier, master, kind, slave_kind,
+        brport (IFLA_BRPORT_* number → u8 value), br_vlan_filtering (a bridge's own; None if not said).
+        """
+        body = _IFI.pack(0, 0, index, 0, 0)
+        try:
+            chunks = self._request(RTM_GETLINK, 0, body)
+        except OSError as e:
+            if e.errno == errno.ENODEV:
+                return None
+            raise
+        if not chunks:
+            return None
+        c = chunks[0]
+        flags = _IFI.unpack_from(c, _HDR.size)[3]  # family, type, index, flags, change
+        top = attrs(c, _HDR.size + _IFI.size)
+        info = attrs(top.get(IFLA_LINKINFO, b""), 0)
+        slave = attrs(info.get(IFLA_INFO_SLAVE_DATA, b""), 0)
+        data = attrs(info.get(IFLA_INFO_DATA, b""), 0)
+        kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode() or None
+        slave_kind = info.get(IFLA_INFO_SLAVE_KIND, b"").rstrip(b"\0").decode() or None
+        vf = data.get(IFLA_BR_VLAN_FILTERING) if kind == "bridge" else None
+        return {
+            "ifname": top.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace"),
+            "flags": flags,
+            "operstate": OPERSTATES.get(top[IFLA_OPERSTATE][0], "unknown") if IFLA_OPERSTATE in top else "unknown",
+            "carrier": bool(top[IFLA_CARRIER][0]) if IFLA_CARRIER in top else None,
+            "master": struct.unpack("=I", top[IFLA_MASTER][:4])[0] if IFLA_MASTER in top else None,
+            "kind": kind, "slave_kind": slave_kind,
+            "brport": {t: v[0] for t, v in slave.items() if len(v) == 1} if slave_kind == "bridge" else {},
+            "br_vlan_filtering": bool(vf[0]) if vf else None,
+        }
 
     def qdisc(self, index: int, parent: int) -> Optional[Any]:
         """The qdisc at ``parent`` (TC_H_ROOT, TC_H_INGRESS) of one interface (None: none there)."""

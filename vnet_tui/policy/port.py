@@ -22,7 +22,7 @@ from vnet_tui.net.change import faults
 from vnet_tui.net.netns import NetnsError, entered, open_netns
 
 from . import nft
-from .nlread import Reader
+from .nlread import Reader, ifindex
 
 T = TypeVar("T")
 Where = Union[str, int, None]
@@ -92,10 +92,10 @@ class Port:
     def index(self) -> int:
         """The host end's ifindex (looked up once; NotFound when it is not there)."""
         if self._index is None:
-            found = self.ipr.link_lookup(ifname=self.ifname)
+            found = ifindex(self.fd, self.ifname)
             if not found:
                 raise NotFound(f"no interface {self.ifname} in {self.where_text()}", rule="interface")
-            self._index = int(found[0])
+            self._index = found
         return self._index
 
     def nft(self, commands: list[dict[str, Any]]) -> list[dict[str, Any]]:

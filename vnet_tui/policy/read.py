@@ -186,28 +186,28 @@ def _ingress(rd: Reader, index: int) -> tuple[Optional[dict[str, Any]], Optional
     return {"handle": handle_text(q["handle"]), "filters": filters}, shaped
 
 
-def _bridge_port(rd: Reader, link: Any) -> Optional[dict[str, Any]]:
-    info = link.get_attr("IFLA_LINKINFO")
-    if info is None or info.get_attr("IFLA_INFO_SLAVE_KIND") != "bridge":
+BRPORT = {"state": 1, "hairpin": 4, "learning": 8, "unicast_flood": 9, "mcast_flood": 27, "bcast_flood": 30,
+          "isolated": 33, "locked": 39}  # IFLA_BRPORT_* numbers (linux/if_link.h)
+BRPORT_DEFAULT = {"learning": 1, "unicast_flood": 1, "mcast_flood": 1, "bcast_flood": 1}
+
+
+def _bridge_port(rd: Reader, link: dict[str, Any]) -> Optional[dict[str, Any]]:
+    if link["slave_kind"] != "bridge":
         return None
-    d = info.get_attr("IFLA_INFO_SLAVE_DATA")
-    g = (lambda k, dflt=0: d.get_attr(k) if d is not None and d.get_attr(k) is not None else dflt)
-    master_index = link.get_attr("IFLA_MASTER")
-    vf: Optional[bool] = None
-    master = None
-    if master_index:
-        m = rd.link(master_index)
-        if m is not None:
-            master = m.get_attr("IFLA_IFNAME")
-            mi = m.get_attr("IFLA_LINKINFO")
-            md = mi.get_attr("IFLA_INFO_DATA") if mi is not None else None
-            if md is not None and md.get_attr("IFLA_BR_VLAN_FILTERING") is not None:
-                vf = bool(md.get_attr("IFLA_BR_VLAN_FILTERING"))
-    return {"master": master, "state": BR_STATES.get(g("IFLA_BRPORT_STATE"), "?"),
-            "isolated": bool(g("IFLA_BRPORT_ISOLATED")), "unicast_flood": bool(g("IFLA_BRPORT_UNICAST_FLOOD", 1)),
-            "mcast_flood": bool(g("IFLA_BRPORT_MCAST_FLOOD", 1)), "bcast_flood": bool(g("IFLA_BRPORT_BCAST_FLOOD", 1)),
-            "learning": bool(g("IFLA_BRPORT_LEARNING", 1)), "hairpin": bool(g("IFLA_BRPORT_MODE")),
-            "locked": bool(g("IFLA_BRPORT_LOCKED")), "vlan_filtering": vf}
+    bp = link["brport"]
+    g = (lambda k: bp.get(BRPORT[k], BRPORT_DEFAULT.get(k, 0)))
+    master, vf = None, None
+    if link["master"]:
+        cache = rd.__dict__.setdefault("_masters", {})  # a bridge is read once per Reader
+        if link["master"] not in cache:
+            m = rd.link_facts(link["master"])
+            cache[link["master"]] = (m["ifname"], m["br_vlan_filtering"]) if m else (None, None)
+        master, vf = cache[link["master"]]
+    return {"master": master, "state": BR_STATES.get(g("state"), "?"),
+            "isolated": bool(g("isolated")), "unicast_flood": bool(g("unicast_flood")),
+            "mcast_flood": bool(g("mcast_flood")), "bcast_flood": bool(g("bcast_flood")),
+            "learning": bool(g("learning")), "hairpin": bool(g("hairpin")),
+            "locked": bool(g("locked")), "vlan_filtering": vf}
 
 
 def _vlans(port: Port, bp: Optional[dict[str, Any]]) -> Optional[list[dict[str, Any]]]:
@@ -231,13 +231,12 @@ def read(port: Port, listing: Any = "unread", reader: Optional[Reader] = None) -
 
 def _read(port: Port, rd: Reader, listing: Any) -> dict[str, Any]:
     index = port.index
-    link = rd.link(index)
+    link = rd.link_facts(index)
     if link is None:
         from vnet_tui.core.errors import NotFound
 
         raise NotFound(f"{port.ifname} disappeared", rule="interface")
-    info = link.get_attr("IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+    kind = link["kind"]
     admin = bool(link["flags"] & IFF_UP)
     cable = ("plugged" if admin else "unplugged") if kind == "veth" else None
     bp = _bridge_port(rd, link)
@@ -263,8 +262,8 @@ def _read(port: Port, rd: Reader, listing: Any) -> dict[str, Any]:
     ip_filter = {"addrs": nftrules.addrs_of(chains["ip"]), "dropped": dropped("ip")} if "ip" in chains else None
     return {
         "ifname": port.ifname, "ifindex": index, "kind": kind,
-        "link": {"admin_up": admin, "carrier": bool(link.get_attr("IFLA_CARRIER")),
-                 "operstate": str(link.get_attr("IFLA_OPERSTATE") or "unknown").lower(), "cable": cable},
+        "link": {"admin_up": admin, "carrier": bool(link["carrier"]), "operstate": link["operstate"],
+                 "cable": cable},
         "bridge_port": bp, "vlans": _vlans(port, bp),
         "root_qdisc": root, "rate_in": rate_in, "ingress": ingress, "rate_out": rate_out,
         "mac_filter": mac_filter, "ip_filter": ip_filter,
