@@ -35,11 +35,14 @@ from . import journal
 from .lock import server_lock
 
 
-def run() -> list[str]:
-    """Settle every incomplete change (takes the server lock); returns notes."""
+def run(lock: bool = True) -> list[str]:
+    """Settle every incomplete change (takes the server lock); returns notes.
+
+    ``lock=False``: the caller holds the journal lock (the revert timer).
+    """
     with server_lock("recovery"):
         todo = journal.incomplete()
-        return [f"{b['id']} ({b.get('title', b.get('change'))}): " + recover_one(b) for b in todo]
+        return [f"{b['id']} ({b.get('title', b.get('change'))}): " + recover_one(b, lock=lock) for b in todo]
 
 
 def recover_one(begin: dict[str, Any], lock: bool = True) -> str:

@@ -198,7 +198,7 @@ def undo(
         if not dry_run:
             from . import recover
 
-            notes += recover.run()
+            notes += recover.run(lock=lock)
         elif journal.incomplete():
             notes.append(
                 f"{len(journal.incomplete())} interrupted change(s) are settled first when this runs "
