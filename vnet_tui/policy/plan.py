@@ -54,9 +54,10 @@ def plan(port: Port, want: dict[str, Any], current: Optional[dict[str, Any]] = N
         vlan_steps = vlan(port, v.get("access"), v.get("trunk"), current)
     else:
         vlan_steps = []
-    cur = current or read(port)
-    chains = (nftrules.table_chain_names(list_ours(port.fd)) or []) if {"mac_filter", "ip_filter", "rate_out"} & set(want) \
-        else []
+    # one listing of our table serves the read and the plan (each costs as much as the table is big)
+    listing = list_ours(port.fd) if current is None or {"mac_filter", "ip_filter", "rate_out"} & set(want) else None
+    cur = current or read(port, listing)
+    chains = nftrules.table_chain_names(listing) or []
     out: list[Step] = list(vlan_steps)
     if "mac_filter" in want:
         out += mac_filter(port, want["mac_filter"], cur, chains)
