@@ -234,6 +234,35 @@ def test_vm_adapters_are_libvirts_taps(srv, shown):
         assert vms[name]["qmp"] is None  # libvirt's monitor is not ours
 
 
+@pytest.mark.xfail(strict=True, reason="vnet_tui/discovery/topology.py _vms: a QEMU in another netns is taken in when "
+                   "one of its tap NAMES exists here (libvirt names taps vnet0, vnet1… per daemon)")
+def test_another_libvirtds_vms_are_not_this_servers(srv):
+    """A second libvirtd in a netns of its own has taps named vnet0, vnet1 too: its VMs are not the server's,
+    and the server's vnet0 stays paired with the server's own VM."""
+    lab = need(srv, "libvirt")
+    from tests.runtimes.libvirt import libvirt_lab
+
+    try:
+        other_cm = libvirt_lab()
+        other = other_cm.__enter__()
+    except RuntimeError as e:
+        pytest.skip(f"NOT TESTED: a second libvirtd: {e}")
+    try:
+        taps_there = {r["target"] for d in ("pc", "q35") for r in domiflist(other, other.domains[d])}
+        taps_here = {l["ifname"] for l in ip_json("link", "show", netns=srv.netns)}
+        assert taps_there & taps_here, (taps_there, taps_here)  # the same names: the point of this test
+        data = show(srv)
+        names = {v["name"] for v in data["vms"]}
+        assert not names & set(other.domains.values()), sorted(names)
+        own = {a["host_ifname"]: v["name"] for v in data["vms"] for a in v["adapters"]}
+        for i in data["host"]["interfaces"]:
+            if i["peer"] and i["peer"]["kind"] == "vm":
+                assert i["peer"]["owner"] == own[i["ifname"]]
+                assert i["peer"]["owner"] in set(lab.domains.values())
+    finally:
+        other_cm.__exit__(None, None, None)
+
+
 def test_no_socket_connect_to_a_qemu_monitor(srv, shown):
     lab = need(srv, "libvirt")
     trace = shown[1]
@@ -412,3 +441,4 @@ def test_undo_refuses_after_podman_restart(srv):
     praw = by_runtime(show(srv), "podman")["praw"]
     assert sorted(i["ifname"] for i in praw["interfaces"] if i["ifname"] != "lo") == ["eth0"], praw["interfaces"]
     assert host_if not in {l["ifname"] for l in ip_json("link", "show", netns=srv.netns)}
+
