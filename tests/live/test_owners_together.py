@@ -310,9 +310,15 @@ def test_an_ambiguous_target_is_refused_with_its_candidates(srv, shown, target):
     for w in want:
         assert w in err["message"], (w, err["message"])
     if target == "web":
-        for rt in rts:  # each one named as shown is accepted (dry run: nothing changes)
-            r = vnet(srv, "adapter", "add", f"web@{rt}", "--netns", srv.netns, "--dry-run", "--json")
-            assert r.returncode == 0, (rt, r.stdout, r.stderr)
+        webs = {c["runtime"]: c for c in shown[0]["containers"] if c["name"] == "web"}
+        for rt in rts:  # each one named as shown, by its id (or a prefix) or pid:N reaches that one alone
+            pid = webs[rt]["netns"]["pids"][0]
+            oid = webs[rt]["id"]
+            for t in (f"web@{rt}", oid, oid[:12] if rt != "lxc" else oid, f"pid:{pid}"):
+                r = vnet(srv, "adapter", "add", t, "--netns", srv.netns, "--dry-run", "--json")
+                assert r.returncode == 0, (rt, t, r.stdout, r.stderr)
+                res = json.loads(r.stdout)
+                assert any(f"/proc/{pid}/ns/net" in c for c in res["commands"]), (rt, t, res["commands"])
     else:  # 'sleep' names both machines by their comm; their machine names are unique
         for m in srv.nspawn.machines:
             r = vnet(srv, "adapter", "add", m.machine, "--netns", srv.netns, "--dry-run", "--json")
