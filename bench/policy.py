@@ -19,7 +19,10 @@ Register in bench/__main__.py (the lead's file) beside ``ops``::
         guarded(figs, [("policy_add", "add a rate limit and filters to an adapter")], log,
                 lambda: policy.figure(main, a.ops_samples, log))
 
-Standalone: ``.venv/bin/python -m bench.policy [--containers 20] [--samples 15]``.
+        guarded(figs, [("policy_sweep", "counter sweep with a policy on every adapter")], log,
+                lambda: policy.sweep_figure(main, max(4, 3 * a.repeat), log))
+
+Standalone: ``.venv/bin/python -m bench.policy [--containers 20] [--samples 15] [--cycles 6]``.
 """
 
 from __future__ import annotations
@@ -71,14 +74,64 @@ def figure(info: LabInfo, samples: int, log: Callable[[str], None]) -> Figure:
                 subprocess.run(argv, check=True, capture_output=True)
             base.append((time.perf_counter() - t0) * 1000)
             steps.apply(port, plan.plan(port, CLEAR))
+    # what show would add: every host end's policy read back, one namespace listing (read_many)
+    from vnet_tui.policy.read import read_many
+
+    names = [c.host_ifname for c in cts]
+    t0 = time.perf_counter()
+    read_many(host, names)
+    read_all_ms = (time.perf_counter() - t0) * 1000
+    log(f"  read_many of {len(names)} host ends: {read_all_ms:.0f} ms ({read_all_ms / max(1, len(names)):.2f} ms each)")
     log(f"  policy.plan+apply: p50 {median(ours):.1f} ms ({n}); tc + nft ×3: p50 {median(base):.1f} ms")
     fig = Figure("policy_add", "add a rate limit each way and MAC+IP filters to an adapter (core call, wall)",
                  median(ours), "ms", TARGET_MS, f"p50 ≤ {TARGET_MS:g} ms", stat="p50", samples=ours,
-                 detail={"containers": len(cts), "steps": len(commands), "commands": commands},
+                 detail={"containers": len(cts), "steps": len(commands), "commands": commands,
+                         "read_all_ms": read_all_ms, "read_per_adapter_ms": read_all_ms / max(1, len(names))},
                  note="read back from the kernel, validated, 4 steps with inverses (tbf over rtnetlink, "
                       "3 nft transactions via libnftables); baseline: the same 4 commands as processes")
     b = Baseline("tc qdisc replace … tbf; ip netns exec … nft '…' ×3 (mac, ip, rate-out)", median(base), "ms",
                  samples=base)
+    fig.ratio_against(b)
+    fig.baselines = [b]
+    return fig
+
+
+SWEEP_BAND = 1.3  # "unchanged": the sweep with every adapter under policy within 1.3× of without
+
+
+def sweep_figure(info: LabInfo, cycles: int, log: Callable[[str], None]) -> Figure:
+    """The watcher's counter sweep over the lab, without policies, then with one on every adapter.
+
+    Every container's host end gets a rate limit each way and both filters
+    (set untimed, removed again after); the sweep is bench.sweep's, as the
+    watcher runs it.  Nothing a policy adds (qdiscs, nft chains) is in the
+    stats messages, so the figure must not move beyond noise.
+    """
+    from .sweep import lab_namespaces, opened, our_sweeps
+
+    names = lab_namespaces(info)
+    with opened(names) as nss:
+        without = our_sweeps(nss, cycles)["cpu"]
+        t0 = time.perf_counter()
+        for c in info.containers:
+            with Port(info.host_netns, c.host_ifname) as port:
+                steps.apply(port, plan.plan(port, want_for(c)))
+        set_s = time.perf_counter() - t0
+        try:
+            with_policy = our_sweeps(nss, cycles)["cpu"]
+        finally:
+            for c in info.containers:
+                with Port(info.host_netns, c.host_ifname) as port:
+                    steps.apply(port, plan.plan(port, CLEAR))
+    ours, base = median(with_policy), median(without)
+    log(f"  sweep with a policy on each of {len(info.containers)} adapters: {ours:.2f} ms CPU; without: {base:.2f} ms "
+        f"(policies set in {set_s:.1f} s)")
+    fig = Figure("policy_sweep", f"counter sweep with a rate limit and filters on every one of "
+                 f"{len(info.containers):,} adapters (CPU/sweep)", ours, "ms", None,
+                 f"≤ {SWEEP_BAND:g}× the same sweep without", samples=with_policy,
+                 detail={"adapters": len(info.containers), "without_ms": base, "set_all_s": set_s},
+                 check=ours <= SWEEP_BAND * base)
+    b = Baseline("the same sweep, no policy anywhere", base, "ms", samples=without)
     fig.ratio_against(b)
     fig.baselines = [b]
     return fig
@@ -94,15 +147,16 @@ def _main() -> int:  # pragma: no cover - a manual run
     ap = argparse.ArgumentParser(prog="bench.policy")
     ap.add_argument("--containers", type=int, default=20)
     ap.add_argument("--samples", type=int, default=15)
+    ap.add_argument("--cycles", type=int, default=6)
     a = ap.parse_args()
     log = lambda m: print(m, file=sys.stderr)  # noqa: E731
     with Session(log) as s:
         info = s.lab_up(a.containers, 0, prefix="p")
         try:
-            fig = figure(info, a.samples, log)
+            figs = [figure(info, a.samples, log), sweep_figure(info, a.cycles, log)]
         finally:
             s.lab_down(info.name)
-    print_table([fig], "bench.policy")
+    print_table(figs, "bench.policy")
     return 0
 
 

@@ -54,9 +54,16 @@ def root_qdisc(ns: str, dev: str) -> dict[str, Any]:
     return [q for q in tc_json(ns, "qdisc", "show", "dev", dev) if q.get("root")][0]
 
 
+def our_tables(ns: str) -> list[str]:
+    """``nft -j list tables netdev``: our tables (one per port, ``vnet_tui_<ifname>``)."""
+    return sorted(i["table"]["name"] for i in nft_json(ns, "list", "tables", "netdev")
+                  if "table" in i and i["table"]["name"].startswith("vnet_tui_"))
+
+
 def our_chains(ns: str) -> dict[str, dict[str, Any]]:
-    """``nft -j list table netdev vnet_tui``: chain name → {"chain": …, "rules": […]} ({} when no table)."""
-    items = nft_json(ns, "list", "table", "netdev", "vnet_tui")
+    """``nft -j list ruleset netdev``, our tables' chains: name → {"chain": …, "rules": […]} ({} when none)."""
+    items = [i for i in nft_json(ns, "list", "ruleset", "netdev")
+             if any(k in i and i[k]["table"].startswith("vnet_tui_") for k in ("chain", "rule"))]
     out: dict[str, dict[str, Any]] = {}
     for i in items:
         if "chain" in i:

@@ -73,13 +73,13 @@ def test_hand_made_tbf_and_nft_chains_in_our_table_appear(plab):
     script = (f'add table netdev vnet_tui; add chain netdev vnet_tui mac_{dev} {{ type filter hook ingress device '
               f'"{dev}" priority -300; policy accept; }}; add rule netdev vnet_tui mac_{dev} ether saddr != '
               f'{GUEST_MAC} counter drop comment "mac"')
-    sh("ip", "netns", "exec", h, "nft", script)
+    sh("ip", "netns", "exec", h, "nft", script.replace("vnet_tui", f"vnet_tui_{dev}"))
     with Port(h, dev) as p:
         got = read.read(p)
     assert got["rate_in"]["rate_bps"] == 7_000_000 and got["rate_in"]["ours"] is True
     assert abs(got["rate_in"]["burst_bytes"] - 9000) <= 16
     assert got["mac_filter"] == {"mac": GUEST_MAC, "dropped": {"mac": {"packets": 0, "bytes": 0}}}
-    assert got["nft"]["chains"] == {"mac": f"mac_{dev}"}
+    assert got["nft"] == {"table": f"netdev vnet_tui_{dev}", "chains": {"mac": f"mac_{dev}"}}
 
 
 def test_read_many_reads_each_port_of_a_namespace(plab):

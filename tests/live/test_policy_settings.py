@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import ip_json
-from tests.live.test_policy_helpers import (GUEST_MAC, GUEST_V4, GUEST_V6, bridge_port, our_chains, plab,  # noqa: F401
+from tests.live.test_policy_helpers import (GUEST_MAC, GUEST_V4, GUEST_V6, bridge_port, our_chains, our_tables, plab,  # noqa: F401
                                             root_qdisc, views)
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.policy import plan, read, steps
@@ -50,8 +50,9 @@ def test_rate_out_is_an_nft_policer_at_the_host_ends_ingress_and_clears(plab):
     assert (lim["rate"], lim["rate_unit"], lim["per"], lim["inv"]) == (1_000_000, "bytes", "second", True)
     assert {"drop": None} in rule["expr"]
     assert views(plab.host, plab.other_port) == other
+    assert our_tables(plab.host) == ["vnet_tui_veth9.0"]
     apply(plab, rate_out=None)
-    assert our_chains(plab.host) == {}  # the table itself is gone with its last chain
+    assert our_chains(plab.host) == {} and our_tables(plab.host) == []  # the table went with its last chain
 
 
 def test_mac_and_ip_filters_are_chains_of_their_own(plab):
@@ -72,7 +73,7 @@ def test_mac_and_ip_filters_are_chains_of_their_own(plab):
     apply(plab, mac_filter=None)
     assert sorted(our_chains(plab.host)) == ["ip_veth9.0"]
     apply(plab, ip_filter=None)
-    assert our_chains(plab.host) == {}
+    assert our_chains(plab.host) == {} and our_tables(plab.host) == []
 
 
 def test_isolated_sets_the_bridge_port_flags_and_clears(plab):

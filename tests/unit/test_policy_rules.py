@@ -47,14 +47,15 @@ def test_another_ports_chains_are_not_this_ports():
     assert nftrules.port_chains(listing, "veth9") == {}
 
 
-def test_delete_takes_the_table_with_its_last_chain():
+def test_delete_takes_the_ports_table_with_its_last_chain():
     assert nftrules.delete_chain("mac", "a", ["mac_a"]) == [{"delete": {"table": {"family": "netdev",
-                                                                                   "name": "vnet_tui"}}}]
+                                                                                   "name": "vnet_tui_a"}}}]
     assert "chain" in nftrules.delete_chain("mac", "a", ["mac_a", "ip_a"])[0]["delete"]
 
 
 def test_text_names_the_device_and_the_values():
     t = nftrules.text_set("rate", "veth9.0", (125_000, 15_140))
+    assert t.startswith("add table netdev vnet_tui_veth9.0; add chain netdev vnet_tui_veth9.0 rate_veth9.0 {")
     assert 'device "veth9.0" priority -100' in t
     assert "limit rate over 125000 bytes/second burst 15140 bytes counter drop" in t
     t = nftrules.text_set("ip", "veth9.0", ["198.18.9.2", "fd00::2"])

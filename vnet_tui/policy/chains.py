@@ -19,7 +19,7 @@ def _set(kind: str, value: Any) -> Callable[[Port], None]:
 def _delete(kind: str) -> Callable[[Port], None]:
     def act(p: Port) -> None:
         def run() -> None:
-            listing = nft.list_table(p.fd, nftrules.FAMILY, nftrules.TABLE)
+            listing = nft.list_table(p.fd, nftrules.FAMILY, nftrules.table_name(p.ifname))
             names = nftrules.table_chain_names(listing)
             if names is None or nftrules.chain_name(kind, p.ifname) not in names:
                 return  # already gone

@@ -55,7 +55,7 @@ def plan(port: Port, want: dict[str, Any], current: Optional[dict[str, Any]] = N
     else:
         vlan_steps = []
     # one listing of our table serves the read and the plan (each costs as much as the table is big)
-    listing = list_ours(port.fd) if current is None or {"mac_filter", "ip_filter", "rate_out"} & set(want) else None
+    listing = list_ours(port.fd, port.ifname) if current is None or {"mac_filter", "ip_filter", "rate_out"} & set(want) else None
     cur = current or read(port, listing)
     chains = nftrules.table_chain_names(listing) or []
     out: list[Step] = list(vlan_steps)

@@ -137,5 +137,5 @@ def rate_out(port: Port, rate: Rate, burst: Rate = None, current: Optional[dict[
                            "remove that first or leave the rate to its owner", rule="rate-out-foreign")
     before = (ro["rate_bps"] // 8, ro["burst_bytes"]) if ro else None
     if table_chains is None:
-        table_chains = (nftrules.table_chain_names(list_ours(port.fd)) or []) if want != before else []
+        table_chains = (nftrules.table_chain_names(list_ours(port.fd, port.ifname)) or []) if want != before else []
     return chains.steps(port, "rate_out", "rate", want, before, table_chains)

@@ -1,4 +1,4 @@
-"""Removing an adapter removes its policy: the chains vnet-tui keeps for it in the nftables table.
+"""Removing an adapter removes its policy: the table vnet-tui keeps for it in nftables.
 
 The kernel takes a port's qdiscs and bridge flags with the device, but
 not its netdev chains: since Linux 6.9 a netdev base chain is bound to a
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from . import chains, nftrules
+from . import chains, nft, nftrules
 from .nlread import ifindex
 from .port import Port
 from .read import list_ours
@@ -31,7 +31,7 @@ def _values(chain: dict[str, Any], kind: str) -> Any:
 def remove(port: Port, listing: Any = "unread") -> list[Step]:
     """Steps deleting every chain of ``port.ifname`` in our table (the device may be gone already)."""
     if listing == "unread":
-        listing = list_ours(port.fd)
+        listing = list_ours(port.fd, port.ifname)
     names = nftrules.table_chain_names(listing) or []
     out: list[Step] = []
     settings = {"mac": "mac_filter", "ip": "ip_filter", "rate": "rate_out"}
@@ -41,13 +41,9 @@ def remove(port: Port, listing: Any = "unread") -> list[Step]:
 
 
 def orphans(fd: Optional[int]) -> list[str]:
-    """Our chains in namespace ``fd`` whose device does not exist (names of the ports they were for)."""
-    listing = list_ours(fd)
-    gone: set[str] = set()
-    for name in nftrules.table_chain_names(listing) or []:
-        kind, dev = nftrules.split_chain(name)
-        if kind and not ifindex(fd, dev):
-            gone.add(dev)
-    return sorted(gone)
+    """Ports with a table of ours in namespace ``fd`` whose device does not exist (slow: lists every table)."""
+    tables = nft.run(fd, [{"list": {"tables": {"family": nftrules.FAMILY}}}])
+    gone = {nftrules.table_port(t["table"]["name"]) for t in tables if "table" in t}
+    return sorted(dev for dev in gone if dev and not ifindex(fd, dev))
 
 

@@ -5,7 +5,7 @@ guest end's / the VM NIC's MAC, not the host end's).  ``ip_filter(addrs)``:
 IPv4/IPv6 sources, ARP sender IPs and NDP advertisement targets must be
 among ``addrs`` (plus 0.0.0.0, ::, fe80::/10), and VLAN-tagged frames are
 dropped (they would carry unfiltered inner packets past a bridge without
-VLAN filtering).  Both live in ``table netdev vnet_tui`` (``nftrules``),
+VLAN filtering).  Both live in the port's ``table netdev vnet_tui_<ifname>`` (``nftrules``),
 hooked at the host end's ingress only; each rule counts what it drops.
 """
 
@@ -20,7 +20,7 @@ from .steps import Step
 
 
 def _chains_now(port: Port, table_chains: Optional[list[str]]) -> Optional[list[str]]:
-    return table_chains if table_chains is not None else (nftrules.table_chain_names(list_ours(port.fd)) or [])
+    return table_chains if table_chains is not None else (nftrules.table_chain_names(list_ours(port.fd, port.ifname)) or [])
 
 
 def mac_filter(port: Port, mac: Optional[str], current: Optional[dict[str, Any]] = None,
