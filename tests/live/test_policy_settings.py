@@ -123,6 +123,19 @@ def test_undo_plan_returns_to_a_read_snapshot(plab):
     assert views(plab.host, plab.port) == first
 
 
+def test_the_nftables_settings_go_in_one_transaction_and_undo_in_one(plab):
+    with Port(plab.host, plab.port) as p:
+        s = plan.plan(p, {"mac_filter": GUEST_MAC, "ip_filter": [GUEST_V4], "rate_out": "5mbit", "rate_in": "5mbit"})
+        assert [x.setting for x in s] == ["mac_filter+ip_filter+rate_out", "rate_in"]
+        assert s[0].command.startswith(f"ip netns exec {plab.host} nft 'add table netdev vnet_tui_veth9.0; ")
+        steps.apply(p, s)
+        assert sorted(our_chains(plab.host)) == ["ip_veth9.0", "mac_veth9.0", "rate_veth9.0"]
+        assert s[0].inverse_command == f"ip netns exec {plab.host} nft 'delete chain netdev vnet_tui_veth9.0 " \
+            "rate_veth9.0; delete chain netdev vnet_tui_veth9.0 ip_veth9.0; delete table netdev vnet_tui_veth9.0'"
+        assert steps.rollback(p, s) == []
+    assert our_tables(plab.host) == [] and root_qdisc(plab.host, plab.port)["kind"] == "noqueue"
+
+
 def test_the_same_request_twice_plans_nothing(plab):
     want = {"rate_in": "10mbit", "rate_out": "5mbit", "mac_filter": GUEST_MAC, "ip_filter": [GUEST_V4],
             "isolated": True, "cable": True}

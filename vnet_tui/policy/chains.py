@@ -36,10 +36,13 @@ def steps(port: Port, setting: str, kind: str, want: Any, before: Any, table_cha
     now = table_chains if table_chains is not None else []
     others = [c for c in now if c != name]  # the table's other chains, before and after this step
 
-    def text_of(value: Any) -> str:
+    def script_of(value: Any) -> str:
         if value is None:
-            return port.cmd("nft", nftrules.text_delete(kind, port.ifname, last=not others))
-        return port.cmd("nft", nftrules.text_set(kind, port.ifname, value))
+            return nftrules.text_delete(kind, port.ifname, last=not others)
+        return nftrules.text_set(kind, port.ifname, value)
+
+    def text_of(value: Any) -> str:
+        return port.cmd("nft", script_of(value))
 
     # a plan's later steps see the table as this step leaves it
     if table_chains is not None:
@@ -49,4 +52,11 @@ def steps(port: Port, setting: str, kind: str, want: Any, before: Any, table_cha
             table_chains.append(name)
     act = _set(kind, want) if want is not None else _delete(kind)
     inv = _set(kind, before) if before is not None else _delete(kind)
-    return [Step(setting, text_of(want), act, inv, text_of(before))]
+
+    def json_of(value: Any) -> list[dict[str, Any]]:
+        if value is None:
+            return nftrules.delete_chain(kind, port.ifname, others + [name])
+        return nftrules.set_chain(kind, port.ifname, value)
+
+    return [Step(setting, text_of(want), act, inv, text_of(before), nft=(json_of(want), json_of(before)),
+                 nft_text=(script_of(want), script_of(before)))]

@@ -10,7 +10,9 @@
      "isolated": True | False,
      "vlan": {"access": 10 | None, "trunk": "20,30-39" | None}}
 
-and returns the steps (``steps.Step``) in a safe order: every input is
+and returns the steps (``steps.Step``) in a safe order — the nftables
+settings (MAC filter, IP filter, rate-out) as one transaction unless
+``merge=False`` — : every input is
 checked and the port read once before the first step is built, so a bad
 value or a missing kernel feature raises ``InvalidInput`` with nothing
 changed.  ``undo_plan(port, settings)`` plans the way back to a
@@ -30,7 +32,7 @@ from .port import Port
 from .rate import rate_in, rate_out
 from .read import list_ours, read
 from .spoof import ip_filter, mac_filter
-from .steps import Step
+from .steps import Step, merge_nft
 
 KEYS = ("vlan", "mac_filter", "ip_filter", "rate_out", "rate_in", "isolated", "cable")
 
@@ -42,7 +44,7 @@ def _rate_args(value: Any) -> tuple[Any, Any]:
 
 
 def plan(port: Port, want: dict[str, Any], current: Optional[dict[str, Any]] = None,
-         mtu: int = 1500) -> list[Step]:
+         mtu: int = 1500, merge: bool = True) -> list[Step]:
     """Steps that bring ``port`` to ``want``; InvalidInput (nothing changed) on any bad value."""
     unknown = set(want) - set(KEYS)
     if unknown:
@@ -71,7 +73,7 @@ def plan(port: Port, want: dict[str, Any], current: Optional[dict[str, Any]] = N
         out += isolated(port, bool(want["isolated"]), cur)
     if "cable" in want:
         out += cable(port, bool(want["cable"]), cur)
-    return out
+    return merge_nft(port, out) if merge else out
 
 
 def want_of(settings: dict[str, Any]) -> dict[str, Any]:
