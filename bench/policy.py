@@ -3,14 +3,14 @@
 Ours: ``policy.plan.plan(port, {rate_in, rate_out, mac_filter, ip_filter})``
 then ``policy.steps.apply`` on a lab container's host end — the port
 read back from the kernel first (link, qdiscs, our nft table), every
-input validated, four steps each with its inverse: a tbf root qdisc over
-raw rtnetlink, three nftables transactions through libnftables in the
-host namespace.  Each sample takes a different container, and the
+input validated, steps each with its inverse: a tbf root qdisc over raw
+rtnetlink, and the MAC filter, IP filter and rate-out chains as one
+nftables transaction through libnftables in the host namespace.  Each sample takes a different container, and the
 policy is removed again (untimed) after it.
 
-Baseline: the same four commands as an operator would type them — the
-steps' own command text, one ``tc`` and three ``ip netns exec … nft '…'``
-processes — with no read, no checks and nothing to undo with.
+Baseline: the same commands as an operator would type them — the steps'
+own command text, one ``tc`` and one ``ip netns exec … nft '…'`` process
+— with no read, no checks and nothing to undo with.
 
 Register in bench/__main__.py (the lead's file) beside ``ops``::
 
@@ -87,9 +87,10 @@ def figure(info: LabInfo, samples: int, log: Callable[[str], None]) -> Figure:
                  median(ours), "ms", TARGET_MS, f"p50 ≤ {TARGET_MS:g} ms", stat="p50", samples=ours,
                  detail={"containers": len(cts), "steps": len(commands), "commands": commands,
                          "read_all_ms": read_all_ms, "read_per_adapter_ms": read_all_ms / max(1, len(names))},
-                 note="read back from the kernel, validated, 4 steps with inverses (tbf over rtnetlink, "
-                      "3 nft transactions via libnftables); baseline: the same 4 commands as processes")
-    b = Baseline("tc qdisc replace … tbf; ip netns exec … nft '…' ×3 (mac, ip, rate-out)", median(base), "ms",
+                 note="read back from the kernel, validated, steps with inverses (tbf over rtnetlink, one nft "
+                      "transaction via libnftables for the MAC/IP filters and rate-out); baseline: the same "
+                      "commands as processes")
+    b = Baseline("tc qdisc replace … tbf; ip netns exec … nft '…' (mac, ip, rate-out)", median(base), "ms",
                  samples=base)
     fig.ratio_against(b)
     fig.baselines = [b]
