@@ -82,7 +82,7 @@ def figure(info: LabInfo, samples: int, log: Callable[[str], None]) -> Figure:
     read_many(host, names)
     read_all_ms = (time.perf_counter() - t0) * 1000
     log(f"  read_many of {len(names)} host ends: {read_all_ms:.0f} ms ({read_all_ms / max(1, len(names)):.2f} ms each)")
-    log(f"  policy.plan+apply: p50 {median(ours):.1f} ms ({n}); tc + nft ×3: p50 {median(base):.1f} ms")
+    log(f"  policy.plan+apply: p50 {median(ours):.1f} ms ({n}); tc + nft: p50 {median(base):.1f} ms")
     fig = Figure("policy_add", "add a rate limit each way and MAC+IP filters to an adapter (core call, wall)",
                  median(ours), "ms", TARGET_MS, f"p50 ≤ {TARGET_MS:g} ms", stat="p50", samples=ours,
                  detail={"containers": len(cts), "steps": len(commands), "commands": commands,
