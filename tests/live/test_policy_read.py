@@ -120,3 +120,26 @@ def test_removing_an_adapter_removes_its_chains_which_the_kernel_would_keep(plab
         steps.apply(p, s)
         assert remove.orphans(p.fd) == []
     assert sorted(our_chains(h)) == ["mac_veth8.0"]  # the other port's filter stays
+
+
+def test_a_renamed_host_end_keeps_its_filters_only_through_renamed(plab):
+    """The kernel unhooks a name-bound netdev chain on rename; ``remove.renamed`` carries the policy over."""
+    from vnet_tui.policy import remove, steps
+    from tests.live.test_policy_helpers import our_tables
+
+    h = plab.host
+    with Port(h, plab.port) as p:
+        steps.apply(p, plan.plan(p, {"mac_filter": GUEST_MAC, "ip_filter": ["198.18.9.2"], "rate_out": "10mbit"}))
+        move = remove.renamed(p, "veth9.7")
+    sh("ip", "-n", h, "link", "set", plab.port, "down")
+    sh("ip", "-n", h, "link", "set", plab.port, "name", "veth9.7")
+    sh("ip", "-n", h, "link", "set", "veth9.7", "up")
+    with Port(h, "veth9.7") as p:
+        assert read.read(p)["mac_filter"] is None  # nothing of ours is on the new name yet
+        steps.apply(p, move)
+        got = read.read(p)
+        assert got["mac_filter"]["mac"] == GUEST_MAC and got["ip_filter"]["addrs"] == ["198.18.9.2"]
+        assert got["rate_out"]["rate_bps"] == 10_000_000
+        assert our_tables(h) == ["vnet_tui_veth9.7"]
+        assert steps.rollback(p, move) == []
+        assert our_tables(h) == ["vnet_tui_veth9.0"]

@@ -10,7 +10,8 @@ A library: the CLI (``adapter set --cable/--rate-in/--rate-out/--mac-filter/
 - ``cable``, ``rate``, ``spoof``, ``isolate``, ``vlan``: one setting each, as
   ``steps.Step`` lists (command text, action, inverse); ``plan`` combines them.
 - ``remove``: the steps that take an adapter's chains with it (the kernel keeps netdev
-  chains bound to a device name after the device is gone), and ``orphans``.
+  chains bound to a device name after the device is gone), ``orphans``, and ``renamed``
+  (a rename unhooks name-bound chains: the steps that carry them to the new name).
 - ``port.Port``: a host end (namespace + ifname) opened for all of that.
 
 Directions are the guest's: ``rate_out`` limits what the guest sends

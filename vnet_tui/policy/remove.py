@@ -47,3 +47,40 @@ def orphans(fd: Optional[int]) -> list[str]:
     return sorted(dev for dev in gone if dev and not ifindex(fd, dev))
 
 
+
+
+def renamed(port: Port, new_ifname: str, listing: Any = "unread") -> list[Step]:
+    """Steps that carry ``port``'s chains over to its new name, to run right after the link is renamed.
+
+    Netdev chains are bound to a device *name* (Linux ≥ 6.9): renaming a
+    host end unhooks its filters and rate-out (the old table stays, and
+    would hook onto the next device given the old name).  One transaction
+    makes the new port's table and deletes the old one; its inverse does
+    the opposite.  [] when the port has no table.
+    """
+    if listing == "unread":
+        listing = list_ours(port.fd, port.ifname)
+    have = nftrules.port_chains(listing, port.ifname)
+    if not have:
+        return []
+    old, new = port.ifname, new_ifname
+
+    def move(src: str, dst: str) -> list[dict[str, Any]]:
+        cmds: list[dict[str, Any]] = []
+        for kind, chain in sorted(have.items()):
+            cmds += nftrules.set_chain(kind, dst, _values(chain, kind))
+        return cmds + [{"delete": {"table": {"family": nftrules.FAMILY, "name": nftrules.table_name(src)}}}]
+
+    def text(src: str, dst: str) -> str:
+        parts = [nftrules.text_set(kind, dst, _values(chain, kind)) for kind, chain in sorted(have.items())]
+        return port.cmd("nft", "; ".join(parts + [f"delete table {nftrules.FAMILY} {nftrules.table_name(src)}"]))
+
+    def run(src: str, dst: str) -> Any:
+        cmds = move(src, dst)
+
+        def act(p: Port) -> None:
+            p.change(f"nft move {src} -> {dst}", lambda: p.nft(cmds), netlink=False)
+        return act
+
+    return [Step("+".join(sorted(have)), text(old, new), run(old, new), run(new, old), text(new, old),
+                 nft=(move(old, new), move(new, old)))]
