@@ -15,7 +15,6 @@ import time
 
 import pytest
 
-from tests.helpers import ip_json
 from tests.live.test_policy_helpers import (GUEST_MAC, GUEST_V4, GUEST_V6, OTHER_MAC, OTHER_V4, counters,  # noqa: F401
                                             plab, sh)
 from vnet_tui.net.netns import entered, open_netns
