@@ -142,6 +142,8 @@ def test_the_same_request_twice_plans_nothing(plab):
     apply(plab, **want)
     with Port(plab.host, plab.port) as p:
         assert plan.plan(p, want) == []
+        assert read.summary(read.read(p)) == ["rate-in 10mbit", "rate-out 5mbit", "mac-filter", "ip-filter",
+                                              "isolated", "no-flood"]
 
 
 def test_a_bad_value_anywhere_changes_nothing(plab):
