@@ -320,7 +320,7 @@ def _rate_text(bps: int) -> str:
     for unit, n in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
         if bps >= n and bps % (n // 1000 or 1) == 0:
             v = bps / n
-            return f"{v:g}{unit}"
+            return f"{v:.12g}{unit}"
     return f"{bps}bit"
 
 
