@@ -67,3 +67,56 @@ def test_vm_add_killed_at_every_send_is_settled(state: str) -> None:  # noqa: F8
     print(f"vm add: {total - max(1, before - 3) + 1} kill points (sends {max(1, before - 3)}–{total}, "
           f"{before} before the write-ahead line): {outcomes}")
     assert outcomes.get("rolled back") and outcomes.get("completed")
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="needs strace (make system-deps installs it)")
+def test_vm_delete_killed_at_every_send_is_finished_and_journaled(state: str, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: F811
+    """A hot-plugged adapter deleted from a paused VM (the guest never releases it: unplug pending).
+
+    strace without -f: the delete starts a detached unplug finisher, which must be neither traced
+    (strace would wait for it) nor killed."""
+    from vnet_tui.ops import unplug
+
+    monkeypatch.setattr(unplug, "WAIT", 0.3)
+
+    def delete(lab: str, tap: str) -> list[str]:
+        return [sys.executable, "-m", "vnet_tui", "adapter", "del", "vm201", tap, "--lab", lab]
+
+    def fresh(lab: str) -> str:
+        r = subprocess.run(argv(lab) + ["--json"], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, r.stderr
+        return next(e for e in journal.entries() if e["op"] == "add"
+                    and (e.get("server") or {}).get("lab") == lab)["target"]["tap"]
+
+    with make_lab(0, vms=1) as info:
+        tap = fresh(info.name)
+        trace = subprocess.run(["strace", "-qq", "-e", "trace=sendto,fsync", *delete(info.name, tap)],
+                               capture_output=True, text=True, timeout=120,
+                               env={**__import__("os").environ, "VNET_TUI_UNPLUG_WAIT": "0.3"})
+        assert trace.returncode == 0, trace.stderr[-2000:]
+        calls = ["fsync" if "fsync(" in x else "sendto" for x in trace.stderr.splitlines() if "(" in x]
+        before, total = calls[: calls.index("fsync")].count("sendto"), calls.count("sendto")
+    outcomes: dict[str, int] = {}
+    for n in range(max(1, before - 2), total + 1):
+        with make_lab(0, vms=1) as info:
+            tap = fresh(info.name)
+            r = subprocess.run(["strace", "-qq", "-o", "/dev/null", "-e", "trace=sendto", "-e",
+                                f"inject=sendto:signal=SIGKILL:when={n}", *delete(info.name, tap)],
+                               capture_output=True, text=True, timeout=120,
+                               env={**__import__("os").environ, "VNET_TUI_UNPLUG_WAIT": "0.3"})
+            assert "Traceback" not in r.stderr
+            notes = recover.at_start()
+            assert not journal.incomplete(), (n, notes)
+            mine = [e for e in journal.entries() if (e.get("server") or {}).get("lab") == info.name]
+            dels = [e for e in mine if e["op"] == "del"]
+            if dels:
+                assert dels[-1]["target"]["tap"] == tap
+                key = "finished" if r.returncode == 0 else (
+                    "completed, unplug pending" if dels[-1].get("pending") else "completed")
+            else:
+                assert not any(e["op"] == "begin" and e.get("change") == "del" for e in mine), (n, notes)
+                key = "killed before writing ahead"
+            outcomes[key] = outcomes.get(key, 0) + 1
+    print(f"vm delete: {total - max(1, before - 2) + 1} kill points ({before} sends before the write-ahead line): "
+          f"{outcomes}")
+    assert outcomes.get("completed, unplug pending") or outcomes.get("completed")

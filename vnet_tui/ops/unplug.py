@@ -41,12 +41,18 @@ def wait_gone(q: Any, dev_id: str, timeout: float) -> bool:
         time.sleep(0.1)
 
 
+def already_unplugging(e: Exception) -> bool:
+    """QEMU's answer to a second device_del ("… in progress", QEMU 7.2: "already in the process of unplug")."""
+    text = str(e)
+    return "in progress" in text or "in the process of unplug" in text
+
+
 def unplug_now(q: Any, dev_id: str) -> list[str]:
     """device_del and wait ``WAIT``; [] when gone, else why it is still there."""
     try:
         qmp_call(q, "device_del", id=dev_id)
     except QMPError as e:
-        if "in progress" not in str(e):
+        if not already_unplugging(e):
             raise
     if wait_gone(q, dev_id, WAIT):
         return []

@@ -18,7 +18,11 @@ did:
 * a VM adapter add whose NIC QEMU shows with the planned id and MAC on the
   tap is completed (undo unplugs it); otherwise its netdev and its tap are
   removed (rolled back);
-* anything else (VM unplug/replug half done, a namespace replaced since, a
+* a VM adapter delete is completed: the unplug is asked again (it is
+  idempotent), and once QEMU let go of the NIC its netdev and tap go; a
+  guest that has not released it yet leaves the delete "unplug pending",
+  journaled, with a finisher watching — as the delete itself would have;
+* anything else (a VM replug half done, a namespace replaced since, a
   lab gone) is closed with a note naming what to check, never guessed at.
 
 A ``begin`` of a recovery itself is only closed: its change's own entry is
@@ -132,6 +136,8 @@ def _settle(begin: dict[str, Any], lock: bool) -> str:
             return _close(begin, "nothing had been deleted yet; left as it is", lock)
         if kind == "vme" and change == "add" and t.get("tap"):
             return _settle_vme_add(begin, live, removed, lock)
+        if kind == "vme" and change == "del" and t.get("tap") and t.get("end") != "guest":
+            return _settle_vme_del(begin, live, lock)
         if change == "set" and t.get("ns") and isinstance(begin.get("before"), dict):
             return _restore(begin, srv, topology, lock)
     return _close(
@@ -210,3 +216,45 @@ def _settle_vme_add(begin: dict[str, Any], live: Any, removed: list[str], lock: 
         host.link_del(end.ifindex)
         done.append(f"tap {tap} removed")
     return _close(begin, "rolled back: " + ("; ".join(done) if done else "nothing of it was left"), lock)
+
+
+def _settle_vme_del(begin: dict[str, Any], live: Any, lock: bool) -> str:
+    """A VM adapter delete that died: finish it (unplug again, then netdev and tap), journaled."""
+    import os
+
+    from vnet_tui.discovery.qmp import QMP, QMPError
+    from vnet_tui.net.change import qmp_call
+    from vnet_tui.ops import qmpview, unplug
+    from vnet_tui.ops.endstate import read_end
+    from vnet_tui.ops.live import HOST
+
+    t = begin["target"]
+    before = begin.get("before") if isinstance(begin.get("before"), dict) else {}
+    nic = before.get("nic") if isinstance(before.get("nic"), dict) else None
+    if nic is None or not nic.get("id"):
+        return _close(begin, "a VM adapter delete without its NIC in the journal: left as it is", lock)
+    tap, qmp_path = t["tap"], t.get("qmp")
+    gone = True
+    if qmp_path and os.path.exists(qmp_path):
+        with QMP(qmp_path, timeout=3.0) as q:
+            if qmpview.device_present(q, nic["id"]):
+                try:
+                    qmp_call(q, "device_del", id=nic["id"])
+                except QMPError as e:
+                    if not unplug.already_unplugging(e):
+                        raise
+                gone = unplug.wait_gone(q, nic["id"], unplug.WAIT)
+            if gone and nic.get("netdev") in qmpview.nics(q)[1]:
+                qmp_call(q, "netdev_del", id=nic["netdev"])
+    if gone:
+        end = read_end(live.ns(HOST), tap)
+        if end is not None:
+            live.ns(HOST).link_del(end.ifindex)
+        record = {"target": t, "before": before, "after": {"pending": False}}
+        return _complete(begin, record, "completed: the NIC, its netdev and the tap are gone; journaled now "
+                                        "(undo plugs it back)", lock)
+    record = {"target": t, "before": before, "after": {"pending": True}, "pending": True}
+    why = _complete(begin, record, "completed as unplug pending: the guest has not released the NIC yet; "
+                                   "a finisher removes the tap when it does", lock)
+    unplug.spawn_finisher(begin["id"])
+    return why
