@@ -22,7 +22,10 @@ did:
   idempotent), and once QEMU let go of the NIC its netdev and tap go; a
   guest that has not released it yet leaves the delete "unplug pending",
   journaled, with a finisher watching — as the delete itself would have;
-* anything else (a VM replug half done, a namespace replaced since, a
+* a VM replug (new guest MAC) that died with the NIC unplugged is rolled
+  back: the NIC is plugged back with its old MAC (never left without it);
+  with the NIC there, the entry is completed or closed by the MAC QEMU shows;
+* anything else (a namespace replaced since, a
   lab gone) is closed with a note naming what to check, never guessed at.
 
 A ``begin`` of a recovery itself is only closed: its change's own entry is
@@ -138,6 +141,8 @@ def _settle(begin: dict[str, Any], lock: bool) -> str:
             return _settle_vme_add(begin, live, removed, lock)
         if kind == "vme" and change == "del" and t.get("tap") and t.get("end") != "guest":
             return _settle_vme_del(begin, live, lock)
+        if kind == "vme" and change == "set" and t.get("end") == "guest":
+            return _settle_replug(begin, lock)
         if change == "set" and t.get("ns") and isinstance(begin.get("before"), dict):
             return _restore(begin, srv, topology, lock)
     return _close(
@@ -258,3 +263,32 @@ def _settle_vme_del(begin: dict[str, Any], live: Any, lock: bool) -> str:
                                    "a finisher removes the tap when it does", lock)
     unplug.spawn_finisher(begin["id"])
     return why
+
+
+def _settle_replug(begin: dict[str, Any], lock: bool) -> str:
+    """A replug that died: never leave the VM without its NIC (plug it back with the old MAC)."""
+    import os
+
+    from vnet_tui.discovery.qmp import QMP
+    from vnet_tui.net.change import qmp_call
+    from vnet_tui.ops import qmpview
+    from vnet_tui.ops.vme import MODEL
+
+    t = begin["target"]
+    before = begin.get("before") if isinstance(begin.get("before"), dict) else {}
+    n = before.get("nic") if isinstance(before.get("nic"), dict) else None
+    planned = begin.get("planned") if isinstance(begin.get("planned"), dict) else {}
+    new_mac = ((planned.get("nic") or {}) if isinstance(planned.get("nic"), dict) else {}).get("mac")
+    qmp_path = t.get("qmp")
+    if n is None or not qmp_path or not os.path.exists(qmp_path):
+        return _close(begin, "the VM or its NIC record is gone: nothing to do", lock)
+    with QMP(qmp_path, timeout=3.0) as q:
+        now = next((x for x in qmpview.nics(q)[0] if x.id == n.get("id")), None)
+        if now is None:
+            qmp_call(q, "device_add", driver=n.get("model") or MODEL, id=n["id"], netdev=n.get("netdev"),
+                     mac=n.get("mac"), bus=n.get("bus"))
+            return _close(begin, f"rolled back: {n['id']} plugged back with its old MAC {n.get('mac')}", lock)
+        if new_mac and (now.mac or "").lower() == new_mac.lower():
+            record = {"target": t, "before": before, "after": {"nic": {**n, "mac": new_mac}}}
+            return _complete(begin, record, "completed: the NIC is back with the new MAC; journaled now", lock)
+    return _close(begin, f"{n['id']} still has its old MAC (an unplug may still be pending in the guest)", lock)
