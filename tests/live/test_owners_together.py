@@ -234,8 +234,6 @@ def test_vm_adapters_are_libvirts_taps(srv, shown):
         assert vms[name]["qmp"] is None  # libvirt's monitor is not ours
 
 
-@pytest.mark.xfail(strict=True, reason="vnet_tui/discovery/topology.py _vms: a QEMU in another netns is taken in when "
-                   "one of its tap NAMES exists here (libvirt names taps vnet0, vnet1… per daemon)")
 def test_another_libvirtds_vms_are_not_this_servers(srv):
     """A second libvirtd in a netns of its own has taps named vnet0, vnet1 too: its VMs are not the server's,
     and the server's vnet0 stays paired with the server's own VM."""

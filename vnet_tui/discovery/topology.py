@@ -246,8 +246,12 @@ class Discoverer:
         for proc in qemu.find_qemu_processes():
             adapters = qemu.vm_adapters(proc)
             taps = [a.host_ifname for a in adapters if a.host_ifname]
-            in_host = proc.netns_inode == self.host.inode
-            if not in_host and not any(t in by_name for t in taps):
+            # a QEMU in another namespace is another server's, whatever its taps are called: tap names
+            # repeat across servers (libvirt's vnet0, vnet1 … per daemon); only when the process's
+            # namespace cannot be read do its tap names decide
+            if proc.netns_inode is not None and proc.netns_inode != self.host.inode:
+                continue
+            if proc.netns_inode is None and not any(t in by_name for t in taps):
                 continue
             cl = proc.cmdline
             rec = owners.by_pid.get(proc.pid)

@@ -277,9 +277,11 @@ def plan_libvirt_delete(vm: VM, adapter: Adapter, req: DelRequest) -> Plan:
     target = {"kind": "libvirt-nic", "owner": vm.name, "domain": dom, "uuid": vm.owner.id, "mac": mac,
               "bridge": nic.get("bridge"), "persistent": req.persistent, "alias": nic.get("alias")}
     plan.record = lambda live: {"target": target, "before": {"nic": nic}, "after": None}
+    in_config = vm.owner.details.get("persistent") and nic.get("config") is not False
     plan.persists = ("yes: removed from the domain's config too" if req.persistent else
-                     f"until {vm.name} restarts: libvirt attaches it again from the domain's config "
-                     "(--persistent removes it there too)")
+                     f"until {vm.name} restarts, if the domain's config has this NIC: libvirt then attaches "
+                     "it again (--persistent removes it there too)" if in_config else
+                     f"yes: {vm.name}'s domain config does not have this NIC, so nothing brings it back")
     plan.owner = persist.owner_record(vm, kept_by_owner=True)
     return plan
 

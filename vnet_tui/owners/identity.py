@@ -85,7 +85,7 @@ def how_to_name(t: Target) -> str:
 
 def matches(t: Target, text: str, lab_prefix: Optional[str] = None) -> bool:
     """Whether ``text`` names ``t`` (not counting its unique display name)."""
-    if text in (t.name, t.owner_name):
+    if text in (t.name, t.owner_name, f"{t.owner_name}@{t.runtime}"):  # NAME@RUNTIME even while unique
         return True
     tid = ident(t)
     if tid and (text == tid or (len(text) >= MIN_ID_PREFIX and tid.startswith(text))):

@@ -127,6 +127,15 @@ def scan_daemon(procs: ProcTable, daemon: int) -> list[Owned]:
         if facts is None:
             continue
         seen.add(facts.get("name") or name)
+        if name in configs:  # which live NICs the saved definition has too (they come back on restart)
+            ctext = read_text(configs[name])
+            try:
+                saved = {(n.get("mac") or "").lower() for n in (parse_config(ctext) or {}).get("nics", [])} \
+                    if ctext else set()
+            except Exception:
+                saved = set()
+            for nic in facts.get("nics") or []:
+                nic["config"] = (nic.get("mac") or "").lower() in saved
         out.append(_record(facts, procs, daemon, persistent=name in configs))
     for name, path in sorted(configs.items()):
         if name in seen:
