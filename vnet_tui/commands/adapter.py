@@ -93,6 +93,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--replug", action="store_true", help="VM guest MAC: unplug and plug back with the new MAC"
     )
+    pol = s.add_argument_group(
+        "policy on the host end (directions as the guest sees them; each value 'off' clears it)")
+    pol.add_argument("--cable", choices=("plugged", "unplugged"),
+                     help="pull or plug the cable: the guest sees carrier lost or back (not admin up/down)")
+    pol.add_argument("--rate-in", metavar="RATE[/BURST]",
+                     help="limit what the guest receives, e.g. 10mbit or 10mbit/64kb (tbf on the host end)")
+    pol.add_argument("--rate-out", metavar="RATE[/BURST]",
+                     help="limit what the guest sends (an nftables policer at the host end's ingress)")
+    pol.add_argument("--mac-filter", metavar="on|off|MAC",
+                     help="drop frames from the guest whose source MAC is not its own (on: the guest end's)")
+    pol.add_argument("--ip-filter", metavar="on|off|ADDR,…",
+                     help="drop IPv4/IPv6/ARP/NDP from the guest with a source outside these (on: its addresses)")
+    pol.add_argument("--isolated", choices=("on", "off"),
+                     help="bridge port isolation, and no flooding of unknown unicast to the port")
+    pol.add_argument("--vlan", metavar="ID|off", help="access VLAN (needs bridge VLAN filtering in the kernel)")
+    pol.add_argument("--trunk", metavar="LIST|off", help="tagged VLANs, e.g. 20,30-39 (same need)")
     _common(s)
     s.set_defaults(func=run_set)
 
@@ -154,6 +170,14 @@ def run_set(args: argparse.Namespace) -> int:
         args.bridge,
         args.no_bridge,
         args.replug,
+        cable=args.cable,
+        rate_in=args.rate_in,
+        rate_out=args.rate_out,
+        mac_filter=args.mac_filter,
+        ip_filter=args.ip_filter,
+        isolated=args.isolated,
+        vlan=args.vlan,
+        trunk=args.trunk,
     )
     return report(args, api.edit_adapter(Server.from_args(args), req, **_kw(args)))
 

@@ -32,13 +32,36 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_policies(server: Server, data: dict) -> None:
+    """Each adapter's host end gets ``policy``: what the kernel has on that port (vnet_tui/policy/read.py),
+    whoever set it; left out where it cannot be read (no privilege, no nftables)."""
+    ends = [i for i in data["host"]["interfaces"]
+            if i.get("peer") and i["peer"].get("kind") in ("container", "vm")]
+    if not ends:
+        return
+    try:
+        from vnet_tui.policy.read import read_many
+
+        got = read_many(server.host_netns, [i["ifname"] for i in ends])
+    except Exception:
+        return
+    for i in ends:
+        if i["ifname"] in got:
+            i["policy"] = got[i["ifname"]]
+
+
 def run(args: argparse.Namespace) -> int:
     from vnet_tui.discovery.topology import discover
 
-    topo = discover(Server.from_args(args))
+    server = Server.from_args(args)
+    topo = discover(server)
     if args.json:
+        from vnet_tui.core.text import for_json
+
+        data = topo.to_json()
+        add_policies(server, data)
         # indented for people at a terminal; compact (C encoder, fast) for scripts
-        print(json.dumps(topo.to_json(), indent=1 if sys.stdout.isatty() else None))
+        print(json.dumps(for_json(data), indent=1 if sys.stdout.isatty() else None))
         return 0
     from rich.console import Console
 

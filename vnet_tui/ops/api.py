@@ -18,10 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from vnet_tui.core.errors import NotPermitted
-from vnet_tui.core.model import VM, Container, Topology
+from vnet_tui.core.model import VM, Adapter, Container, Topology
+from vnet_tui.policy.port import Port
 from vnet_tui.core.server import Server
 
-from . import edit, owned, persist, veth, vme, vme_remove
+from . import edit, owned, persist, policy, veth, vme, vme_remove
 from .facts import Facts, Target
 from .live import labels
 from .plan import Plan
@@ -145,6 +146,8 @@ def plan_edit(
     facts = Facts(topology, extra_macs or {})
     target = facts.target(req.target)
     adapter = facts.adapter(target, req.ifname)
+    if policy.asked(req):
+        return policy.plan_set(server, topology, target, adapter, req)
     if isinstance(target, VM) and target.runtime == "libvirt" and req.mac and (req.end or "guest") == "guest" \
             and req.ifname != (adapter.vm_adapter.host_ifname if adapter.vm_adapter else None):
         owned.check_libvirt_edit(target)
@@ -161,10 +164,28 @@ def plan_delete(server: Server, topology: Topology, req: DelRequest) -> Plan:
         network = None if req.raw else owned.engine_endpoint(target, adapter)
         if network:
             return owned.plan_engine_disconnect(target, adapter, network)
-        return _owned_by(veth.plan_delete(lab, target, adapter.guest.ifname, adapter.host.ifname), target)
+        plan = veth.plan_delete(lab, target, adapter.guest.ifname, adapter.host.ifname)
+        return _owned_by(_policy_goes_too(server, plan, adapter), target)
     if target.runtime == "libvirt":
         return owned.plan_libvirt_delete(target, adapter, req)
-    return _owned_by(vme_remove.plan_delete(lab, target, adapter), target)
+    return _owned_by(_policy_goes_too(server, vme_remove.plan_delete(lab, target, adapter), adapter), target)
+
+
+def _policy_goes_too(server: Server, plan: Plan, adapter: Adapter) -> Plan:
+    """Removing an adapter removes its policy: the kernel drops its qdiscs, not our nftables chains."""
+    if adapter.host is None:
+        return plan
+    host = adapter.host.ifname
+
+    def run(step: Any) -> Any:
+        def act(live: Any) -> None:
+            with Port(server.host_netns, host, server.host_netns) as port:
+                step.action(port)
+        return act
+
+    for st in policy.removal_steps(server, host):
+        plan.add(st.command, run(st))
+    return plan
 
 
 # -- applying ---------------------------------------------------------------------

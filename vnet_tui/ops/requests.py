@@ -49,6 +49,15 @@ class SetRequest:
     bridge: Optional[str] = None
     no_bridge: bool = False
     replug: bool = False
+    # policy on the host end (ops/policy.py); None: leave as it is
+    cable: Optional[str] = None  # plugged | unplugged
+    rate_in: Optional[str] = None  # RATE[/BURST] | off: what the guest receives
+    rate_out: Optional[str] = None  # RATE[/BURST] | off: what the guest sends
+    mac_filter: Optional[str] = None  # on | off | MAC
+    ip_filter: Optional[str] = None  # on | off | ADDR,ADDR…
+    isolated: Optional[str] = None  # on | off
+    vlan: Optional[str] = None  # access VLAN id | off
+    trunk: Optional[str] = None  # tagged VLANs "20,30-39" | off
 
 
 @dataclass

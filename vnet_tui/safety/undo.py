@@ -17,7 +17,7 @@ from typing import Any, Optional
 from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Container, Topology, VMAdapter
 from vnet_tui.core.server import Server
-from vnet_tui.ops import api, owned, veth, vme, vme_remove
+from vnet_tui.ops import api, owned, policy, veth, vme, vme_remove
 from vnet_tui.ops.converge import converge
 from vnet_tui.ops.endstate import EndState, differences, read_end
 from vnet_tui.ops.live import Live, labels
@@ -123,6 +123,8 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
     check_identity(entry, topology)
     if (entry.get("target") or {}).get("kind") in owned.OWNER_KINDS:  # made through its owner: undone so
         return owned.inverse(entry, topology)
+    if (entry.get("target") or {}).get("kind") == "policy":  # the port back to the journaled settings
+        return policy.inverse(entry, server, topology)
     op, t = entry["op"], entry["target"]
     lab = labels(server, topology)
     owner = _owner(topology, t["owner"])
