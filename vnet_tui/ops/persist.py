@@ -8,7 +8,7 @@ the domain's config.  Every plan says which it is, in the operator's words.
 
 from __future__ import annotations
 
-from typing import Any, Union
+from typing import Any, Optional, Union
 
 from vnet_tui.core.model import VM, Container
 
@@ -30,11 +30,36 @@ def owner_record(t: Target, kept_by_owner: bool = False) -> dict[str, Any]:
         return out
     if isinstance(t, Container):
         out["netns_inode"] = t.netns.inode
+        lead = leader(t.netns.pids)
+        if lead is not None:  # inode numbers are reused: a restarted container can get the old one's
+            out["leader"] = list(lead)
         if t.netns.name:
             out["netns"] = t.netns.name
     else:
         out["pid"] = t.pid
     return out
+
+
+def start_time(pid: int) -> Optional[int]:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    try:
+        return int(data[data.rfind(b")") + 2:].split()[19])
+    except (IndexError, ValueError):
+        return None
+
+
+def leader(pids: list[int]) -> Optional[tuple[int, int]]:
+    """(pid, start time) of the first of ``pids`` still alive: who holds a namespace, beyond pid reuse."""
+    for pid in pids:
+        st = start_time(pid)
+        if st is not None:
+            return pid, st
+    return None
 
 
 def _what(t: Target) -> str:

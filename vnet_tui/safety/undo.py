@@ -17,7 +17,7 @@ from typing import Any, Optional
 from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Container, Topology, VMAdapter
 from vnet_tui.core.server import Server
-from vnet_tui.ops import api, owned, policy, veth, vme, vme_remove
+from vnet_tui.ops import api, owned, persist, policy, veth, vme, vme_remove
 from vnet_tui.ops.converge import converge
 from vnet_tui.ops.endstate import EndState, differences, read_end
 from vnet_tui.ops.live import Live, labels
@@ -96,6 +96,15 @@ def check_identity(entry: dict[str, Any], topology: Topology) -> None:
             f"{name} is not the container the change was made on: its network namespace was replaced "
             f"(inode {want_inode} then, {ct.netns.inode} now; restarted?). Change {entry['id']} is not "
             "applied to it",
+            rule="undo-target-replaced",
+        )
+    lead = owner.get("leader")
+    if ct is not None and lead and persist.start_time(lead[0]) != lead[1] or \
+            ct is not None and lead and lead[0] not in ct.netns.pids:
+        raise NotFound(
+            f"{name} is not the container the change was made on: the process that held its network "
+            f"namespace (pid {lead[0]}) is gone (restarted?), even if the namespace's inode number was "
+            f"reused. Change {entry['id']} is not applied to it",
             rule="undo-target-replaced",
         )
     if vm is not None and owner.get("pid") and vm.pid != owner.get("pid"):
