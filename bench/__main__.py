@@ -17,12 +17,13 @@ import time
 import traceback
 from typing import Any, Callable
 
-from . import discovery, lab, ops, readme, sweep, table, tui
+from . import discovery, lab, ops, owners, policy, readme, sweep, table, tui
 from .common import Figure, settle
 from .machine import machine, one_line
 from .session import Session
 
-GROUPS = ("sweep", "discovery", "tui", "ops", "lab")
+GROUPS = ("sweep", "discovery", "tui", "ops", "policy", "lab")
+EXTRA = ("owners",)  # opt-in (--only owners): starts docker, podman, LXC, nspawn and libvirt in a namespace
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -52,7 +53,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     if a.quick:
         a.repeat, a.baseline_repeat = 1, 1
     a.only = [g for g in a.only.split(",") if g]
-    unknown = set(a.only) - set(GROUPS)
+    unknown = set(a.only) - set(GROUPS) - set(EXTRA)
     if unknown:
         p.error(f"unknown groups: {', '.join(sorted(unknown))}")
     a.stream_seconds = a.stream_seconds or (5.0 if a.quick else 35.0)
@@ -96,7 +97,7 @@ def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -
     figs: list[Figure] = []
     info: dict[str, Any] = {}
     calm = lambda: settle(max_wait=a.settle) if a.settle > 0 else 0.0  # noqa: E731
-    need_lab = any(g in a.only for g in ("sweep", "discovery", "tui", "ops"))
+    need_lab = any(g in a.only for g in ("sweep", "discovery", "tui", "ops", "policy"))
     if need_lab:
         log(f"building lab: {a.containers} containers, {a.vms} paused VMs …")
         t0 = time.monotonic()
@@ -132,9 +133,25 @@ def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -
             log("add one adapter …")
             guarded(figs, [("ops_add", "add one adapter (core call)")], log,
                     lambda: ops.figure(main, a.ops_samples, log))
+        if "policy" in a.only:
+            calm()
+            log("adapter policy …")
+            guarded(figs, [("policy_add", "add a rate limit and filters to an adapter")], log,
+                    lambda: policy.figure(main, a.ops_samples, log))
+            guarded(figs, [("policy_sweep", "counter sweep with a policy on every adapter")], log,
+                    lambda: policy.sweep_figure(main, max(4, 3 * a.repeat), log))
         t0 = time.monotonic()
         s.lab_down(main.name)
         info["main_lab"]["down_s"] = time.monotonic() - t0
+    if "owners" in a.only:
+        from tests.runtimes import together
+
+        log("owners: all five runtimes in one namespace …")
+        with together.server() as srv:
+            guarded(figs, [("owners_runtimes", "owners: runtimes tested"), ("owners_names", "owners: names right"),
+                           ("owners_states", "owners: states right"),
+                           ("owners_show", "owners: show --netns --json")], log,
+                    lambda: owners.run(srv, 5, log))
     if "lab" in a.only:
         log(f"lab up/down of {a.containers} containers …")
         guarded(figs, [("lab_up", "lab up"), ("lab_down", "lab down")], log,
