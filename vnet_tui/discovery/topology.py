@@ -33,7 +33,7 @@ from vnet_tui.core.model import (
 )
 from vnet_tui.core.server import Server
 from vnet_tui.net import rtnl
-from vnet_tui.net.namespace import Namespace, NsState
+from vnet_tui.net.namespace import Namespace, NsState, hidden_peer, named_nsids
 from vnet_tui.net.netns import NetnsError
 
 from vnet_tui.owners import identity
@@ -222,6 +222,15 @@ class Discoverer:
                 h.peer = Peer("container", c.name, c.nsname, g.ifname, g.ifindex)
                 g.peer = Peer("host", None, self.server.host_netns, h.ifname, h.ifindex)
 
+        # host ends whose other end is in a namespace this user may not enter: say so, not "no peer"
+        if not may_enter_namespaces():
+            names: Optional[dict[int, str]] = None
+            for h in host_ifaces:
+                if h.peer is None and h.link_netnsid is not None and h.link_netnsid not in by_nsid:
+                    if names is None:
+                        names = named_nsids(self.host)
+                    h.peer = hidden_peer(h.link_netnsid, h.link_ifindex, names)
+
         # veth pairs inside the host itself
         for h in host_ifaces:
             if h.peer is None and h.kind == "veth" and h.link_netnsid is None and h.link_ifindex in by_index:
@@ -313,6 +322,18 @@ def owned_adapters(adapters: list[VMAdapter], owner: Owner) -> list[VMAdapter]:
         out.append(VMAdapter(nic.get("alias") or a.id, mac, a.host_ifname or nic.get("target"),
                              nic.get("model") or a.model, netdev=nic.get("netdev") or a.id))
     return out
+
+
+def may_enter_namespaces() -> bool:
+    """CAP_SYS_ADMIN in the effective set: what entering another network namespace needs."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> 21 & 1)
+    except OSError:
+        pass
+    return os.geteuid() == 0
 
 
 def discover(server: Server) -> Topology:
