@@ -300,3 +300,82 @@ async def test_forms_change_a_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
                 await wait_for(pilot, lambda: len(app.screen_stack) == 1)
         assert ip_json("link", "show", "dev", "eth0", netns=ct)[0]["mtu"] == 1500
         assert "eth1" not in [l["ifname"] for l in ip_json("link", "show", netns=ct)]
+
+
+async def test_edit_form_policy_is_its_own_change() -> None:
+    """The policy section and the other fields: refused together, in the form's words; at 80×24 the
+    policy fields are reached by scrolling while Apply stays on screen."""
+    app = Harness(lambda a: open_edit_form(a, DEMO, TOPO, "ct101", "veth101.0"))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await mounted(pilot, "#edit-rate-in", Input)
+        await pilot.pause()
+        await typed(pilot, "#edit-mtu", "1400")
+        await typed(pilot, "#edit-rate-in", "10mbit")
+        problem = text_of(app, "#form-problem")
+        assert "[policy-with-edit]" in problem and "policy is a change of its own" in problem
+        assert "--mtu" not in problem
+        assert app.screen.query_one("#form-apply-button", Button).disabled
+        rate_in = app.screen.query_one("#edit-rate-in", Input)
+        rate_in.focus()
+        await pilot.pause()
+        apply = app.screen.query_one("#form-apply-button", Button)
+        assert app.screen.query_one("#form-fields").region.contains_region(rate_in.region)
+        assert apply.region.bottom <= 23 and apply.region.height == 1
+        # the request carries the policy fields as the CLI's flags would
+        await typed(pilot, "#edit-mtu", "1500")
+        app.screen.query_one("#edit-isolated").value = "on"
+        app.screen.query_one("#edit-cable").value = "unplugged"
+        await typed(pilot, "#edit-mac-filter", "on")
+        await typed(pilot, "#edit-ip-filter", "198.18.1.2, fd00::2")
+        req = app.screen.request()
+        assert (req.mtu, req.rate_in, req.rate_out, req.mac_filter, req.isolated, req.cable) == \
+            (None, "10mbit", None, "on", "on", "unplugged")
+        assert req.ip_filter == "198.18.1.2, fd00::2"
+
+
+@pytest.mark.live
+async def test_edit_form_sets_a_policy_on_a_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rate in and MAC filter through the form: the preview shows the commands, Apply makes them, the kernel
+    has them (tc on the host end, the port's nftables table)."""
+    import subprocess
+
+    from tests.helpers import unique
+    from vnet_tui.lab import lab
+    from vnet_tui.ops.api import topology_of
+
+    monkeypatch.setenv("VNET_TUI_STATE", str(tmp_path))
+    with lab(unique("fp"), containers=1, vms=0, seed=5) as info:
+        server = Server(lab=info.name)
+        ns = server.host_netns
+        assert ns is not None
+        topo = topology_of(server)
+        from vnet_tui.ops.facts import Facts
+
+        facts = Facts(topo)
+        adapter = facts.adapter(facts.target("ct101"), "eth0")
+        host = adapter.host.ifname
+        assert "tbf" not in subprocess.run(["tc", "-n", ns, "qdisc", "show", "dev", host],
+                                           capture_output=True, text=True, check=True).stdout
+        app = Harness(lambda a: open_edit_form(a, server, topo, "ct101", "eth0"))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await mounted(pilot, "#edit-rate-in", Input)
+            await pilot.pause()
+            await typed(pilot, "#edit-rate-in", "10mbit/64k")
+            await typed(pilot, "#edit-mac-filter", "on")
+            preview = text_of(app, "#form-preview")
+            assert host in preview and "tbf" in preview, preview
+            assert "nft" in preview, preview
+            assert not app.screen.query_one("#form-apply-button", Button).disabled
+            await press(pilot, "#form-apply-button")
+            await wait_for(pilot, lambda: len(app.screen_stack) == 1)
+        qdiscs = json.loads(subprocess.run(["tc", "-n", ns, "-j", "qdisc", "show", "dev", host],
+                                           capture_output=True, text=True, check=True).stdout)
+        tbf = [q for q in qdiscs if q["kind"] == "tbf"]
+        assert tbf and tbf[0]["handle"].startswith("5654:"), qdiscs
+        assert tbf[0]["options"]["rate"] == 10_000_000 // 8, tbf[0]["options"]  # bytes per second
+        tables = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "tables"],
+                                capture_output=True, text=True, check=True).stdout
+        assert f"netdev vnet_tui_{host}" in tables, tables
+        ruleset = subprocess.run(["ip", "netns", "exec", ns, "nft", "list", "table", "netdev", f"vnet_tui_{host}"],
+                                 capture_output=True, text=True, check=True).stdout
+        assert adapter.guest.mac in ruleset, ruleset

@@ -100,6 +100,7 @@ class ChangeForm(ModalScreen[Optional[Result]]):
     ChangeForm .form-row Input.-invalid { background: $error 25%; }
     ChangeForm #form-preview { margin-top: 1; }
     ChangeForm .form-note { margin-bottom: 1; }
+    ChangeForm .form-section { height: auto; margin-top: 1; }
     ChangeForm #form-problem { height: auto; max-height: 3; margin-top: 1; }
     ChangeForm #form-preview { height: auto; background: $boost; padding: 0 1; }
     ChangeForm #form-buttons { height: 1; margin-top: 1; align: right middle; }

@@ -1,8 +1,11 @@
-"""The edit form: one end of an adapter — MAC, addresses, MTU, up/down, bridge.
+"""The edit form: one end of an adapter — MAC, addresses, MTU, up/down, bridge — and its policy.
 
 Fields start at the end's current values; only what differs is asked
 for.  A VM's guest end offers only its MAC, by unplug + replug (the form
-says why: a guest MAC cannot change live).
+says why: a guest MAC cannot change live).  Below them, the host end's
+policy (cable, rates each way, MAC and IP filters, isolation): a change of
+its own — ops refuses it mixed with the fields above (policy-with-edit),
+and the form says so in its words.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from textual.widgets import Checkbox, Input, Select, Static
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.model import Interface, Topology
 from vnet_tui.core.server import Server
-from vnet_tui.ops import api
+from vnet_tui.ops import api, policy
 from vnet_tui.ops.api import Result
 from vnet_tui.ops.facts import Facts
 from vnet_tui.ops.plan import Plan
@@ -26,6 +29,10 @@ from .add import mtu, words
 from .base import ChangeForm, field
 
 UNCHANGED, DETACH = "=", "-"
+POLICY_INPUTS = (("rate in", "edit-rate-in", "RATE[/BURST] or off: what the guest receives, e.g. 10mbit/64k"),
+                 ("rate out", "edit-rate-out", "RATE[/BURST] or off: what the guest sends"),
+                 ("MAC filter", "edit-mac-filter", "on (the guest's MAC) · off · a MAC"),
+                 ("IP filter", "edit-ip-filter", "on (the guest's IPs) · off · 198.18.5.1,fd00::5"))
 
 
 class EditAdapterScreen(ChangeForm):
@@ -100,6 +107,18 @@ class EditAdapterScreen(ChangeForm):
             options += [("detach from its bridge", DETACH)] if i and i.master else []
             options += [(f"attach to {b}", b) for b in self.bridges if not i or b != i.master]
             yield field("bridge", Select(options, value=UNCHANGED, id="edit-bridge", allow_blank=False))
+        yield from self.compose_policy()
+
+    def compose_policy(self) -> ComposeResult:
+        """The host end's policy: its own change, never with the fields above."""
+        yield Static(Text.assemble(("policy", "bold"), (" of the host end — a change of its own: "
+                                   "leave the fields above as they are", "dim")), classes="form-section")
+        yield field("cable", Select([("unchanged", UNCHANGED), ("plugged", "plugged"), ("unplugged", "unplugged")],
+                                    value=UNCHANGED, id="edit-cable", allow_blank=False))
+        for label, wid, hint in POLICY_INPUTS:
+            yield field(label, Input(placeholder=hint, id=wid))
+        yield field("isolated", Select([("unchanged", UNCHANGED), ("on", "on"), ("off", "off")],
+                                       value=UNCHANGED, id="edit-isolated", allow_blank=False))
 
     def request(self) -> SetRequest:
         v = lambda q: self.query_one(f"#{q}", Input).value.strip()  # noqa: E731
@@ -125,6 +144,7 @@ class EditAdapterScreen(ChangeForm):
                         tap.up is not None,
                         tap.bridge,
                         tap.no_bridge,
+                        policy.asked(tap),
                     )
                 ):
                     raise InvalidInput(
@@ -136,6 +156,15 @@ class EditAdapterScreen(ChangeForm):
     def tap_request(self, v: Any) -> SetRequest:
         """The request for the end this form edits (a container end, or a VM's tap)."""
         i = self.iface
+        pick = lambda q: self.query_one(f"#{q}", Select).value  # noqa: E731
+        policy = {
+            "cable": None if pick("edit-cable") == UNCHANGED else str(pick("edit-cable")),
+            "rate_in": v("edit-rate-in") or None,
+            "rate_out": v("edit-rate-out") or None,
+            "mac_filter": v("edit-mac-filter") or None,
+            "ip_filter": v("edit-ip-filter") or None,
+            "isolated": None if pick("edit-isolated") == UNCHANGED else str(pick("edit-isolated")),
+        }
         mac = v("edit-mac")
         new_mtu = mtu(v("edit-mtu"))
         state = self.query_one("#edit-state", Select).value
@@ -151,6 +180,7 @@ class EditAdapterScreen(ChangeForm):
             up=None if state == UNCHANGED else state == "up",
             bridge=str(bridge) if bridge not in (UNCHANGED, DETACH) else None,
             no_bridge=bridge == DETACH,
+            **policy,
         )
 
     def plan(self) -> Plan:

@@ -19,6 +19,9 @@ BY_RULE = {
     "routed-needs-ip": "Routed needs at least one IP address to route to the container.",
     "bridge-or-routed": "Choose a bridge or routed, not both.",
     "bridge-or-nobridge": "Choose one bridge change.",
+    "policy-with-edit": "The policy is a change of its own: apply it with the fields above left as they were "
+                        "(or the MAC/IP/MTU/state/bridge change first, then the policy).",
+    "policy-cable": "“cable”: plugged or unplugged.",
 }
 
 # a flag in a message → the field's label (longest first when replacing)
@@ -40,6 +43,12 @@ FLAGS = {
     "--host-ifname": "“host ifname”",
     "--end": "the end",
     "--confirm": "typed confirmation",
+    "--rate-in": "“rate in”",
+    "--rate-out": "“rate out”",
+    "--mac-filter": "“MAC filter”",
+    "--ip-filter": "“IP filter”",
+    "--isolated": "“isolated”",
+    "--cable": "“cable”",
 }
 _FLAG = re.compile("|".join(re.escape(f) for f in sorted(FLAGS, key=len, reverse=True)) + r"(?![\w-])")
 _USE = re.compile(r"\b[Uu]se (“[^”]+”)")
@@ -58,7 +67,7 @@ def form_message(rule: Optional[str], message: str) -> str:
 FIELDS = [
     ("mac-", "mac"), ("vm-guest-mac", "guest-mac"), ("ip", "ips"), ("routed-needs-ip", "ips"),
     ("vm-ip", "ips"), ("mtu", "mtu"), ("ifname", "ifname"), ("vm-ifname", "ifname"), ("bridge", "bridge"),
-    ("target", "target"),
+    ("target", "target"), ("policy-mac", "mac-filter"), ("ip-filter", "ip-filter"), ("rate-in", "rate-in"), ("rate-out", "rate-out"),
 ]
 
 
