@@ -148,6 +148,10 @@ def plan_edit(
     adapter = facts.adapter(target, req.ifname)
     if policy.asked(req):
         return policy.plan_set(server, topology, target, adapter, req)
+    if isinstance(target, VM) and adapter.kind == "vme" and (req.add_ips or req.del_ips) and req.end != "host":
+        from . import guestaddr  # the guest's own addresses, through its agent (ops/guestaddr.py)
+
+        return guestaddr.plan_set(server, topology, target, adapter, req, facts)
     if isinstance(target, VM) and target.runtime == "libvirt" and req.mac and (req.end or "guest") == "guest" \
             and req.ifname != (adapter.vm_adapter.host_ifname if adapter.vm_adapter else None):
         owned.check_libvirt_edit(target)
