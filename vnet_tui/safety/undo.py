@@ -17,7 +17,7 @@ from typing import Any, Optional
 from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Container, Topology, VMAdapter
 from vnet_tui.core.server import Server
-from vnet_tui.ops import api, owned, persist, policy, veth, vme, vme_remove
+from vnet_tui.ops import api, guestaddr, owned, persist, policy, veth, vme, vme_remove
 from vnet_tui.ops.converge import converge
 from vnet_tui.ops.endstate import EndState, differences, read_end
 from vnet_tui.ops.live import Live, labels
@@ -134,6 +134,8 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
         return owned.inverse(entry, topology)
     if (entry.get("target") or {}).get("kind") == "policy":  # the port back to the journaled settings
         return policy.inverse(entry, server, topology)
+    if (entry.get("target") or {}).get("kind") == "guest-addr":  # a VM guest's addresses, through its agent
+        return guestaddr.inverse(entry, server, topology)
     op, t = entry["op"], entry["target"]
     lab = labels(server, topology)
     owner = _owner(topology, t["owner"])
