@@ -321,6 +321,7 @@ async def test_edit_form_policy_is_its_own_change() -> None:
         apply = app.screen.query_one("#form-apply-button", Button)
         assert app.screen.query_one("#form-fields").region.contains_region(rate_in.region)
         assert apply.region.bottom <= 23 and apply.region.height == 1
+        assert app.screen.get_widget_at(apply.region.x + 1, apply.region.y)[0] is apply  # on screen, not clipped
         # the request carries the policy fields as the CLI's flags would
         await typed(pilot, "#edit-mtu", "1500")
         app.screen.query_one("#edit-isolated").value = "on"

@@ -121,6 +121,24 @@ def test_edit_form(snap_compare, size):
                                                  until=on_screen("EditAdapterScreen")))
 
 
+@pytest.mark.parametrize("size", [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")])
+def test_edit_form_policy(snap_compare, size):
+    """The policy section, scrolled to, with an MTU typed too: refused in the form's words (no kernel read)."""
+    async def run(pilot: Any) -> None:
+        await keys("e", until=on_screen("EditAdapterScreen"))(pilot)
+        screen = pilot.app.screen
+        screen.query_one("#edit-mtu", Input).value = "1400"
+        rate_in = screen.query_one("#edit-rate-in", Input)
+        rate_in.value = "10mbit/64k"
+        rate_in.focus()
+        await settle(pilot)
+        await wait_for(pilot, lambda: "policy-with-edit" in str(screen.query_one("#form-problem").render()),
+                       what="the refusal")
+        await settle(pilot)
+
+    assert snap_compare(writable_app(), terminal_size=size, run_before=run)
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_delete_prompt(snap_compare, size):
     assert snap_compare(writable_app(), terminal_size=size,

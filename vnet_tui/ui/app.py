@@ -22,15 +22,18 @@ from vnet_tui.live.feed import Feed, Sample, step_interval
 from vnet_tui.live.privilege import privilege
 
 from . import changes
-from .detail import DetailScreen, DetailView
+from .detail import DetailScreen, DetailView, host_ifname
 from .header import StatusHeader
 from .help import HelpScreen
 from .keys import bindings
 from .main import MainScreen
-from .messages import CountersUpdated, FeedFailed, TopologyChanged
+from .messages import CountersUpdated, FeedFailed, PolicyRead, TopologyChanged
 from .palette import VnetCommands
 from .panes import SORTS, Pane
 from .rows import Row
+
+
+POLICY_EVERY = 3.0  # seconds between reads of the shown host end's policy
 
 
 class VnetApp(App):
@@ -55,6 +58,8 @@ class VnetApp(App):
         self.loaded = False  # the first topology and sample are on screen
         self.interval = feed.interval
         self.paused = False
+        self.policy_words: dict[str, list[str]] = {}  # the shown host end's policy (read.summary), by ifname
+        self.policy_asked: Optional[str] = None  # the host end whose policy is shown (and re-read)
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -70,6 +75,47 @@ class VnetApp(App):
         h.interval = self.interval
         self.main.pane("host").focus()
         self.run_feed()
+        if self.server is not None:
+            self.set_interval(POLICY_EVERY, self.refresh_policy, name="policy")
+
+    # -- the shown adapter's policy (read in a worker, never on the UI thread) --------
+    def policy_for(self, row: Optional[Row]) -> Optional[list[str]]:
+        """The policy words of ``row``'s host end as last read; a new selection starts a read."""
+        name = host_ifname(row) if self.server is not None else None
+        if name != self.policy_asked:
+            self.policy_asked = name
+            if name is not None:
+                self.read_policy(name)
+        return self.policy_words.get(name) if name is not None else None
+
+    def refresh_policy(self) -> None:
+        """Every few seconds, while an adapter's detail is on screen: read its policy again."""
+        if self.policy_asked is not None and isinstance(self.screen, (MainScreen, DetailScreen)):
+            self.read_policy(self.policy_asked)
+
+    @work(thread=True, group="policy", exclusive=True, exit_on_error=False, description="policy read")
+    def read_policy(self, ifname: str) -> None:
+        from vnet_tui.policy import read as pread
+
+        assert self.server is not None
+        try:
+            words = pread.summary(pread.read_many(self.server.host_netns, [ifname])[ifname])
+        except Exception:  # gone, not ours to read, no such namespace: nothing shown
+            words = []
+        self.post_message(PolicyRead(ifname, words))
+
+    def on_policy_read(self, msg: PolicyRead) -> None:
+        if msg.ifname != self.policy_asked or self.policy_words.get(msg.ifname) == msg.words:
+            return
+        self.policy_words = {msg.ifname: msg.words}  # only the shown one: nothing kept for rows gone
+        if not self.main_shown():
+            return
+        try:
+            self.main.show_detail()
+            self._refresh_big_detail()
+        except NoMatches:
+            if self.main_shown():
+                raise
 
     # -- the feed ----------------------------------------------------------
     @work(thread=True, group="live", description="netlink watcher", exclusive=True, exit_on_error=False)
@@ -117,6 +163,8 @@ class VnetApp(App):
         h = self.main.query_one(StatusHeader)
         h.server, h.problem = self.feed.label, ""  # a topology after a stop: `r` started the feed again
         self.main.show_topology(msg.topo)
+        if self.policy_asked is not None and not first:  # a change may have been a policy's
+            self.read_policy(self.policy_asked)
         if first and msg.topo.containers:  # start on an adapter: both ends and their counters
             self.main.pane("containers").focus()
         if first:
@@ -158,7 +206,7 @@ class VnetApp(App):
             pane, key = self.detail_key
             try:
                 row = self.main.pane(pane).rows_by_key.get(key)
-                self.screen.query_one(DetailView).show(row, self.sample, self.feed.history)
+                self.screen.query_one(DetailView).show(row, self.sample, self.feed.history, self.policy_for(row))
             except NoMatches:  # the detail screen is closing
                 pass
 

@@ -22,6 +22,13 @@ from vnet_tui.live.feed import EndKey, Sample
 from .footer import KeyFooter
 from .rows import End, Row, addresses, state_text
 
+
+def host_ifname(row: Optional[Row]) -> Optional[str]:
+    """The host end whose policy the detail shows: an adapter's (a row with both ends), else None."""
+    if row is None or row.guest is None or row.host is None or row.host.iface is None:
+        return None
+    return row.host.iface.ifname
+
 History = Callable[[EndKey], tuple[list[float], list[float]]]
 
 
@@ -31,8 +38,17 @@ def _swap(c: Counters) -> Counters:
                     c.tx_errors, c.rx_errors, c.tx_dropped, c.rx_dropped)
 
 
+def policy_text(words: Optional[list[str]], label: str = "policy ") -> Text:
+    """A host end's policy in short words (read.summary), or nothing when it has none."""
+    if not words:
+        return Text("")
+    t = Text(label, style="bold")
+    t.append_text(safe(" · ".join(words), style="yellow"))
+    return t
+
+
 def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Rate], seen_at_tap: bool,
-             narrow: bool = False, tight: Optional[bool] = None) -> Text:
+             narrow: bool = False, tight: Optional[bool] = None, policy: Optional[list[str]] = None) -> Text:
     """The lines that describe one end (``narrow``: facts one a line, for a column under ~42 cells;
     ``tight``: counters without zero errors and drops, under ~56 cells — by default as ``narrow``)."""
     tight = narrow if tight is None else tight
@@ -73,6 +89,9 @@ def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Ra
             t.append_text(safe(i.master))
         t.append("\nIPs    ")
         t.append_text(Text("\n       " if narrow else ", ").join([safe(a) for a in addresses(i)]) or Text("—"))
+    if policy:
+        t.append("\n")
+        t.append_text(policy_text(policy, "policy "))
     if counters is None:
         t.append("\n\n(no counters yet)", style="dim")
         return t
@@ -139,16 +158,17 @@ class EndBox(Vertical):
             self.show(*self._args)
 
     def show(self, end: Optional[End], sample: Optional[Sample], history: Optional[History],
-             empty: Optional[Text] = None) -> None:
-        """Show ``end`` (None: ``empty``, or "no other end")."""
-        self._args = (end, sample, history, empty)
+             empty: Optional[Text] = None, policy: Optional[list[str]] = None) -> None:
+        """Show ``end`` (None: ``empty``, or "no other end"); ``policy``: its policy in short words."""
+        self._args = (end, sample, history, empty, policy)
         self.set_class(end is None, "empty")
         key = end.key if end else None
         seen_at_tap = bool(end and end.at_tap)
         counters = sample.counters_of(key) if sample and key else None
         rate = sample.rates.get(key) if sample and key else None
         narrow, tight = 0 < self.size.width < 42, 0 < self.size.width < 56
-        text = end_text(end, counters, rate, seen_at_tap, narrow, tight) if end is not None or empty is None else empty
+        text = end_text(end, counters, rate, seen_at_tap, narrow, tight, policy) \
+            if end is not None or empty is None else empty
         rx, tx = history(key) if history and key else ([], [])
         if seen_at_tap:
             rx, tx = tx, rx
@@ -194,7 +214,7 @@ def _end_line(label: str, end: Optional[End]) -> Text:
     return t
 
 
-def summary_line(row: Optional[Row], sample: Optional[Sample]) -> Text:
+def summary_line(row: Optional[Row], sample: Optional[Sample], policy: Optional[list[str]] = None) -> Text:
     """The folded detail pane: the adapter, its state and rates; then a line per end, and the keys."""
     if row is None:
         return Text("no row selected", style="dim")
@@ -215,6 +235,9 @@ def summary_line(row: Optional[Row], sample: Optional[Sample]) -> Text:
     if rate is not None:
         rx, tx = (rate.tx_bps, rate.rx_bps) if row.swap else (rate.rx_bps, rate.tx_bps)
         t.append(f"  rx {human_rate(rx)}  tx {human_rate(tx)}")
+    if policy:
+        t.append("  ")
+        t.append_text(policy_text(policy, "policy "))
     lines = [t]
     if g is not None and h is not None:
         lines += [_end_line("guest", g), _end_line("host", h)]
@@ -245,10 +268,11 @@ class DetailView(Vertical):
             yield Static("⇄", id="pair-arrow")
             yield EndBox(id="host-end")
 
-    def show(self, row: Optional[Row], sample: Optional[Sample], history: Optional[History]) -> None:
-        """Show ``row``'s adapter (None: nothing selected)."""
+    def show(self, row: Optional[Row], sample: Optional[Sample], history: Optional[History],
+             policy: Optional[list[str]] = None) -> None:
+        """Show ``row``'s adapter (None: nothing selected); ``policy``: its host end's, in short words."""
         if self.has_class("folded"):
-            self.query_one("#detail-line", Facts).text = summary_line(row, sample)
+            self.query_one("#detail-line", Facts).text = summary_line(row, sample, policy)
             return
         if row is None:
             self._title(Text("Adapter — select a row"))
@@ -267,7 +291,8 @@ class DetailView(Vertical):
         self._title(title)
         guest, host = row.guest, row.host
         self.query_one("#guest-end", EndBox).show(guest if guest else host, sample, history)
-        self.query_one("#host-end", EndBox).show(host if guest else None, sample, history)
+        self.query_one("#host-end", EndBox).show(host if guest else None, sample, history,
+                                                 policy=policy if guest else None)
 
 
 class DetailScreen(Screen):

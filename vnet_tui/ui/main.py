@@ -171,7 +171,8 @@ class MainScreen(Screen):
         return self.pane(self.last_pane).current
 
     def show_detail(self) -> None:
-        self.query_one(DetailView).show(self.selected_row(), self.vnet.sample, self.vnet.feed.history)
+        row = self.selected_row()
+        self.query_one(DetailView).show(row, self.vnet.sample, self.vnet.feed.history, self.vnet.policy_for(row))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.data_table, Pane):

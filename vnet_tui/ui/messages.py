@@ -51,3 +51,12 @@ class FeedFailed(Message):
     def __init__(self, reason: str) -> None:
         super().__init__()
         self.reason = reason
+
+
+class PolicyRead(Message):
+    """A host end's policy, read from the kernel in a worker: its summary words (empty: none, or unreadable)."""
+
+    def __init__(self, ifname: str, words: list[str]) -> None:
+        super().__init__()
+        self.ifname = ifname
+        self.words = words

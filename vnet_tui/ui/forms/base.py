@@ -83,7 +83,8 @@ class Fields(VerticalScroll, can_focus=False):
     """The form's fields and its preview; scrolls when the terminal is short (the buttons stay)."""
 
 
-RESERVED = 8  # lines of the screen that are not fields: box border, problem (≤3), buttons, footer, margin
+RESERVED = 9  # lines of the screen that are not fields: box border (2), problem (≤3) and its margin, buttons
+# and their margin, footer
 
 
 class ChangeForm(ModalScreen[Optional[Result]]):

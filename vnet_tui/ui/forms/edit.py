@@ -111,8 +111,9 @@ class EditAdapterScreen(ChangeForm):
 
     def compose_policy(self) -> ComposeResult:
         """The host end's policy: its own change, never with the fields above."""
-        yield Static(Text.assemble(("policy", "bold"), (" of the host end — a change of its own: "
-                                   "leave the fields above as they are", "dim")), classes="form-section")
+        yield Static(Text.assemble(("policy", "bold"), (" (host end): its own change, leave the fields "
+                                   "above unchanged", "dim"), no_wrap=True, overflow="ellipsis"),
+                     classes="form-section")
         yield field("cable", Select([("unchanged", UNCHANGED), ("plugged", "plugged"), ("unplugged", "unplugged")],
                                     value=UNCHANGED, id="edit-cable", allow_blank=False))
         for label, wid, hint in POLICY_INPUTS:

@@ -19,8 +19,8 @@ BY_RULE = {
     "routed-needs-ip": "Routed needs at least one IP address to route to the container.",
     "bridge-or-routed": "Choose a bridge or routed, not both.",
     "bridge-or-nobridge": "Choose one bridge change.",
-    "policy-with-edit": "The policy is a change of its own: apply it with the fields above left as they were "
-                        "(or the MAC/IP/MTU/state/bridge change first, then the policy).",
+    "policy-with-edit": "The policy is a change of its own: leave the fields above as they were, "
+                        "or apply those first.",
     "policy-cable": "“cable”: plugged or unplugged.",
 }
 
