@@ -27,7 +27,7 @@ from .header import StatusHeader
 from .help import HelpScreen
 from .keys import bindings
 from .main import MainScreen
-from .messages import CountersUpdated, FeedFailed, PolicyRead, TopologyChanged
+from .messages import CountersUpdated, FeedFailed, PolicyRead, RecoveryNotes, TopologyChanged
 from .palette import VnetCommands
 from .panes import SORTS, Pane
 from .rows import Row
@@ -77,6 +77,25 @@ class VnetApp(App):
         self.run_feed()
         if self.server is not None:
             self.set_interval(POLICY_EVERY, self.refresh_policy, name="policy")
+        if self.read_write and self.server is not None:
+            self.recover_at_start()
+
+    # -- changes an earlier process left half-made (the write-ahead journal) ----------
+    @work(thread=True, group="recovery", description="settle interrupted changes", exit_on_error=False)
+    def recover_at_start(self) -> None:
+        from vnet_tui.safety import recover
+
+        try:
+            notes = recover.at_start()
+        except Exception as e:  # at_start never raises; should it, say so rather than stop the app
+            notes = [f"interrupted changes not settled: {type(e).__name__}: {e}"]
+        if notes:
+            self.post_message(RecoveryNotes(notes))
+
+    def on_recovery_notes(self, msg: RecoveryNotes) -> None:
+        for note in msg.notes:
+            self.notify(note, title="settled at start: an interrupted change", severity="warning", timeout=15,
+                        markup=False)
 
     # -- the shown adapter's policy (read in a worker, never on the UI thread) --------
     def policy_for(self, row: Optional[Row]) -> Optional[list[str]]:

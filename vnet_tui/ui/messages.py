@@ -60,3 +60,11 @@ class PolicyRead(Message):
         super().__init__()
         self.ifname = ifname
         self.words = words
+
+
+class RecoveryNotes(Message):
+    """What the start settled of changes an earlier process left half-made (safety.recover.at_start)."""
+
+    def __init__(self, notes: list[str]) -> None:
+        super().__init__()
+        self.notes = notes
