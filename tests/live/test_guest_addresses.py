@@ -36,7 +36,7 @@ NEW6 = "fd00:5654::200:9/64"
 Cli = Callable[..., subprocess.CompletedProcess]
 
 
-def _lab(tmp_path_factory: Any, prefix: str, boot: bool) -> Iterator[tuple[LabInfo, Cli, str]]:
+def _lab(tmp_path_factory: Any, prefix: str, boot: bool, vms: int = 1) -> Iterator[tuple[LabInfo, Cli, str]]:
     state = str(tmp_path_factory.mktemp("state"))
     name = unique(prefix)
     env = {**os.environ, "VNET_TUI_STATE": state}
@@ -49,7 +49,7 @@ def _lab(tmp_path_factory: Any, prefix: str, boot: bool) -> Iterator[tuple[LabIn
         return r
 
     try:
-        up = subprocess.run([sys.executable, "-m", "vnet_tui", "lab", "up", name, "--containers", "1", "--vms", "1",
+        up = subprocess.run([sys.executable, "-m", "vnet_tui", "lab", "up", name, "--containers", "1", "--vms", str(vms),
                              "--json", *([] if boot else ["--no-boot"])], capture_output=True, text=True, env=env,
                             timeout=240)
         assert up.returncode == 0, up.stdout + up.stderr
@@ -61,7 +61,7 @@ def _lab(tmp_path_factory: Any, prefix: str, boot: bool) -> Iterator[tuple[LabIn
 
 @pytest.fixture(scope="module")
 def booted(tmp_path_factory: Any) -> Iterator[tuple[LabInfo, Cli, str]]:
-    yield from _lab(tmp_path_factory, "ga", boot=True)
+    yield from _lab(tmp_path_factory, "ga", boot=True, vms=2)  # vm202: another guest's addresses
 
 
 @pytest.fixture(scope="module")
@@ -69,9 +69,9 @@ def paused(tmp_path_factory: Any) -> Iterator[tuple[LabInfo, Cli, str]]:
     yield from _lab(tmp_path_factory, "gn", boot=False)
 
 
-def agent_addrs(info: LabInfo) -> list[str]:
+def agent_addrs(info: LabInfo, name: str = "vm201") -> list[str]:
     """The guest NIC's addresses (not link-local) as its agent reports them."""
-    vm = info.vm("vm201")
+    vm = info.vm(name)
     with QGA(vm.qga, timeout=5.0) as q:
         nic = next(i for i in q.interfaces() if (i["hardware-address"] or "").lower() == vm.guest_mac.lower())
     return sorted(f"{a['ip-address']}/{a['prefix']}" for a in nic["ip-addresses"]
@@ -132,11 +132,13 @@ def test_a_deleted_address_is_gone_and_undo_puts_it_back(booted):
 def test_bad_input_is_refused_with_its_rule_and_nothing_changes(booted):
     info, cli, _ = booted
     start = agent_addrs(info)
+    assert info.vm("vm202").ipv4 in agent_addrs(info, "vm202")
     ct_ip = info.container("ct101").ipv4
     own = next(a for a in start if ":" not in a)
     for args, rule in [
         (["--add-ip", ct_ip], "ip-duplicate"),  # a container on this server has it
         (["--add-ip", own], "ip-exists"),
+        (["--add-ip", info.vm("vm202").ipv4], "ip-duplicate"),  # another lab VM's guest has it (its agent says)
         (["--del-ip", "198.18.77.7/16"], "ip-absent"),
         (["--add-ip", "198.18.77.7"], "ip-syntax"),
         (["--add-ip", NEW4, "--mtu", "1400"], "guest-ip-with-edit"),

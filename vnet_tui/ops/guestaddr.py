@@ -285,6 +285,51 @@ def _build(vm: VM, adapter: Adapter, mac: str, ifname: str, before: list[str], a
     return plan
 
 
+def _guest_addresses(qga: Any, vm_name: str, skip_mac: Optional[str] = None) -> list[tuple[str, str]]:
+    """(address, where) of a guest's interfaces as its agent lists them, but ``skip_mac``'s, lo and link-local."""
+    out = []
+    for item in qga.interfaces():
+        hw = (item.get("hardware-address") or "").lower()
+        if item.get("name") == "lo" or (skip_mac and hw == skip_mac.lower()):
+            continue
+        for a in item.get("ip-addresses", []):
+            try:
+                ip = ipaddress.ip_address(a["ip-address"])
+            except (KeyError, ValueError):
+                continue
+            if not (ip.is_link_local or ip.is_loopback):
+                out.append((str(ip), f"{vm_name}'s guest interface {item.get('name')}"))
+    return out
+
+
+def _other_guests(topology: Topology, vm: VM, warnings: list[str]) -> list[tuple[str, str]]:
+    """The addresses of the other lab VMs' guests, asked of their agents (a second each at most)."""
+    out: list[tuple[str, str]] = []
+    for other in topology.vms:
+        if other is vm or other.runtime != "lab" or not other.qga or not other.running:
+            continue
+        try:
+            qga = _connect(other, timeout=1.0)
+            try:
+                out += _guest_addresses(qga, other.name)
+            finally:
+                qga.close()
+        except Exception as e:
+            warnings.append(f"{other.name}'s guest addresses are not known (its agent: {e}): "
+                            "not checked for duplicates [guest-agent-unavailable]")
+    return out
+
+
+def _not_in_guests(add: list[str], used: list[tuple[str, str]]) -> None:
+    """ip-duplicate for an address a VM guest already has (the server's address book lacks guests')."""
+    where = {str(ipaddress.ip_address(a)): w for a, w in used}
+    for a in add:
+        ip = str(ipaddress.ip_interface(a).ip)
+        if ip in where:
+            raise validate.bad("ip-duplicate", f"{ip} is already used on {where[ip]}: an address is used once "
+                                               "per server")
+
+
 def _is_addr(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -324,10 +369,12 @@ def plan_set(server: Server, topology: Topology, vm: VM, adapter: Adapter, req: 
     try:
         _check_commands(vm, qga)
         ifname, current = _nic(vm, qga, mac)
+        here = _guest_addresses(qga, vm.name, skip_mac=mac)
     finally:
         qga.close()
     warnings: list[str] = []
     add = validate.ips_to_add(req.add_ips, current, facts.address_book(), warnings, ns=f"vm:{vm.name}")
+    _not_in_guests(add, here + _other_guests(topology, vm, warnings))
     delete = validate.ips_to_delete(req.del_ips, current)
     validate.something({"add": add, "del": delete})
     what = " ".join([*(f"+{a}" for a in add), *(f"-{d}" for d in delete)])
