@@ -173,6 +173,39 @@ def test_a_failed_step_rolls_back_the_steps_done(booted, monkeypatch):
         assert "injected fault" in str(e.value) and e.value.rule == "rolled-back", str(e.value)
         assert agent_addrs(info) == start, f"fault at step {n + 1}"
 
+    # the steps all ran but the read-back disagrees: every step is undone in the guest
+    plan = api.plan_edit(server, api.topology_of(server), SetRequest("vm201", "net0", add_ips=[NEW4, NEW6]))
+    plan.verify = lambda live: ["injected: the agent shows something else"]
+    with pytest.raises(ChangeFailed) as e:
+        api.apply(server, api.topology_of(server), plan)
+    assert "verification" in str(e.value) and e.value.rule == "rolled-back", str(e.value)
+    assert agent_addrs(info) == start
+
+
+def test_a_guest_changed_between_plan_and_change_is_refused_unchanged(booted, monkeypatch):
+    info, _, state = booted
+    monkeypatch.setenv("VNET_TUI_STATE", state)
+    from vnet_tui.core.errors import InvalidInput
+    from vnet_tui.core.server import Server
+    from vnet_tui.ops import api, guestaddr
+    from vnet_tui.ops.requests import SetRequest
+
+    server = Server(lab=info.name)
+    plan = api.plan_edit(server, api.topology_of(server), SetRequest("vm201", "net0", add_ips=[NEW4]))
+    vm = info.vm("vm201")
+    with QGA(vm.qga, timeout=5.0) as q:  # someone changes the guest by hand meanwhile
+        assert guestaddr.guest_exec(q, ["ip", "addr", "add", NEW6, "dev", "eth0"])[0] == 0
+    try:
+        changed = agent_addrs(info)
+        with pytest.raises(InvalidInput) as e:
+            api.apply(server, api.topology_of(server), plan)
+        assert e.value.rule == "stale-view"
+        assert agent_addrs(info) == changed
+    finally:
+        with QGA(vm.qga, timeout=5.0) as q:
+            guestaddr.guest_exec(q, ["ip", "addr", "del", NEW6, "dev", "eth0"])
+    assert NEW6 not in agent_addrs(info)
+
 
 def test_possible_for_a_booted_lab_vm(booted, monkeypatch):
     info, _, state = booted
