@@ -281,6 +281,14 @@ def test_an_agent_with_guest_exec_disabled_and_a_vm_not_ours_are_refused(tmp_pat
     t.join(10)
     assert not ok and why.endswith("[guest-exec-disabled]"), why
 
+    silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a hung guest: QEMU holds the socket, no answer
+    with silent:
+        silent.bind(str(tmp_path / "silent.sock"))
+        silent.listen(1)
+        hung = VM("vm7", os.getpid(), True, None, [], qga=str(tmp_path / "silent.sock"), runtime="lab")
+        ok, why = guest_addresses_possible(hung, timeout=0.5)
+    assert not ok and why.endswith("[guest-agent-unavailable]"), why
+
     other = VM("vm8", os.getpid(), True, None, [], qga=sock, runtime="libvirt")
     adapter = Adapter("vme", "vm8", None, None, VMAdapter("net0", "c4:37:72:00:00:08", "vnet0"))
     from vnet_tui.core.model import Topology
