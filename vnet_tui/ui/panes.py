@@ -219,6 +219,7 @@ class Pane(DataTable):
             self.remove_row(k)
             self._rates.pop(k, None)
             self._values.pop(k, None)
+            self._row_key.pop(k, None)
         quiet: list[tuple[str, str, Text]] = []  # changed cells that leave their column's width alone
         shown = set(self._cell_cols)
         changed = False
@@ -250,7 +251,27 @@ class Pane(DataTable):
             self.resort(keep=before.key if before else None)
         if gone or added or changed:
             self.refit()
+        if gone:
+            self.forget_stale_renders()
         return bool(gone or added)
+
+    RENDER_CACHES = ("_cell_render_cache", "_row_render_cache", "_row_renderable_cache", "_line_cache")
+
+    def forget_stale_renders(self) -> None:
+        """Drop DataTable's cached renders once rows are gone.
+
+        Every cache key holds the table's update count, which ``remove_row``
+        (and the sort after it) bump: nothing cached before can be found
+        again, yet it stays — rows long gone, their Strips and each Strip's
+        FIFOCaches — until the LRU (1,000 to 10,000 entries) pushes it out.
+        Under link churn that is most of the caches.  The rows on screen are
+        drawn again at the next refresh, as they would be anyway.
+        """
+        for name in self.RENDER_CACHES:
+            cache = getattr(self, name, None)
+            if isinstance(cache, LRUCache):
+                cache.clear()
+
 
     def _refill(self, rows: list[Row], keep: Optional[str], columns: bool = False) -> None:
         """Clear and add ``rows`` (with the rates already known), in sort order; ``columns``: them too."""
@@ -258,6 +279,7 @@ class Pane(DataTable):
         if columns:
             self._add_columns()
         keys = {r.key for r in rows}
+        self._row_key = {k: v for k, v in self._row_key.items() if k in keys}
         self._rates = {k: v for k, v in self._rates.items() if k in keys}
         self._values = {k: v for k, v in self._values.items() if k in keys}
         self.by_end = {}
