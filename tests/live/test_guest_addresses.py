@@ -160,18 +160,22 @@ def test_a_failed_step_rolls_back_the_steps_done(booted, monkeypatch):
     topo = api.topology_of(server)
     plan = api.plan_edit(server, topo, SetRequest("vm201", "net0", add_ips=[NEW4, NEW6], del_ips=[start[0]]))
     assert len(plan.steps) == 3
-    for n in range(len(plan.steps)):  # a fault at each step: the steps before it are undone in the guest
-        plan = api.plan_edit(server, api.topology_of(server),
-                             SetRequest("vm201", "net0", add_ips=[NEW4, NEW6], del_ips=[start[0]]))
+    for n in range(len(plan.steps)):  # a fault at each step: what was done before it is undone in the guest
+        for after_it in (False, True):  # the step failed / the step did its change, then failed (a lost answer)
+            plan = api.plan_edit(server, api.topology_of(server),
+                                 SetRequest("vm201", "net0", add_ips=[NEW4, NEW6], del_ips=[start[0]]))
+            real = plan.steps[n].action
 
-        def broken(live: Any) -> None:
-            raise RuntimeError("injected fault")
+            def broken(live: Any, real: Any = real, after_it: bool = after_it) -> None:
+                if after_it:
+                    real(live)
+                raise RuntimeError("injected fault")
 
-        plan.steps[n].action = broken
-        with pytest.raises(ChangeFailed) as e:
-            api.apply(server, api.topology_of(server), plan)
-        assert "injected fault" in str(e.value) and e.value.rule == "rolled-back", str(e.value)
-        assert agent_addrs(info) == start, f"fault at step {n + 1}"
+            plan.steps[n].action = broken
+            with pytest.raises(ChangeFailed) as e:
+                api.apply(server, api.topology_of(server), plan)
+            assert "injected fault" in str(e.value) and e.value.rule == "rolled-back", str(e.value)
+            assert agent_addrs(info) == start, f"fault at step {n + 1} ({'after' if after_it else 'before'} it ran)"
 
     # the steps all ran but the read-back disagrees: every step is undone in the guest
     plan = api.plan_edit(server, api.topology_of(server), SetRequest("vm201", "net0", add_ips=[NEW4, NEW6]))

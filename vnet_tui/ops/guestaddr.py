@@ -189,27 +189,22 @@ def _build(vm: VM, adapter: Adapter, mac: str, ifname: str, before: list[str], a
            delete: list[str], title: str, target: dict[str, Any]) -> Plan:
     """Steps (adds first, then deletes), rollback, verify, record for one guest NIC."""
     plan = Plan("set", vm.name, title)
-    done: list[tuple[str, str]] = []  # (verb, address) of the steps done
+    done: list[tuple[str, str]] = []  # (verb, address) of the steps started (one may have half-failed)
     state: dict[str, Any] = {"ifname": ifname, "before": list(before)}
-    opened: dict[str, Any] = {}
 
     def agent() -> Any:
-        if "q" not in opened:
-            opened["q"] = _connect(vm)
-        return opened["q"]
-
-    def close() -> None:
-        q = opened.pop("q", None)
-        if q is not None:
-            q.close()
+        """A connection for one use (``with agent() as q``): the agent's socket takes one client at a
+        time, so none is held between steps (nor left open when something between them fails)."""
+        return _connect(vm)
 
     def run(verb: str, addr: str) -> None:
         _, argv = _cmd(vm, verb, addr, state["ifname"])
-        code, out = guest_exec(agent(), argv)
+        done.append((verb, addr))  # before it runs: a guest-exec that timed out may still have done it
+        with agent() as q:
+            code, out = guest_exec(q, argv)
         if code != 0:
             raise ChangeFailed(f"in {vm.name}'s guest, {' '.join(argv)} exited {code}: {out or 'no output'}",
                                rule="guest-exec")
-        done.append((verb, addr))
 
     def step(verb: str, addr: str) -> Any:
         return lambda live: run(verb, addr)
@@ -226,18 +221,15 @@ def _build(vm: VM, adapter: Adapter, mac: str, ifname: str, before: list[str], a
     state["want"] = want
 
     def prepare(live: Any) -> None:
-        try:
-            name, now = _nic(vm, agent(), mac)
-        except BaseException:
-            close()
-            raise
+        with agent() as q:
+            name, now = _nic(vm, q, mac)
         if name != ifname or now != sorted(before):
-            close()
             raise InvalidInput(f"{vm.name}'s guest NIC {mac} changed since it was read ({name}: "
                                f"{', '.join(now) or 'no address'}); look again", rule="stale-view")
 
     def verify(live: Any) -> list[str]:
-        _, now = _nic(vm, agent(), mac)
+        with agent() as q:
+            _, now = _nic(vm, q, mac)
         state["after"] = now
         if now == state["want"]:
             return []
@@ -248,33 +240,33 @@ def _build(vm: VM, adapter: Adapter, mac: str, ifname: str, before: list[str], a
                                                                       else []))]
 
     def rollback(live: Any) -> list[str]:
+        """The inverse of each step done, newest first; then the NIC must show the addresses before."""
         left: list[str] = []
         try:
-            q = agent()
-            for verb, addr in reversed(done):
-                back = "del" if verb == "add" else "add"
-                _, argv = _cmd(vm, back, addr, state["ifname"])
-                try:
-                    code, out = guest_exec(q, argv)
-                    if code != 0:
-                        left.append(f"{' '.join(argv)} in the guest: exit {code} {out}")
-                except Exception as e:
-                    left.append(f"{' '.join(argv)} in the guest: {e}")
-            _, now = _nic(vm, q, mac)
+            with agent() as q:
+                _, now = _nic(vm, q, mac)
+                for verb, addr in reversed(done):
+                    if (addr in now) != (verb == "add"):
+                        continue  # the step started but did not happen (it failed): nothing to undo
+                    _, argv = _cmd(vm, "del" if verb == "add" else "add", addr, state["ifname"])
+                    try:
+                        code, out = guest_exec(q, argv)
+                        if code != 0:
+                            left.append(f"{' '.join(argv)} in the guest: exit {code} {out}")
+                    except Exception as e:
+                        left.append(f"{' '.join(argv)} in the guest: {e}")
+                _, now = _nic(vm, q, mac)
             if now != sorted(state["before"]):
                 left.append(f"the guest's {state['ifname']} has {', '.join(now) or 'no address'}, "
                             f"not {', '.join(state['before']) or 'no address'} as before")
         except Exception as e:
             left.append(f"{vm.name}'s guest agent: {e}")
-        close()
         return left
 
     def record(live: Any) -> dict[str, Any]:
-        after = state.pop("after", None)
+        after = state.get("after")
         if after is None:  # before the steps (the journal's write-ahead line): what is planned
             after = state["want"]
-        else:
-            close()
         return {"target": target, "before": {"ifname": ifname, "mac": mac, "addresses": sorted(before)},
                 "after": {"ifname": ifname, "mac": mac, "addresses": after}}
 
