@@ -122,6 +122,15 @@ def test_a_deleted_address_is_gone_and_undo_puts_it_back(booted):
     assert agent_addrs(info) == start
     assert not ping_from_container(info, NEW4, count=1)
 
+    ct = info.container("ct101")  # meanwhile a container took the address: giving it back is refused
+    subprocess.run(["ip", "-n", ct.netns, "addr", "add", NEW4, "dev", ct.ifname], check=True)
+    try:
+        r = cli("undo", "--json", check=2)
+        assert rule_of(r) == "ip-duplicate", r.stdout
+    finally:
+        subprocess.run(["ip", "-n", ct.netns, "addr", "del", NEW4, "dev", ct.ifname], check=True)
+    assert agent_addrs(info) == start
+
     cli("undo")  # the delete: the address is back
     assert agent_addrs(info) == sorted(start + [NEW4])
     assert ping_from_container(info, NEW4)

@@ -397,11 +397,16 @@ def inverse(entry: dict[str, Any], server: Server, topology: Topology) -> Plan:
     before = sorted((entry.get("before") or {}).get("addresses") or [])
     add = [a for a in before if a not in now]
     delete = [a for a in now if a not in before]
+    warnings: list[str] = []
+    if add:  # an address given back must not have been taken elsewhere since (ip-duplicate)
+        validate.ips_to_add(add, now, Facts(topology).address_book(), warnings, ns=f"vm:{vm.name}")
+        _not_in_guests(add, _other_guests(topology, vm, warnings))
     plan = _build(vm, adapter, t["mac"], ifname, now, add, delete,
                   f"restore {vm.name}'s guest addresses on {ifname} ({t.get('adapter')})", {**t, "ifname": ifname})
     after = (entry.get("after") or {}).get("addresses")
     if after is not None and sorted(after) != now:
         plan.warnings.append(f"{ifname} in the guest changed again since; restoring the addresses before the change")
+    plan.warnings += warnings
     if not plan.steps:
         plan.notes.append("the guest already has those addresses: nothing to do")
     return plan
