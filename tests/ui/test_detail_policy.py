@@ -80,3 +80,20 @@ def test_summary_line_shows_policy_words_as_text_not_markup() -> None:
     t = summary_line(row, None, ["rate-in 10mbit", "[bold]via x[/bold]"])
     assert "policy rate-in 10mbit · [bold]via x[/bold]" in t.plain
     assert "policy" not in summary_line(row, None, []).plain
+
+
+async def test_edit_form_says_the_policy_the_detail_read() -> None:
+    from vnet_tui.ui.forms import open_edit_form
+
+    from .pilot import small_topology
+    from .test_forms import DEMO, Harness, mounted
+
+    from textual.widgets import Input, Static
+
+    app = Harness(lambda a: open_edit_form(a, DEMO, small_topology(), "ct101", "veth101.0"))
+    app.policy_words = {"veth101.0": ["rate-in 10mbit", "[red]x"]}  # type: ignore[attr-defined]
+    async with app.run_test(size=(120, 40)) as pilot:
+        await mounted(pilot, "#edit-rate-in", Input)
+        await pilot.pause()
+        texts = [str(s.render()) for s in app.screen.query(Static)]
+        assert any(t == "now: rate-in 10mbit · [red]x" for t in texts), texts

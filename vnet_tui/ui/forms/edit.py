@@ -19,6 +19,7 @@ from textual.widgets import Checkbox, Input, Select, Static
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.model import Interface, Topology
 from vnet_tui.core.server import Server
+from vnet_tui.core.text import safe as safe_text
 from vnet_tui.ops import api, policy
 from vnet_tui.ops.api import Result
 from vnet_tui.ops.facts import Facts
@@ -48,10 +49,12 @@ class EditAdapterScreen(ChangeForm):
         self.vm_guest = False  # only the guest NIC (end="guest")
         self.vm = False  # a VM adapter: its guest MAC is offered next to the tap's fields
         self.guest_mac: Optional[str] = None
+        self.host_ifname: Optional[str] = None  # the end a policy is set on
         try:
             facts = Facts(topology)
             owner = facts.target(target)
             adapter = facts.adapter(owner, ifname)
+            self.host_ifname = adapter.host.ifname if adapter.host else None
             if adapter.kind == "vme":
                 self.vm = True
                 self.guest_mac = adapter.vm_adapter.guest_mac if adapter.vm_adapter else None
@@ -114,6 +117,11 @@ class EditAdapterScreen(ChangeForm):
         yield Static(Text.assemble(("policy", "bold"), (" (host end): its own change, leave the fields "
                                    "above unchanged", "dim"), no_wrap=True, overflow="ellipsis"),
                      classes="form-section")
+        shown = getattr(self.app, "policy_words", {}).get(self.host_ifname) if self.host_ifname else None
+        if shown:  # as the detail last read it from the kernel
+            now = Text("now: ", style="dim")
+            now.append_text(safe_text(" · ".join(shown), style="yellow"))
+            yield Static(now, classes="form-row")
         yield field("cable", Select([("unchanged", UNCHANGED), ("plugged", "plugged"), ("unplugged", "unplugged")],
                                     value=UNCHANGED, id="edit-cable", allow_blank=False))
         for label, wid, hint in POLICY_INPUTS:
