@@ -74,7 +74,8 @@ SET = [
     (["ct101", "veth101.0", "--mtu", "70000"], "mtu", 2),
     (["vm201", "net0", "--end", "guest", "--mac", "c4:37:72:99:99:99"], "vm-guest-mac-live", 2),
     (["vm201", "net0", "--end", "guest", "--mtu", "1400"], "vm-guest-end", 2),
-    (["vm201", "net0", "--add-ip", "198.18.5.1/24"], "vm-ip", 2),
+    (["vm201", "net0", "--end", "host", "--add-ip", "198.18.5.1/24"], "vm-ip", 2),
+    (["vm201", "net0", "--add-ip", "198.18.5.1/24"], "guest-agent-unavailable", 2),  # a paused lab VM
     (["vm201", "net9", "--mtu", "1400"], "interface", 4),
 ]
 DEL = [

@@ -228,7 +228,9 @@ def test_add_rules(req: AddRequest, rule: str, code: int) -> None:
         (SetRequest("vm201", "net0", end="guest", mac="c4:37:72:99:99:99"), "vm-guest-mac-live", 2),
         (SetRequest("vm201", "net0", end="guest", mtu=1400), "vm-guest-end", 2),
         (SetRequest("vm201", "net0", mtu=65530), "mtu", 2),
-        (SetRequest("vm201", "net0", add_ips=["198.18.2.5/16"]), "vm-ip", 2),
+        (SetRequest("vm201", "net0", end="host", add_ips=["198.18.2.5/16"]), "vm-ip", 2),
+        # a guest's own addresses go through its guest agent: only a lab VM's is vnet-tui's to talk to
+        (SetRequest("vm201", "net0", add_ips=["198.18.2.5/16"]), "guest-agent-not-ours", 3),
     ],
 )
 def test_edit_rules(req: SetRequest, rule: str, code: int) -> None:
