@@ -375,7 +375,7 @@ def test_many_containers_the_database_tree_has_branch_pages(pm):
 
     made = [f"many{i}" for i in range(50)]
     for name in made:
-        pm.podman("create", *runtime.ULIMITS, "--name", name, runtime.IMAGE, "sleep", "1")
+        pm.podman("create", *runtime.ULIMITS, "--cgroup-parent", f"/{pm.cgdir}", "--name", name, runtime.IMAGE, "sleep", "1")
     try:
         db = Bolt.open(str(pm.base / "root" / "libpod" / "bolt_state.db"))
         ctrs = db.sub(db.root, b"ctr")

@@ -90,6 +90,9 @@ class Podman:
         self.hex = secrets.token_hex(3)
         self.ns = f"vt-pm-{self.hex}"
         self.base = Path(f"/var/tmp/vt-pm-{self.hex}")
+        self.cgdir = f"vt-pm-{self.hex}"  # the containers' cgroup parent (podman's default /libpod_parent stays)
+        # conmon's own cgroup is /libpod_parent/conmon whatever the containers' parent: removed after if ours
+        self.libpod_parent_was = os.path.isdir("/sys/fs/cgroup/memory/libpod_parent")
         self.holder: Optional[subprocess.Popen[str]] = None
         self.flags = [
             "--root", str(self.base / "root"),
@@ -145,7 +148,7 @@ class Podman:
         self.podman("import", str(tar), IMAGE)
 
     def run(self, name: str, *opts: str) -> str:
-        return self.podman("run", "-d", *ULIMITS, "--name", name, *opts, IMAGE,
+        return self.podman("run", "-d", *ULIMITS, "--cgroup-parent", f"/{self.cgdir}", "--name", name, *opts, IMAGE,
                            "sleep", "1000000").stdout.strip()
 
     # -- what podman says -------------------------------------------------
@@ -181,6 +184,17 @@ class Podman:
         except Exception as e:  # whatever went wrong, the namespace and the directories still go
             problems.append(f"tear-down: {type(e).__name__}: {e}")
         subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+        from tests.runtimes.netns_exec import remove_cgroups
+
+        for _ in range(20):
+            cg_left = remove_cgroups(self.cgdir)
+            if not cg_left:
+                break
+            time.sleep(0.1)
+        else:
+            problems.append(f"cgroups left: {cg_left}")
+        if not self.libpod_parent_was:
+            remove_cgroups("libpod_parent")  # only empty ones go: a busy cgroup refuses rmdir
         shutil.rmtree(self.base, ignore_errors=True)
         if os.path.exists(self.base):
             problems.append(f"{self.base} could not be removed")
@@ -348,7 +362,7 @@ def lab() -> Podman:
         pm.podman("pause", "idle1")
         pm.run("host1", "--network", "host")  # in podman's own netns: no netns of its own
         pm.run("side1", "--network", "container:api1")  # in api1's netns (as a pod's members are)
-        pm.podman("create", *ULIMITS, "--name", "note1", IMAGE, "sleep", "1")
+        pm.podman("create", *ULIMITS, "--cgroup-parent", f"/{pm.cgdir}", "--name", "note1", IMAGE, "sleep", "1")
     except BaseException:
         pm.close()
         raise

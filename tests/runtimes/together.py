@@ -55,10 +55,6 @@ class SharedPodman(pm.Podman):
     def __init__(self, netns: str) -> None:
         super().__init__()
         self.ns = netns
-        self.cgdir = f"vt-pm-{self.hex}"  # the containers' cgroup parent (podman's default: /libpod_parent)
-
-    def run(self, name: str, *opts: str) -> str:
-        return super().run(name, "--cgroup-parent", f"/{self.cgdir}", *opts)
 
     def start(self) -> None:
         """podman.py's start without ``ip netns add`` (the netns and its lo are the server's)."""
