@@ -155,7 +155,13 @@ class Discoverer:
                 continue
             if owners is None:
                 owners = scan_all()
-            owner = container_owner(info, self.server.lab, owners)
+            rec = owners.of_pids(info.pids)
+            if known is None:
+                owner = container_owner(info, self.server.lab, owners)
+            elif rec is not None:  # its runtime's word may have changed (paused, renamed)
+                owner = owner_of(rec)
+            else:  # what names it otherwise (cgroup, netns name, comm) does not change in its lifetime
+                owner = known.owner or container_owner(info, self.server.lab, owners)
             if known is None:
                 known = ContainerNs(ns, info, owner.name, owner.runtime,
                                     info.names[0] if info.names else None, owner)
