@@ -17,7 +17,7 @@ import time
 import traceback
 from typing import Any, Callable
 
-from . import discovery, lab, ops, owners, policy, readme, sweep, table, tui
+from . import discovery, lab, nsscan, ops, owners, policy, readme, sweep, table, tui
 from .common import Figure, settle
 from .machine import machine, one_line
 from .session import Session
@@ -122,6 +122,8 @@ def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -
             log("discovery …")
             guarded(figs, [("discovery", "discovery: show --json end to end")], log,
                     lambda: discovery.figure(main, a.repeat, a.baseline_repeat, log))
+            guarded(figs, [("ns_scan", "namespace scan per 1,000 processes")], log,
+                    lambda: nsscan.figure(a.repeat, log))
         if "tui" in a.only:
             calm()
             log("TUI …")

@@ -19,10 +19,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = {
-    "sweep_cpu", "sweep_wall", "sweep_scaling", "discovery", "tui_first_paint", "tui_cpu", "tui_key",
+    "sweep_cpu", "sweep_wall", "sweep_scaling", "discovery", "ns_scan", "tui_first_paint", "tui_cpu", "tui_key",
     "tui_change", "tui_rss", "ops_add", "policy_add", "policy_sweep", "lab_up", "lab_down",
 }
-WITH_BASELINES = {"sweep_cpu": 4, "sweep_wall": 4, "sweep_scaling": 1, "discovery": 1, "ops_add": 1,
+WITH_BASELINES = {"sweep_cpu": 4, "sweep_wall": 4, "sweep_scaling": 1, "discovery": 1, "ns_scan": 2, "ops_add": 1,
                   "policy_add": 1, "policy_sweep": 1, "lab_up": 1, "lab_down": 1}
 
 pytestmark = [pytest.mark.live, pytest.mark.qemu, pytest.mark.timeout(300)]

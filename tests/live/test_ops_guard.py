@@ -75,7 +75,7 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
             from vnet_tui.ops import api
             from vnet_tui.ops.requests import SetRequest
             r = api.edit_adapter(Server(lab={lab!r}), SetRequest("ct101", "eth0", mtu=1400),
-                                 confirm=True, confirm_timeout=2)
+                                 confirm=True, confirm_timeout=4)
             print(json.dumps(r.confirm), flush=True)
             time.sleep(600)
         """)
@@ -87,7 +87,7 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
             assert confirm["protected"] and link(ct, "eth0")["mtu"] == 1400
             maker.send_signal(signal.SIGKILL)  # the TUI/CLI and its session are gone
             maker.wait()
-            wait_until(lambda: link(ct, "eth0")["mtu"] == 1500, 10, "the revert timer")
+            wait_until(lambda: link(ct, "eth0")["mtu"] == 1500, 20, "the revert timer")
         finally:
             if maker.poll() is None:
                 maker.kill()

@@ -183,6 +183,6 @@ def test_unreachable_qmp(tmp_path: Path) -> None:
         silent.listen(1)
         t = time.monotonic()
         assert query_status(str(tmp_path / "silent.qmp"), timeout=0.3) is None
-        assert 0.25 < time.monotonic() - t < 2
+        assert 0.25 < time.monotonic() - t < 10  # it waited, and it gave up
     finally:
         silent.close()

