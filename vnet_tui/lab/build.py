@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import shutil
 import sys
 import time
 from typing import Callable, Optional
 
 from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotPermitted, VnetError
+from vnet_tui.core.readable import readable
 from vnet_tui.net.netns import entered, open_netns
 
 from . import kernel, nl, registry
@@ -77,10 +77,10 @@ class _Keeper:
                 lines = self._buf.split(b"\n")
                 self._buf = lines.pop()
                 out += [l.decode(errors="replace").split(" ", 2) for l in lines if l]
-            readable = bool(select.select([self.rep_r], [], [], 0)[0])
-            if out and not readable:
+            ready = readable(self.rep_r, 0)
+            if out and not ready:
                 return out
-            if not readable and not select.select([self.rep_r], [], [], EVENT_TIMEOUT)[0]:
+            if not ready and not readable(self.rep_r, EVENT_TIMEOUT):
                 raise ChangeFailed("the lab's keeper process stopped answering", rule="lab-build")
             chunk = os.read(self.rep_r, 1 << 16)
             if not chunk:

@@ -20,13 +20,13 @@ from the calling thread for every frame; ``cancel`` stops it early.
 
 from __future__ import annotations
 
-import select
 import threading
 import time
 from typing import Any, Literal, Optional
 
 from vnet_tui.core.errors import InvalidInput, VnetError
 from vnet_tui.core.model import Topology
+from vnet_tui.core.readable import readable
 from vnet_tui.core.server import Server
 
 from . import framing, sockets
@@ -150,13 +150,13 @@ def _run_veth(pair: Pair, result: dict[str, Any], from_end: FromEnd, frames: int
                         last_progress = time.monotonic()
                     continue
                 wait = 0.01 if in_flight >= WINDOW else max(0.0, min(next_at - now, 0.01))
-                if select.select([cap], [], [], wait)[0] and drain():
+                if readable(cap, wait) and drain():
                     last_progress = time.monotonic()
         deadline = time.monotonic() + SETTLE
         while len(arrived) < sent and time.monotonic() < deadline:
             if cancel is not None and cancel.is_set():
                 break
-            if select.select([cap], [], [], 0.05)[0]:
+            if readable(cap, 0.05):
                 drain()
         drain()
         capture_drops = sockets.capture_drops(cap)

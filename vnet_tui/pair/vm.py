@@ -15,7 +15,6 @@ does not answer, or a NIC the guest does not list (or without IPv4) →
 
 from __future__ import annotations
 
-import select
 import socket
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any, Optional
 
 from vnet_tui.core.errors import VnetError
 from vnet_tui.core.model import Counters
+from vnet_tui.core.readable import readable
 
 from . import framing, sockets
 from .counters import GuestNic, agent_nic, delta_json, netlink_counters
@@ -117,7 +117,7 @@ def run_vm_test(pair: Pair, result: dict[str, Any], frames: int, *, on_trace: Op
                 answered = False
                 deadline = time.monotonic() + PROBE_TIMEOUT
                 while not answered and (left := deadline - time.monotonic()) > 0:
-                    if not select.select([sock], [], [], left)[0]:
+                    if not readable(sock, left):
                         continue
                     for data, ts in sockets.received(sock):
                         if not framing.is_probe_answer(data, tip):

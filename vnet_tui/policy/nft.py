@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import json
+import os
 import shutil
 import subprocess
 from typing import Any, Optional
@@ -101,15 +102,32 @@ def _run_binary(fd: Optional[int], text: str) -> tuple[int, str, str]:
     if fd is not None:
         def pre() -> None:  # in the child, before exec
             _setns(fd)
+    if shutil.which("nft") is None:
+        raise NftError(24, "nft: this process holds too many descriptors for libnftables (its select() "
+                           "takes fds below 1024) and there is no nft binary to run instead")
     p = subprocess.run(["nft", "-j", "-a", "-f", "-"], input=text, capture_output=True, text=True,
                        pass_fds=(fd,) if fd is not None else (), preexec_fn=pre)
     return p.returncode, p.stdout, p.stderr
 
 
+# libnftables talks to the kernel through libmnl, which waits with select(2): a socket it opens at
+# or past FD_SETSIZE (1024) makes glibc abort the whole process ("bit out of range 0 - FD_SETSIZE").
+# The TUI of a 1,000-container server holds more descriptors than that (a socket per namespace), so
+# there nft runs as a process of its own (a fresh descriptor table); the library only with room.
+FD_ROOM = 1000
+
+
+def _low_fds_free() -> bool:
+    """Would a socket opened now get a descriptor well below FD_SETSIZE (the lowest free one)?"""
+    probe = os.open("/dev/null", os.O_RDONLY | os.O_CLOEXEC)
+    os.close(probe)
+    return probe < FD_ROOM
+
+
 def run(fd: Optional[int], commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Run JSON commands in namespace ``fd`` (None: ours); the ``nftables`` list of the answer."""
     text = json.dumps({"nftables": commands})
-    lib = _library()
+    lib = _library() if _low_fds_free() else None
     rc, out, err = _run_lib(lib, fd, text) if lib is not None else _run_binary(fd, text)
     if rc != 0:
         msg = err.strip().splitlines()
