@@ -310,3 +310,55 @@ def test_an_agent_with_guest_exec_disabled_and_a_vm_not_ours_are_refused(tmp_pat
         plan_set(None, Topology.from_json({"host": {"interfaces": []}, "containers": [], "vms": []}),  # type: ignore[arg-type]
                  other, adapter, SetRequest("vm8", "net0", add_ips=[NEW4]))
     assert e.value.rule == "guest-agent-not-ours"
+
+
+async def test_the_vms_pane_shows_and_filters_what_each_guest_agent_reports(booted):
+    """The VMs pane's guest IPs come from each lab VM's agent (asked in a worker): shown, in the detail,
+    and found by the filter; an address added through the agent appears without a restart."""
+    from tests.ui.pilot import SIZE, loaded, pane_column, screen_text, wait_for
+    from vnet_tui.core.server import Server
+    from vnet_tui.live.watcher import Watcher
+    from vnet_tui.ui.app import VnetApp
+
+    info, cli, _state = booted
+    want = {name: agent_addrs(info, name) for name in ("vm201", "vm202")}
+    assert want["vm201"] and want["vm202"] and set(want["vm201"]).isdisjoint(want["vm202"])
+    feed = Watcher(Server(lab=info.name), interval=1.0)
+    app = VnetApp(feed)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await loaded(pilot)
+            vms = app.main.pane("vms")
+
+            def shown(name: str) -> str:
+                row = next((r for r in vms.rows_by_key.values() if r.name.startswith(name + "/")), None)
+                return row.cells["addr"].plain if row is not None else ""
+
+            await wait_for(pilot, lambda: shown("vm201") and shown("vm202"), timeout=30, what="guest IPs")
+            assert "addr" in vms.shown_cols
+            for name in ("vm201", "vm202"):
+                extra = f" +{len(want[name]) - 1}" if len(want[name]) > 1 else ""
+                assert shown(name) == want[name][0] + extra
+            # the filter finds a VM by an address only its agent knows
+            ip4 = next(a for a in want["vm202"] if "." in a).split("/")[0]
+            await pilot.press("slash", *ip4, "enter")
+            assert pane_column(app, "vms", "owner") == ["vm202"]
+            await pilot.press("slash", "escape")
+            # the detail of the selected NIC lists what its agent says
+            vms.focus()
+            await pilot.pause()
+            row = app.selected_row()
+            assert row is not None and row.guest is not None and row.guest.guest_addrs
+            name = row.name.split("/")[0]
+            assert list(row.guest.guest_addrs) == want[name]
+            assert f"IPs    {', '.join(want[name])}" in screen_text(app)
+            # changed through the agent from the CLI: on screen at the next round, no restart
+            cli("adapter", "set", "vm201", "net0", "--add-ip", NEW4)
+            try:
+                await wait_for(pilot, lambda: NEW4 in " ".join(r.haystack for r in vms.rows_by_key.values()),
+                               timeout=30, what="the new guest address")
+            finally:
+                cli("adapter", "set", "vm201", "net0", "--del-ip", NEW4)
+    finally:
+        feed.stop()
+        assert feed.join(5) or not feed.started

@@ -27,13 +27,14 @@ from .header import StatusHeader
 from .help import HelpScreen
 from .keys import bindings
 from .main import MainScreen
-from .messages import CountersUpdated, FeedFailed, PolicyRead, RecoveryNotes, TopologyChanged
+from .messages import CountersUpdated, FeedFailed, GuestIpsRead, PolicyRead, RecoveryNotes, TopologyChanged
 from .palette import VnetCommands
 from .panes import SORTS, Pane
 from .rows import Row
 
 
 POLICY_EVERY = 3.0  # seconds between reads of the shown host end's policy
+GUEST_IPS_EVERY = 5.0  # seconds between asking the lab VMs' guest agents for their addresses
 
 
 class VnetApp(App):
@@ -60,6 +61,8 @@ class VnetApp(App):
         self.paused = False
         self.policy_words: dict[str, list[str]] = {}  # the shown host end's policy (read.summary), by ifname
         self.policy_asked: Optional[str] = None  # the host end whose policy is shown (and re-read)
+        self.guest_ips: dict = {}  # lab VMs' NIC addresses as their agents last said (discovery.guestips)
+        self.vm_facts: tuple = ()  # the VMs and NICs the guest addresses were last asked for
 
     def get_default_screen(self) -> MainScreen:
         return MainScreen()
@@ -77,6 +80,7 @@ class VnetApp(App):
         self.run_feed()
         if self.server is not None:
             self.set_interval(POLICY_EVERY, self.refresh_policy, name="policy")
+            self.set_interval(GUEST_IPS_EVERY, self.refresh_guest_ips, name="guest-ips")
         if self.read_write and self.server is not None:
             self.recover_at_start()
 
@@ -136,6 +140,37 @@ class VnetApp(App):
             if self.main_shown():
                 raise
 
+    # -- lab VMs' guest addresses (their agents, asked in a worker) ------------------
+    def refresh_guest_ips(self) -> None:
+        from vnet_tui.discovery import guestips
+
+        if self.topo is not None and self.server is not None and guestips.askable(self.topo.vms):
+            self.read_guest_ips(list(self.topo.vms))
+
+    @work(thread=True, group="guest-ips", exclusive=True, exit_on_error=False, description="guest agents")
+    def read_guest_ips(self, vms: list) -> None:
+        from vnet_tui.discovery import guestips
+
+        ips, silent = guestips.read(vms)
+        self.post_message(GuestIpsRead(ips, silent))
+
+    def on_guest_ips_read(self, msg: GuestIpsRead) -> None:
+        # a VM that did not answer this time keeps what it said last; VMs gone are forgotten
+        alive = {vm.pid for vm in self.topo.vms} if self.topo is not None else set()
+        ips = {k: v for k, v in self.guest_ips.items() if k[0] in msg.silent and k[0] in alive}
+        ips.update(msg.ips)
+        if ips == self.guest_ips:
+            return
+        self.guest_ips = ips
+        if self.topo is None or not self.main_shown():
+            return
+        try:
+            self.main.show_topology(self.topo)
+            self._refresh_big_detail()
+        except NoMatches:
+            if self.main_shown():
+                raise
+
     # -- the feed ----------------------------------------------------------
     @work(thread=True, group="live", description="netlink watcher", exclusive=True, exit_on_error=False)
     def run_feed(self) -> None:
@@ -184,6 +219,10 @@ class VnetApp(App):
         self.main.show_topology(msg.topo)
         if self.policy_asked is not None and not first:  # a change may have been a policy's
             self.read_policy(self.policy_asked)
+        vms = tuple((vm.pid, vm.running, tuple(a.guest_mac for a in vm.adapters)) for vm in msg.topo.vms)
+        if vms != self.vm_facts:  # a VM new, gone or changed: ask its agent now, not at the next round
+            self.vm_facts = vms
+            self.refresh_guest_ips()
         if first and msg.topo.containers:  # start on an adapter: both ends and their counters
             self.main.pane("containers").focus()
         if first:

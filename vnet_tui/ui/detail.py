@@ -69,7 +69,10 @@ def end_text(end: Optional[End], counters: Optional[Counters], rate: Optional[Ra
         t.append_text(safe(a.guest_mac or "?"))
         t.append("  (guest)", style="dim")
         t.append("\nIPs    ")
-        t.append("inside the VM", style="dim")
+        if end.guest_addrs:
+            t.append_text(Text("\n       " if narrow else ", ").join([safe(x) for x in end.guest_addrs]))
+        else:
+            t.append("none, says the guest agent" if end.guest_addrs is not None else "inside the VM", style="dim")
     elif i is not None:
         t.append("\n")
         t.append_text(safe(i.ifname, style="bold cyan"))
@@ -195,7 +198,11 @@ def _end_line(label: str, end: Optional[End]) -> Text:
         t.append_text(safe(end.vm_adapter.id, style="cyan"))
         t.append(" MAC ", style="dim")
         t.append_text(safe(end.vm_adapter.guest_mac or "?"))
-        t.append("  IPs inside the VM", style="dim")
+        if end.guest_addrs:
+            t.append("  ")
+            t.append_text(safe(" ".join(end.guest_addrs)))
+        else:
+            t.append("  IPs inside the VM", style="dim")
         return t
     i = end.iface
     if i is None:

@@ -116,7 +116,7 @@ class MainScreen(Screen):
     # -- data --------------------------------------------------------------
     def show_topology(self, topo: Topology) -> None:
         """New structure: rows added/removed/changed in place, never a rebuild."""
-        self.rows = all_rows(topo, self.row_cache)
+        self.rows = all_rows(topo, self.row_cache, self.vnet.guest_ips)
         self.refilter()
         adapters = sum(1 for r in self.rows["containers"] if r.host) + sum(1 for r in self.rows["vms"] if r.guest)
         self.query_one(StatusHeader).counts = (

@@ -68,3 +68,12 @@ class RecoveryNotes(Message):
     def __init__(self, notes: list[str]) -> None:
         super().__init__()
         self.notes = notes
+
+
+class GuestIpsRead(Message):
+    """What the lab VMs' guest agents report for their NICs (discovery.guestips.read), and who did not answer."""
+
+    def __init__(self, ips: dict, silent: list[int]) -> None:
+        super().__init__()
+        self.ips = ips
+        self.silent = silent

@@ -31,7 +31,7 @@ COLUMNS: dict[str, list[tuple[str, str]]] = {
     "containers": [("owner", "container"), ("runtime", "runtime"), ("name", "guest end"), ("state", "state"), ("mac", "MAC"),
                    ("addr", "addresses"), ("hostend", "host end"), ("master", "bridge")] + RATES,
     "vms": [("owner", "VM"), ("vmstate", "VM state"), ("name", "adapter"), ("mac", "guest MAC"),
-            ("hostend", "host tap"), ("state", "tap state"), ("master", "bridge")] + RATES,
+            ("addr", "guest IPs"), ("hostend", "host tap"), ("state", "tap state"), ("master", "bridge")] + RATES,
 }
 TITLES = {"host": "Host", "containers": "Containers", "vms": "VMs"}
 SORTS = ("name", "rx", "tx")
@@ -40,9 +40,11 @@ SORTS = ("name", "rx", "tx")
 PRIORITY: dict[str, list[str]] = {
     "host": ["name", "rx", "tx", "state", "peer", "kind", "master", "addr", "mac"],
     "containers": ["owner", "name", "rx", "tx", "state", "hostend", "runtime", "addr", "master", "mac"],
-    "vms": ["owner", "name", "rx", "tx", "vmstate", "hostend", "state", "master", "mac"],
+    "vms": ["owner", "name", "rx", "tx", "vmstate", "hostend", "state", "addr", "master", "mac"],
 }
 ALWAYS = {"owner", "name", "rx", "tx"}  # never dropped: the container or VM, the row's name, its rates
+# shown only when some row has something in them: a VM's guest IPs come from lab guest agents alone
+WHEN_FILLED: dict[str, set[str]] = {"vms": {"addr"}}
 RATE_WIDTH = 9  # "1023.9K/s"
 
 
@@ -55,6 +57,8 @@ def fit_columns(pane: str, widths: dict[str, int], room: int, padding: int = 1) 
     keep: set[str] = set()
     used = 0
     for col in PRIORITY[pane]:
+        if widths.get(col, 0) < 0:  # WHEN_FILLED and empty in every row
+            continue
         w = widths.get(col, 0) + 2 * padding
         if col in ALWAYS or used + w <= room:
             keep.add(col)
@@ -161,11 +165,17 @@ class Pane(DataTable):
         """Each column's widest text (its header included), over every row the pane holds."""
         widths = {k: Text(label).cell_len for k, label in self.columns_spec}
         widths["rx"] = widths["tx"] = RATE_WIDTH
+        filled: set[str] = set()
         for r in self.rows_by_key.values():
             for k, cell in r.cells.items():
                 n = cell.cell_len
+                if n:
+                    filled.add(k)
                 if n > widths.get(k, 0):
                     widths[k] = n
+        for k in WHEN_FILLED.get(self.pane, ()):
+            if k not in filled:
+                widths[k] = -1
         return widths
 
     def refit(self) -> bool:

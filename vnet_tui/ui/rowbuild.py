@@ -15,8 +15,9 @@ from rich.text import Text
 
 from vnet_tui.core.model import VM, Container, Interface, Topology, VMAdapter
 from vnet_tui.core.text import safe
+from vnet_tui.discovery.guestips import GuestIps
 
-from .rows import End, Row, _hay, _iface_hay, addr_text, natural_key, peer_text, state_text
+from .rows import End, Row, _hay, _iface_hay, addr_list_text, addr_text, natural_key, peer_text, state_text
 
 
 # A row's signature holds the Interface objects themselves: tuples compare their
@@ -65,8 +66,9 @@ class RowCache:
 class Index:
     """Lookups over one Topology: ends by namespace and ifindex."""
 
-    def __init__(self, topo: Topology) -> None:
+    def __init__(self, topo: Topology, guest_ips: Optional[GuestIps] = None) -> None:
         self.topo = topo
+        self.guest_ips = guest_ips or {}
         self.label = topo.host.hostname or "host"
         self.host_inode = topo.host.inode
         self.where = topo.host.netns or "root namespace"
@@ -88,7 +90,12 @@ class Index:
     def vm_end(self, vm: VM, a: VMAdapter) -> End:
         tap = self.host_by_name.get(a.host_ifname or "")
         key = (self.host_inode, tap.ifindex) if tap else None
-        return End("guest end", vm.name, f"VM pid {vm.pid}", key=key, vm=vm, vm_adapter=a, at_tap=True)
+        return End("guest end", vm.name, f"VM pid {vm.pid}", key=key, vm=vm, vm_adapter=a, at_tap=True,
+                   guest_addrs=self.guest_addrs(vm, a))
+
+    def guest_addrs(self, vm: VM, a: VMAdapter) -> Optional[tuple[str, ...]]:
+        """What the guest agent last reported for this NIC (None: never asked, or no agent)."""
+        return self.guest_ips.get((vm.pid, (a.guest_mac or "").lower()))
 
 
 def _host_row(ix: Index, i: Interface) -> tuple[tuple, Callable[[], Row]]:
@@ -208,12 +215,16 @@ def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
         for a in vm.adapters:
             tap = ix.host_by_name.get(a.host_ifname or "")
 
-            def build(vm: VM = vm, a: VMAdapter = a, tap: Optional[Interface] = tap) -> Row:
+            ips = ix.guest_addrs(vm, a) or ()
+
+            def build(vm: VM = vm, a: VMAdapter = a, tap: Optional[Interface] = tap,
+                      ips: tuple[str, ...] = ips) -> Row:
                 cells = {
                     "owner": safe(vm.name, style="bold"),
                     "vmstate": state_text(status),
                     "name": safe(a.id),
                     "mac": safe(a.guest_mac or "?"),
+                    "addr": addr_list_text(ips),
                     "hostend": safe(a.host_ifname or "?"),
                     "state": state_text(tap.state) if tap else Text("gone", style="red"),
                     "master": safe(tap.master if tap else ""),
@@ -221,18 +232,19 @@ def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
                 end = (ix.host_inode, tap.ifindex) if tap else None
                 return Row(f"v:{vm.pid}:{a.id}", cells, f"{vm.name}/{a.id}", end, True,
                            ix.vm_end(vm, a), ix.host_end(tap),
-                           _hay(vm.name, status, a.id, a.guest_mac, a.host_ifname) + " " + _iface_hay(tap),
+                           _hay(vm.name, status, a.id, a.guest_mac, a.host_ifname, *ips) + " " + _iface_hay(tap),
                            (natural_key(vm.name), natural_key(a.id)))
 
-            rows.append(cache.get(f"v:{vm.pid}:{a.id}", (vsig, a.id, a.guest_mac, a.host_ifname, tap),
+            rows.append(cache.get(f"v:{vm.pid}:{a.id}", (vsig, a.id, a.guest_mac, a.host_ifname, tap, ips),
                                   build))
     return rows
 
 
-def all_rows(topo: Topology, cache: Optional[RowCache] = None) -> dict[str, list[Row]]:
-    """Rows of every pane, keyed by pane id, in name order."""
+def all_rows(topo: Topology, cache: Optional[RowCache] = None,
+             guest_ips: Optional[GuestIps] = None) -> dict[str, list[Row]]:
+    """Rows of every pane, keyed by pane id, in name order (``guest_ips``: lab VMs' agent reports)."""
     cache = cache or RowCache()
-    ix = Index(topo)
+    ix = Index(topo, guest_ips)
     out = {"host": host_rows(ix, cache), "containers": container_rows(ix, cache), "vms": vm_rows(ix, cache)}
     cache.done()
     for rows in out.values():

@@ -42,6 +42,7 @@ class End:
     vm: Optional[VM] = None
     vm_adapter: Optional[VMAdapter] = None
     at_tap: bool = False  # a VM's NIC: counted at its host tap (key), seen from the guest
+    guest_addrs: Optional[tuple[str, ...]] = None  # a lab VM's NIC: what its guest agent reports (None: not asked)
 
 
 @dataclass
@@ -74,7 +75,11 @@ def addresses(i: Optional[Interface]) -> list[str]:
 
 
 def addr_text(i: Optional[Interface]) -> Text:
-    shown = addresses(i)
+    return addr_list_text(addresses(i))
+
+
+def addr_list_text(shown: "list[str] | tuple[str, ...]") -> Text:
+    """The first address, and how many more ("198.18.0.2/16 +2")."""
     if not shown:
         return Text("")
     t = Text(shown[0])
