@@ -144,6 +144,8 @@ class VnetApp(App):
     def refresh_guest_ips(self) -> None:
         from vnet_tui.discovery import guestips
 
+        if any(type(s).__name__ == "PairScreen" for s in self.screen_stack):
+            return  # the pair view polls a guest agent every second: an agent takes one client at a time
         if self.topo is not None and self.server is not None and guestips.askable(self.topo.vms):
             self.read_guest_ips(list(self.topo.vms))
 
