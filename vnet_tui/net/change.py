@@ -32,6 +32,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from vnet_tui.core.errors import NotFound
 
 from . import rawchange
+from .rawread import open_socket
 from .netns import NetnsError, entered, netns_inode, open_netns
 
 FAULT_ENV = "VNET_TUI_FAULT"
@@ -182,7 +183,7 @@ class ChangeNs:
         self._ipr: Optional[IPRoute] = None  # opened on first use: the hot changes go raw (rawchange)
         self._reader: Optional[IPRoute] = None
         self._strict: Optional[bool] = None  # kernel-side dump filters work (NETLINK_GET_STRICT_CHK)
-        self._raw: Any = None  # a raw rtnetlink socket for reads (vnet_tui.ops.rawread)
+        self._raw: Any = None  # a raw rtnetlink socket for reads (vnet_tui.net.rawread)
 
     def close(self) -> None:
         if self._raw is not None:
@@ -280,10 +281,8 @@ class ChangeNs:
 
     # -- reads of one interface (kernel-filtered dumps) ------------------------------
     def raw(self) -> Any:
-        """A raw rtnetlink socket in the namespace, for reads only (``vnet_tui.ops.rawread``)."""
+        """A raw rtnetlink socket in the namespace, for reads only (``vnet_tui.net.rawread``)."""
         if self._raw is None:
-            from vnet_tui.ops.rawread import open_socket
-
             self._raw = open_socket(self.fd)
         return self._raw
 

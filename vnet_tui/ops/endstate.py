@@ -17,9 +17,8 @@ from typing import Any, Optional
 
 from pyroute2.netlink.exceptions import NetlinkError
 
+from vnet_tui.net import rawread
 from vnet_tui.net.change import ChangeNs
-
-from . import rawread
 
 RT_TABLE_MAIN, RT_TABLE_LOCAL, RTN_UNICAST, RTPROT_KERNEL = 254, 255, 1, 2
 IFA_F_TENTATIVE, IFA_F_DADFAILED = 0x40, 0x08

@@ -14,6 +14,7 @@ from vnet_tui.core.model import Container, Topology
 from vnet_tui.core.server import Server
 from vnet_tui.discovery.qmp import QMP
 from vnet_tui.net.change import ChangeNs, link_generation
+from vnet_tui.net.rawread import RawReadError, get_link
 
 from .index import index_of
 
@@ -141,8 +142,6 @@ class Live:
 
 def _lookup(ns: ChangeNs, ifname: str) -> list[int]:
     """``link_lookup(ifname=…)``: one raw RTM_GETLINK by name (pyroute2's if that fails)."""
-    from .rawread import RawReadError, get_link
-
     try:
         link = get_link(ns.raw(), ifname=ifname)
     except RawReadError:
