@@ -19,7 +19,7 @@ import pytest
 
 from tests.helpers import ip_json, unique
 from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotFound
-from vnet_tui.lab import build, down, lab, list_labs, load, up
+from vnet_tui.lab import build, down, lab, list_labs, load, names, up
 from vnet_tui.lab import registry
 from vnet_tui.lab.vms import find_qemu
 
@@ -105,6 +105,7 @@ def assert_gone(name: str, pids: list[int], files: list[str]) -> None:
 
 def check_containers(info) -> None:
     br = link(info.host_netns, "br0")
+    assert [b.name for b in info.bridges] == [f"br{i}" for i in range(len(info.bridges))]
     for c in info.containers:
         eth0 = link(c.netns, "eth0")
         assert eth0["address"] == c.mac and eth0["operstate"] == "UP"
@@ -112,7 +113,7 @@ def check_containers(info) -> None:
         assert "UP" in link(c.netns, "lo")["flags"]
         host = link(info.host_netns, c.host_ifname)
         assert host["address"] == c.host_mac and host["operstate"] == "UP"
-        assert host["master"] == "br0" and host["linkinfo"]["info_kind"] == "veth"
+        assert host["master"] == c.bridge and host["linkinfo"]["info_kind"] == "veth"
         # the pair: each end's peer index is the other's, and the peer lives in the container's namespace
         assert host["link_index"] == eth0["ifindex"] and eth0["link_index"] == host["ifindex"]
         ids = {n["nsid"]: n.get("name") for n in ip_json("netns", "list-id", netns=info.host_netns)}
@@ -158,8 +159,7 @@ def test_lab_with_containers_and_vms_is_what_cli_md_says():
                 [v.qmp for v in info.vms])
 
 
-def test_containers_reach_the_host_and_each_other():
-    script = (
+ECHO = (
         "import socket,sys\n"
         "fam=socket.AF_INET6 if ':' in sys.argv[2] else socket.AF_INET\n"
         "s=socket.socket(fam,socket.SOCK_DGRAM);s.settimeout(5)\n"
@@ -167,26 +167,38 @@ def test_containers_reach_the_host_and_each_other():
         "  s.bind((sys.argv[2],5454));print('ready',flush=True);d,a=s.recvfrom(64);s.sendto(d,a)\n"
         "else:\n"
         "  s.sendto(b'hi',(sys.argv[2],5454));print(s.recvfrom(64)[0].decode())\n"
-    )
+)
+
+
+def check_reach(a, b) -> None:
+    """Container ``a`` gets a UDP echo from container ``b`` over IPv4 and IPv6."""
+    for dst in (b.ipv4.split("/")[0], b.ipv6.split("/")[0]):
+        server = subprocess.Popen(["ip", "netns", "exec", b.netns, sys.executable, "-c", ECHO, "serve", dst],
+                                  stdout=subprocess.PIPE, text=True)
+        try:
+            assert server.stdout.readline().strip() == "ready"
+            out = subprocess.run(["ip", "netns", "exec", a.netns, sys.executable, "-c", ECHO, "send", dst],
+                                 capture_output=True, text=True, timeout=10)
+            assert out.stdout.strip() == "hi", (a.name, b.name, dst, out.stderr)
+        finally:
+            server.kill()
+            server.wait()
+
+
+def check_reach_gateway(info, containers) -> None:
+    host = info.bridge_ipv4.split("/")[0]
+    for c in containers:
+        out = subprocess.run(["ip", "netns", "exec", c.netns, "python3", "-c",
+                              f"import socket;s=socket.create_connection(('{host}',9),timeout=3)"],
+                             capture_output=True, text=True)
+        assert "refused" in out.stderr.lower(), (c.name, out.stderr)  # an RST from br0: reachable
+
+
+def test_containers_reach_the_host_and_each_other():
     with lab(unique(), containers=2, vms=0) as info:
         a, b = info.containers
-        for dst in (b.ipv4.split("/")[0], b.ipv6.split("/")[0]):
-            server = subprocess.Popen(["ip", "netns", "exec", b.netns, sys.executable, "-c", script, "serve", dst],
-                                      stdout=subprocess.PIPE, text=True)
-            try:
-                assert server.stdout.readline().strip() == "ready"
-                out = subprocess.run(["ip", "netns", "exec", a.netns, sys.executable, "-c", script, "send", dst],
-                                     capture_output=True, text=True, timeout=10)
-                assert out.stdout.strip() == "hi", out.stderr
-            finally:
-                server.kill()
-                server.wait()
-        for c in info.containers:  # and the host's bridge address
-            host = info.bridge_ipv4.split("/")[0]
-            out = subprocess.run(["ip", "netns", "exec", c.netns, "python3", "-c",
-                                  f"import socket;s=socket.create_connection(('{host}',9),timeout=3)"],
-                                 capture_output=True, text=True)
-            assert "refused" in out.stderr.lower()  # an RST from br0: reachable
+        check_reach(a, b)
+        check_reach_gateway(info, info.containers)
 
 
 @pytest.mark.parametrize("vms", VMS)
@@ -381,3 +393,149 @@ def test_a_demo_never_removes_a_lab_someone_else_is_building_or_rebuilt():
     finally:
         shutil.rmtree(registry.lab_dir(name), ignore_errors=True)
     assert registry.instance_id(name) is None
+
+
+# -- past one bridge ---------------------------------------------------------------------------
+
+
+def host_links(info) -> dict[str, dict]:
+    return {l["ifname"]: l for l in ip_json("-d", "link", "show", netns=info.host_netns)}
+
+
+def check_bridges(info) -> None:
+    """Every bridge as planned, each container's host end on its bridge, br1… linked to br0, ports in bounds."""
+    links = host_links(info)
+    on: dict[str, int] = {}
+    for l in links.values():
+        if l.get("master"):
+            on[l["master"]] = on.get(l["master"], 0) + 1
+    for b in info.bridges:
+        assert links[b.name]["linkinfo"]["info_kind"] == "bridge" and links[b.name]["address"] == b.mac
+        assert on.get(b.name, 0) <= names.PORTS_PER_BRIDGE < names.BR_MAX_PORTS
+        if b.uplink:
+            up, downl = links[b.uplink], links[b.downlink]
+            assert (up["master"], downl["master"]) == (b.name, "br0")
+            assert (up["link"], downl["link"]) == (b.downlink, b.uplink) and "UP" in up["flags"] and "UP" in downl["flags"]
+    for c in info.containers:
+        assert links[c.host_ifname]["master"] == c.bridge and "UP" in links[c.host_ifname]["flags"]
+        assert links[c.host_ifname]["address"] == c.host_mac
+    assert sum(b.containers for b in info.bridges) == len(info.containers)
+    assert len({c.ipv4 for c in info.containers}) == len({c.ipv6 for c in info.containers}) == len(info.containers)
+    # only br0 has the lab's addresses: one segment, one gateway
+    assert {info.bridge_ipv4, info.bridge_ipv6} <= addrs(info.host_netns, "br0")
+    assert not {a for b in info.bridges[1:] for a in addrs(info.host_netns, b.name) if not a.startswith("fe80")}
+
+
+def test_a_lab_over_several_bridges_is_one_segment(monkeypatch):
+    """A small per-bridge cap: 25 containers on 3 bridges, paired, reachable across bridges, all gone after."""
+    monkeypatch.setattr(names, "PORTS_PER_BRIDGE", 10)
+    name = unique()
+    with lab(name, containers=25, vms=0) as info:
+        assert [b.name for b in info.bridges] == ["br0", "br1", "br2"]
+        assert [c.bridge for c in info.containers] == \
+            [b.name for b in info.bridges for _ in range(b.containers)]
+        check_bridges(info)
+        check_containers(info)
+        assert load(name) == info  # lab.json records the bridges too
+        first, last = info.containers[0], info.containers[-1]
+        assert (first.bridge, last.bridge) == ("br0", "br2")
+        check_reach(last, first)
+        check_reach(first, last)
+        check_reach(info.containers[12], last)  # br1 -> br2, through br0
+        check_reach_gateway(info, [last, info.containers[12]])
+    assert_gone(name, [c.pid for c in info.containers] + [info.keeper_pid], [])
+
+
+def test_bridges_from_the_cli_in_json():
+    name = unique()
+    try:
+        r = cli("lab", "up", name, "--containers", "6", "--vms", "0", "--bridges", "3", "--json")
+        assert r.returncode == 0, r.stderr
+        data = json.loads(r.stdout)
+        assert (data["bridge"], data["bridge_ipv4"]) == ("br0", "198.18.0.1/16")  # as before: br0's
+        assert [(b["name"], b["containers"], b["uplink"], b["downlink"]) for b in data["bridges"]] == [
+            ("br0", 2, "", ""), ("br1", 2, "br1-br0", "br0-br1"), ("br2", 2, "br2-br0", "br0-br2")]
+        assert [c["bridge"] for c in data["containers"]] == ["br0", "br0", "br1", "br1", "br2", "br2"]
+        check_bridges(load(name))
+        r = cli("lab", "up", unique(), "--containers", "1100", "--vms", "0", "--bridges", "1", "--json")
+        assert r.returncode == 2 and json.loads(r.stdout)["error"]["rule"] == "bridge-full"
+        assert "BR_MAX_PORTS" in r.stderr or "1,024" in json.loads(r.stdout)["error"]["message"]
+    finally:
+        r = cli("lab", "down", name)
+    assert r.returncode == 0, r.stderr
+    assert_gone(name, [], [])
+
+
+def test_a_lab_past_one_bridge_of_ports_holds():
+    """1,100 containers: more than a bridge takes (1,024 ports), so two bridges."""
+    name = unique()
+    with lab(name, containers=1100, vms=0) as info:
+        assert [(b.name, b.containers) for b in info.bridges] == [("br0", 550), ("br1", 550)]
+        check_bridges(info)
+        assert len(registry.lab_namespaces(name)) == 1101
+        for c in (info.containers[0], info.containers[549], info.containers[550], info.containers[-1]):
+            eth0 = link(c.netns, "eth0")
+            assert eth0["address"] == c.mac and {c.ipv4, c.ipv6} <= addrs(c.netns, "eth0")
+            assert host_links(info)[c.host_ifname]["link_index"] == eth0["ifindex"]
+        check_reach(info.containers[-1], info.containers[0])
+    assert_gone(name, [c.pid for c in info.containers] + [info.keeper_pid], [])
+
+
+def test_the_kernels_port_limit_is_named_and_rolled_back(monkeypatch):
+    """A cap above BR_MAX_PORTS: the kernel refuses port 1,025 (EXFULL); the error says so, nothing stays."""
+    monkeypatch.setattr(names, "PORTS_PER_BRIDGE", 2000)
+    name = unique()
+    try:
+        with pytest.raises(ChangeFailed) as e:
+            up(name, containers=1030, vms=0)
+        msg = str(e.value)
+        assert e.value.rule == "bridge-full" and e.value.code == 1
+        assert "BR_MAX_PORTS" in msg and "1,024" in msg and "EXFULL" in msg and "br0" in msg
+    finally:
+        if registry.lab_namespaces(name) or os.path.exists(registry.lab_dir(name)):
+            down(name)
+    assert_gone(name, [], [])
+
+
+def test_the_open_file_limit_is_named_and_rolled_back():
+    """RLIMIT_NOFILE a few descriptors above what this process holds: EMFILE, named, nothing left."""
+    import resource
+
+    name = unique()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (len(os.listdir("/proc/self/fd")) + 5, hard))
+    try:
+        with pytest.raises(ChangeFailed) as e:
+            up(name, containers=20, vms=0)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        if registry.lab_namespaces(name) or os.path.exists(registry.lab_dir(name)):
+            down(name)
+    assert e.value.rule == "fd-limit" and "RLIMIT_NOFILE" in str(e.value) and "ulimit -n" in str(e.value)
+    assert_gone(name, [], [])
+
+
+def test_a_big_lab_says_its_progress_on_stderr_only():
+    name = unique()
+    try:
+        r = cli("lab", "up", name, "--containers", "250", "--vms", "0", "--json")
+        assert r.returncode == 0, r.stderr
+        assert len(json.loads(r.stdout)["containers"]) == 250  # stdout: the JSON, nothing else
+        lines = [l for l in r.stderr.splitlines() if l.startswith("containers ")]
+        assert lines and lines[-1].startswith("containers 250/250 on 1 bridge (")
+        counts = [int(l.split()[1].split("/")[0]) for l in lines]
+        assert counts == sorted(counts) and all(l.endswith("…") for l in lines[:-1])
+    finally:
+        r = cli("lab", "down", name)
+    assert r.returncode == 0, r.stderr
+    assert_gone(name, [], [])
+
+
+def test_progress_lines_are_at_most_a_few_a_second():
+    said: list[tuple[float, str]] = []
+    name = unique()
+    with lab(name, containers=300, vms=0, progress=lambda m: said.append((time.monotonic(), m))) as info:
+        assert len(info.containers) == 300
+    assert said and said[-1][1].startswith("containers 300/300")
+    gaps = [b[0] - a[0] for a, b in zip(said[:-2], said[1:-1])]  # the last line comes when done
+    assert all(g >= build.PROGRESS_EVERY * 0.99 for g in gaps)

@@ -11,14 +11,16 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.lab import LabSpec, Namer, plan, qemu_argv
 from vnet_tui.lab import nl
-from vnet_tui.lab.names import MAX_CONTAINERS, MAX_VMS
+from vnet_tui.lab import names
+from vnet_tui.lab.names import BR_MAX_PORTS, MAX_BRIDGES, MAX_CONTAINERS, MAX_VMS, bridge_split, bridges_needed
 from vnet_tui.lab.vms import VmFiles, check_socket_path
 
 IFNAMSIZ = 15
 
 
 def _macs(p) -> list[str]:
-    return ([p.bridge_mac] + [c.mac for c in p.containers] + [c.host_mac for c in p.containers]
+    return ([b.mac for b in p.bridges] + [m for b in p.bridges[1:] for m in (b.uplink_mac, b.downlink_mac)]
+            + [c.mac for c in p.containers] + [c.host_mac for c in p.containers]
             + [v.guest_mac for v in p.vms] + [v.host_mac for v in p.vms])
 
 
@@ -88,7 +90,9 @@ def test_no_duplicate_mac_in_the_largest_lab(seed):
 
 def test_interface_names_fit_15_bytes():
     p = plan(LabSpec("zzzzzzzz", MAX_CONTAINERS, MAX_VMS))
-    for n in [c.host_ifname for c in p.containers] + [v.tap for v in p.vms] + ["eth0", "br0"]:
+    links = [n for b in plan(LabSpec("zzzzzzzz", 3, 0, bridges=MAX_BRIDGES)).bridges
+             for n in (b.name, b.uplink, b.downlink) if n]
+    for n in [c.host_ifname for c in p.containers] + [v.tap for v in p.vms] + ["eth0"] + links:
         assert 1 <= len(n.encode()) <= IFNAMSIZ, n
 
 
@@ -128,6 +132,77 @@ def test_readable_addresses():
     assert n.container_ipv6(1100) == "fd00:5654::4:76/64"
 
 
+def ports(p) -> dict[str, int]:
+    """Ports the lab puts on each bridge: host ends, VM taps (br0), the links between bridges."""
+    n = {b.name: (1 if b.uplink else 0) for b in p.bridges}
+    n["br0"] += len(p.vms) + len(p.bridges) - 1
+    for c in p.containers:
+        n[c.bridge] += 1
+    return n
+
+
+def test_a_lab_of_1000_and_10_vms_stays_on_br0():
+    p = plan(LabSpec("demo", 1000, 10))
+    assert [b.name for b in p.bridges] == ["br0"] and {c.bridge for c in p.containers} == {"br0"}
+    assert p.bridges[0].mac == p.bridge_mac
+
+
+@pytest.mark.parametrize("containers, vms", [(1100, 0), (5000, 0), (5000, 10), (MAX_CONTAINERS, MAX_VMS),
+                                             (1000, MAX_VMS), (0, MAX_VMS), (2033, 0)])
+def test_bridges_hold_every_container_within_the_port_limit(containers, vms):
+    p = plan(LabSpec("big", containers, vms))
+    assert len(p.bridges) == bridges_needed(containers, vms) and len(p.bridges) >= -(-containers // BR_MAX_PORTS)
+    assert [b.name for b in p.bridges] == [f"br{i}" for i in range(len(p.bridges))]
+    n = ports(p)
+    assert max(n.values()) <= names.PORTS_PER_BRIDGE < BR_MAX_PORTS
+    assert [b.containers for b in p.bridges] == [sum(c.bridge == b.name for c in p.containers) for b in p.bridges]
+    # in CTID order, evenly: no bridge more than a couple of containers above another (br0 holds the rest)
+    order = [c.bridge for c in p.containers]
+    assert order == sorted(order, key=lambda b: int(b[2:]))
+    if len(p.bridges) > 1:
+        others = [b.containers for b in p.bridges[1:]]
+        assert max(others) - min(others) <= 1
+    for b in p.bridges[1:]:
+        assert (b.uplink, b.downlink) == (f"{b.name}-br0", f"br0-{b.name}")
+    assert len(set(_macs(p))) == len(_macs(p))
+
+
+def test_fewer_bridges_than_the_size_needs_is_refused_with_the_limit():
+    with pytest.raises(InvalidInput) as e:
+        LabSpec("ok", containers=1100, vms=0, bridges=1).check()
+    assert e.value.rule == "bridge-full" and "1,024" in str(e.value) and "--bridges 2" in str(e.value)
+    assert len(plan(LabSpec("ok", 1100, 0, bridges=3)).bridges) == 3
+    p = plan(LabSpec("ok", 6, 0, bridges=3))
+    assert [c.bridge for c in p.containers] == ["br0", "br0", "br1", "br1", "br2", "br2"]
+
+
+def test_a_lower_cap_splits_small_labs(monkeypatch):
+    monkeypatch.setattr(names, "PORTS_PER_BRIDGE", 10)
+    p = plan(LabSpec("ok", 25, 0))
+    assert len(p.bridges) == 3 and max(ports(p).values()) <= 10
+    assert bridge_split(25, 0, 2) is None
+
+
+def test_limits_are_named_with_their_rule():
+    import errno
+
+    from vnet_tui.lab.limits import explain
+
+    for code, what, words, rule in [
+        (errno.EXFULL, "create veth1125.0", ("BR_MAX_PORTS", "1,024"), "bridge-full"),
+        (errno.EMFILE, "open vl-x-ct101", ("RLIMIT_NOFILE", "ulimit -n"), "fd-limit"),
+        (errno.ENFILE, "open", ("fs.file-max",), "fd-limit"),
+        (errno.EAGAIN, "keeper: fork of holder 9", ("RLIMIT_NPROC", "pid_max"), "process-limit"),
+        (errno.ENOSPC, "ct5: [Errno 28] unshare: No space", ("user.max_net_namespaces",), "netns-limit"),
+        (errno.ENOSPC, "ct5: mount /run/netns/x", ("fs.mount-max",), "mount-limit"),
+        (errno.ENOMEM, "x", ("ENOMEM",), "memory"),
+    ]:
+        text, got = explain(code, what)
+        assert got == rule and text.startswith(what) and all(w in text for w in words), text
+    assert explain(errno.EPERM, "create br0: Operation not permitted") == \
+        ("create br0: Operation not permitted", "lab-build")
+
+
 def test_different_labs_get_different_macs():
     a, b = plan(LabSpec("aaa", 10, 1)), plan(LabSpec("bbb", 10, 1))
     assert not set(_macs(a)) & set(_macs(b))
@@ -137,7 +212,8 @@ def test_different_labs_get_different_macs():
     (LabSpec("Demo"), "lab-name"), (LabSpec("toolong12"), "lab-name"), (LabSpec(""), "lab-name"),
     (LabSpec("a-b"), "lab-name"), (LabSpec("ok", containers=MAX_CONTAINERS + 1), "lab-size"),
     (LabSpec("ok", vms=MAX_VMS + 1), "lab-size"), (LabSpec("ok", containers=-1), "lab-size"),
-    (LabSpec("ok", seed=-1), "lab-seed"),
+    (LabSpec("ok", seed=-1), "lab-seed"), (LabSpec("ok", bridges=MAX_BRIDGES + 1), "lab-size"),
+    (LabSpec("ok", bridges=-1), "lab-size"), (LabSpec("ok", containers=3000, bridges=2), "bridge-full"),
 ])
 def test_bad_specs_name_their_rule(spec, rule):
     with pytest.raises(InvalidInput) as e:

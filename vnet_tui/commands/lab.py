@@ -69,7 +69,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     big = args.containers >= PROGRESS_FROM
     boot = guest_boot_or_fail(args.vms, args.boot)
     info = up(args.name, containers=args.containers, vms=args.vms, seed=args.seed,
-              progress=_progress if big else None, boot=boot)
+              progress=_progress if big else None, boot=boot, bridges=args.bridges)
     for w in info.warnings:
         print(f"vnet-tui: warning: {w}", file=sys.stderr)
     boot_guests(info, quiet=args.json)
@@ -79,8 +79,11 @@ def cmd_up(args: argparse.Namespace) -> int:
     booted = sum(1 for v in info.vms if v.booted)
     vms = f"{len(info.vms)} VMs{_span(info.vm_names)}" + (
         f" running the lab guest" if booted else " paused (no guest)" if info.vms else "")
-    print(f"lab {info.name} up in {info.seconds:.2f} s: host namespace {info.host_netns} (bridge {info.bridge} "
-          f"{info.bridge_ipv4}), {len(info.containers)} containers{_span(info.container_names)}, {vms}")
+    names = [b.name for b in info.bridges] or [info.bridge]
+    bridges = (f"bridge {info.bridge} {info.bridge_ipv4}" if len(names) == 1 else
+               f"bridges {names[0]}–{names[-1]} linked to {info.bridge} {info.bridge_ipv4}")
+    print(f"lab {info.name} up in {info.seconds:.2f} s: host namespace {info.host_netns} ({bridges}), "
+          f"{len(info.containers)} containers{_span(info.container_names)}, {vms}")
     print(f"  look at it: vnet-tui --lab {info.name}    remove it: vnet-tui lab down {info.name}")
     return OK
 
@@ -121,7 +124,8 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     p = sub.add_parser(
         "lab", help="build or remove a lab: a self-contained server in namespaces (for demos and tests)",
         description="A lab is a small, real server inside network namespaces: host namespace vl-NAME-host "
-                    "with bridge br0, containers ct101… (namespaces vl-NAME-ct101…, veth adapters "
+                    "with bridge br0 (and br1… linked to it past ~1,000 containers: a Linux bridge "
+                    "takes 1,024 ports), containers ct101… (namespaces vl-NAME-ct101…, veth adapters "
                     "veth101.0 ↔ eth0) and QEMU VMs vm201… (tap adapters vme<hex>.0) that boot a minimal "
                     "Linux guest with a guest agent (--no-boot: paused, no guest). "
                     "It never touches this machine's own network.",
@@ -133,6 +137,9 @@ def register(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None
     u.add_argument("--containers", type=_nonneg, default=3, metavar="N", help="containers (default 3)")
     u.add_argument("--vms", type=_nonneg, default=2, metavar="M",
                    help="VMs (default 2; none, with a warning, when QEMU is missing)")
+    u.add_argument("--bridges", type=_nonneg, default=0, metavar="B",
+                   help="bridges br0… to spread the containers over (default: the fewest the size needs, "
+                        "about one per 1,000 containers: a Linux bridge takes 1,024 ports)")
     u.add_argument("--seed", type=_nonneg, default=0, metavar="S", help="seed of the MACs (default 0)")
     u.add_argument("--boot", action=argparse.BooleanOptionalAction, default=True,
                    help="VMs boot a real minimal guest (eth0 at 198.18.200.N, QEMU guest agent) and lab up "

@@ -47,6 +47,6 @@ def lab(name: str, **kw: Any) -> Iterator[LabInfo]:
 
 
 __all__ = [
-    "BootArgs", "ContainerInfo", "LabInfo", "LabSpec", "LabSummary", "Namer", "VmFiles", "VmInfo",
+    "BootArgs", "BridgeInfo", "ContainerInfo", "LabInfo", "LabSpec", "LabSummary", "Namer", "VmFiles", "VmInfo",
     "down", "exists", "guest_boot", "lab", "list_labs", "load", "plan", "qemu_argv", "up", "wait_for_guests",
 ]

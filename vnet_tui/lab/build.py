@@ -3,16 +3,20 @@
 The keeper process (keeper.py) makes the namespaces and processes; this
 side makes the links and addresses while the keeper is still forking:
 
-    keeper: host netns ──────────── VMs ─ holders ct101 … ctN (streamed) ─ sleep
-    here:              br0, taps ─ "V" ─ veths + addresses per reported holder ─ wait QMP
+    keeper: host netns ─────────────────────── VMs ─ holders ct101 … ctN (streamed) ─ sleep
+    here:              br0 (br1… + links), taps ─ "V" ─ veths + addresses per reported holder ─ wait QMP
 
 Each veth is one RTM_NEWLINK (host end on br0 and up, peer named ``eth0``
 and up, already in the container's namespace); the container side then
 needs one round trip (loopback up, IPv4, IPv6).  Requests go in batches.
+
+A lab bigger than a bridge's 1,024 ports gets br1, br2, … (names.py),
+each linked to br0 by a veth pair: one L2 segment, br0 its gateway.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,12 +29,14 @@ from vnet_tui.core.readable import readable
 from vnet_tui.net.netns import entered, open_netns
 
 from . import kernel, nl, registry
-from .info import ContainerInfo, LabInfo, VmInfo
+from . import limits
+from .info import BridgeInfo, ContainerInfo, LabInfo, VmInfo
 from .names import BRIDGE, BRIDGE_IPV4, BRIDGE_IPV6, ContainerPlan, LabPlan, LabSpec, plan
 from .vms import BootArgs, QmpWait, VmFiles, check_socket_path, find_qemu, log_tail, qemu_argv, vm_files
 
 Progress = Callable[[str], None]
 EVENT_TIMEOUT = 30.0
+PROGRESS_EVERY = 0.5  # s: progress lines at most this often
 # Namespace-wide sysctls the keeper sets before anything is in a namespace.
 # None now: a lab's host ends and containers keep the kernel's defaults
 # (IPv6 with DAD), so adapters added later behave as on a real server.  What
@@ -130,10 +136,12 @@ class _Builder:
         self.keeper: Optional[_Keeper] = None
         self.host_fd = -1
         self.hb: Optional[nl.Batch] = None
-        self.br_index = 0
+        self.br_index: dict[str, int] = {}
         self.ct_pids: dict[int, int] = {}
         self.vm_pids: dict[int, int] = {}
         self.done_ct = 0
+        self.t0 = time.monotonic()
+        self.said = 0.0
         self.instance = registry.new_instance_id()
 
     def keeper_plan(self) -> dict:
@@ -153,22 +161,31 @@ class _Builder:
                 "spec": vars(self.p.spec), "seed": self.p.spec.seed, "keeper_pid": pid, "keeper_start": kernel.process_start(pid) if pid else None, **extra}
         registry.write_state(self.name, data)
 
-    # the host: bridge and taps
+    # the host: bridges and taps
     def build_host(self) -> None:
         self.host_fd = open_netns(self.p.host_netns)
         hb = self.hb = nl.Batch(self.host_fd)
+        # br0 learns every group of the lab (the other bridges pass their reports up to it)
         groups = 1 << max(12, (4 * (len(self.p.containers) + len(self.p.vms))).bit_length())
-        hb.run([(nl.new_bridge(hb.next_seq(), BRIDGE, self.p.bridge_mac, groups), f"create {BRIDGE}"),
-                (nl.querier_on(hb.next_seq(), BRIDGE), f"{BRIDGE}: multicast querier on")])
-        self.br_index = hb.link_index(BRIDGE)
+        hb.run([(nl.new_bridge(hb.next_seq(), br.name, br.mac, groups), f"create {br.name}")
+                for br in self.p.bridges]
+               + [(nl.querier_on(hb.next_seq(), BRIDGE), f"{BRIDGE}: multicast querier on")])
+        self.br_index = {br.name: hb.link_index(br.name) for br in self.p.bridges}
+        br0 = self.br_index[BRIDGE]
+        links = [br for br in self.p.bridges if br.uplink]
+        # br1…: a veth pair each, br0-brN on br0 and brN-br0 on brN (one segment; br0 the only querier)
+        hb.run([(nl.new_veth(hb.next_seq(), br.downlink, br.downlink_mac, br0, br.uplink, br.uplink_mac,
+                             self.host_fd), f"create {br.downlink}/{br.uplink}") for br in links])
+        hb.run([(nl.set_link(hb.next_seq(), br.uplink, master=self.br_index[br.name]), f"set up {br.uplink}")
+                for br in links])
         with entered(self.host_fd):
             # br0's link-local must be usable at once: the querier sends from it
             kernel.write_sysctl(f"net/ipv6/conf/{BRIDGE}/accept_dad", "0")
             for v in self.p.vms:
                 kernel.make_tap(v.tap)
-        hb.run([(nl.new_addr(hb.next_seq(), self.br_index, a), f"address {a} on {BRIDGE}")
+        hb.run([(nl.new_addr(hb.next_seq(), br0, a), f"address {a} on {BRIDGE}")
                 for a in (BRIDGE_IPV4, BRIDGE_IPV6)]
-               + [(nl.set_link(hb.next_seq(), v.tap, mac=v.host_mac, master=self.br_index), f"set up {v.tap}")
+               + [(nl.set_link(hb.next_seq(), v.tap, mac=v.host_mac, master=br0), f"set up {v.tap}")
                   for v in self.p.vms])
 
     # containers, as their holders report
@@ -179,8 +196,8 @@ class _Builder:
             for c in batch:
                 fds.append(open_netns(c.netns))
             hb = self.hb
-            hb.run([(nl.new_veth(hb.next_seq(), c.host_ifname, c.host_mac, self.br_index,
-                                 c.ifname, c.mac, fd), f"create {c.host_ifname}/{c.name}:{c.ifname}")
+            hb.run([(nl.new_veth(hb.next_seq(), c.host_ifname, c.host_mac, self.br_index[c.bridge],
+                                 c.ifname, c.mac, fd), f"create {c.host_ifname}/{c.name}:{c.ifname} on {c.bridge}")
                     for c, fd in zip(batch, fds)])
             for c, fd in zip(batch, fds):
                 with nl.Batch(fd) as cb:
@@ -192,12 +209,19 @@ class _Builder:
         finally:
             for fd in fds:
                 os.close(fd)
-        total = len(self.p.containers)
-        step = max(100, total // 10)
-        before = self.done_ct
         self.done_ct += len(batch)
-        if self.progress and total >= 100 and (self.done_ct // step > before // step or self.done_ct == total):
-            self.progress(f"created {self.done_ct}/{total} containers")
+        self.say_progress()
+
+    def say_progress(self) -> None:
+        """``containers 1200/5000 …`` at most every PROGRESS_EVERY seconds, and once when done."""
+        total = len(self.p.containers)
+        now = time.monotonic()
+        if not self.progress or (now - self.said < PROGRESS_EVERY and self.done_ct < total):
+            return
+        self.said = now
+        nb = len(self.p.bridges)
+        self.progress(f"containers {self.done_ct}/{total} on {nb} bridge{'s' if nb > 1 else ''} "
+                      f"({now - self.t0:.1f} s)" + (" …" if self.done_ct < total else ""))
 
     def run(self) -> None:
         kernel.prepare_netns_dir()
@@ -214,7 +238,12 @@ class _Builder:
                     msg = ev[2] if len(ev) > 2 else ""
                     if where.startswith("ct:"):
                         where = self.p.containers[int(where[3:])].name
-                    raise ChangeFailed(f"{where}: {msg}", rule="lab-build")
+                    code = None
+                    if msg.startswith("errno:"):  # the keeper's OSError: explain the limit it met
+                        head, _, msg = msg.partition(" ")
+                        code = int(head[6:]) if head[6:].isdigit() else None
+                    text, rule = limits.explain(code, f"{where}: {msg}")
+                    raise ChangeFailed(text, rule=rule)
                 if kind == "K":
                     host_ready = True
                     self.build_host()
@@ -247,7 +276,7 @@ class _Builder:
         cts = [ContainerInfo(name=c.name, ctid=c.ctid, netns=c.netns, hostname=c.hostname,
                              pid=self.ct_pids[i], start=kernel.process_start(self.ct_pids[i]) or 0,
                              ifname=c.ifname, mac=c.mac, ipv4=c.ipv4, ipv6=c.ipv6,
-                             host_ifname=c.host_ifname, host_mac=c.host_mac)
+                             host_ifname=c.host_ifname, host_mac=c.host_mac, bridge=c.bridge)
                for i, c in enumerate(self.p.containers)]
         vms = []
         for j, v in enumerate(self.p.vms):
@@ -260,8 +289,10 @@ class _Builder:
                               argv=argv, booted=booted,
                               qga=f.qga if booted and any(f.qga in a for a in argv) else "",
                               console=f.console if booted and any(f.console in a for a in argv) else ""))
+        bridges = [BridgeInfo(name=br.name, mac=br.mac, containers=br.containers, uplink=br.uplink,
+                              downlink=br.downlink) for br in self.p.bridges]
         return LabInfo(name=self.name, seed=self.p.spec.seed, state_dir=self.dir, host_netns=self.p.host_netns,
-                       hostname=self.name, bridge=BRIDGE, bridge_mac=self.p.bridge_mac,
+                       hostname=self.name, bridge=BRIDGE, bridge_mac=self.p.bridge_mac, bridges=bridges,
                        bridge_ipv4=BRIDGE_IPV4, bridge_ipv6=BRIDGE_IPV6, keeper_pid=self.keeper.pid,
                        keeper_start=kernel.process_start(self.keeper.pid) or 0,
                        containers=cts, vms=vms, warnings=warnings, status="up", seconds=round(seconds, 3),
@@ -279,7 +310,7 @@ class _Builder:
 
 
 def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, *,
-       progress: Optional[Progress] = None, boot: Optional[BootArgs] = None) -> LabInfo:
+       progress: Optional[Progress] = None, boot: Optional[BootArgs] = None, bridges: int = 0) -> LabInfo:
     """Build lab ``name``; on any failure remove what was made and raise (ChangeFailed: exit 1).
 
     Raises InvalidInput (exit 2) for a bad name or size and when the lab
@@ -288,9 +319,11 @@ def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, 
     for benchmarks and tests) keeps them paused — ``vms.guest_boot()`` is
     what ``lab up`` and ``demo`` pass.  ``up`` does not wait for the guests
     (``vms.wait_for_guests``).  Without QEMU it builds the
-    containers and no VMs, with a warning in ``LabInfo.warnings``.
+    containers and no VMs, with a warning in ``LabInfo.warnings``.  ``bridges``: how many bridges
+    (0: the fewest the size needs; names.py).  A limit the kernel sets (a bridge's ports, open
+    files, processes, namespaces) is named in the error and its rule (limits.py).
     """
-    spec = name if isinstance(name, LabSpec) else LabSpec(name, containers, vms, seed)
+    spec = name if isinstance(name, LabSpec) else LabSpec(name, containers, vms, seed, bridges)
     spec.check()
     if os.geteuid() != 0:
         raise NotPermitted("a lab needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN)", rule="privilege")
@@ -299,7 +332,7 @@ def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, 
     qemu = find_qemu() if spec.vms else None
     if spec.vms and not qemu:
         warnings.append("built no VMs: qemu-system-x86_64 not found")
-        spec = LabSpec(spec.name, spec.containers, 0, spec.seed)
+        spec = dataclasses.replace(spec, vms=0)
     p = plan(spec)
     lab_dir = registry.lab_dir(spec.name)
     for v in p.vms:
@@ -320,7 +353,8 @@ def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, 
     except VnetError:
         raise
     except OSError as e:
-        raise ChangeFailed(f"lab {spec.name}: {e}", rule="lab-build") from e
+        text, rule = limits.explain(e.errno, f"lab {spec.name}: {e}")
+        raise ChangeFailed(text, rule=rule) from e
     finally:
         b.close()
         if not ok:

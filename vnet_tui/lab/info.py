@@ -22,6 +22,18 @@ class ContainerInfo:
     ipv6: str
     host_ifname: str  # veth101.0
     host_mac: str
+    bridge: str = "br0"  # the bridge its host end is on (br0, or br1… in a lab past one bridge)
+
+
+@dataclass
+class BridgeInfo:
+    """One of the lab's bridges: br0 (the gateway), and br1… each linked to br0 by a veth pair."""
+
+    name: str  # br0, br1, …
+    mac: str
+    containers: int  # how many containers' host ends it holds
+    uplink: str = ""  # brN-br0, its port of the pair ("" on br0)
+    downlink: str = ""  # br0-brN, br0's port of the pair
 
 
 @dataclass
@@ -67,6 +79,7 @@ class LabInfo:
     status: str = "up"
     seconds: float = 0.0
     instance: str = ""  # random, per build (registry.instance_id): tells a rebuilt lab from the old one
+    bridges: list[BridgeInfo] = field(default_factory=list)  # every bridge, br0 first (bridge: br0's name)
 
     @property
     def container_names(self) -> list[str]:
@@ -89,6 +102,7 @@ class LabInfo:
     def from_json(cls, data: dict[str, Any]) -> "LabInfo":
         d = dict(data)
         d["containers"] = [ContainerInfo(**c) for c in d.get("containers", [])]
+        d["bridges"] = [BridgeInfo(**b) for b in d.get("bridges", [])]
         vm_keys = set(VmInfo.__dataclass_fields__)
         d["vms"] = [VmInfo(**{k: x for k, x in v.items() if k in vm_keys}) for v in d.get("vms", [])]
         known = set(cls.__dataclass_fields__)

@@ -59,8 +59,15 @@ def _holder(report: Reporter, i: int, netns: str, hostname: str, sleep: str,
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         os.execv(sleep, [netns, "infinity"])
     except BaseException as e:  # noqa: BLE001 - reported, then exit
-        report("E", f"ct:{i}", e)
+        report("E", f"ct:{i}", _said(e))
     os._exit(1)
+
+
+def _said(e: BaseException) -> str:
+    """An error as reported: ``errno:N text`` for an OSError (the builder names the limit)."""
+    if isinstance(e, OSError) and e.errno:
+        return f"errno:{e.errno} {e}"
+    return f"{type(e).__name__}: {e}"
 
 
 def _spawn_vm(argv: list[str], log: str) -> int:
@@ -100,7 +107,11 @@ def run(plan: dict[str, Any], report: Reporter, cmd_fd: int) -> None:
         report("V", i, _spawn_vm(argv, log))
     sleep = plan["sleep"]
     for i, (netns, hostname) in enumerate(plan["containers"]):
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError as e:
+            report("E", "keeper", f"errno:{e.errno} fork of holder {i + 1}: {e.strerror}")
+            raise SystemExit(1) from e
         if pid == 0:
             _holder(report, i, netns, hostname, sleep, plan["ct_sysctls"])
     report("D")
@@ -128,7 +139,7 @@ def main() -> None:
     except SystemExit:
         raise
     except BaseException as e:  # noqa: BLE001 - reported to the builder
-        report("E", "keeper", f"{type(e).__name__}: {e}")
+        report("E", "keeper", _said(e))
         sys.exit(1)
 
 

@@ -12,6 +12,12 @@ Nothing here touches the kernel.  Everything is deterministic:
   adapter's id, so a lab never holds two equal MACs, and the key comes from
   (lab name, seed): the same name and seed give the same MACs;
 - the bridge ``br0``: ``fe:00:kk:00:00:01``, 198.18.0.1/16, fd00:5654::1/64;
+- a lab bigger than one bridge (a Linux bridge takes BR_MAX_PORTS = 1,024
+  ports; the lab puts at most PORTS_PER_BRIDGE on each, leaving room for
+  ``adapter add``) gets ``br1``, ``br2``, … (``fe:00:kk:00:00:02``, …), each
+  hung off br0 by a veth pair ``br0-brN`` ↔ ``brN-br0``: one L2 segment, one
+  subnet, br0's addresses its only gateway.  Containers are split evenly over
+  the bridges in CTID order (br0 also holds the VMs' taps and the links down);
 - a container with CTID = 256·k + j has 198.18.k.j/16 and
   fd00:5654::k:j/64 (k and j written with the same digits), e.g. ct101 has
   198.18.0.101 and fd00:5654::101; VM vm2NN's guest (when it boots) has
@@ -30,6 +36,10 @@ GUEST_OUI = (0xC4, 0x37, 0x72)
 BRIDGE = "br0"
 BRIDGE_IPV4 = "198.18.0.1/16"
 BRIDGE_IPV6 = "fd00:5654::1/64"
+BR_MAX_PORTS = 1024  # net/bridge/br_private.h (ops.facts checks the same for adapter add)
+SPARE_PORTS = 8  # per bridge, left free for adapter add and VM NICs added later
+PORTS_PER_BRIDGE = BR_MAX_PORTS - SPARE_PORTS  # the most a lab puts on one bridge (tests lower it)
+MAX_BRIDGES = 64
 GUEST_IFNAME = "eth0"
 ADAPTER_ID = "net0"
 FIRST_CTID = 101
@@ -71,6 +81,7 @@ class LabSpec:
     containers: int = 3
     vms: int = 2
     seed: int = 0
+    bridges: int = 0  # 0: the fewest the size needs
 
     def check(self) -> "LabSpec":
         """Raise InvalidInput (exit 2, with the rule) unless the spec can be built."""
@@ -81,7 +92,60 @@ class LabSpec:
             raise InvalidInput(f"--vms must be 0–{MAX_VMS}", rule="lab-size")
         if not 0 <= self.seed <= 2**32 - 1:
             raise InvalidInput("--seed must be 0–4294967295", rule="lab-seed")
+        if not 0 <= self.bridges <= MAX_BRIDGES:
+            raise InvalidInput(f"--bridges must be 1–{MAX_BRIDGES} (0: as many as the size needs)", rule="lab-size")
+        if self.bridges and bridge_split(self.containers, self.vms, self.bridges) is None:
+            need = bridges_needed(self.containers, self.vms)
+            raise InvalidInput(
+                f"{self.containers:,} containers and {self.vms} VMs do not fit on {self.bridges} bridge"
+                f"{'s' if self.bridges > 1 else ''}: a Linux bridge holds at most {BR_MAX_PORTS:,} ports "
+                f"(BR_MAX_PORTS) and the lab puts at most {PORTS_PER_BRIDGE:,} on each; "
+                + (f"use --bridges {need} or more (or leave it out)" if need else "use fewer"),
+                rule="bridge-full")
         return self
+
+
+def bridge_split(containers: int, vms: int, bridges: int) -> "list[int] | None":
+    """How many containers go on each of ``bridges`` bridges (None: they do not fit).
+
+    br0 also holds the VMs' taps and one link down to each other bridge;
+    every other bridge holds its link up.  Containers are split as evenly as
+    those ports allow, in CTID order.
+    """
+    if bridges < 1:
+        return None
+    extra = [vms + bridges - 1] + [1] * (bridges - 1)
+    total = containers + sum(extra)
+    target = -(-total // bridges)
+    first = max(0, min(containers, target - extra[0]))
+    rest = containers - first
+    counts = [first]
+    if bridges > 1:
+        per, more = divmod(rest, bridges - 1)
+        counts += [per + (1 if b < more else 0) for b in range(bridges - 1)]
+    elif rest:
+        return None
+    if any(n + e > PORTS_PER_BRIDGE for n, e in zip(counts, extra)):
+        return None
+    return counts
+
+
+def bridges_needed(containers: int, vms: int) -> int:
+    """The fewest bridges that hold the lab (0: no number up to MAX_BRIDGES does)."""
+    return next((b for b in range(1, MAX_BRIDGES + 1) if bridge_split(containers, vms, b) is not None), 0)
+
+
+@dataclass(frozen=True)
+class BridgePlan:
+    """One of the lab's bridges; br1… also have the veth pair that links them to br0."""
+
+    name: str  # br0, br1, …
+    mac: str
+    containers: int  # how many containers it holds
+    uplink: str = ""  # brN-br0: this bridge's port of the pair ("" for br0)
+    uplink_mac: str = ""
+    downlink: str = ""  # br0-brN: br0's port of the pair
+    downlink_mac: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,6 +162,7 @@ class ContainerPlan:
     ipv6: str
     host_ifname: str  # veth101.0
     host_mac: str
+    bridge: str = BRIDGE  # the bridge its host end is on
 
 
 @dataclass(frozen=True)
@@ -123,6 +188,7 @@ class LabPlan:
     bridge_mac: str
     containers: list[ContainerPlan] = field(default_factory=list)
     vms: list[VmPlan] = field(default_factory=list)
+    bridges: list[BridgePlan] = field(default_factory=list)
 
 
 class Namer:
@@ -162,8 +228,19 @@ class Namer:
     def host_mac(self, adapter_id: int) -> str:
         return _mac((0xFE, 0x01, self._kk) + self._suffix(adapter_id))
 
-    def bridge_mac(self) -> str:
-        return _mac((0xFE, 0x00, self._kk, 0x00, 0x00, 0x01))
+    def bridge_mac(self, b: int = 0) -> str:
+        return _mac((0xFE, 0x00, self._kk, 0x00, 0x00, b + 1))
+
+    @staticmethod
+    def bridge_name(b: int) -> str:
+        return f"br{b}"
+
+    def bridge(self, b: int, containers: int) -> BridgePlan:
+        if b == 0:
+            return BridgePlan(BRIDGE, self.bridge_mac(0), containers)
+        return BridgePlan(self.bridge_name(b), self.bridge_mac(b), containers,
+                          uplink=f"br{b}-{BRIDGE}", uplink_mac=_mac((0xFE, 0x00, self._kk, 0x01, 0x00, b)),
+                          downlink=f"{BRIDGE}-br{b}", downlink_mac=_mac((0xFE, 0x00, self._kk, 0x02, 0x00, b)))
 
     @staticmethod
     def vm_adapter_id(vmid: int) -> int:
@@ -188,7 +265,7 @@ class Namer:
         return f"fd00:5654::200:{vmid - 200}/64"
 
     # whole containers / VMs
-    def container(self, ctid: int) -> ContainerPlan:
+    def container(self, ctid: int, bridge: str = BRIDGE) -> ContainerPlan:
         return ContainerPlan(
             name=self.container_name(ctid),
             ctid=ctid,
@@ -200,6 +277,7 @@ class Namer:
             ipv6=self.container_ipv6(ctid),
             host_ifname=self.host_ifname(ctid),
             host_mac=self.host_mac(ctid),
+            bridge=bridge,
         )
 
     def vm(self, vmid: int) -> VmPlan:
@@ -220,12 +298,19 @@ def plan(spec: LabSpec) -> LabPlan:
     """Every name, MAC and address of the lab ``spec`` describes."""
     spec.check()
     n = Namer(spec.name, spec.seed)
+    count = spec.bridges or bridges_needed(spec.containers, spec.vms)
+    split = bridge_split(spec.containers, spec.vms, count)
+    if split is None:  # only past MAX_CONTAINERS or with PORTS_PER_BRIDGE lowered far
+        raise InvalidInput(f"{spec.containers:,} containers do not fit on {MAX_BRIDGES} bridges", rule="bridge-full")
+    bridges = [n.bridge(b, k) for b, k in enumerate(split)]
+    on = [br.name for br, k in zip(bridges, split) for _ in range(k)]
     return LabPlan(
         spec=spec,
         host_netns=lab_host_netns(spec.name),
         bridge_mac=n.bridge_mac(),
-        containers=[n.container(FIRST_CTID + i) for i in range(spec.containers)],
+        containers=[n.container(FIRST_CTID + i, on[i]) for i in range(spec.containers)],
         vms=[n.vm(FIRST_VMID + j) for j in range(spec.vms)],
+        bridges=bridges,
     )
 
 
