@@ -56,8 +56,11 @@ unit: venv
 screenshots: venv
 	$(BIN)/python -m vnet_tui.ui.screenshots screenshots
 
+# make bench CONTAINERS=5000: the same run at another size (default 1,000); BENCH_ARGS adds options
+# (e.g. BENCH_ARGS="--only lab")
+CONTAINERS ?= 1000
 bench: venv
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench --containers $(CONTAINERS) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -12,6 +12,7 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import sys
 import time
 import traceback
@@ -29,7 +30,9 @@ EXTRA = ("owners",)  # opt-in (--only owners): starts docker, podman, LXC, nspaw
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--containers", type=int, default=1000, metavar="N", help="containers in the lab (default 1000)")
+    p.add_argument("--containers", type=int, default=1000, metavar="N",
+                   help="containers in the lab (default 1000; 5000 for issue 14's size: past ~1,000 the lab "
+                        "has a bridge per 1,000 containers)")
     p.add_argument("--vms", type=int, default=10, metavar="M", help="paused VMs in the lab (default 10)")
     p.add_argument("--repeat", type=int, default=3, metavar="R",
                    help="runs of each figure (sweeps: 10×R); default 3")
@@ -68,6 +71,18 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def scaling_sizes(n: int) -> list[int]:
     return sorted({max(1, n // 100), max(1, n // 10), max(1, n * 3 // 10), n})
+
+
+def raise_fd_limit() -> None:
+    """Lift the soft RLIMIT_NOFILE to the hard one: at 5,000 containers this process (sweeps,
+    discovery) holds a descriptor or more per namespace, past the usual soft 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = hard if hard != resource.RLIM_INFINITY else 1 << 20
+    if soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        except (ValueError, OSError) as e:
+            log_to_stderr(f"bench: could not raise RLIMIT_NOFILE from {soft} to {want}: {e}")
 
 
 def log_to_stderr(msg: str) -> None:
@@ -179,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench: needs root (it builds a lab in network namespaces)", file=sys.stderr)
         return 3
+    raise_fd_limit()
     started = time.monotonic()
     m = machine()
     log_to_stderr(f"machine: {one_line(m)}")
