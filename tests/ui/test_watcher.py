@@ -255,3 +255,47 @@ def test_a_hidden_peer_reads_not_visible():
     assert peer_text(hidden).plain == f"web: {NOT_VISIBLE}"
     shown = Interface("veth1.0", 5, "veth", None, 1500, "up", peer=Peer("container", "web", "web", "eth0", 2))
     assert peer_text(shown).plain == "web:eth0"
+
+
+def test_past_its_budget_a_sweep_reads_the_hot_ends_every_time_and_the_rest_in_turns(monkeypatch):
+    """SWEEP_BUDGET 2 over 6 containers, one of them on screen: 3 turns.  The end on screen (set_hot) moves in every sample;
+    a cold one only every third, its rate measured over that span; the host's off-screen ends too."""
+    from tests.helpers import ip_json
+    from vnet_tui.net.namespace import Namespace
+
+    monkeypatch.setattr(Watcher, "SWEEP_BUDGET", 2)
+    with netns(7) as (host, *guests):
+        pair(host, guests)
+
+        def key(ns: str, dev: str) -> tuple[int, int]:
+            n = Namespace(ns)
+            inode = n.inode
+            n.close()
+            return (inode, ip_json("link", "show", "dev", dev, netns=ns)[0]["ifindex"])
+
+        hot, cold = key(guests[0], "eth0"), key(guests[4], "eth0")
+        cold_host = key(host, "veth5.0")
+        with Recorder(host, interval=0.1) as r:
+            r.wait(lambda: len(r.samples) >= 2, "two samples")
+            r.w.set_hot(frozenset({hot}))
+            n = len(r.samples)
+            r.wait(lambda: len(r.samples) >= n + 2 and r.w._plans_hot == frozenset({hot}), "the hot end taken")
+            assert r.w.turns == 3
+            since = len(r.samples) + 1
+            r.wait(lambda: len(r.samples) >= since + 12, "twelve sweeps")
+            for ns in (guests[0], guests[4]):
+                udp_burst(ns, "198.18.0.250", count=3)  # ARP out of eth0 in both
+            n = len(r.samples)
+            r.wait(lambda: len(r.samples) >= n + 4, "four sweeps")
+            got = [s for _, s in r.samples[since:]]
+            assert all(hot in s.counters and cold in s.counters for s in got)  # read, or carried over
+            moves = lambda k: sum(1 for a, b in zip(got, got[1:]) if a.counters[k] != b.counters[k])  # noqa: E731
+            assert moves(hot) >= 1 and moves(cold) >= 1, "neither end's counters moved"
+            # the hot end is read in every sweep: it moves as soon as its packets left; the cold one only
+            # in its turn, so never in two sweeps in a row and at most every third sample
+            cold_at = [i for i, (a, b) in enumerate(zip(got, got[1:])) if a.counters[cold] != b.counters[cold]]
+            assert all(b - a >= 3 for a, b in zip(cold_at, cold_at[1:])), cold_at
+            assert cold_host in got[-1].counters  # the host's off-screen ends: in the host's own turn
+            r.wait(lambda: cold in r.samples[-1][1].rates, "a rate for the cold end")
+            rate = r.samples[-1][1].rates[cold]
+            assert rate.tx_pps >= 0 and rate.rx_pps >= 0

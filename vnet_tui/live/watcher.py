@@ -18,6 +18,11 @@
   every end (in a container, get requests for its non-loopback links);
   every FULL_EVERY-th dumps every namespace whole, so loopbacks (and any
   link the cached dumps missed) move too, at that slower cadence.
+  Beyond SWEEP_BUDGET container namespaces, a sweep reads the host, the
+  *hot* namespaces (``set_hot``: those whose ends are on screen) and one
+  turn of the others: each is read every ``turns`` sweeps (5,000
+  containers: every 5 s), its rate measured over that span — the work
+  of a sweep stays that of ~1,000 containers whatever the server's size.
 
 Everything happens in the thread that calls ``run``; other threads talk
 to it only through ``stop``/``set_interval``/``set_paused``/``resync``
@@ -80,6 +85,7 @@ class Watcher:
     RESCAN_VMS_EVERY = 30.0  # s: periodic rescan of VMs (paused/running, guest MACs); taps come and go by events
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
     FULL_EVERY = 5  # sweeps: every 5th dumps every namespace whole (the others read the ends)
+    SWEEP_BUDGET = 1000  # container namespaces a sweep reads besides the hot ones; more are read in turns
     RETRY_DUMP = 0.2  # s: a re-dump that failed (interrupted by a storm) is tried again this soon
 
     def __init__(self, server: Server, interval: float = 1.0,
@@ -97,8 +103,11 @@ class Watcher:
         self._tracker = FastRateTracker()
         self._swept = 0  # links in the last full sweep
         self._sweeps = 0
-        self._plan: Optional[SweepPlan] = None
-        self._plan_version = -1  # Structure.version the plan was made for
+        self._plans: list[SweepPlan] = []  # one per turn (one alone up to SWEEP_BUDGET namespaces)
+        self._plan_version = -1  # Structure.version the plans were made for
+        self._hot: frozenset[EndKey] = frozenset()  # the ends on screen (set_hot)
+        self._plans_hot: Optional[frozenset[EndKey]] = None  # the hot set the plans were made for
+        self._inodes: frozenset[int] = frozenset()  # the namespaces the plans cover
         self._counters: dict[EndKey, tuple[int, ...]] = {}  # the latest values of every link swept
         self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
         self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
@@ -139,6 +148,15 @@ class Watcher:
 
     def set_paused(self, paused: bool) -> None:
         self._send("pause", paused)
+
+    def set_hot(self, ends: frozenset[EndKey]) -> None:
+        """The ends on screen: read every sweep even on a server past SWEEP_BUDGET (the others in turns)."""
+        self._send("hot", frozenset(ends))
+
+    @property
+    def turns(self) -> int:
+        """Sweeps between two reads of a namespace that is not hot (1: every sweep reads everything)."""
+        return max(1, len(self._plans))
 
     def resync(self) -> None:
         """Re-read every namespace and VM now; a feed that stopped is started again."""
@@ -216,7 +234,7 @@ class Watcher:
             self.label = d.hostname
             sel = selectors.DefaultSelector()
             sel.register(self._wake_r, selectors.EVENT_READ, None)
-            self._plan, self._plan_version = None, -1
+            self._plans, self._plan_version = [], -1
             self._s = Structure(d, sel)
             self._loop(sel)
         except Exception as e:  # noqa: BLE001 - the feed says why it stopped, whatever it was
@@ -336,6 +354,8 @@ class Watcher:
             if cmd[0] == "interval":
                 self._next_sweep += cmd[1] - self.interval
                 self.interval = cmd[1]
+            elif cmd[0] == "hot":
+                self._hot = cmd[1]
             elif cmd[0] == "pause":
                 self.paused = cmd[1]
                 if not self.paused:
@@ -372,18 +392,50 @@ class Watcher:
         self._schedule(max(time.monotonic(), self._last_apply + self.SETTLE))
 
     # -- counters ----------------------------------------------------------
-    def _sweep(self) -> None:
-        full = self._sweeps % self.FULL_EVERY == 0
-        self._sweeps += 1
+    def _make_plans(self) -> None:
+        """One plan for every namespace, or — past SWEEP_BUDGET — one per turn: the host and the hot
+        namespaces in each, the others shared out among the turns."""
         s = self._s
-        if self._plan is None or self._plan_version != s.version:
-            self._plan, self._plan_version = SweepPlan(s.namespaces(), s.ends()), s.version
-        values = self._plan.run(whole=full)
+        assert s is not None
+        nss, ends = s.namespaces(), s.ends()
+        self._plan_version, self._plans_hot = s.version, self._hot
+        self._inodes = frozenset(ns.inode for ns in nss)
+        if len(nss) - 1 <= self.SWEEP_BUDGET:
+            self._plans = [SweepPlan(nss, ends)]
+            return
+        host, rest = nss[0], nss[1:]
+        hot_ns = {k[0] for k in self._hot}
+        hot = [ns for ns in rest if ns.inode in hot_ns]
+        cold = [ns for ns in rest if ns.inode not in hot_ns]
+        turns = -(-len(cold) // self.SWEEP_BUDGET)
+        # the host: dumped whole in the first turn; in the others only its ends on screen (get requests)
+        st = s.states.get(host.inode)
+        known = {l.ifindex for l in st.links} if st is not None else set()
+        hot_host = sorted(k[1] for k in self._hot if k[0] == host.inode and k[1] in known)
+        self._plans = [SweepPlan([host, *hot, *cold[0::turns]], ends)]
+        for i in range(1, turns):
+            if hot_host:
+                self._plans.append(SweepPlan([host, *hot, *cold[i::turns]], {**ends, host.inode: hot_host}))
+            else:
+                self._plans.append(SweepPlan([*hot, *cold[i::turns]], ends))
+
+    def _sweep(self) -> None:
+        s = self._s
+        if self._plan_version != s.version or self._plans_hot is not self._hot:
+            before = self._inodes
+            self._make_plans()
+            if before - self._inodes:  # namespaces gone: their ends' counters and rates with them
+                self._drop_gone(self._inodes)
+        turns = len(self._plans)
+        plan = self._plans[self._sweeps % turns]
+        full = (self._sweeps // turns) % self.FULL_EVERY == 0
+        self._sweeps += 1
+        values = plan.run(whole=full)
         now = time.monotonic()
         gone = self._s.gone
-        if full:
+        if full and turns == 1:
             counters = values
-        else:  # the loopbacks keep their values from the last full sweep
+        else:  # the loopbacks (and the other turns' namespaces) keep the values last read
             counters = dict(self._counters)
             counters.update(values)
             for key in gone:
@@ -396,10 +448,17 @@ class Watcher:
                 t.forget(key)
             gone.clear()
             changed = t.update_many(values, now)
-            if full and len(values) != self._swept:  # namespaces came or went
+            if full and turns == 1 and len(values) != self._swept:  # namespaces came or went
                 t.keep_only(set(values))
                 self._swept = len(values)
             rates = dict(t.rates)
         changed.update(k for k in prev.keys() - rates.keys())  # forgotten: their rate is gone
         self._rates = rates
         self._post_sample(Sample(now, counters, rates, frozenset(changed)))
+
+    def _drop_gone(self, inodes: frozenset[int]) -> None:
+        """Forget the counters and rates of ends in namespaces no longer watched (turns > 1: no full sweep
+        sees every namespace at once to tell)."""
+        self._counters = {k: v for k, v in self._counters.items() if k[0] in inodes}
+        with self._lock:
+            self._tracker.keep_only({k for k in self._tracker._last if k[0] in inodes})

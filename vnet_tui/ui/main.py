@@ -42,6 +42,7 @@ class MainScreen(Screen):
         self.row_cache = RowCache()
         self.last_pane = "host"
         self.detail_choice: Optional[bool] = None  # the operator's `i`; None: by the terminal's height
+        self._hot: frozenset[tuple[int, int]] = frozenset()  # the ends last told to the feed (tell_hot)
 
     @property
     def vnet(self) -> "VnetApp":
@@ -156,6 +157,27 @@ class MainScreen(Screen):
         for p in PANES:
             self.pane(p).show_rates(sample)
         self.show_detail()
+        self.tell_hot()
+
+    def tell_hot(self) -> None:
+        """Tell the feed which ends are on screen (and the selected adapter's): on a server past its
+        sweep budget, those are read every sweep and the rest in turns."""
+        set_hot = getattr(self.vnet.feed, "set_hot", None)
+        if set_hot is None:
+            return
+        hot: set[tuple[int, int]] = set()
+        for p in PANES:
+            for row in self.pane(p).visible_rows():
+                if row.end is not None:
+                    hot.add(row.end)
+        row = self.selected_row()
+        for end in (row.guest, row.host) if row is not None else ():
+            if end is not None and end.key is not None:
+                hot.add(end.key)
+        frozen = frozenset(hot)
+        if frozen != self._hot:
+            self._hot = frozen
+            set_hot(frozen)
 
     def set_sort(self, mode: str) -> None:
         for p in PANES:

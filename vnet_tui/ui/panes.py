@@ -14,7 +14,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Region
+from textual.geometry import Region, Size
 from textual.widgets import DataTable
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist, RowKey
 
@@ -203,6 +203,43 @@ class Pane(DataTable):
         if [c.content_width for c in self.columns.values()] != before:
             self._update_count += 1
             self.refresh()
+
+    def _update_dimensions(self, new_rows: "list[RowKey] | set[RowKey]") -> None:
+        """DataTable's own version renders every new row and measures each cell through the console
+        (5,000 rows: ~3 s of a first paint); every cell here is one line of Text, whose width is its
+        ``cell_len``, and every row is one line high — so the widths come from the cells, and the
+        virtual size as DataTable computes it (textual 8.2's ``_update_dimensions``, minus auto height;
+        tests/ui/test_pane_dimensions.py holds the two to the same result)."""
+        columns = self.ordered_columns
+        data = self._data
+        for row_key in new_rows:
+            cells = data.get(row_key)
+            if cells is None or row_key not in self._row_locations:
+                continue  # removed before the idle that measures it
+            row = self.rows.get(row_key)
+            if row is not None and (row.label is not None or row.auto_height):
+                return super()._update_dimensions(new_rows)  # not ours: DataTable's own way
+            for column in columns:
+                cell = cells.get(column.key)
+                w = cell.cell_len if isinstance(cell, Text) else len(str(cell))
+                if w > column.content_width:
+                    column.content_width = w
+        width = sum(c.get_render_width(self) for c in self.columns.values()) + self._row_label_column_width
+        header = self.header_height if self.show_header else 0
+        self.virtual_size = Size(width, self._total_row_height + header)
+
+    def visible_rows(self) -> list[Row]:
+        """The rows on screen now (by scroll position and height), in screen order."""
+        top = max(0, int(self.scroll_offset.y))
+        height = max(0, self.size.height - (self.header_height if self.show_header else 0))
+        locations, rows = self._row_locations, self.rows_by_key
+        out: list[Row] = []
+        for index in range(top, min(self.row_count, top + height)):
+            key = locations.get_key(index)
+            row = rows.get(key.value) if key is not None else None
+            if row is not None:
+                out.append(row)
+        return out
 
     @property
     def current(self) -> Optional[Row]:
