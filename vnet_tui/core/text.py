@@ -44,6 +44,8 @@ def _escape_char(ch: str) -> str:
 
 
 def _clean(s: str) -> bool:
+    if s.isascii():  # the usual name: no bidi override can be in it
+        return s.isprintable()
     return s.isprintable() and not any(ord(c) in _BIDI for c in s)
 
 

@@ -54,6 +54,7 @@ class ContainerNs:
     runtime: str
     nsname: Optional[str]
     owner: Optional[Owner] = None
+    nsid: Optional[int] = None  # the host's id for it: kept for the namespace's life, asked once
 
     @property
     def owner_name(self) -> str:
@@ -144,10 +145,12 @@ class Discoverer:
             ns = known.ns if known else _open(info)
             if ns is None:
                 continue
-            try:
-                nsid = self.host.nsid_of(ns)
-            except OSError:
-                nsid = None
+            nsid = known.nsid if known is not None and known.nsid in wanted else None
+            if nsid is None:  # (5,000 containers: 5,000 requests on every rescan, for the same answers)
+                try:
+                    nsid = self.host.nsid_of(ns)
+                except OSError:
+                    nsid = None
             if not (nsid is not None and nsid in wanted) and not self._is_lab_container(info):
                 # not (or no longer) a container of this host
                 if known is None:
@@ -171,6 +174,7 @@ class Discoverer:
                 if owner != known.owner:
                     known.owner, known.runtime = owner, owner.runtime
             seen.add(inode)
+            known.nsid = nsid
             if nsid is not None:
                 by_nsid[nsid] = known
         for inode in list(self.containers):

@@ -77,6 +77,10 @@ class VnetApp(App):
         h.server, h.read_write, h.why = self.feed.label, self.read_write, self.why
         h.interval = self.interval
         self.main.pane("host").focus()
+        # until the first topology is on screen, no cyclic GC: discovery and the first rows allocate
+        # millions of objects that live as long as the app, and full collections over them were half
+        # the cost of building 10,000 rows (5,000 containers); _show_topology freezes them, then enables
+        gc.disable()
         self.run_feed()
         if self.server is not None:
             self.set_interval(POLICY_EVERY, self.refresh_policy, name="policy")
@@ -87,7 +91,7 @@ class VnetApp(App):
     # -- changes an earlier process left half-made (the write-ahead journal) ----------
     @work(thread=True, group="recovery", description="settle interrupted changes", exit_on_error=False)
     def recover_at_start(self) -> None:
-        from vnet_tui.safety import recover
+        from vnet_tui.txn import recover
 
         try:
             notes = recover.at_start()
@@ -199,6 +203,7 @@ class VnetApp(App):
         return isinstance(main, MainScreen) and main.is_mounted and main.is_attached and bool(main.query(Pane))
 
     def on_feed_failed(self, msg: FeedFailed) -> None:
+        gc.enable()  # no first topology to wait for
         if not self.main_shown():
             return
         self.main.query_one(StatusHeader).problem = msg.reason
@@ -231,6 +236,7 @@ class VnetApp(App):
             # what was just built lives as long as the app: keep the cyclic GC from walking it again
             # and again (with 1,000 containers full collections cost tens of ms, at random moments)
             gc.freeze()
+            gc.enable()
         self._refresh_big_detail()
 
     def on_counters_updated(self, msg: CountersUpdated) -> None:

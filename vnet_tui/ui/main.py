@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from .app import VnetApp
 
 PANES = ("host", "containers", "vms")
+FIRST_ROWS = 150  # a big server's first paint: this many rows a pane (more than any screen shows) …
+FILL_STEP = 1000  # … then this many more after each refresh, until every row is in
 
 
 class MainScreen(Screen):
@@ -43,6 +45,7 @@ class MainScreen(Screen):
         self.last_pane = "host"
         self.detail_choice: Optional[bool] = None  # the operator's `i`; None: by the terminal's height
         self._hot: frozenset[tuple[int, int]] = frozenset()  # the ends last told to the feed (tell_hot)
+        self._fill_limit: Optional[int] = None  # rows a pane holds while a big first topology fills in
 
     @property
     def vnet(self) -> "VnetApp":
@@ -125,16 +128,31 @@ class MainScreen(Screen):
 
     def refilter(self) -> None:
         q = self.vnet.filter_text
+        limit = self._fill_limit
+        if limit is None and not any(self.pane(p).row_count for p in PANES) \
+                and max(len(r) for r in self.rows.values()) > FIRST_ROWS:
+            limit = self._fill_limit = FIRST_ROWS  # a big server's first rows: a screenful first
         for p in PANES:
             rows = [r for r in self.rows[p] if matches(r, q)] if q else self.rows[p]
             pane = self.pane(p)
-            pane.show_rows(rows)
+            pane.show_rows(rows if limit is None else rows[:limit])
             if self.vnet.sample is not None:
                 pane.show_rates(self.vnet.sample, full=True)
         self.set_titles()
         self.keep_focus_on_rows()
         self.relayout()
         self.show_detail()
+        if limit is not None:
+            self.call_after_refresh(self._fill_more)
+
+    def _fill_more(self) -> None:
+        """After the screen showed what it holds: FILL_STEP more rows a pane, until all are in."""
+        if self._fill_limit is None:
+            return
+        self._fill_limit += FILL_STEP
+        if self._fill_limit >= max(len(r) for r in self.rows.values()):
+            self._fill_limit = None
+        self.refilter()
 
     def keep_focus_on_rows(self) -> None:
         """If the focused pane holds no row (a filter hid them all), move to the first that does."""

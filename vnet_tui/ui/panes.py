@@ -8,7 +8,7 @@ changed (``update_cell``) and, when sorting by rate, reorders rows with
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
 
 from rich.text import Text
 from textual import events
@@ -146,6 +146,7 @@ class Pane(DataTable):
         self._values: dict[str, tuple[float, float]] = {}  # the rates behind them
         self.by_end: dict[tuple[int, int], list[str]] = {}  # end -> the rows that show its rates
         self.shown_cols: list[str] = [k for k, _ in self.columns_spec]  # the columns shown (fit_columns)
+        self._cell_widths: Optional[dict[str, int]] = None  # widest cell per column over the rows (None: measure)
         self._cell_cols: list[str] = self.shown_cols[:-2]  # shown columns that are not rates
 
     def on_mount(self) -> None:
@@ -162,21 +163,34 @@ class Pane(DataTable):
 
     # -- fitting the pane's width --------------------------------------------
     def content_widths(self) -> dict[str, int]:
-        """Each column's widest text (its header included), over every row the pane holds."""
+        """Each column's widest text (its header included), over every row the pane holds.
+
+        The rows' part is kept between calls (``_note_widths`` for rows added or changed) and
+        measured again only after rows went: at 5,000 rows it is 50,000 cells.  A cell that got
+        narrower keeps its column's width until then."""
+        if self._cell_widths is None:
+            self._cell_widths = {}
+            self._note_widths(self.rows_by_key.values())
+        cells = self._cell_widths
         widths = {k: Text(label).cell_len for k, label in self.columns_spec}
         widths["rx"] = widths["tx"] = RATE_WIDTH
-        filled: set[str] = set()
-        for r in self.rows_by_key.values():
-            for k, cell in r.cells.items():
-                n = cell.cell_len
-                if n:
-                    filled.add(k)
-                if n > widths.get(k, 0):
-                    widths[k] = n
+        for k, n in cells.items():
+            if n > widths.get(k, 0):
+                widths[k] = n
         for k in WHEN_FILLED.get(self.pane, ()):
-            if k not in filled:
+            if not cells.get(k):
                 widths[k] = -1
         return widths
+
+    def _note_widths(self, rows: "Iterable[Row]") -> None:
+        cells = self._cell_widths
+        if cells is None:
+            return  # measured whole at the next content_widths
+        for r in rows:
+            for k, cell in r.cells.items():
+                n = cell.cell_len
+                if n > cells.get(k, 0):
+                    cells[k] = n
 
     def refit(self) -> bool:
         """Drop or bring back columns so that the rows fit the pane's width; True if they changed."""
@@ -262,6 +276,8 @@ class Pane(DataTable):
         if len(gone) > BULK:  # remove_row is O(rows): many at once (a filter) is cheaper as a refill
             self._refill(rows, before.key if before else None)
             return True
+        if gone:
+            self._cell_widths = None
         for k in gone:
             self.remove_row(k)
             self._rates.pop(k, None)
@@ -275,6 +291,7 @@ class Pane(DataTable):
             if old is None or old is r:  # new, or unchanged (rowbuild reuses it)
                 continue
             changed = True
+            self._note_widths((r,))
             for col, cell in r.cells.items():
                 was = old.cells.get(col)
                 if was != cell and col in shown:
@@ -284,6 +301,7 @@ class Pane(DataTable):
                         self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
         if quiet:
             self.set_cells(quiet)
+        self._note_widths(added)
         for r in added:
             cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k in self._cell_cols]
             self.add_row(*cells, rate_cell("·", -1.0), rate_cell("·", -1.0), key=r.key)
@@ -338,6 +356,7 @@ class Pane(DataTable):
             if r.end is not None:
                 self.by_end.setdefault(r.end, []).append(r.key)
         self.rows_by_key = {r.key: r for r in rows}
+        self._cell_widths = None
         self.resort(keep=keep)
         if not columns:
             self.refit()
