@@ -43,7 +43,7 @@ def recorded_app(topo: Optional[Topology] = None, **kw: Any) -> VnetApp:
     return VnetApp(feed, **kw)
 
 
-async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 5.0, what: str = "") -> Any:
+async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 20.0, what: str = "") -> Any:
     """Let the app run until ``cond()`` is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -56,7 +56,8 @@ async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 5.0, wh
 
 
 async def loaded(pilot: Any) -> None:
-    await wait_for(pilot, lambda: pilot.app.loaded, what="first topology and sample")
+    # generous: on a loaded machine (or one with thousands of namespaces) discovery takes seconds
+    await wait_for(pilot, lambda: pilot.app.loaded, timeout=60, what="first topology and sample")
     await pilot.pause()
 
 

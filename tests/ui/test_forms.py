@@ -230,7 +230,7 @@ async def test_typed_confirmation_and_keep_prompt() -> None:
 
 
 # -- live: the forms change a real lab ---------------------------------------------------
-async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 20.0) -> None:
+async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
