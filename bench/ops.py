@@ -1,4 +1,4 @@
-"""Adding one adapter: the core call (``ops.api.add``) beside the same change made with ``ip``.
+"""Adding one adapter: the core call (``txn.api.add``) beside the same change made with ``ip``.
 
 Ours: ``api.add(server, AddRequest(ctN, ips=[…], bridge="br0"), topology=T)``
 — validate, stale check, create the veth with its peer already in the
@@ -20,7 +20,7 @@ from typing import Callable
 from vnet_tui.core.server import Server
 from vnet_tui.discovery.topology import discover
 from vnet_tui.lab import LabInfo
-from vnet_tui.ops import api
+from vnet_tui.txn import api
 from vnet_tui.ops.requests import AddRequest
 
 from .common import Baseline, Figure, ip, median

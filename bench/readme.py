@@ -49,7 +49,7 @@ repeated runs unless it says p50/p95, and its baselines ran on the same lab in t
   bridge floods to every port, so some hundreds of ends move each second. With *every*
   end moving (a broadcast every 250 ms from one container, not a bench row) the same
   command used 8.4 % of one core on this machine.
-- **add one adapter** (bench/ops.py): `ops.api.add` (validate, stale check, veth created
+- **add one adapter** (bench/ops.py): `txn.api.add` (validate, stale check, veth created
   with its peer already in the container, address, bridge, up, verify, journal) with the
   topology discovered beforehand, as the TUI holds it; baseline: the four `ip` commands
   that make the same adapter without any check.

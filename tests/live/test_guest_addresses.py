@@ -161,7 +161,7 @@ def test_a_failed_step_rolls_back_the_steps_done(booted, monkeypatch):
     info, _, state = booted
     monkeypatch.setenv("VNET_TUI_STATE", state)
     from vnet_tui.core.server import Server
-    from vnet_tui.ops import api
+    from vnet_tui.txn import api
     from vnet_tui.ops.requests import SetRequest
 
     start = agent_addrs(info)
@@ -200,7 +200,8 @@ def test_a_guest_changed_between_plan_and_change_is_refused_unchanged(booted, mo
     monkeypatch.setenv("VNET_TUI_STATE", state)
     from vnet_tui.core.errors import InvalidInput
     from vnet_tui.core.server import Server
-    from vnet_tui.ops import api, guestaddr
+    from vnet_tui.ops import guestaddr
+    from vnet_tui.txn import api
     from vnet_tui.ops.requests import SetRequest
 
     server = Server(lab=info.name)
@@ -224,7 +225,7 @@ def test_possible_for_a_booted_lab_vm(booted, monkeypatch):
     info, _, state = booted
     monkeypatch.setenv("VNET_TUI_STATE", state)
     from vnet_tui.core.server import Server
-    from vnet_tui.ops import api
+    from vnet_tui.txn import api
     from vnet_tui.ops.guestaddr import guest_addresses_possible
 
     topo = api.topology_of(Server(lab=info.name))
@@ -244,7 +245,7 @@ def test_a_vm_without_an_agent_is_refused_before_any_change(paused, monkeypatch)
 
     monkeypatch.setenv("VNET_TUI_STATE", state)
     from vnet_tui.core.server import Server
-    from vnet_tui.ops import api
+    from vnet_tui.txn import api
     from vnet_tui.ops.guestaddr import guest_addresses_possible
 
     vm = next(v for v in api.topology_of(Server(lab=info.name)).vms if v.name == "vm201")

@@ -19,10 +19,10 @@ from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, us
 from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.core.server import Server
 from vnet_tui.net.change import faults
-from vnet_tui.ops import api
+from vnet_tui.txn import api
 from vnet_tui.ops.requests import AddRequest, DelRequest, SetRequest
 from vnet_tui.safety import journal
-from vnet_tui.safety.undo import undo
+from vnet_tui.txn.undo import undo
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(240)]
 ERRNOS = [errno.EEXIST, errno.ENODEV, errno.EBUSY, errno.EADDRNOTAVAIL, errno.EPERM, errno.EINVAL]

@@ -72,7 +72,7 @@ def test_guard_blocks_then_revert_timer_restores(state: str) -> None:  # noqa: F
         code = textwrap.dedent(f"""
             import json, sys, time
             from vnet_tui.core.server import Server
-            from vnet_tui.ops import api
+            from vnet_tui.txn import api
             from vnet_tui.ops.requests import SetRequest
             r = api.edit_adapter(Server(lab={lab!r}), SetRequest("ct101", "eth0", mtu=1400),
                                  confirm=True, confirm_timeout=4)

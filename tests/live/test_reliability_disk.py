@@ -135,7 +135,7 @@ def test_protected_change_on_a_full_disk_is_refused_before_anything(state: str, 
         no_traceback(run)
         assert run["rc"] == 1 and json.loads(run["stdout"])["error"]["rule"] == "journal", run
         assert dumps(nss, sysctls=True) == start
-        timers = subprocess.run(["pgrep", "-af", "vnet_tui.safety.revert"], capture_output=True, text=True).stdout
+        timers = subprocess.run(["pgrep", "-af", "vnet_tui.txn.revert"], capture_output=True, text=True).stdout
         assert not any(e.get("op") == "begin" for e in lines(got["journal"])), "refused before writing ahead"
         assert "--after 5" not in timers or str(tmp_path) not in timers  # no timer armed for it
 

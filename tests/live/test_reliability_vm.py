@@ -2,7 +2,7 @@
 
 Each kill point gets a fresh lab with one paused VM (a completed hot-plug
 cannot be unplugged from a paused guest, so it cannot be undone in place).
-After the kill, ``safety.recover.at_start()`` — what the TUI's start calls —
+After the kill, ``txn.recover.at_start()`` — what the TUI's start calls —
 must leave either nothing (the tap gone, QEMU's NICs and netdevs as at the
 start) or a complete, journaled adapter (the tap, and QEMU's NIC with the
 planned MAC on it); never an open entry.
@@ -19,7 +19,8 @@ import pytest
 from tests.live.test_ops_support import cli_json, dumps, make_lab, settle
 from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, used by name)
 from tests.live.test_ops_vme import qemu_view
-from vnet_tui.safety import journal, recover
+from vnet_tui.safety import journal
+from vnet_tui.txn import recover
 
 pytestmark = [pytest.mark.live, pytest.mark.qemu, pytest.mark.timeout(900)]
 

@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import unique
 from vnet_tui.core.server import Server
 from vnet_tui.live.watcher import Watcher
-from vnet_tui.ops import api
+from vnet_tui.txn import api
 from vnet_tui.ops.requests import SetRequest
 from vnet_tui.ui.app import VnetApp
 from vnet_tui.ui.detail import summary_line

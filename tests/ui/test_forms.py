@@ -247,7 +247,7 @@ async def wait_for(pilot: Any, cond: Callable[[], Any], timeout: float = 90.0) -
 async def test_forms_change_a_lab(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.helpers import ip_json, unique
     from vnet_tui.lab import lab
-    from vnet_tui.ops.api import topology_of
+    from vnet_tui.ops.planner import topology_of
     from vnet_tui.safety import journal
 
     monkeypatch.setenv("VNET_TUI_STATE", str(tmp_path))
@@ -342,7 +342,7 @@ async def test_edit_form_sets_a_policy_on_a_lab(tmp_path: Path, monkeypatch: pyt
 
     from tests.helpers import unique
     from vnet_tui.lab import lab
-    from vnet_tui.ops.api import topology_of
+    from vnet_tui.ops.planner import topology_of
 
     monkeypatch.setenv("VNET_TUI_STATE", str(tmp_path))
     with lab(unique("fp"), containers=1, vms=0, seed=5) as info:

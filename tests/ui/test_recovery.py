@@ -10,7 +10,8 @@ import pytest
 
 from tests.helpers import unique
 from vnet_tui.core.server import Server
-from vnet_tui.safety import journal, recover
+from vnet_tui.safety import journal
+from vnet_tui.txn import recover
 
 from .pilot import loaded, recorded_app, wait_for
 

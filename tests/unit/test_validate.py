@@ -14,7 +14,7 @@ import pytest
 from vnet_tui.core.errors import InvalidInput, NotFound, VnetError
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
-from vnet_tui.ops import api, macs, names, validate
+from vnet_tui.ops import macs, names, planner, validate
 from vnet_tui.ops.requests import AddRequest, DelRequest, SetRequest
 
 TOPO = Topology.from_json(
@@ -209,7 +209,7 @@ def test_default_names() -> None:
     ],
 )
 def test_add_rules(req: AddRequest, rule: str, code: int) -> None:
-    assert rule_of(api.plan_add, SERVER, TOPO, req) == (rule, code)
+    assert rule_of(planner.plan_add, SERVER, TOPO, req) == (rule, code)
 
 
 @pytest.mark.parametrize(
@@ -234,7 +234,7 @@ def test_add_rules(req: AddRequest, rule: str, code: int) -> None:
     ],
 )
 def test_edit_rules(req: SetRequest, rule: str, code: int) -> None:
-    assert rule_of(api.plan_edit, SERVER, TOPO, req) == (rule, code)
+    assert rule_of(planner.plan_edit, SERVER, TOPO, req) == (rule, code)
 
 
 def test_a_full_bridge_is_refused_before_anything_is_made() -> None:
@@ -249,20 +249,20 @@ def test_a_full_bridge_is_refused_before_anything_is_made() -> None:
     filler = [Interface(ifname=f"fill{n}", ifindex=10_000 + n, kind="veth", mac="", mtu=1500, state="up",
                         master="br0") for n in range(BR_MAX_PORTS - ports)]
     full = dataclasses.replace(TOPO, host=dataclasses.replace(host, interfaces=host.interfaces + filler))
-    assert rule_of(api.plan_add, SERVER, full, AddRequest("ct101", bridge="br0")) == ("bridge-full", 2)
-    assert rule_of(api.plan_add, SERVER, full, AddRequest("vm201", bridge="br0")) == ("bridge-full", 2)
+    assert rule_of(planner.plan_add, SERVER, full, AddRequest("ct101", bridge="br0")) == ("bridge-full", 2)
+    assert rule_of(planner.plan_add, SERVER, full, AddRequest("vm201", bridge="br0")) == ("bridge-full", 2)
     # one port fewer: there is room
     room = dataclasses.replace(TOPO, host=dataclasses.replace(host, interfaces=host.interfaces + filler[1:]))
-    assert api.plan_add(SERVER, room, AddRequest("ct101", bridge="br0")).steps
+    assert planner.plan_add(SERVER, room, AddRequest("ct101", bridge="br0")).steps
 
 
 def test_delete_rules() -> None:
-    assert rule_of(api.plan_delete, SERVER, TOPO, DelRequest("ct101", "eth7")) == ("interface", 4)
-    assert rule_of(api.plan_delete, SERVER, TOPO, DelRequest("nobody", "eth0")) == ("target", 4)
+    assert rule_of(planner.plan_delete, SERVER, TOPO, DelRequest("ct101", "eth7")) == ("interface", 4)
+    assert rule_of(planner.plan_delete, SERVER, TOPO, DelRequest("nobody", "eth0")) == ("target", 4)
 
 
 def test_plans_render_commands_without_the_kernel() -> None:
-    p = api.plan_add(
+    p = planner.plan_add(
         SERVER,
         TOPO,
         AddRequest(
@@ -275,20 +275,20 @@ def test_plans_render_commands_without_the_kernel() -> None:
         "address c4:37:72:aa:bb:cc" in text and "ip -n vl-demo-ct101 addr add 198.18.1.50/16 dev eth1" in text
     )
     assert "master br0" in text
-    e = api.plan_edit(SERVER, TOPO, SetRequest("ct101", "veth101.0", mtu=9000, no_bridge=True))
+    e = planner.plan_edit(SERVER, TOPO, SetRequest("ct101", "veth101.0", mtu=9000, no_bridge=True))
     assert e.commands() == [
         "ip -n vl-demo-host link set dev veth101.0 mtu 9000",
         "ip -n vl-demo-host link set dev veth101.0 nomaster",
     ]
-    v = api.plan_add(SERVER, TOPO, AddRequest("vm201", bridge="br0"))
+    v = planner.plan_add(SERVER, TOPO, AddRequest("vm201", bridge="br0"))
     assert any(
         c.startswith("qmp vm201 device_add") and '"driver":"virtio-net-pci"' in c for c in v.commands()
     )
     assert any("tuntap add dev vme0000c9a1.1 mode tap" in c for c in v.commands())
     with pytest.raises(InvalidInput):
-        api.plan_edit(SERVER, TOPO, SetRequest("ct101", "eth0", up=True))  # already up: nothing to do
+        planner.plan_edit(SERVER, TOPO, SetRequest("ct101", "eth0", up=True))  # already up: nothing to do
     with pytest.raises(NotFound):
-        api.plan_add(SERVER, TOPO, AddRequest("ct101", bridge="nope"))
+        planner.plan_add(SERVER, TOPO, AddRequest("ct101", bridge="nope"))
 
 
 HOSTILE = [
@@ -307,7 +307,7 @@ def test_hostile_add_input_is_refused_with_a_rule_or_planned(field: str) -> None
     for value in HOSTILE:
         req = AddRequest("ct101", **{field: [value] if field == "ips" else value})
         try:
-            api.plan_add(SERVER, TOPO, req)
+            planner.plan_add(SERVER, TOPO, req)
         except VnetError as e:
             assert e.rule and e.code in (2, 4), (field, value, e)
 
@@ -320,7 +320,7 @@ def test_hostile_edit_input_is_refused_with_a_rule_or_planned(field: str) -> Non
         else:
             req = SetRequest("ct101", "eth0", **{field: [value] if field.endswith("ips") else value})
         try:
-            api.plan_edit(SERVER, TOPO, req)
+            planner.plan_edit(SERVER, TOPO, req)
         except VnetError as e:
             assert e.rule and e.code in (2, 4), (field, value, e)
 
@@ -328,5 +328,5 @@ def test_hostile_edit_input_is_refused_with_a_rule_or_planned(field: str) -> Non
 @pytest.mark.parametrize("mtu", [-1, 0, 67, 1279, 65536, 10**100, True, 1.5, "1500"])
 def test_hostile_mtu_is_refused_with_a_rule(mtu: object) -> None:
     with pytest.raises(VnetError) as e:
-        api.plan_add(SERVER, TOPO, AddRequest("ct101", mtu=mtu, ips=["fd00:5654::77/64"]))  # type: ignore[arg-type]
+        planner.plan_add(SERVER, TOPO, AddRequest("ct101", mtu=mtu, ips=["fd00:5654::77/64"]))  # type: ignore[arg-type]
     assert e.value.rule in ("mtu", "mtu-ipv6")

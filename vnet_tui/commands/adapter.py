@@ -17,6 +17,7 @@ import time
 from vnet_tui.commands.common import add_server_options, plain_doc
 from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.server import Server
+from vnet_tui.ops.requests import AddRequest, DelRequest, SetRequest
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -132,9 +133,7 @@ def _kw(args: argparse.Namespace) -> dict:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    from vnet_tui.ops import api
-    from vnet_tui.ops.requests import AddRequest
-
+    from vnet_tui.txn import api  # deferred: loads when the verb runs, not at CLI start
     req = AddRequest(
         args.target,
         args.ifname,
@@ -152,9 +151,7 @@ def run_add(args: argparse.Namespace) -> int:
 
 
 def run_set(args: argparse.Namespace) -> int:
-    from vnet_tui.ops import api
-    from vnet_tui.ops.requests import SetRequest
-
+    from vnet_tui.txn import api  # deferred: loads when the verb runs, not at CLI start
     if args.up and args.down:
         raise InvalidInput("choose --up or --down, not both", rule="up-or-down")
     up = True if args.up else False if args.down else None
@@ -183,9 +180,7 @@ def run_set(args: argparse.Namespace) -> int:
 
 
 def run_del(args: argparse.Namespace) -> int:
-    from vnet_tui.ops import api
-    from vnet_tui.ops.requests import DelRequest
-
+    from vnet_tui.txn import api  # deferred: loads when the verb runs, not at CLI start
     return report(args, api.delete(Server.from_args(args),
                                     DelRequest(args.target, args.ifname, raw=args.raw, persistent=args.persistent),
                                     **_kw(args)))
@@ -218,7 +213,7 @@ def report(args: argparse.Namespace, result) -> int:  # type: ignore[no-untyped-
 
 
 def run_confirm(args: argparse.Namespace) -> int:
-    from vnet_tui.safety import confirm
+    from vnet_tui.txn import confirm  # deferred: loads when the verb runs, not at CLI start
 
     if args.list:
         waiting = confirm.pending()

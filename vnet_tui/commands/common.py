@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Callable, NoReturn, Optional
 
-from vnet_tui.core.errors import VnetError
+from vnet_tui.core.errors import InvalidInput, VnetError
 
 # exit status (CLI.md)
 OK, FAILED, INVALID, NOT_PERMITTED, NOT_FOUND = 0, 1, 2, 3, 4
@@ -49,7 +49,7 @@ class Parser(argparse.ArgumentParser):
     json_errors = False  # set by main() when --json is on the command line
 
     def error(self, message: str) -> "NoReturn":  # type: ignore[override]
-        from vnet_tui.core.text import visible
+        from vnet_tui.core.text import visible  # deferred: rich, not at CLI start
 
         message = visible(message)
         if Parser.json_errors:
@@ -61,9 +61,8 @@ class Parser(argparse.ArgumentParser):
 
 
 def confirm_timeout(text: str) -> float:
-    """``--confirm-timeout``: finite seconds within the revert timer's range (ops.api)."""
-    from vnet_tui.core.errors import InvalidInput
-    from vnet_tui.ops.api import check_confirm_timeout
+    """``--confirm-timeout``: finite seconds within the revert timer's range (txn.confirm)."""
+    from vnet_tui.txn.confirm import check_confirm_timeout  # deferred: not at CLI start (pyroute2)
 
     try:
         return check_confirm_timeout(text)
@@ -78,7 +77,7 @@ def plain_doc(doc: str | None) -> str:
 
 def fail(args: argparse.Namespace, code: int, rule: str, message: str) -> int:
     """Report an error as text or, with --json, as {"error": {...}}; return its exit code."""
-    from vnet_tui.core.text import for_json, visible
+    from vnet_tui.core.text import for_json, visible  # deferred: rich, not at CLI start
 
     if getattr(args, "json", False):
         print(json.dumps(for_json({"error": {"code": code, "rule": rule, "message": message}})))

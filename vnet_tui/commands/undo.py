@@ -11,7 +11,9 @@ import argparse
 import json
 import sys
 
+from vnet_tui.commands.adapter import report
 from vnet_tui.commands.common import add_server_options
+from vnet_tui.core.server import Server
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,11 +27,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vnet_tui.commands.adapter import report
-    from vnet_tui.core.server import Server
-    from vnet_tui.core.text import visible
-    from vnet_tui.safety import journal
-    from vnet_tui.safety.undo import undo
+    from vnet_tui.core.text import visible  # deferred: rich, not at CLI start
+    from vnet_tui.safety import journal  # deferred: loads when the verb runs, not at CLI start
+    from vnet_tui.txn.undo import undo  # deferred: loads when the verb runs, not at CLI start
 
     server = Server.from_args(args) if (getattr(args, "lab", None) or getattr(args, "netns", None)) else None
     if args.list:

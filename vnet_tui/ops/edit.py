@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 from typing import Any, Optional, Union
 
-from vnet_tui.core.errors import InvalidInput
+from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Container, Interface
 
 from . import validate, vme_remove
@@ -238,3 +238,44 @@ def restore(live: Live, key: str, label: Optional[str], before: Optional[EndStat
     if before.up and before.has_ipv6():
         wait_dad(ns, now.ifindex)  # addresses put back on an up link go through DAD again
     return differences(replace(before, ifindex=now.ifindex), read_end(ns, index=now.ifindex))
+
+
+# -- the inverse: an edit undone (or an interrupted one rolled back) --------------------
+def plan_restore(
+    lab: dict[str, Optional[str]],
+    owner: str,
+    t: dict[str, Any],
+    before: EndState,
+    after: Optional[dict[str, Any]],
+) -> Plan:
+    """Converge one end back to ``before`` (undo of an edit)."""
+    key, label = t["ns"], lab[t["ns"]]
+    plan = Plan("set", owner, f"restore {before.ifname} ({t.get('end')} end of {t.get('adapter')})")
+    plan.touched = [(key, before.ifname)]
+    snap: dict[str, Any] = {}
+
+    def prepare(live: Live) -> None:
+        # by ifindex; by name when the pair was re-created since (undo of a delete)
+        now = read_end(live.ns(key), index=before.ifindex) or read_end(live.ns(key), before.ifname)
+        if now is not None and now.ifname != before.ifname:
+            now = read_end(live.ns(key), before.ifname)
+        if now is None:
+            raise NotFound(f"{before.ifname} is gone: the edit cannot be undone", rule="undo-target")
+        if after and differences(EndState.from_json(after), now):
+            plan.warnings.append(f"{before.ifname} changed again since; restoring the state before the edit")
+        snap["now"] = now
+        plan.steps = converge(key, label, now, before)
+
+    plan.prepare = prepare
+    plan.steps = converge(key, label, EndState.from_json(after) if after else before, before)
+    plan.verify = lambda live: differences(before, read_end(live.ns(key), index=snap["now"].ifindex))
+
+    def rollback(live: Live) -> list[str]:
+        return restore(live, key, label, snap.get("now"))
+
+    def record(live: Live) -> dict[str, Any]:
+        got = read_end(live.ns(key), index=snap["now"].ifindex)
+        return {"target": t, "before": snap["now"].to_json(), "after": got.to_json() if got else None}
+
+    plan.rollback, plan.record = rollback, record
+    return plan

@@ -36,13 +36,14 @@ from typing import Any, Optional
 from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotFound, NotPermitted, VnetError
 from vnet_tui.core.model import VM, Adapter, Topology
 from vnet_tui.core.server import Server
+from vnet_tui.guest.qga import QGA, QGAError, QGATimeout
 
 from . import persist, validate
 from .facts import Facts
 from .plan import Plan
 from .requests import SetRequest
 
-KIND = "guest-addr"  # the journal target's kind (safety/undo.py routes it to ``inverse``)
+KIND = "guest-addr"  # the journal target's kind (ops/inverse.py routes it to ``inverse``)
 NEEDED = ("guest-exec", "guest-exec-status", "guest-network-get-interfaces")
 AGENT_TIMEOUT = 3.0  # seconds for one agent answer
 EXEC_TIMEOUT = 10.0  # seconds for one guest-exec to finish (TCG guests are slow)
@@ -51,8 +52,6 @@ EXEC_TIMEOUT = 10.0  # seconds for one guest-exec to finish (TCG guests are slow
 # -- the agent -----------------------------------------------------------------
 def _connect(vm: VM, timeout: float = AGENT_TIMEOUT) -> Any:
     """A synced connection to ``vm``'s agent, or the refusal saying why there is none."""
-    from vnet_tui.guest.qga import QGA, QGAError
-
     if vm.runtime != "lab":
         raise NotPermitted(
             f"{vm.owner_name} is run by {vm.runtime}, not by vnet-tui: its guest agent is not ours to talk to, "
@@ -78,8 +77,6 @@ def _connect(vm: VM, timeout: float = AGENT_TIMEOUT) -> Any:
 
 def _check_commands(vm: VM, qga: Any) -> None:
     """guest-exec and friends must be enabled (an agent started with ``-b guest-exec`` refuses them)."""
-    from vnet_tui.guest.qga import QGAError
-
     try:
         info = qga.info()
     except QGAError as e:
@@ -114,8 +111,6 @@ def agent_addresses(qga: Any, mac: str) -> Optional[tuple[str, list[str]]]:
 
 def guest_exec(qga: Any, argv: list[str], timeout: float = EXEC_TIMEOUT) -> tuple[int, str]:
     """Run ``argv`` in the guest (guest-exec, then guest-exec-status until it exits): (exit code, output)."""
-    from vnet_tui.guest.qga import QGATimeout
-
     pid = qga.execute("guest-exec", {"path": argv[0], "arg": argv[1:], "capture-output": True})["pid"]
     deadline = time.monotonic() + timeout
     while True:
@@ -144,8 +139,6 @@ def _mac_of(adapter: Adapter) -> str:
 
 
 def _nic(vm: VM, qga: Any, mac: str) -> tuple[str, list[str]]:
-    from vnet_tui.guest.qga import QGAError
-
     try:
         found = agent_addresses(qga, mac)
     except QGAError as e:

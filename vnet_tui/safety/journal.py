@@ -10,7 +10,7 @@ journal is ``journal.jsonl`` in it.  A change is two lines with one id:
   ``{"op": "aborted", "ref": C, "why"}`` when it was refused or rolled back.
 
 A ``begin`` with neither is *incomplete*: its process died mid-change;
-``safety.recover`` rolls it back or completes it on the next command.
+``txn.recover`` rolls it back or completes it on the next command.
 Later lines record what happened to a change: ``undo``, ``confirm``,
 ``revert`` — each naming the change in ``ref``.
 
@@ -94,7 +94,7 @@ def lab_instance(lab: Optional[str]) -> Optional[str]:
     if not lab:
         return None
     try:
-        from vnet_tui.lab.registry import instance_id
+        from vnet_tui.lab.registry import instance_id  # deferred: the lab package's init loads the lab builder
 
         return instance_id(lab)
     except Exception:  # an unreadable lab record: no instance (undo then refuses)

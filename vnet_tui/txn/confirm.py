@@ -1,7 +1,7 @@
 """Commit-confirmed: a change to the session's interfaces reverts itself unless confirmed.
 
 ``start`` launches the revert timer outside our process (``detach.spawn``
-→ ``python -m vnet_tui.safety.revert ID --after SECONDS``), so it fires
+→ ``python -m vnet_tui.txn.revert ID --after SECONDS``), so it fires
 even if the TUI, the CLI and the SSH session are gone.  ``confirm`` —
 ``vnet-tui adapter confirm [ID]`` or the TUI's prompt — journals
 ``confirm`` for the change and stops the timer.  Confirm and revert take
@@ -10,6 +10,7 @@ the journal lock and check the change's fate first, so exactly one wins.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import subprocess
@@ -19,7 +20,25 @@ from typing import Any, Optional
 
 from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotFound
 
-from . import detach, journal
+from vnet_tui.safety import detach, journal
+
+
+CONFIRM_TIMEOUT_MIN, CONFIRM_TIMEOUT_MAX = 2.0, 3600.0  # seconds (NetworkManager 15, netplan 120, Junos 600)
+
+
+def check_confirm_timeout(value: Any) -> float:
+    """A revert timer's timeout: a finite number of seconds within 2–3600 (rule confirm-timeout)."""
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        t = math.nan
+    if not math.isfinite(t) or not CONFIRM_TIMEOUT_MIN <= t <= CONFIRM_TIMEOUT_MAX:
+        raise InvalidInput(
+            f"confirm timeout {value!r}: give a number of seconds from {CONFIRM_TIMEOUT_MIN:g} to "
+            f"{CONFIRM_TIMEOUT_MAX:g} (the change is reverted when it runs out unconfirmed)",
+            rule="confirm-timeout",
+        )
+    return t
 
 
 def pid_file(entry_id: str) -> Path:
@@ -43,15 +62,13 @@ def start(entry_id: str, timeout: float) -> dict[str, Any]:
     seconds the timer is stopped and ``ChangeFailed`` (rule revert-timer)
     refuses the change before anything was applied.
     """
-    import math
-
     if not (isinstance(timeout, (int, float)) and math.isfinite(timeout) and timeout > 0):
         raise InvalidInput(f"confirm timeout {timeout!r} is not a finite number of seconds", rule="confirm-timeout")
     deadline = time.time() + timeout
     try:
         pf = pid_file(entry_id)
         pf.unlink(missing_ok=True)
-        how = detach.spawn("vnet_tui.safety.revert", [entry_id, "--after", f"{timeout!r}"], unit(entry_id))
+        how = detach.spawn("vnet_tui.txn.revert", [entry_id, "--after", f"{timeout!r}"], unit(entry_id))
     except OSError as e:
         raise ChangeFailed(
             f"the revert timer could not be started ({e.strerror or e}); nothing was changed", rule="revert-timer"

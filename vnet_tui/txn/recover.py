@@ -34,12 +34,23 @@ still incomplete and is settled again from its original before-state.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from vnet_tui.core.errors import VnetError
+from vnet_tui.discovery.qmp import QMP, QMPError
+from vnet_tui.net.change import qmp_call
+from vnet_tui.ops import qmpview, unplug
+from vnet_tui.ops.edit import plan_restore
+from vnet_tui.ops.endstate import EndState, read_end
+from vnet_tui.ops.live import HOST, Live, labels
+from vnet_tui.ops.planner import topology_of
+from vnet_tui.ops.stale import remove_stale
+from vnet_tui.ops.vme import MODEL
+from vnet_tui.safety import journal
+from vnet_tui.safety.lock import server_lock
 
-from . import journal
-from .lock import server_lock
+from . import finisher
 
 
 def run(lock: bool = True) -> list[str]:
@@ -101,11 +112,6 @@ def _complete(begin: dict[str, Any], record: dict[str, Any], why: str, lock: boo
 
 
 def _settle(begin: dict[str, Any], lock: bool) -> str:
-    from vnet_tui.ops.api import topology_of
-    from vnet_tui.ops.endstate import read_end
-    from vnet_tui.ops.live import HOST, Live
-    from vnet_tui.ops.stale import remove_stale
-
     srv = journal.server_of(begin)
     t = begin.get("target") or {}
     change = begin.get("change")
@@ -154,11 +160,7 @@ def _settle(begin: dict[str, Any], lock: bool) -> str:
 
 def _restore(begin: dict[str, Any], srv: Any, topology: Any, lock: bool) -> str:
     """An edit that died half-way: converge the end back to the journaled before-state."""
-    from vnet_tui.ops import api
-    from vnet_tui.ops.endstate import EndState
-    from vnet_tui.ops.live import labels
-
-    from .undo import plan_restore
+    from . import api  # a real cycle: api.apply → transaction.run → recover.run → here
 
     t = begin["target"]
     plan = plan_restore(labels(srv, topology), t.get("owner"), t, EndState.from_json(begin["before"]), None)
@@ -176,8 +178,6 @@ def at_start() -> list[str]:
     try:
         if not journal.incomplete():
             return []
-        from .lock import server_lock
-
         with server_lock("recovery", wait=2.0):
             return run()
     except VnetError as e:
@@ -188,14 +188,6 @@ def at_start() -> list[str]:
 
 def _settle_vme_add(begin: dict[str, Any], live: Any, removed: list[str], lock: bool) -> str:
     """A VM adapter add that died: complete it when QEMU has the NIC, else remove netdev and tap."""
-    import os
-
-    from vnet_tui.discovery.qmp import QMP
-    from vnet_tui.net.change import qmp_call
-    from vnet_tui.ops import qmpview
-    from vnet_tui.ops.endstate import read_end
-    from vnet_tui.ops.live import HOST
-
     t = begin["target"]
     planned = begin.get("planned") if isinstance(begin.get("planned"), dict) else {}
     nic = planned.get("nic") if isinstance(planned.get("nic"), dict) else None
@@ -225,14 +217,6 @@ def _settle_vme_add(begin: dict[str, Any], live: Any, removed: list[str], lock: 
 
 def _settle_vme_del(begin: dict[str, Any], live: Any, lock: bool) -> str:
     """A VM adapter delete that died: finish it (unplug again, then netdev and tap), journaled."""
-    import os
-
-    from vnet_tui.discovery.qmp import QMP, QMPError
-    from vnet_tui.net.change import qmp_call
-    from vnet_tui.ops import qmpview, unplug
-    from vnet_tui.ops.endstate import read_end
-    from vnet_tui.ops.live import HOST
-
     t = begin["target"]
     before = begin.get("before") if isinstance(begin.get("before"), dict) else {}
     nic = before.get("nic") if isinstance(before.get("nic"), dict) else None
@@ -261,19 +245,12 @@ def _settle_vme_del(begin: dict[str, Any], live: Any, lock: bool) -> str:
     record = {"target": t, "before": before, "after": {"pending": True}, "pending": True}
     why = _complete(begin, record, "completed as unplug pending: the guest has not released the NIC yet; "
                                    "a finisher removes the tap when it does", lock)
-    unplug.spawn_finisher(begin["id"])
+    finisher.spawn_finisher(begin["id"])
     return why
 
 
 def _settle_replug(begin: dict[str, Any], lock: bool) -> str:
     """A replug that died: never leave the VM without its NIC (plug it back with the old MAC)."""
-    import os
-
-    from vnet_tui.discovery.qmp import QMP
-    from vnet_tui.net.change import qmp_call
-    from vnet_tui.ops import qmpview
-    from vnet_tui.ops.vme import MODEL
-
     t = begin["target"]
     before = begin.get("before") if isinstance(begin.get("before"), dict) else {}
     n = before.get("nic") if isinstance(before.get("nic"), dict) else None

@@ -1,4 +1,4 @@
-"""The revert timer: ``python -m vnet_tui.safety.revert JOURNAL_ID --after SECONDS``.
+"""The revert timer: ``python -m vnet_tui.txn.revert JOURNAL_ID --after SECONDS``.
 
 Started detached by ``confirm.start`` *before* the change is applied (the
 change waits until this process has written its pid file).  It sleeps
@@ -20,7 +20,11 @@ import sys
 import time
 import traceback
 
-from . import journal
+from vnet_tui.safety import journal
+from vnet_tui.safety.detach import daemonize
+from vnet_tui.safety.lock import server_lock
+
+from .confirm import pid_file
 
 
 def _finite(text: str) -> float:
@@ -42,18 +46,13 @@ def settled(entry_id: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vnet_tui.safety.revert")
+    p = argparse.ArgumentParser(prog="python -m vnet_tui.txn.revert")
     p.add_argument("entry_id")
     p.add_argument("--after", type=_finite, default=60.0, metavar="SECONDS")
     p.add_argument("--detached", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.detached:
-        from .detach import daemonize
-
         daemonize()
-    from .confirm import pid_file
-    from .lock import server_lock
-
     pf = pid_file(args.entry_id)
     tmp = pf.with_suffix(".tmp")
     tmp.write_text(str(os.getpid()))
@@ -72,13 +71,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.entry_id}: {why}")
                 return 0
             if journal.outcome(args.entry_id) == "incomplete":
-                from .recover import recover_one
+                from .recover import recover_one  # deferred: the pid file first (the change waits for it)
 
                 begin = journal.find(args.entry_id)
                 assert begin is not None
                 print(f"{args.entry_id}: not confirmed and never completed: " + recover_one(begin, lock=False))
                 return 0
-            from .undo import undo
+            from .undo import undo  # deferred: the pid file first (the change waits for it), ops after
 
             try:
                 result = undo(entry_id=args.entry_id, op="revert", lock=False)

@@ -1,6 +1,6 @@
 """One change as a transaction: lock → validate again → journal ahead → arm → execute → complete.
 
-``run`` is what ``ops.api.apply`` does once a plan is ready and the
+``run`` is what ``txn.api.apply`` does once a plan is ready and the
 privilege and SSH-guard checks passed:
 
 1. take the server lock (``lock.server_lock``; another operator: refused);
@@ -23,18 +23,20 @@ privilege and SSH-guard checks passed:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import Any, Callable, Optional
 
 from vnet_tui.core.errors import ChangeFailed, InvalidInput, VnetError
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
+from vnet_tui.ops.live import Live
+from vnet_tui.ops.plan import Plan, execute
+from vnet_tui.ops.planner import topology_of
+from vnet_tui.ops.stale import remove_stale
+from vnet_tui.safety import journal
+from vnet_tui.safety.lock import server_lock
 
-from . import journal
-from .lock import server_lock
-
-if TYPE_CHECKING:
-    from vnet_tui.ops.live import Live
-    from vnet_tui.ops.plan import Plan
+from . import confirm as confirmer
+from . import finisher, recover
 
 Replan = Callable[[Topology], "Plan"]
 
@@ -80,19 +82,11 @@ def run(
     reguard: Callable[[Topology, "Plan"], list[str]],
 ) -> tuple["Plan", dict[str, Any], dict[str, Any], list[str], Optional[dict[str, Any]], list[str]]:
     """Run ``plan``; returns (plan, record, entry, notes, confirm, hits)."""
-    from vnet_tui.ops import unplug
-    from vnet_tui.ops.live import Live
-    from vnet_tui.ops.plan import execute
-    from vnet_tui.ops.stale import remove_stale
-
-    from . import confirm as confirmer
-    from . import recover
-
     with server_lock(plan.title):
         notes: list[str] = []
         if journal_op is None:
             notes += recover.run()
-            notes += unplug.finish_pending()
+            notes += finisher.finish_pending()
             if generation is not None and journal.generation() != generation:
                 if replan is None:
                     raise InvalidInput(
@@ -100,8 +94,6 @@ def run(
                         "look again and repeat it (nothing was changed)",
                         rule="stale-view",
                     )
-                from vnet_tui.ops.api import topology_of
-
                 topology = topology_of(server)
                 plan = replan(topology)  # validation again, under the lock
                 hits = reguard(topology, plan)

@@ -63,7 +63,7 @@ class PolicyRead(Message):
 
 
 class RecoveryNotes(Message):
-    """What the start settled of changes an earlier process left half-made (safety.recover.at_start)."""
+    """What the start settled of changes an earlier process left half-made (txn.recover.at_start)."""
 
     def __init__(self, notes: list[str]) -> None:
         super().__init__()

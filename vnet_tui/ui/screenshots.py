@@ -60,7 +60,7 @@ def main(argv: list[str]) -> int:
     from vnet_tui.core.server import Server
     from vnet_tui.demo.traffic import Traffic
     from vnet_tui.lab import down, exists, up
-    from vnet_tui.ops.api import edit_adapter
+    from vnet_tui.txn.api import edit_adapter
     from vnet_tui.ops.requests import SetRequest
 
     if len(argv) != 1:

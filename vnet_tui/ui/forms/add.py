@@ -14,11 +14,12 @@ from textual.widgets import Checkbox, Input, Select
 
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
-from vnet_tui.ops import api, macs
-from vnet_tui.ops.api import Result
+from vnet_tui.ops import macs
 from vnet_tui.ops.facts import Facts
 from vnet_tui.ops.plan import Plan
 from vnet_tui.ops.requests import AddRequest
+from vnet_tui.txn import api
+from vnet_tui.txn.api import Result
 
 from .base import ChangeForm, field
 

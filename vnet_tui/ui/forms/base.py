@@ -1,7 +1,7 @@
 """What every change form shares: fields, a live preview, inline validation, apply in a worker.
 
 A form builds a request from its fields on every keystroke and asks
-``ops.api.plan_*`` (pure: topology only, no kernel call) for the plan: the
+``txn.api.plan_*`` (pure: topology only, no kernel call) for the plan: the
 preview shows the exact ``ip``/QMP commands and warnings, or the refusal
 with its rule, and Apply is enabled only for a valid request.  Apply runs
 the change in a thread worker (``group="change"``) that only posts
@@ -27,7 +27,7 @@ from vnet_tui.core.errors import VnetError
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
 from vnet_tui.core.text import safe as safe_text
-from vnet_tui.ops.api import Result
+from vnet_tui.txn.api import Result
 from vnet_tui.ops.plan import Plan
 
 from .words import field_of, form_message

@@ -150,7 +150,7 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
 
     @work(thread=True, exclusive=True, group="change", description="confirm a change", exit_on_error=False)
     def worker_confirm(self, entry_id: str) -> None:
-        from vnet_tui.safety.confirm import confirm
+        from vnet_tui.txn.confirm import confirm
 
         try:
             self.post_message(Confirmed(confirm(entry_id)))

@@ -22,10 +22,10 @@ from vnet_tui.core.errors import VnetError
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
 from vnet_tui.core.text import safe
-from vnet_tui.ops import api
-from vnet_tui.ops.api import Result
 from vnet_tui.ops.plan import Plan
 from vnet_tui.ops.requests import DelRequest
+from vnet_tui.txn import api
+from vnet_tui.txn.api import Result
 
 from ..footer import KeyFooter
 from .base import ChangeDone, ChangeForm, ChangeRefused, error_text, preview_text, report
@@ -121,7 +121,7 @@ class UndoScreen(ModalScreen[Optional[Result]]):
         thread=True, exclusive=True, group="change", description="undo the last change", exit_on_error=False
     )
     def worker_undo(self, dry_run: bool) -> None:
-        from vnet_tui.safety.undo import undo
+        from vnet_tui.txn.undo import undo
 
         try:
             self.post_message(ChangeDone(undo(self.server, dry_run=dry_run)))

@@ -20,11 +20,12 @@ from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.model import Interface, Topology
 from vnet_tui.core.server import Server
 from vnet_tui.core.text import safe as safe_text
-from vnet_tui.ops import api, policy
-from vnet_tui.ops.api import Result
+from vnet_tui.ops import policy
 from vnet_tui.ops.facts import Facts
 from vnet_tui.ops.plan import Plan
 from vnet_tui.ops.requests import SetRequest
+from vnet_tui.txn import api
+from vnet_tui.txn.api import Result
 
 from .add import mtu, words
 from .base import ChangeForm, field
