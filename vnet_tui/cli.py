@@ -50,7 +50,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     if args.verb is None:
         try:
-            from vnet_tui.ui.launch import run_tui
+            from vnet_tui.ui.launch import run_tui  # deferred: Textual loads only when the TUI opens
         except ModuleNotFoundError:
             return fail(args, 4, "tui", "the TUI is not installed in this build")
         return run_command(args, run_tui)

@@ -17,6 +17,7 @@ import sys
 from dataclasses import dataclass
 from typing import Optional
 
+from vnet_tui.commands.lab import boot_guests, guest_boot_or_fail
 from vnet_tui.core.errors import InvalidInput
 
 DEMO = "demo"
@@ -59,8 +60,7 @@ class DemoLab:
 
 
 def _build(name: str, args: argparse.Namespace, note: str = "") -> DemoLab:
-    from vnet_tui.commands.lab import boot_guests, guest_boot_or_fail
-    from vnet_tui.lab import up
+    from vnet_tui.lab import up  # deferred: loads when the verb runs, not at CLI start
 
     boot = guest_boot_or_fail(args.vms, getattr(args, "boot", True))
     print(f"building lab {name}{note}: {args.containers} containers, {args.vms} VMs…", file=sys.stderr)
@@ -73,7 +73,7 @@ def _build(name: str, args: argparse.Namespace, note: str = "") -> DemoLab:
 
 
 def _own_name(base: str) -> str:
-    from vnet_tui.lab import exists
+    from vnet_tui.lab import exists  # deferred: loads when the verb runs, not at CLI start
 
     for n in range(2, MAX_OWN + 1):
         name = f"{base}{n}"
@@ -85,7 +85,7 @@ def _own_name(base: str) -> str:
 
 def prepare(args: argparse.Namespace, base: str = DEMO) -> DemoLab:
     """Attach to lab ``base`` when it is up, else build it (or a lab of our own, see the module doc)."""
-    from vnet_tui.lab import exists, load, registry
+    from vnet_tui.lab import exists, load, registry  # deferred: loads when the verb runs, not at CLI start
 
     own = bool(getattr(args, "own", False))
     for _ in range(3):  # another demo may build or remove "demo" at the same moment: look again
@@ -111,7 +111,7 @@ def prepare(args: argparse.Namespace, base: str = DEMO) -> DemoLab:
 
 def finish(lab: DemoLab, keep: bool) -> str:
     """Take the demo's lab down if this demo built it (and it is still that instance); what was done."""
-    from vnet_tui.lab import down, exists, registry
+    from vnet_tui.lab import down, exists, registry  # deferred: loads when the verb runs, not at CLI start
 
     if not lab.owned:
         return f"lab {lab.name} left up: this demo attached to it and did not build it"
@@ -127,8 +127,8 @@ def finish(lab: DemoLab, keep: bool) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vnet_tui.demo.traffic import Traffic
-    from vnet_tui.ui.launch import run_tui
+    from vnet_tui.demo.traffic import Traffic  # deferred: loads when the verb runs, not at CLI start
+    from vnet_tui.ui.launch import run_tui  # deferred: Textual loads only when the TUI opens
 
     lab = prepare(args)
     print(f"vnet-tui demo: {lab.message}", file=sys.stderr)

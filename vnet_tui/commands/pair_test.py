@@ -54,7 +54,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _tracer(out: Any) -> Any:
-    from vnet_tui.pair import TraceEvent
+    from vnet_tui.pair import TraceEvent  # deferred: loads when the verb runs, not at CLI start
 
     def on(e: TraceEvent) -> None:
         if e.kind == "start":
@@ -101,7 +101,7 @@ def render(r: dict[str, Any]) -> str:
     lines += _counter_rows(r["ends"])
     m = r.get("mirror") or {}
     if m.get("directions"):
-        from vnet_tui.pair.mirror import Direction
+        from vnet_tui.pair.mirror import Direction  # deferred: loads when the verb runs, not at CLI start
 
         for i, d in enumerate(m["directions"]):
             dd = Direction(d["from"], d["to"], d["transmitted"], d["received"], d["dropped"],
@@ -113,7 +113,7 @@ def render(r: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vnet_tui.pair import run_pair_test
+    from vnet_tui.pair import run_pair_test  # deferred: loads when the verb runs, not at CLI start
 
     server = Server.from_args(args)
     on_trace = _tracer(sys.stderr if args.json else sys.stdout) if args.trace else None

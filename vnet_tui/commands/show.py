@@ -17,6 +17,7 @@ from typing import Any, Optional
 
 from vnet_tui.commands.common import add_server_options
 from vnet_tui.core.server import Server
+from vnet_tui.core.units import human_bytes
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,7 +41,7 @@ def add_policies(server: Server, data: dict) -> None:
     if not ends:
         return
     try:
-        from vnet_tui.policy.read import read_many
+        from vnet_tui.policy.read import read_many  # deferred: loads when the verb runs, not at CLI start
 
         got = read_many(server.host_netns, [i["ifname"] for i in ends])
     except Exception:
@@ -51,12 +52,12 @@ def add_policies(server: Server, data: dict) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from vnet_tui.discovery.topology import discover
+    from vnet_tui.discovery.topology import discover  # deferred: loads when the verb runs, not at CLI start
 
     server = Server.from_args(args)
     topo = discover(server)
     if args.json:
-        from vnet_tui.core.text import for_json
+        from vnet_tui.core.text import for_json  # deferred: rich, not at CLI start
 
         data = topo.to_json()
         add_policies(server, data)
@@ -123,7 +124,7 @@ def table(title: str, columns: list[Column], width: int) -> Any:
 def _addrs(i: Any) -> Any:
     from rich.text import Text
 
-    from vnet_tui.core.text import safe
+    from vnet_tui.core.text import safe  # deferred: rich, not at CLI start
 
     if i is None:
         return Text("")
@@ -131,7 +132,7 @@ def _addrs(i: Any) -> Any:
 
 
 def _state(state: Optional[str]) -> Any:
-    from vnet_tui.core.text import safe
+    from vnet_tui.core.text import safe  # deferred: rich, not at CLI start
 
     colour = {"up": "green", "running": "green", "down": "red", "exited": "red", "shut off": "red",
               "paused": "yellow"}.get(state or "", "yellow")
@@ -140,8 +141,6 @@ def _state(state: Optional[str]) -> Any:
 
 def _counters(i: Any) -> Any:
     from rich.text import Text
-
-    from vnet_tui.core.units import human_bytes
 
     if i is None:
         return Text("")
@@ -152,7 +151,7 @@ def _counters(i: Any) -> Any:
 def host_columns(topo: Any) -> list[Column]:
     from rich.text import Text
 
-    from vnet_tui.core.text import safe
+    from vnet_tui.core.text import safe  # deferred: rich, not at CLI start
 
     cols = [Column("IFNAME", 0), Column("KIND", 3), Column("STATE", 1), Column("MAC", 6), Column("MTU", 7),
             Column("ADDRESSES", 5), Column("MASTER", 4), Column("PEER", 2), Column("COUNTERS", 8)]
@@ -171,7 +170,7 @@ def owner_columns(topo: Any) -> list[Column]:
     """Containers and VMs: who runs them (RUNTIME) and in what state (STATE)."""
     from rich.text import Text
 
-    from vnet_tui.core.text import safe
+    from vnet_tui.core.text import safe  # deferred: rich, not at CLI start
 
     cols = [Column("NAME", 0), Column("TYPE", 3), Column("RUNTIME", 1), Column("STATE", 2),
             Column("ADAPTERS", 4, justify="right"), Column("WHERE", 5), Column("IMAGE", 6)]
@@ -198,7 +197,7 @@ def adapter_columns(topo: Any) -> list[Column]:
     """Every adapter with its guest end and host end side by side."""
     from rich.text import Text
 
-    from vnet_tui.core.text import safe
+    from vnet_tui.core.text import safe  # deferred: rich, not at CLI start
 
     cols = [Column("OWNER", 0), Column("TYPE", 6), Column("GUEST END", 0), Column("GUEST MAC", 7),
             Column("GUEST IPS", 5), Column("GUEST COUNTERS", 10), Column("HOST END", 0), Column("HOST MAC", 8),

@@ -16,6 +16,7 @@ import ipaddress
 from typing import Iterable
 
 from vnet_tui.core.model import VM
+from vnet_tui.guest.qga import QGA, QGAError
 
 GuestIps = dict[tuple[int, str], tuple[str, ...]]  # (VM pid, guest MAC lower-case) -> "addr/prefix", sorted
 
@@ -27,8 +28,6 @@ def askable(vms: Iterable[VM]) -> list[VM]:
 
 def read(vms: Iterable[VM], timeout: float = 1.0) -> tuple[GuestIps, list[int]]:
     """(addresses by (pid, MAC), pids of the VMs that did not answer)."""
-    from vnet_tui.guest.qga import QGA, QGAError
-
     out: GuestIps = {}
     silent: list[int] = []
     for vm in askable(vms):

@@ -17,7 +17,7 @@ from html import escape
 from typing import Any, Optional
 
 from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotFound
-from vnet_tui.core.model import VM, Adapter, Container
+from vnet_tui.core.model import VM, Adapter, Container, Interface, VMAdapter
 from vnet_tui.owners.registry import scan_all
 
 from . import macs, persist, validate
@@ -325,18 +325,15 @@ def inverse(entry: dict[str, Any], topology: Any) -> Plan:
             guest = next((i for i in ct.interfaces if mac and (i.mac or "").lower() == mac.lower()), None)
             adapter = Adapter("veth", ct.name, guest, None)
             if guest is None:
-                from vnet_tui.core.model import Interface
                 adapter = Adapter("veth", ct.name, Interface("?", 0, "veth", mac, 0, "unknown"), None)
             return plan_engine_disconnect(ct, adapter, t["network"])
         if op == "del":
-            from .requests import AddRequest as _Add
-            return plan_engine_connect(Facts(topology), ct, t["network"], _Add(ct.name))
+            return plan_engine_connect(Facts(topology), ct, t["network"], AddRequest(ct.name))
     if t["kind"] == "libvirt-nic":
         vm = _by_owner_id(topology, "libvirt", t["uuid"])
         if vm is None:
             raise NotFound(f"libvirt no longer runs {t['domain']}: the change cannot be undone", rule="undo-target")
         if op == "add":
-            from vnet_tui.core.model import VMAdapter
             nic = next((n for n in _nics(vm.owner.details) if (n.get("mac") or "").lower() == t["mac"]), None)
             if nic is None:
                 raise NotFound(f"{vm.name} has no NIC {t['mac']} any more", rule="undo-target")
@@ -344,7 +341,6 @@ def inverse(entry: dict[str, Any], topology: Any) -> Plan:
             return plan_libvirt_delete(vm, adapter, DelRequest(vm.name, nic.get("alias") or t["mac"],
                                                                persistent=bool(t.get("persistent"))))
         if op == "del":
-            from .requests import AddRequest as _Add
-            req = _Add(vm.name, mac=t["mac"], bridge=t.get("bridge"), persistent=bool(t.get("persistent")))
+            req = AddRequest(vm.name, mac=t["mac"], bridge=t.get("bridge"), persistent=bool(t.get("persistent")))
             return plan_libvirt_add(Facts(topology), vm, req)
     raise undo_unsupported(t)

@@ -17,9 +17,9 @@ from typing import Any, Optional, Union
 from vnet_tui.core.errors import InvalidInput, NotPermitted
 from vnet_tui.core.model import VM, Adapter, Container, Topology
 from vnet_tui.core.server import Server
-from vnet_tui.policy import plan as pplan
-from vnet_tui.policy import read as pread
-from vnet_tui.policy import remove as premove
+from vnet_tui.owners.libvirt_change import set_link
+from vnet_tui.policy import plan as pplan, read as pread, remove as premove
+from vnet_tui.policy.cable import qmp_cable
 from vnet_tui.policy.port import Port
 from vnet_tui.policy.steps import Step
 
@@ -102,12 +102,8 @@ def _vm_cable(vm: VM, adapter: Adapter, up: bool) -> Step:
     va = adapter.vm_adapter
     assert va is not None
     if vm.runtime == "lab" and vm.qmp:
-        from vnet_tui.policy.cable import qmp_cable
-
         return qmp_cable(vm.qmp, va.netdev or va.id, up)
     if vm.runtime == "libvirt" and vm.owner is not None:
-        from vnet_tui.owners.libvirt_change import set_link
-
         control, dom, tap = vm.owner.control, vm.owner.name, va.host_ifname or va.guest_mac or va.id
 
         def setter(state: bool) -> Any:

@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Iterable, Optional, Union
 
 from vnet_tui.core.errors import InvalidInput
 
+from .index import NOBODY, AddressBook
+
 if TYPE_CHECKING:
     from .index import NOBODY, AddressBook
 
@@ -167,8 +169,6 @@ def ips_to_add(
     is a warning (ip-overlap); a shared subnet across namespaces is what a
     bridge is for.
     """
-    from .index import NOBODY, AddressBook
-
     have = {str(ipaddress.ip_interface(c).ip) for c in on_iface}
     out: list[str] = []
     seen: set[str] = set()

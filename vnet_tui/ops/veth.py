@@ -13,6 +13,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Optional
 
+from vnet_tui.core.errors import NotFound
 from vnet_tui.core.model import Container
 from vnet_tui.net.change import ip_command
 
@@ -198,8 +199,6 @@ def plan_delete(labels: dict[str, Optional[str]], ct: Container, guest: str, hos
         snap["host"] = read_end(live.ns(HOST), host)
         snap["guest"] = read_end(live.ns(ct.name), guest)
         if snap["host"] is None or snap["guest"] is None:
-            from vnet_tui.core.errors import NotFound
-
             raise NotFound(f"{ct.name}/{guest} ⇄ {host} is gone", rule="interface")
 
     plan.prepare = prepare

@@ -121,7 +121,7 @@ def scan_daemon(procs: ProcTable, daemon: Daemon) -> list[Owned]:
 
 def _from_api(procs: ProcTable, daemon: Daemon) -> list[Owned]:
     assert daemon.socket is not None
-    from .http_unix import UnixHTTP
+    from .http_unix import UnixHTTP  # deferred: http.client, only when asked
 
     with UnixHTTP(daemon.socket, timeout=SCAN_TIMEOUT, deadline=SCAN_DEADLINE) as api:
         listed = api.json("GET", "/containers/json?all=1")
@@ -172,7 +172,7 @@ def _inside(procs: ProcTable, daemon: Daemon, api: "UnixHTTP", cid: str) -> tupl
     if isinstance(pid, int) and pid > 0:
         pids = [p for p in daemon.outer_pids([pid]) if _pid_is_container(procs, p, cid)]
     if not pids:
-        from .http_unix import HTTPError
+        from .http_unix import HTTPError  # deferred: http.client, only when asked
 
         via = "api"
         try:
@@ -209,13 +209,13 @@ def _api(control: dict[str, Any]) -> "UnixHTTP":
     if not path:
         raise ChangeFailed("docker's API socket is not known (the daemon has no unix socket)",
                            rule="docker-unreachable")
-    from .http_unix import UnixHTTP
+    from .http_unix import UnixHTTP  # deferred: http.client, only when asked
 
     return UnixHTTP(path, timeout=CHANGE_TIMEOUT)
 
 
 def _call(api: "UnixHTTP", method: str, url: str, body: Any = None) -> Any:
-    from .http_unix import HTTPError
+    from .http_unix import HTTPError  # deferred: http.client, only when asked
 
     try:
         return api.json(method, url, body)

@@ -92,7 +92,7 @@ def _is_qemu(procs: ProcTable, pid: Optional[int]) -> bool:
 
 
 def _record(facts: dict[str, Any], procs: ProcTable, daemon: int, persistent: bool) -> Owned:
-    from .libvirt_xml import can_hotplug
+    from .libvirt_xml import can_hotplug  # deferred: XML parser, only when asked
 
     pid = facts.pop("pid", None)
     alive = _is_qemu(procs, pid)
@@ -113,7 +113,7 @@ def _record(facts: dict[str, Any], procs: ProcTable, daemon: int, persistent: bo
 
 def scan_daemon(procs: ProcTable, daemon: int) -> list[Owned]:
     """Every domain one daemon knows: running/paused from status files, the rest from definitions."""
-    from .libvirt_xml import parse_config, parse_status
+    from .libvirt_xml import parse_config, parse_status  # deferred: XML parser, only when asked
 
     out: list[Owned] = []
     seen: set[str] = set()

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from vnet_tui.core.model import Counters
+from vnet_tui.guest.qga import QGA
 from vnet_tui.net.session import NetnsSocket
 
 # guest-network-get-interfaces' statistics → our counter names
@@ -65,8 +66,6 @@ def nic_from_agent(items: list[dict[str, Any]], mac: Optional[str]) -> Optional[
 
 def agent_nic(qga_path: str, mac: Optional[str], timeout: float = AGENT_TIMEOUT) -> Optional[GuestNic]:
     """Ask the guest agent at ``qga_path`` for the NIC with ``mac`` (QGAError when it does not answer)."""
-    from vnet_tui.guest.qga import QGA
-
     with QGA(qga_path, timeout=timeout) as qga:
         return nic_from_agent(qga.interfaces(), mac)
 

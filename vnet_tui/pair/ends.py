@@ -20,6 +20,8 @@ from vnet_tui.core.errors import InvalidInput, NotFound, NotPermitted
 from vnet_tui.core.model import VM, Adapter, Container, Interface, Topology, VMAdapter
 from vnet_tui.core.server import Server
 from vnet_tui.net.netns import NetnsError, entered, netns_inode, open_netns
+from vnet_tui.ops.facts import Facts
+from vnet_tui.safety.sshguard import protected
 
 from .framing import NEAREST_BRIDGE_BIT
 
@@ -96,8 +98,6 @@ def _container_ns(ct: Container) -> Optional[str]:
 
 def find_adapter(topology: Topology, target: str, ifname: str) -> Adapter:
     """The adapter TARGET IFNAME names (exit 4 when there is none)."""
-    from vnet_tui.ops.facts import Facts
-
     facts = Facts(topology)
     return facts.adapter(facts.target(target), ifname)
 
@@ -123,8 +123,6 @@ def forwards_nearest_bridge(ns_fd: int, master_ifindex: Optional[int]) -> Option
 
 
 def _guard(server: Server, topology: Topology, touched: list[tuple[str, str]], name: str) -> None:
-    from vnet_tui.safety.sshguard import protected
-
     hits = protected(server, topology).hits(touched)
     if hits:
         raise NotPermitted(f"{name} carries this SSH session ({'; '.join(hits)}): vnet-tui sends no test "

@@ -28,12 +28,14 @@ from vnet_tui.core.errors import InvalidInput, VnetError
 from vnet_tui.core.model import Topology
 from vnet_tui.core.readable import readable
 from vnet_tui.core.server import Server
+from vnet_tui.discovery.topology import discover
 
 from . import framing, sockets
 from .counters import delta_json, netlink_counters
 from .ends import End, Pair, resolve
 from .mirror import mirror_json
 from .result import OnTrace, TraceEvent, base_result, latency_json, not_tested
+from .vm import run_vm_test
 
 MAX_FRAMES = 100_000
 WINDOW = 256  # frames in flight at most
@@ -66,13 +68,9 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
     if from_end not in (None, "guest", "host"):
         raise InvalidInput(f"--from {from_end!r}: guest or host", rule="from")
     if topology is None:
-        from vnet_tui.discovery.topology import discover
-
         topology = discover(server)
     with resolve(server, topology, target, ifname) as pair:
         if pair.kind == "vme":
-            from .vm import run_vm_test
-
             result = base_result(pair.name, pair.kind, target, ifname, "host", frames)
             if from_end == "guest":
                 result["note"] = ("a VM's guest end sends only what its guest decides to: the host end asks "

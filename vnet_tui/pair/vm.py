@@ -23,6 +23,7 @@ from typing import Any, Optional
 from vnet_tui.core.errors import VnetError
 from vnet_tui.core.model import Counters
 from vnet_tui.core.readable import readable
+from vnet_tui.guest.qga import QGAError
 
 from . import framing, sockets
 from .counters import GuestNic, agent_nic, delta_json, netlink_counters
@@ -59,8 +60,6 @@ def _snapshot(pair: Pair, qga: str, mac: Optional[str]) -> tuple[Optional[GuestN
 def run_vm_test(pair: Pair, result: dict[str, Any], frames: int, *, on_trace: Optional[OnTrace] = None,
                 rate: Optional[float] = None, cancel: Optional[threading.Event] = None) -> dict[str, Any]:
     """Probe the guest through the VM adapter's tap; see the module docstring."""
-    from vnet_tui.guest.qga import QGAError
-
     vm, va, tap = pair.vm, pair.vm_adapter, pair.host
     assert vm is not None and va is not None
     trace = on_trace or (lambda _e: None)

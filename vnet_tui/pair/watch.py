@@ -16,6 +16,7 @@ from typing import Optional
 
 from vnet_tui.core.model import VM, Counters, VMAdapter
 from vnet_tui.core.server import Server
+from vnet_tui.guest.qga import QGAError
 from vnet_tui.net.netns import open_netns
 
 from .counters import GuestNic, agent_nic, netlink_counters
@@ -54,8 +55,6 @@ class GuestWatch:
 
     def read(self) -> GuestReading:
         """One reading; blocks up to a few seconds (the agent's timeout)."""
-        from vnet_tui.guest.qga import QGAError
-
         early = guest_status(self.vm)
         if early is not None:
             return early

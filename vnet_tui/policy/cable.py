@@ -16,6 +16,9 @@ import json
 from typing import Any, Optional
 
 from vnet_tui.core.errors import InvalidInput, NotPermitted
+from vnet_tui.discovery.owned import qmp_is_ours
+from vnet_tui.discovery.qmp import QMP
+from vnet_tui.net.change import qmp_call
 
 from .port import Port
 from .read import read
@@ -56,8 +59,6 @@ def qmp_cable(qmp_path: str, netdev: str, up: bool, was_up: Optional[bool] = Non
     state to go back to (QMP has no query for it; default: the opposite).
     Only a lab's own socket is accepted (``qmp-not-ours``).
     """
-    from vnet_tui.discovery.owned import qmp_is_ours
-
     if not qmp_is_ours(qmp_path):
         raise NotPermitted(f"{qmp_path} is not a vnet-tui lab's QMP socket: another manager owns that VM "
                            "(use its own tools, e.g. virsh domif-setlink)", rule="qmp-not-ours")
@@ -65,9 +66,6 @@ def qmp_cable(qmp_path: str, netdev: str, up: bool, was_up: Optional[bool] = Non
 
     def setter(state: bool) -> Any:
         def act(_p: Optional[Port]) -> None:
-            from vnet_tui.discovery.qmp import QMP
-            from vnet_tui.net.change import qmp_call
-
             with QMP(qmp_path, timeout=timeout) as q:
                 qmp_call(q, "set_link", name=netdev, up=state)
         return act

@@ -22,7 +22,7 @@ import shutil
 import subprocess
 from typing import Any, Optional
 
-from vnet_tui.net.netns import entered
+from vnet_tui.net.netns import _setns, entered
 
 NFT_CTX_DEFAULT = 0
 NFT_CTX_OUTPUT_HANDLE = 1 << 3
@@ -96,8 +96,6 @@ def _run_lib(lib: Any, fd: Optional[int], text: str) -> tuple[int, str, str]:
 
 
 def _run_binary(fd: Optional[int], text: str) -> tuple[int, str, str]:
-    from vnet_tui.net.netns import _setns  # the same setns the rest of the project uses
-
     pre = None
     if fd is not None:
         def pre() -> None:  # in the child, before exec

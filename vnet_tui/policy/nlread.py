@@ -22,7 +22,7 @@ from typing import Any, Optional
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
-from vnet_tui.net.netns import netlink_socket
+from vnet_tui.net.netns import netlink_socket, run_in
 
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO, NLM_F_DUMP = 0x1, 0x4, 0x8, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
@@ -175,8 +175,6 @@ class Reader:
 
 def ifindex(fd: Optional[int], ifname: str) -> int:
     """``if_nametoindex`` inside the namespace (0: no such interface)."""
-    from vnet_tui.net.netns import run_in
-
     def look() -> int:
         try:
             return socket.if_nametoindex(ifname)

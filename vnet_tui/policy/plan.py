@@ -33,6 +33,7 @@ from .rate import rate_in, rate_out
 from .read import list_ours, read
 from .spoof import ip_filter, mac_filter
 from .steps import Step, merge_nft
+from .vlan import vlan
 
 KEYS = ("vlan", "mac_filter", "ip_filter", "rate_out", "rate_in", "isolated", "cable")
 
@@ -50,8 +51,6 @@ def plan(port: Port, want: dict[str, Any], current: Optional[dict[str, Any]] = N
     if unknown:
         raise InvalidInput(f"unknown policy setting(s): {', '.join(sorted(unknown))}", rule="policy-setting")
     if "vlan" in want:  # refused by the kernel probe before the port is even read
-        from .vlan import vlan
-
         v = want["vlan"] or {}
         vlan_steps = vlan(port, v.get("access"), v.get("trunk"), current)
     else:

@@ -51,6 +51,8 @@ from __future__ import annotations
 import struct
 from typing import Any, Iterable, Optional
 
+from vnet_tui.core.errors import NotFound
+
 from . import nft, nftrules, probe
 from .nlread import TC_H_INGRESS, TC_H_ROOT, Reader, tc_options
 from .port import Port
@@ -215,7 +217,7 @@ def _bridge_port(rd: Reader, link: dict[str, Any]) -> Optional[dict[str, Any]]:
 def _vlans(port: Port, bp: Optional[dict[str, Any]]) -> Optional[list[dict[str, Any]]]:
     if bp is None or not bp.get("vlan_filtering") or not probe.has("bridge-vlan-filtering"):
         return None
-    from . import vlan
+    from . import vlan  # a real cycle: vlan reads the port through this module
 
     return vlan.read(port)
 
@@ -235,8 +237,6 @@ def _read(port: Port, rd: Reader, listing: Any) -> dict[str, Any]:
     index = port.index
     link = rd.link_facts(index)
     if link is None:
-        from vnet_tui.core.errors import NotFound
-
         raise NotFound(f"{port.ifname} disappeared", rule="interface")
     kind = link["kind"]
     admin = bool(link["flags"] & IFF_UP)

@@ -21,7 +21,9 @@ from typing import Any, Iterable, Optional, Union
 from vnet_tui.core.errors import InvalidInput
 
 from . import probe, validate
+from .nlread import AF_BRIDGE, RTEXT_FILTER_BRVLAN
 from .port import Port
+from .read import read as read_port
 from .steps import Step
 
 BRIDGE_VLAN_INFO_PVID = 0x2
@@ -33,8 +35,6 @@ BRIDGE_VLAN_EFFECT = ("turning VLAN filtering on for bridge {br} makes every one
 
 def read(port: Port) -> list[dict[str, Any]]:
     """The port's VLANs from an AF_BRIDGE dump with RTEXT_FILTER_BRVLAN."""
-    from .nlread import AF_BRIDGE, RTEXT_FILTER_BRVLAN
-
     out: list[dict[str, Any]] = []
     for m in port.ipr.get_links(family=AF_BRIDGE, ext_mask=RTEXT_FILTER_BRVLAN):
         if m["index"] != port.index:
@@ -72,8 +72,6 @@ def vlan(port: Port, access: Union[int, str, None], trunk: Union[str, Iterable[U
     if want_access is not None and want_access in want_trunk:
         raise InvalidInput(f"VLAN {want_access} cannot be both the access VLAN and a tagged trunk VLAN",
                            rule="vlan-access-in-trunk")
-    from .read import read as read_port
-
     cur = current or read_port(port)
     bp = cur["bridge_port"]
     if bp is None:
