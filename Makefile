@@ -4,7 +4,7 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 
-.PHONY: venv demo test unit screenshots bench clean system-deps runtimes
+.PHONY: venv demo test unit lint-imports screenshots bench clean system-deps runtimes
 
 # system packages the lab and the tests need (apt, only when missing)
 system-deps:
@@ -47,10 +47,14 @@ venv: system-deps $(STAMP)
 demo: venv
 	$(BIN)/vnet-tui demo
 
-test: venv runtimes
+# the layers contract first (pyproject.toml [tool.importlinter], docs/LAYERS.md): a broken one fails the target
+lint-imports: venv
+	$(BIN)/lint-imports --no-cache
+
+test: venv runtimes lint-imports
 	$(BIN)/python -m pytest tests
 
-unit: venv
+unit: venv lint-imports
 	$(BIN)/python -m pytest tests/unit
 
 screenshots: venv
