@@ -119,18 +119,24 @@ def figures(s: Session, info: LabInfo, shown: dict[str, Any], repeat: int, keys:
             paints.append(res["first_paint_s"])
         key_ms += res.get("keys_ms", [])
         change_ms += res.get("changes_ms", [])
-        log(f"  probe {r + 1}: first paint {res.get('first_paint_s')} s, rows {res.get('rows')}, "
+        log(f"  probe {r + 1}: first paint {res.get('first_paint_s')} s, all rows {res.get('all_rows_s')} s, "
+            f"rows {res.get('rows')}, "
             f"RSS {res.get('rss_mb', 0):.0f} MB")
     first = probes[0]
     log(f"  keys: p50 {median(key_ms):.1f} ms, p95 {pct(key_ms, 95):.1f} ms ({len(key_ms)}); "
         f"outside changes: p50 {median(change_ms):.0f} ms, p95 {pct(change_ms, 95):.0f} ms ({len(change_ms)})")
     st = streaming(s, info, stream_s, log)
     rows = f"{want['host']} + {want['containers']} + {want['vms']} rows"
+    big = len(info.containers) > 1000  # issue 14's targets at 5,000: paint 4 s, RSS 300 MB
+    paint_s, rss_mb = (4.0, 300.0) if big else (PAINT_S, RSS_MB)
+    all_rows = [p["all_rows_s"] for p in probes if p.get("all_rows_s") is not None]
     return [
-        Figure("tui_first_paint", f"TUI first paint, every pane filled ({rows})", median(paints) if paints else None,
-               "s", PAINT_S, f"≤ {PAINT_S:g} s", samples=paints,
-               detail={"expected_rows": want, "rows": [p.get("rows") for p in probes]},
-               note="from spawning the process: interpreter, imports, discovery, first sample, refresh"),
+        Figure("tui_first_paint", f"TUI first paint: every pane's screenful and a sample ({rows})",
+               median(paints) if paints else None, "s", paint_s, f"≤ {paint_s:g} s", samples=paints,
+               detail={"expected_rows": want, "rows": [p.get("rows") for p in probes],
+                       "all_rows_s": all_rows, "all_rows_s_median": median(all_rows) if all_rows else None},
+               note="from spawning the process: interpreter, imports, discovery, first sample, refresh; "
+                    "all_rows_s: until every row is in every pane (a big server's fill in after)"),
         Figure("tui_cpu", "TUI CPU while streaming at 1 s (tmux)", st.get("cpu_pct"), "% core", CPU_PCT,
                f"≤ {CPU_PCT:g} %", samples=[st["cpu_pct"]] if "cpu_pct" in st else [],
                detail=st),
@@ -141,7 +147,7 @@ def figures(s: Session, info: LabInfo, shown: dict[str, Any], repeat: int, keys:
                "ms", CHANGE_MS, f"p95 ≤ {CHANGE_MS:g} ms", stat="p95", samples=change_ms,
                detail={"p50": median(change_ms), "count": len(change_ms), "missed": first.get("changes_missed")},
                note="timed from before spawning ip"),
-        Figure("tui_rss", "TUI resident memory (tmux, streaming)", st.get("rss_mb"), "MB", RSS_MB,
-               f"≤ {RSS_MB:g} MB", samples=[st["rss_mb"]] if "rss_mb" in st else [],
+        Figure("tui_rss", "TUI resident memory (tmux, streaming)", st.get("rss_mb"), "MB", rss_mb,
+               f"≤ {rss_mb:g} MB", samples=[st["rss_mb"]] if "rss_mb" in st else [],
                detail={"headless_probe_rss_mb": [p.get("rss_mb") for p in probes]}),
     ]
