@@ -145,7 +145,7 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             os.environ["VNET_TUI_STATE"] = old
 
 
-def settle(namespaces: list[str], timeout: float = 5.0) -> None:
+def settle(namespaces: list[str], timeout: float = 30.0) -> None:
     """Wait until no address is tentative: IPv6 DAD adds routes a second after a link comes up."""
     import time
 
