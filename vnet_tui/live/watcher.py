@@ -421,7 +421,7 @@ class Watcher:
 
     def _sweep(self) -> None:
         s = self._s
-        if self._plan_version != s.version or self._plans_hot is not self._hot:
+        if self._plan_version != s.version or (self._plans_hot is not self._hot and len(self._plans) > 1):
             before = self._inodes
             self._make_plans()
             if before - self._inodes:  # namespaces gone: their ends' counters and rates with them

@@ -14,6 +14,7 @@ from typing import Optional
 from textual import work
 from textual.app import App
 from textual.css.query import NoMatches
+from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from vnet_tui.core.model import Topology
@@ -34,6 +35,7 @@ from .rows import Row
 
 
 POLICY_EVERY = 3.0  # seconds between reads of the shown host end's policy
+POLICY_SETTLE = 0.25  # seconds the selection rests before its policy is read
 GUEST_IPS_EVERY = 5.0  # seconds between asking the lab VMs' guest agents for their addresses
 
 
@@ -61,6 +63,7 @@ class VnetApp(App):
         self.paused = False
         self.policy_words: dict[str, list[str]] = {}  # the shown host end's policy (read.summary), by ifname
         self.policy_asked: Optional[str] = None  # the host end whose policy is shown (and re-read)
+        self._policy_timer: Optional[Timer] = None  # the read of a new selection's policy, once it rests
         self.guest_ips: dict = {}  # lab VMs' NIC addresses as their agents last said (discovery.guestips)
         self.vm_facts: tuple = ()  # the VMs and NICs the guest addresses were last asked for
 
@@ -112,8 +115,17 @@ class VnetApp(App):
         if name != self.policy_asked:
             self.policy_asked = name
             if name is not None:
-                self.read_policy(name)
+                # once the cursor rests: a key held down through a thousand rows asks nothing (the read
+                # may run nft as a process of its own: policy/nft.py, past ~1,000 open descriptors)
+                if self._policy_timer is not None:
+                    self._policy_timer.stop()
+                self._policy_timer = self.set_timer(POLICY_SETTLE, lambda: self._read_if_shown(name))
         return self.policy_words.get(name) if name is not None else None
+
+    def _read_if_shown(self, name: str) -> None:
+        self._policy_timer = None
+        if name == self.policy_asked:
+            self.read_policy(name)
 
     def refresh_policy(self) -> None:
         """Every few seconds, while an adapter's detail is on screen: read its policy again."""
