@@ -13,6 +13,7 @@ from typing import Optional
 
 from textual import work
 from textual.app import App
+from textual.reactive import var
 from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
@@ -47,14 +48,17 @@ class VnetApp(App):
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {VnetCommands}
 
+    # the feed's latest topology and sample: screens and widgets follow them (watch), none polls the app;
+    # always_update: each message is news, and comparing 10,000 rows to learn so would cost more
+    topo: var[Optional[Topology]] = var(None, always_update=True, init=False)
+    sample: var[Optional[Sample]] = var(None, always_update=True, init=False)
+
     def __init__(self, feed: Feed, read_only: bool = False, caps: Optional[int] = None,
                  server: Optional[Server] = None) -> None:
         super().__init__()
         self.feed = feed
         self.server = server if server is not None else getattr(feed, "server", None)
         self.read_write, self.why = privilege(read_only, caps)
-        self.topo: Optional[Topology] = None
-        self.sample: Optional[Sample] = None
         self.filter_text = ""
         self.sort_mode = "name"
         self.detail_key: Optional[tuple[str, str]] = None  # (pane, row key) shown full size
