@@ -18,7 +18,7 @@ from vnet_tui.discovery.qemu import tap_ifnames
 from vnet_tui.discovery.qmp import query_rx_filter_macs
 from vnet_tui.discovery.topology import discover
 from vnet_tui.policy.port import Port
-from vnet_tui.safety.journal import generation
+from vnet_tui.safety.generation import generation
 
 from . import edit, guestaddr, owned, persist, policy, veth, vme, vme_remove
 from .facts import Facts, Target

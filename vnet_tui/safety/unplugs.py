@@ -1,7 +1,7 @@
 """The journal's pending VM unplugs: deletes whose guest has not released the NIC yet.
 
 Read incrementally: the journal is only ever appended to
-(``journal._write``), so each call parses only the lines added since the
+(``journalfile._write``), so each call parses only the lines added since the
 last one.  The transactions layer's finisher (``txn/finisher.py``) works
 through what this finds.
 """
@@ -29,7 +29,7 @@ _scan: Any = None
 def pending_unplugs() -> list[dict[str, Any]]:
     """Journal entries of VM adapter deletes still waiting for their guest.
 
-    The journal is only ever appended to (``journal._write``), so only the
+    The journal is only ever appended to (``journalfile._write``), so only the
     lines added since the last call are parsed (whole lines: a line still
     being written is read next time); a different file (another state
     directory, a replaced or shorter file) is read from its start.  The
