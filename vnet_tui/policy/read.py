@@ -43,151 +43,27 @@ Shape (every key always present; ``None`` where there is nothing)::
     }
 
 Rates are bits per second, bursts bytes; counters are since the rule or
-qdisc was made.
+qdisc was made.  tc is read in ``tcread``; ``settings`` and ``summary``
+(what a read comes to) are ``words``' and importable from here.
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Iterable, Optional
 
 from vnet_tui.core.errors import NotFound
 
 from . import nft, nftrules, probe
-from .nlread import TC_H_INGRESS, TC_H_ROOT, Reader, tc_options
+from .nlread import Reader
 from .port import Port
+from .tcread import OUR_HANDLE, _ingress, _root, handle_text
+from .words import SETTINGS_KEYS, settings, summary
 
-OUR_HANDLE = 0x5654  # "VT": root qdiscs vnet-tui makes carry handle 5654:
+__all__ = ["OUR_HANDLE", "SETTINGS_KEYS", "handle_text", "list_ours", "our_tables", "read", "read_many", "settings",
+           "summary"]
+
 IFF_UP = 0x1
 BR_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
-PSCHED_TICK_NS = 64  # PSCHED_SHIFT = 6: a tc "tick" is 64 ns since Linux 2.6.31
-MIRRED = {1: ("egress", "redirect"), 2: ("egress", "mirror"), 3: ("ingress", "redirect"), 4: ("ingress", "mirror")}
-
-
-def handle_text(h: int) -> str:
-    maj, minor = h >> 16, h & 0xFFFF
-    return f"{maj:x}:" if not minor else f"{maj:x}:{minor:x}"
-
-
-def _burst(rate_bytes: int, ticks: int) -> int:
-    # up, not down: the kernel keeps the burst as time (rounded down to a 64 ns tick), so a burst read
-    # back this way and set again gives the same ticks, and reads the same
-    return -(-rate_bytes * ticks * PSCHED_TICK_NS // 1_000_000_000)
-
-
-def _stats(msg: Any) -> dict[str, int]:
-    out = {"bytes": 0, "packets": 0, "drops": 0, "overlimits": 0, "backlog": 0}
-    st = msg.get_attr("TCA_STATS2")
-    if st is not None:
-        b = st.get_attr("TCA_STATS_BASIC") or {}
-        q = st.get_attr("TCA_STATS_QUEUE") or {}
-        out.update(bytes=b.get("bytes", 0), packets=b.get("packets", 0), drops=q.get("drops", 0),
-                   overlimits=q.get("overlimits", 0), backlog=q.get("backlog", 0))
-    return out
-
-
-def _tbf(q: Any) -> Optional[dict[str, Any]]:
-    opts = tc_options(q)
-    if 1 not in opts or len(opts[1]) < 36:
-        return None
-    rate32 = struct.unpack_from("=I", opts[1], 8)[0]
-    limit, ticks = struct.unpack_from("=II", opts[1], 24)
-    rate = struct.unpack("=Q", opts[4][:8])[0] if len(opts.get(4, b"")) >= 8 else rate32  # TCA_TBF_RATE64
-    return {"rate_bps": int(rate) * 8, "burst_bytes": _burst(int(rate), ticks), "limit_bytes": limit,
-            "kernel": {"rate_bytes": int(rate), "buffer_ticks": ticks, "limit_bytes": limit}}
-
-
-def _htb_classes(rd: Reader, index: int) -> list[dict[str, Any]]:
-    out = []
-    for c in rd.classes(index):
-        if c.get_attr("TCA_KIND") != "htb":
-            continue
-        opts = c.get_attr("TCA_OPTIONS")
-        p = opts.get_attr("TCA_HTB_PARMS") if opts is not None else None
-        if not p:
-            continue
-        rate = opts.get_attr("TCA_HTB_RATE64") or p["rate"]
-        ceil = opts.get_attr("TCA_HTB_CEIL64") or p["ceil"]
-        st = _stats(c)
-        out.append({"classid": handle_text(c["handle"]), "rate_bps": int(rate) * 8, "ceil_bps": int(ceil) * 8,
-                    "burst_bytes": _burst(int(rate), p["buffer"]), "bytes": st["bytes"], "packets": st["packets"],
-                    "drops": st["drops"], "overlimits": st["overlimits"]})
-    return out
-
-
-def _root(rd: Reader, index: int) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
-    q = rd.qdisc(index, TC_H_ROOT)
-    if q is None:
-        return {"kind": None, "handle": None, "ours": False, "default": True}, None
-    kind = q.get_attr("TCA_KIND")
-    h = q["handle"]
-    ours = (h >> 16) == OUR_HANDLE and kind == "tbf"
-    root = {"kind": kind, "handle": handle_text(h), "ours": ours, "default": h == 0}
-    st = _stats(q)
-    if kind == "tbf":
-        p = _tbf(q)
-        if p:
-            return root, {"mechanism": "tbf", "ours": ours, **p, **st, "classes": []}
-    if kind == "htb":
-        classes = _htb_classes(rd, index)
-        top = classes[0] if classes else {"rate_bps": 0, "burst_bytes": 0}
-        return root, {"mechanism": "htb", "ours": False, "rate_bps": top["rate_bps"],
-                      "burst_bytes": top["burst_bytes"], "limit_bytes": None, **st, "classes": classes}
-    return root, None
-
-
-def _actions(rd: Reader, f: Any) -> list[dict[str, Any]]:
-    opts = f.get_attr("TCA_OPTIONS")
-    if opts is None:
-        return []
-    acts = None
-    for name in ("TCA_U32_ACT", "TCA_BPF_ACT", "TCA_MATCHALL_ACT", "TCA_FLOWER_ACT"):
-        try:
-            acts = opts.get_attr(name)
-        except Exception:
-            acts = None
-        if acts is not None:
-            break
-    out: list[dict[str, Any]] = []
-    for _name, act in (acts["attrs"] if acts is not None else []):
-        kind = act.get_attr("TCA_ACT_KIND")
-        item: dict[str, Any] = {"kind": kind}
-        st = act.get_attr("TCA_ACT_STATS")
-        if st is not None:
-            b = st.get_attr("TCA_STATS_BASIC") or {}
-            item.update(packets=b.get("packets", 0), bytes=b.get("bytes", 0))
-        ao = act.get_attr("TCA_ACT_OPTIONS")
-        if kind == "mirred" and ao is not None:
-            p = ao.get_attr("TCA_MIRRED_PARMS") or {}
-            direction, what = MIRRED.get(p.get("eaction", 0), ("?", "?"))
-            item.update(action=what, direction=direction, to=rd.ifname(p.get("ifindex", 0)),
-                        to_ifindex=p.get("ifindex"))
-        out.append(item)
-    return out
-
-
-def _ingress(rd: Reader, index: int) -> tuple[Optional[dict[str, Any]], Optional[dict[str, Any]]]:
-    """The ingress qdisc with its filters, and a rate-out found behind an ifb redirect."""
-    q = rd.qdisc(index, TC_H_INGRESS)
-    if q is None:
-        return None, None
-    filters = []
-    shaped: Optional[dict[str, Any]] = None
-    for f in rd.filters(index, 0xFFFF0000):
-        opts = f.get_attr("TCA_OPTIONS")
-        if not opts or (f.get_attr("TCA_KIND") == "u32" and not opts.get_attr("TCA_U32_SEL")):
-            continue  # the per-priority header message, u32's hash table itself
-        acts = _actions(rd, f)
-        filters.append({"kind": f.get_attr("TCA_KIND"), "pref": f["info"] >> 16, "handle": f"{f['handle']:x}",
-                        "actions": acts})
-        for a in acts:
-            if a.get("kind") == "mirred" and a.get("action") == "redirect" and a.get("to_ifindex") and shaped is None:
-                _r, rate = _root(rd, a["to_ifindex"])
-                if rate is not None:
-                    shaped = {"mechanism": "ifb", "ours": False, "via": a["to"], "rate_bps": rate["rate_bps"],
-                              "burst_bytes": rate["burst_bytes"], "drops": rate["drops"],
-                              "overlimits": rate["overlimits"]}
-    return {"handle": handle_text(q["handle"]), "filters": filters}, shaped
 
 
 BRPORT = {"state": 1, "hairpin": 4, "learning": 8, "unicast_flood": 9, "mcast_flood": 27, "bcast_flood": 30,
@@ -313,63 +189,3 @@ def our_tables(fd: Optional[int]) -> Optional[set[str]]:
     except nft.NftError:
         return None
     return {i["table"]["name"] for i in got if "table" in i}
-
-
-SETTINGS_KEYS = ("cable", "rate_in", "rate_out", "mac_filter", "ip_filter", "isolated")
-
-
-def settings(policy: dict[str, Any]) -> dict[str, Any]:
-    """The settable part of a read, without counters: what undo returns to, and what tests compare."""
-    ri, ro = policy["rate_in"], policy["rate_out"]
-    bp = policy["bridge_port"]
-    return {
-        "cable": policy["link"]["admin_up"] if policy["link"]["cable"] is not None else None,  # veth only
-        "rate_in": {"rate_bps": ri["rate_bps"], "burst_bytes": ri["burst_bytes"], "ours": ri["ours"],
-                    "mechanism": ri["mechanism"]} if ri else None,
-        "rate_out": {"rate_bps": ro["rate_bps"], "burst_bytes": ro["burst_bytes"], "ours": ro["ours"],
-                     "mechanism": ro["mechanism"]} if ro else None,
-        "mac_filter": policy["mac_filter"]["mac"] if policy["mac_filter"] else None,
-        "ip_filter": policy["ip_filter"]["addrs"] if policy["ip_filter"] else None,
-        "isolated": {"isolated": bp["isolated"], "unicast_flood": bp["unicast_flood"]} if bp else None,
-        "root_qdisc": {k: policy["root_qdisc"][k] for k in ("kind", "handle")},
-        "ingress": policy["ingress"] is not None,
-        "nft_chains": sorted(policy["nft"]["chains"].values()),
-    }
-
-
-def _rate_text(bps: int) -> str:
-    for unit, n in (("gbit", 10**9), ("mbit", 10**6), ("kbit", 10**3)):
-        if bps >= n and bps % (n // 1000 or 1) == 0:
-            v = bps / n
-            return f"{v:.12g}{unit}"
-    return f"{bps}bit"
-
-
-def summary(policy: dict[str, Any]) -> list[str]:
-    """Short words for a table cell or the detail view: what is set on the port, and drops where there are any."""
-    out: list[str] = []
-    if policy["link"]["cable"] == "unplugged":
-        out.append("cable unplugged")
-    ri, ro = policy["rate_in"], policy["rate_out"]
-    if ri:
-        mark = "" if ri["ours"] else f" ({ri['mechanism']}, not ours)"
-        out.append(f"rate-in {_rate_text(ri['rate_bps'])}{mark}" + (f" dropped {ri['drops']}" if ri["drops"] else ""))
-    if ro:
-        drops = ro.get("dropped_packets", ro.get("drops", 0))
-        mark = "" if ro["ours"] else f" (via {ro.get('via')}, not ours)"
-        out.append(f"rate-out {_rate_text(ro['rate_bps'])}{mark}" + (f" dropped {drops}" if drops else ""))
-    for key, word in (("mac_filter", "mac-filter"), ("ip_filter", "ip-filter")):
-        f = policy[key]
-        if f:
-            n = sum(c["packets"] for c in f["dropped"].values())
-            out.append(word + (f" dropped {n}" if n else ""))
-    bp = policy["bridge_port"]
-    if bp and bp["isolated"]:
-        out.append("isolated")
-    if bp and not bp["unicast_flood"]:
-        out.append("no-flood")
-    if policy["vlans"]:
-        pv = [v["vid"] for v in policy["vlans"] if v["pvid"]]
-        tagged = [v["vid"] for v in policy["vlans"] if not v["untagged"]]
-        out.append("vlan " + ",".join(map(str, pv)) + (" trunk " + ",".join(map(str, tagged)) if tagged else ""))
-    return out
