@@ -22,6 +22,10 @@ Nothing here touches the kernel.  Everything is deterministic:
   fd00:5654::k:j/64 (k and j written with the same digits), e.g. ct101 has
   198.18.0.101 and fd00:5654::101; VM vm2NN's guest (when it boots) has
   198.18.200.NN and fd00:5654::200:NN, clear of every CTID.
+
+Over 300 lines on purpose: one job, the lab's naming as a pure function,
+kept whole so the bijections that keep names and MACs unique are read
+(and tested, tests/unit/test_lab_names.py) together.
 """
 
 from __future__ import annotations

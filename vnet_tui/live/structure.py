@@ -3,6 +3,10 @@
 Single-threaded (the watcher's thread).  Events mark namespaces dirty;
 ``apply`` re-dumps only those, rescans namespaces or VMs when asked, and
 assembles a Topology only when something it is made of changed.
+
+Over 300 lines on purpose: one class, ``Structure``, whose state (sockets,
+cached dumps, dirty marks, the VMs) every method shares; splitting it
+would pass that state between modules instead.
 """
 
 from __future__ import annotations

@@ -1,5 +1,10 @@
 """docker's daemon as we find it: where it listens and keeps its data, its pid namespace,
-and the shapes of what it says about networks and endpoints (docker.py and docker_disk.py share them)."""
+and the shapes of what it says about networks and endpoints (docker.py and docker_disk.py share them).
+
+Just over 300 lines on purpose: one job, dockerd as both readers (the
+Engine API's and the on-disk one) must see it alike — the daemon, what
+its mount and pid namespaces hide, and its network/endpoint shapes.
+"""
 
 from __future__ import annotations
 
