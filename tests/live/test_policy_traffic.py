@@ -18,6 +18,7 @@ import pytest
 from tests.live.test_policy_helpers import (GUEST_MAC, GUEST_V4, GUEST_V6, OTHER_MAC, OTHER_V4, counters,  # noqa: F401
                                             plab, sh)
 from vnet_tui.net.netns import entered, open_netns
+from vnet_tui.pair.forge import arp, eth, ip6, udp4  # the frame builders the spoof test sends too
 from vnet_tui.pair.framing import mac_bytes
 from vnet_tui.pair.sockets import packet_socket, received
 from vnet_tui.policy import plan, read, steps
@@ -32,38 +33,6 @@ SPOOF_MAC = mac_bytes("02:66:66:66:66:66")
 SPOOF_V4 = "198.18.9.66"
 SPOOF_V6 = "fd00:5654::9:66"
 ETH_P_ALL = 0x0003
-
-
-def _csum(data: bytes) -> int:
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack(f"!{len(data) // 2}H", data))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return ~s & 0xFFFF
-
-
-def eth(dst: bytes, src: bytes, etype: int, payload: bytes) -> bytes:
-    frame = dst + src + struct.pack("!H", etype) + payload
-    return frame + bytes(max(0, 60 - len(frame)))
-
-
-def udp4(src: str, dst: str, tag: bytes) -> bytes:
-    udp = struct.pack("!HHHH", 40000, 9, 8 + len(tag), 0) + tag
-    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0,
-                      socket.inet_aton(src), socket.inet_aton(dst))
-    hdr = hdr[:10] + struct.pack("!H", _csum(hdr)) + hdr[12:]
-    return hdr + udp
-
-
-def ip6(src: str, dst: str, nh: int, payload: bytes) -> bytes:
-    return struct.pack("!IHBB16s16s", 0x60000000, len(payload), nh, 255,
-                       ipaddress.IPv6Address(src).packed, ipaddress.IPv6Address(dst).packed) + payload
-
-
-def arp(sha: bytes, spa: str, tpa: str) -> bytes:
-    return struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, sha, socket.inet_aton(spa), bytes(6),
-                       socket.inet_aton(tpa))
 
 
 def frames(tag: bytes) -> dict[str, bytes]:

@@ -1,4 +1,5 @@
-"""`vnet-tui pair-test TARGET IFNAME [--from guest|host] [--frames N] [--json]`: traffic through one adapter.
+"""`vnet-tui pair-test TARGET IFNAME [--from guest|host] [--frames N] [--spoof KIND | --throughput SECONDS] [--json]`:
+traffic through one adapter.
 
 A container adapter (veth): N marked frames (EtherType 0x88b5, sent to
 the never-forwarded 01:80:c2:00:00:0e) leave one end and are counted at
@@ -8,11 +9,39 @@ Both ends' counter deltas and the mirror check (what one end sent, the
 other received) come with the result.  Nothing is sent anywhere but the
 two ends of that pair; adapters carrying the SSH session are refused.
 
-Exit status: 0 every frame arrived; 1 some were lost, or the test could
-not run (a paused VM: "guest not running"; no guest agent: "guest side
-not observable"; an end down) — the result says which; 2 invalid input;
-3 not permitted (no root, or the SSH session's adapter); 4 no such
-container, VM or adapter.
+Two demo modes show the host end's policy at work (container adapters):
+
+  --spoof mac|arp-mac|ipv4|arp|ipv6|nd
+      N frames (--frames) with a forged source MAC, ARP sender MAC, IPv4
+      source, ARP sender IP, IPv6 source or NDP target leave the guest
+      end; the result counts them leaving it (its tx counter), dropped at
+      the host end by its filter's own nftables counter, and getting past
+      it. They go to 01:80:c2:00:00:0e: past the host end they go no
+      further, filter or not. The mirror check calls the difference
+      "policy", not loss. Without a filter (adapter set … --mac-filter on /
+      --ip-filter on) the frames get past: status "got-past", exit 1.
+  --throughput SECONDS
+      full-size frames for SECONDS (1-60) at 3x the host end's rate limit,
+      from the guest end against --rate-out (the nftables policer) or from
+      the host end against --rate-in (the tbf); --from picks, default: the
+      direction that has a limit. What arrives at the other end each
+      second, the rate held after the first second against the limit read
+      from the kernel, and the limit's drop counters. Status "ok" when it
+      held within 35 % of the limit; "no-limit", "over-limit",
+      "below-limit" or "limit-not-reached" otherwise, exit 1.
+
+A guest end that is up without carrier (its cable unplugged: the host end
+is down) is reported as "no-carrier", apart from an end that is down
+itself ("end-down"); nothing is sent. VLAN traffic checks need bridge
+VLAN filtering, which this kernel may lack (adapter set --vlan refuses
+with kernel-lacks-bridge-vlan-filtering): pair-test has none.
+
+Exit status: 0 every frame arrived (spoof: every frame dropped by the
+filter; throughput: held near the limit); 1 some were lost, got past, or
+the test could not run (a paused VM: "guest not running"; no guest agent:
+"guest side not observable"; an end down; no carrier) — the result says
+which; 2 invalid input; 3 not permitted (no root, or the SSH session's
+adapter); 4 no such container, VM or adapter.
 """
 
 from __future__ import annotations
@@ -29,6 +58,7 @@ from vnet_tui.core.server import Server
 
 _positive = number(int, 1, says="must be 1 or more")
 _rate = number(float, 0, strict=True, says="must be above 0")
+_seconds = number(float, 1, says="must be 1 or more")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +76,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "and its guest answers)")
     p.add_argument("--frames", type=_positive, default=1000, metavar="N", help="frames to send (default 1000)")
     p.add_argument("--rate", type=_rate, metavar="FPS", help="pace the frames (default: as fast as they cross)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--spoof", metavar="KIND", choices=("mac", "arp-mac", "ipv4", "arp", "ipv6", "nd"),
+                      help="send N frames with a forged source from the guest end (mac, arp-mac, ipv4, arp, ipv6, "
+                           "nd) and count them dropped by the host end's filter")
+    mode.add_argument("--throughput", type=_seconds, metavar="SECONDS",
+                      help="send for SECONDS as fast as the host end's rate limit allows and measure what arrives "
+                           "against the limit (rate-out from the guest end, rate-in from the host end)")
     p.add_argument("--trace", action="store_true",
                    help="print every frame as it leaves one end and arrives at the other (to stderr with --json)")
     p.add_argument("--json", action="store_true", help="the result as JSON")
@@ -61,8 +98,12 @@ def _tracer(out: Any) -> Any:
             print(e.text, file=out)
         elif e.kind == "sent":
             print(f"  #{e.seq:05d} ─▶ left", file=out)
+        elif e.kind == "arrived" and e.latency_ms is None:
+            print(f"  got past the host end ({e.received:,})", file=out)
         elif e.kind == "arrived":
             print(f"  #{e.seq:05d} ▶─ arrived {e.latency_ms:.3f} ms", file=out)
+        elif e.kind == "note":
+            print(f"  {e.text}", file=out)
         elif e.kind == "lost":
             print(f"  #{e.seq:05d} ✗  lost", file=out)
         out.flush()
@@ -83,19 +124,46 @@ def _counter_rows(ends: dict[str, Optional[dict[str, int]]]) -> list[str]:
     return rows
 
 
+def _mode_rows(r: dict[str, Any]) -> list[str]:
+    if r.get("mode") == "spoof":
+        sp = r["spoof"]
+        left = f"{sp['left_guest']:,}" if sp["left_guest"] is not None else "?"
+        rows = [f"  spoofed {sp['forged']} ({sp['source']}): sent {r['sent']:,}  left the guest end "
+                f"{left}  dropped at the host end "
+                f"{sp['dropped_at_host']:,}  got past {sp['got_past']:,}"]
+        rules = {k: v for k, v in sp["drops"]["rules"].items() if v}
+        if rules:
+            rows.append("  dropped by rule: " + "  ".join(f"{k} {v:,}" for k, v in rules.items()))
+        return rows
+    tp = r["throughput"]
+    from vnet_tui.pair.throughput import bits  # deferred: loads when the verb runs, not at CLI start
+
+    rows = [f"  {tp['direction'].replace('_', '-')}: limit {bits(tp['limit_bps'])}  held {bits(tp['held_bps'])}"
+            + (f" ({tp['ratio']:.0%} of it)" if tp["ratio"] is not None else "")
+            + f"  offered {bits(tp['offered_bps'])}",
+            "  per second: " + "  ".join(bits(v) for v in tp["per_second_bps"]),
+            f"  frames: sent {tp['frames_sent']:,}  arrived {tp['frames_arrived']:,}"
+            + (f"  refused by the full tbf {tp['held_back']:,}" if tp["held_back"] else "")]
+    return rows
+
+
 def render(r: dict[str, Any]) -> str:
     """The result for people."""
     status = r["status"]
     head = f"pair-test {r['adapter']} ({r['kind']}): "
-    if status not in ("ok", "lost"):
+    mode = r.get("mode", "frames")
+    if r["sent"] == 0 and status != "ok":
         return head + f"{status.replace('-', ' ')}: {r['message']}"
     lat = r["latency_ms"]
-    lines = [head + r["message"]]
+    lines = [head + (f"{status.replace('-', ' ')}: " if status != "ok" and mode != "frames" else "") + r["message"]]
     if r.get("note"):
         lines.append(f"  note: {r['note']}")
-    what = "probes" if r.get("method") == "arp-probes" else "frames"
-    lines.append(f"  {what}: sent {r['sent']:,}  received {r['received']:,}  lost {r['lost']:,}  "
-                 f"out of order {r['out_of_order']:,}  in {r.get('seconds', 0):.2f} s")
+    if mode != "frames":
+        lines += _mode_rows(r)
+    else:
+        what = "probes" if r.get("method") == "arp-probes" else "frames"
+        lines.append(f"  {what}: sent {r['sent']:,}  received {r['received']:,}  lost {r['lost']:,}  "
+                     f"out of order {r['out_of_order']:,}  in {r.get('seconds', 0):.2f} s")
     if lat["p50"] is not None:
         lines.append(f"  latency: p50 {lat['p50']:.3f} ms  p99 {lat['p99']:.3f} ms  max {lat['max']:.3f} ms")
     lines += _counter_rows(r["ends"])
@@ -104,8 +172,10 @@ def render(r: dict[str, Any]) -> str:
         from vnet_tui.pair.mirror import Direction  # deferred: loads when the verb runs, not at CLI start
 
         for i, d in enumerate(m["directions"]):
+            pol = d.get("policy") or {}
             dd = Direction(d["from"], d["to"], d["transmitted"], d["received"], d["dropped"],
-                           d["transmitted_bytes"], d["received_bytes"])
+                           d["transmitted_bytes"], d["received_bytes"], d.get("verdict", ""),
+                           pol.get("dropped", 0), pol.get("by", ""))
             lines.append(f"  {'mirror' if i == 0 else '':<8}{dd.text()}")
     elif m:
         lines.append(f"  mirror: {m.get('why', 'not available')}")
@@ -119,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     on_trace = _tracer(sys.stderr if args.json else sys.stdout) if args.trace else None
     try:
         result = run_pair_test(server, args.target, args.ifname, args.from_end, args.frames,
-                               on_trace=on_trace, rate=args.rate)
+                               on_trace=on_trace, rate=args.rate, spoof=args.spoof, throughput=args.throughput)
     except OSError as e:
         if e.errno in (errno.EPERM, errno.EACCES):
             return fail(args, NOT_PERMITTED, "privilege",

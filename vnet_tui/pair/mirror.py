@@ -18,6 +18,12 @@ at the receiver).  Each direction gets a verdict:
 - ``filtered``: frames a VM's host tap sent that the guest never
   counted because its NIC's receive filter dropped them (multicast the
   guest did not join, flooded to every bridge port) — not a loss;
+- ``policy``: the host end's own policy dropped frames of this direction
+  (an anti-spoofing filter, a rate limit: read from its nftables counters
+  and its tbf), so what crossed the wire went no further — by design,
+  not a loss.  The wire itself is in step (a host end counts a frame
+  before its ingress hook drops it), or differs by no more than the
+  policy dropped;
 - ``loss``: drops counted by the kernel, or a difference that stayed
   (✗).  Only this fails the check, and a traffic test that saw every
   frame arrive turns a lasting difference into "≈ in step": the check
@@ -47,7 +53,9 @@ class Direction:
     dropped: int  # tx_dropped at the sender + rx_dropped at the receiver
     transmitted_bytes: int
     received_bytes: int
-    verdict: str = ""  # equal | in-flight | filtered | loss ("" : not judged yet, by difference alone)
+    verdict: str = ""  # equal | in-flight | filtered | policy | loss ("" : not judged yet, by difference alone)
+    policy_dropped: int = 0  # frames the host end's policy dropped in this direction over the interval
+    policy_by: str = ""  # what dropped them: "mac filter", "ip filter", "rate-out policer", "rate-in (tbf)"
 
     @property
     def difference(self) -> int:
@@ -68,11 +76,17 @@ class Direction:
         return {"from": self.sender, "to": self.receiver, "transmitted": self.transmitted,
                 "received": self.received, "difference": self.difference, "dropped": self.dropped,
                 "transmitted_bytes": self.transmitted_bytes, "received_bytes": self.received_bytes,
-                "ok": self.ok, "verdict": self.verdict or ("equal" if self.equal else "loss")}
+                "ok": self.ok, "verdict": self.verdict or ("equal" if self.equal else "loss"),
+                "policy": {"dropped": self.policy_dropped, "by": self.policy_by} if self.policy_dropped else None}
 
     def text(self) -> str:
         """``guest → host: 1,000 sent = 1,000 received ✓`` (or ≈ with why, or ✗ with what is missing)."""
         head = f"{self.sender} → {self.receiver}: {self.transmitted:,} sent"
+        if self.verdict == "policy":
+            why = (f"{self.policy_dropped:,} dropped by the host end's {self.policy_by} (policy, not loss)")
+            if self.equal:
+                return f"{head} = {self.received:,} received ✓; {why}"
+            return f"{head}, {self.received:,} received ≈ {why}"
         if self.equal:
             return f"{head} = {self.received:,} received ✓"
         head = f"{head}, {self.received:,} received"
@@ -107,6 +121,8 @@ def judge(d: Direction, vm: bool, settled: bool, test_ok: Optional[bool] = None)
     grace is over).  ``test_ok``: a traffic test through this pair saw
     every frame arrive (None: no test yet).
     """
+    if d.policy_dropped and not d.dropped and d.difference <= d.policy_dropped:
+        return replace(d, verdict="policy")
     if d.equal:
         return replace(d, verdict="equal")
     if d.dropped:
@@ -122,22 +138,32 @@ def judge(d: Direction, vm: bool, settled: bool, test_ok: Optional[bool] = None)
     return replace(d, verdict="loss")
 
 
-def mirror(guest: Optional[Counters], host: Optional[Counters]) -> list[Direction]:
-    """Both directions (guest → host, host → guest) from the two ends' deltas; [] if one is unknown."""
+Policy = dict[str, tuple[int, str]]  # sender -> (frames the host end's policy dropped, by what)
+
+
+def mirror(guest: Optional[Counters], host: Optional[Counters], policy: Optional[Policy] = None) -> list[Direction]:
+    """Both directions (guest → host, host → guest) from the two ends' deltas; [] if one is unknown.
+
+    ``policy``: per sender, what the host end's policy dropped of that direction's frames (hostpolicy).
+    """
     if guest is None or host is None:
         return []
-    return [direction("guest", guest, "host", host), direction("host", host, "guest", guest)]
+    out = [direction("guest", guest, "host", host), direction("host", host, "guest", guest)]
+    if policy:
+        out = [replace(d, policy_dropped=policy[d.sender][0], policy_by=policy[d.sender][1])
+               if policy.get(d.sender, (0, ""))[0] else d for d in out]
+    return out
 
 
 def mirror_json(guest: Optional[Counters], host: Optional[Counters], skew_s: Optional[float] = None,
-                vm: Optional[bool] = None) -> dict[str, Any]:
+                vm: Optional[bool] = None, policy: Optional[Policy] = None) -> dict[str, Any]:
     """The ``mirror`` block of a pair-test result (the counters read once, after the test).
 
     ``vm`` (default: whether a ``skew_s`` between the guest's and the tap's reads is given)
     lets a VM's receive filter and a couple of frames between the two reads pass.
     """
     vm = skew_s is not None if vm is None else vm
-    dirs = [judge(d, vm, settled=not vm or abs(d.difference) > IN_FLIGHT) for d in mirror(guest, host)]
+    dirs = [judge(d, vm, settled=not vm or abs(d.difference) > IN_FLIGHT) for d in mirror(guest, host, policy)]
     out: dict[str, Any] = {"ok": bool(dirs) and all(d.ok for d in dirs),
                            "directions": [d.to_json() for d in dirs]}
     if not dirs:
@@ -163,10 +189,11 @@ class MirrorWatch:
         self._since: dict[str, tuple[int, float]] = {}  # sender -> (difference, when it was first seen)
         self.test_ok: Optional[bool] = None
 
-    def update(self, guest: Optional[Counters], host: Optional[Counters]) -> list[Direction]:
+    def update(self, guest: Optional[Counters], host: Optional[Counters],
+               policy: Optional[Policy] = None) -> list[Direction]:
         now = self.clock()
         out = []
-        for d in mirror(guest, host):
+        for d in mirror(guest, host, policy):
             diff = d.difference
             seen = self._since.get(d.sender)
             if seen is None or seen[0] != diff:

@@ -8,8 +8,14 @@
 ``status``: ``ok`` (everything sent arrived), ``lost`` (some did not),
 ``guest-not-running`` (a paused VM: nothing behind the tap to answer),
 ``guest-not-observable`` (no guest agent, or it does not answer),
-``end-down`` (an end is down: nothing can cross).  Only ``ok`` and
-``lost`` sent anything (the others have ``sent`` 0).  Numbers that could
+``end-down`` (an end is down: nothing can cross), ``no-carrier`` (the
+guest end is up but has no carrier: its cable is unplugged — the host
+end is down — distinct from the guest's own admin down).  The spoof
+test adds ``got-past`` (spoofed frames got past the host end: no
+filter, or one that does not cover them); the throughput test adds
+``over-limit``, ``below-limit``, ``limit-not-reached`` and ``no-limit``
+(pair/throughput.py).  ``end-down``, ``no-carrier`` and the guest
+statuses sent nothing (``sent`` 0).  Numbers that could
 not be measured — an end's counters, latencies — are null, never guessed.
 """
 
@@ -19,7 +25,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
-STATUSES = ("ok", "lost", "guest-not-running", "guest-not-observable", "end-down")
+STATUSES = ("ok", "lost", "guest-not-running", "guest-not-observable", "end-down", "no-carrier", "got-past",
+            "over-limit", "below-limit", "limit-not-reached", "no-limit")
+NOT_TESTED = ("guest-not-running", "guest-not-observable", "end-down", "no-carrier")  # nothing was sent
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ def base_result(pair_name: str, kind: str, target: str, ifname: str, from_end: s
         "ends": {"guest": None, "host": None},
         "status": "ok", "message": "",
         "adapter": pair_name, "kind": kind, "target": target, "ifname": ifname,
-        "from": from_end, "frames": frames,
+        "from": from_end, "frames": frames, "mode": "frames",
     }
 
 

@@ -13,6 +13,14 @@ the result.
 
 VM adapters go to ``vm.run_vm_test`` (ARP probes the guest answers).
 
+Two demo modes show a container adapter's policy at work:
+``spoof=KIND`` (spoof.py: forged frames from the guest end, dropped and
+counted by the host end's filters) and ``throughput=SECONDS``
+(throughput.py: traffic held at the host end's rate limit).  Before
+anything is sent, a guest end without carrier — the cable unplugged at
+the host end — is reported as ``no-carrier``, apart from an end that is
+administratively down (``end-down``).
+
 Nothing is sent anywhere but the two ends of the pair (see framing.py).
 Blocking: the TUI runs it in a thread worker.  ``on_trace`` is called
 from the calling thread for every frame; ``cancel`` stops it early.
@@ -30,11 +38,13 @@ from vnet_tui.core.readable import readable
 from vnet_tui.core.server import Server
 from vnet_tui.discovery.topology import discover
 
-from . import framing, sockets
+from . import forge, framing, sockets
 from .counters import delta_json, netlink_counters
 from .ends import End, Pair, resolve
 from .mirror import mirror_json
 from .result import OnTrace, TraceEvent, base_result, latency_json, not_tested
+from .spoof import run_spoof_test
+from .throughput import MAX_SECONDS, run_throughput_test
 from .vm import run_vm_test
 
 MAX_FRAMES = 100_000
@@ -52,24 +62,44 @@ def check_frames(frames: int) -> int:
     return frames
 
 
+def check_modes(spoof: Optional[str], throughput: Optional[float]) -> None:
+    if spoof is not None and throughput is not None:
+        raise InvalidInput("--spoof and --throughput are two tests: run one at a time", rule="pair-mode")
+    if spoof is not None and spoof not in forge.SPOOFS:
+        raise InvalidInput(f"--spoof {spoof!r}: one of {', '.join(forge.SPOOFS)}", rule="spoof")
+    if throughput is not None and not 1.0 <= throughput <= MAX_SECONDS:
+        raise InvalidInput(f"--throughput {throughput:g}: 1–{MAX_SECONDS:g} seconds", rule="throughput")
+
+
 def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[FromEnd] = None,
                   frames: int = 1000, *,
                   topology: Optional[Topology] = None, on_trace: Optional[OnTrace] = None,
-                  rate: Optional[float] = None, cancel: Optional[threading.Event] = None) -> dict[str, Any]:
+                  rate: Optional[float] = None, cancel: Optional[threading.Event] = None,
+                  spoof: Optional[str] = None, throughput: Optional[float] = None) -> dict[str, Any]:
     """Test the adapter TARGET IFNAME end to end; returns the result dict (result.py).
 
     ``from_end``: which end sends (default: a container's guest end; a
     VM's host end always asks and its guest answers).  Raises NotFound
     (no such target/adapter), NotPermitted (it carries the SSH session),
-    InvalidInput (bad ``frames``/``from_end``).
+    InvalidInput (bad ``frames``/``from_end``/mode).
     ``topology``: a discovered topology to use (default: discover now).
+    ``spoof``: a kind of spoofing (forge.SPOOFS) to send from the guest end instead of marked frames;
+    ``throughput``: seconds to send for, measured against the host end's rate limit.  Both: containers only.
     """
     check_frames(frames)
+    check_modes(spoof, throughput)
     if from_end not in (None, "guest", "host"):
         raise InvalidInput(f"--from {from_end!r}: guest or host", rule="from")
+    if spoof is not None and from_end == "host":
+        raise InvalidInput("--spoof sends from the guest end (the host end's filters judge what the guest sends)",
+                           rule="pair-mode")
     if topology is None:
         topology = discover(server)
     with resolve(server, topology, target, ifname) as pair:
+        if pair.kind == "vme" and (spoof is not None or throughput is not None):
+            raise InvalidInput(f"{pair.name} is a VM adapter: --spoof and --throughput send from or to a guest end "
+                               "vnet-tui can open, a container's (a VM's NIC is inside its guest)",
+                               rule="pair-mode-needs-container")
         if pair.kind == "vme":
             result = base_result(pair.name, pair.kind, target, ifname, "host", frames)
             if from_end == "guest":
@@ -77,11 +107,33 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
                                   "(ARP probes) and the guest answers, so both directions cross the pair")
             return run_vm_test(pair, result, frames, on_trace=on_trace, rate=rate, cancel=cancel)
         result = base_result(pair.name, pair.kind, target, ifname, from_end or "guest", frames)
+        unplugged = _no_carrier(pair)
+        if unplugged:
+            return not_tested(result, "no-carrier", unplugged)
+        for end in (pair.guest, pair.host):
+            assert end is not None
+            if _down(end):
+                return not_tested(result, "end-down", f"{end.label} is down: nothing can cross the pair")
+        if spoof is not None:
+            result.update(mode="spoof", frames=frames)
+            return run_spoof_test(pair, result, spoof, frames, on_trace=on_trace, cancel=cancel)
+        if throughput is not None:
+            result.update(mode="throughput", frames=0)
+            return run_throughput_test(pair, result, throughput, from_end, on_trace=on_trace, cancel=cancel)
         return _run_veth(pair, result, from_end or "guest", frames, on_trace, rate, cancel)
 
 
 def _down(end: End) -> bool:
     return not end.iface.admin_up and end.iface.state == "down"
+
+
+def _no_carrier(pair: Pair) -> str:
+    """Why the guest end has no carrier when its cable is unplugged ("" when it has, or is down itself)."""
+    g, h = pair.guest, pair.host
+    if g is None or not g.iface.admin_up or h.iface.admin_up:
+        return ""
+    return (f"{g.label} is up but has no carrier: its cable is unplugged (the host end {h.ifname} is down; "
+            f"adapter set {pair.name.split(':')[0]} {g.ifname} --cable plugged plugs it back). Nothing was sent")
 
 
 def _run_veth(pair: Pair, result: dict[str, Any], from_end: FromEnd, frames: int, on_trace: Optional[OnTrace],
