@@ -109,6 +109,8 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
         result = base_result(pair.name, pair.kind, target, ifname, from_end or "guest", frames)
         unplugged = _no_carrier(pair)
         if unplugged:
+            result["cable"] = {"state": "unplugged", "guest_carrier": False, "guest_admin_up": True,
+                               "guest_operstate": pair.guest.iface.state if pair.guest else None}
             return not_tested(result, "no-carrier", unplugged)
         for end in (pair.guest, pair.host):
             assert end is not None
