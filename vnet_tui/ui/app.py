@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Optional
 
 from textual import work
+from textual.actions import SkipAction
 from textual.app import App
 from textual.reactive import var
 from textual.css.query import NoMatches
 from textual.timer import Timer
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from vnet_tui.core.model import Topology
@@ -246,8 +248,8 @@ class VnetApp(App):
         if vms != self.vm_facts:  # a VM new, gone or changed: ask its agent now, not at the next round
             self.vm_facts = vms
             self.refresh_guest_ips()
-        if first and msg.topo.containers:  # start on an adapter: both ends and their counters
-            self.main.pane("containers").focus()
+        if first and msg.topo.containers and not isinstance(self.main.focused, Input):
+            self.main.pane("containers").focus()  # start on an adapter (unless the operator is typing a filter)
         if first:
             # what was just built lives as long as the app: keep the cyclic GC from walking it again
             # and again (with 1,000 containers full collections cost tens of ms, at random moments)
@@ -305,6 +307,8 @@ class VnetApp(App):
         self.main.toggle_detail()
 
     def action_filter(self) -> None:
+        if isinstance(self.focused, Input):
+            raise SkipAction()  # a priority binding (keys.py): `/` typed in a field is the field's
         while len(self.screen_stack) > 1:
             self.pop_screen()
         self.main.open_filter()

@@ -33,8 +33,11 @@ class FilterBar(Input):
                          id="filter", compact=True)
 
     def open(self) -> None:
+        """Show the bar and take the keyboard now: ``focus()`` would move it only after the keys
+        already queued, and keys typed ahead of a busy app (``/ct102`` then enter) would go to the
+        pane (its enter opened the row under the cursor: tests/ui/test_typeahead.py)."""
         self.add_class("open")
-        self.focus()
+        self.screen.set_focus(self)
 
     def close(self) -> None:
         self.remove_class("open")

@@ -22,6 +22,7 @@ class Key:
     id: str
     show: bool = True
     shown_as: str = ""  # how the help screen writes the key
+    priority: bool = False  # acted on when it arrives, before the keys typed after it are routed
 
 
 KEYS: list[Key] = [
@@ -35,8 +36,11 @@ KEYS: list[Key] = [
         "fold-detail", True, "i"),
     Key("p", "pair", "pair", "Pair view: both ends live with a mirror check; t there sends frames end to end",
         "pair-view", True, "p"),
+    # priority: keys typed ahead of a busy app come as one burst, and each is sent to the focused widget
+    # before the one before it has run its binding; `/` moves the keyboard to the filter bar, so it acts
+    # at once and the rest of the burst lands there (an input focused types it: action_filter skips)
     Key("slash", "filter", "filter", "Filter rows by name, MAC, IP or container (esc clears)", "filter",
-        True, "/"),
+        True, "/", priority=True),
     Key("s", "cycle_sort", "sort", "Cycle the sort order: name → rx rate → tx rate", "sort", True, "s"),
     Key("space", "toggle_pause", "pause", "Pause or resume the live counters", "pause", True, "space"),
     Key("plus,equals_sign", "interval(1)", "slower", "Refresh less often (longer interval)",
@@ -68,4 +72,5 @@ EXTRA_HELP: list[tuple[str, str]] = [
 
 def bindings() -> list[Binding]:
     """The app's BINDINGS."""
-    return [Binding(k.keys, k.action, k.label, show=k.show, id=k.id, tooltip=k.tooltip) for k in KEYS]
+    return [Binding(k.keys, k.action, k.label, show=k.show, id=k.id, tooltip=k.tooltip, priority=k.priority)
+            for k in KEYS]
