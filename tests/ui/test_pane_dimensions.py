@@ -1,7 +1,7 @@
-"""Pane._update_dimensions (widths from each cell's cell_len) gives what DataTable's own gives.
+"""FastTable._update_dimensions (ui/fasttable.py: widths from each cell's cell_len) gives what DataTable's own gives.
 
 DataTable renders and measures every new row through the console: 5,000
-rows cost seconds of a first paint.  The Pane's version reads the widths
+rows cost seconds of a first paint.  FastTable's version reads the widths
 off the cells; this test runs both on the same rows (every pane of the
 recorded topology, with rates and an untrusted name) and compares the
 columns' widths and the virtual size.  It names the Textual version the
@@ -27,7 +27,7 @@ def widths_and_size(pane, how) -> tuple[list[int], tuple[int, int]]:  # type: ig
 
 async def test_the_same_widths_and_size_as_datatables_own():
     assert textual.__version__.startswith(WRITTEN_FOR), (
-        f"Pane._update_dimensions mirrors textual {WRITTEN_FOR}x's DataTable._update_dimensions; "
+        f"FastTable._update_dimensions mirrors textual {WRITTEN_FOR}x's DataTable._update_dimensions; "
         f"check it against {textual.__version__} and update WRITTEN_FOR")
     app = recorded_app()
     async with app.run_test(size=SIZE) as pilot:
