@@ -15,6 +15,7 @@ from vnet_tui.core.text import safe
 from vnet_tui.core.units import human_bytes, human_rate
 from vnet_tui.pair.mirror import Direction
 from vnet_tui.pair.result import TraceEvent
+from vnet_tui.pair.throughput import bits
 
 from ..detail import Facts
 from ..rows import state_text
@@ -69,7 +70,8 @@ def mirror_text(dirs: list[Direction], why: str = "", skew: float = 0.0) -> Text
     for i, d in enumerate(dirs):
         if i:
             t.append("\n        ")
-        t.append(d.text(), style="green" if d.equal else "cyan" if d.ok else "bold red")
+        style = "magenta" if d.verdict == "policy" else "green" if d.equal else "cyan" if d.ok else "bold red"
+        t.append(d.text(), style=style)
     if skew:
         t.append(f"\n        (guest read through its agent {skew * 1000:.0f} ms apart from the tap)", style="dim")
     return t
@@ -80,6 +82,9 @@ def trace_line(e: TraceEvent, a: str, b: str, width: int = 12) -> Optional[Text]
     seq = Text(f"#{e.seq:05d}  ", style="bold")
     if e.kind == "sent":
         return Text.assemble(seq, (f"{a[:width]:>{width}} ", "cyan"), ("━━▶", "cyan"), ("  left", "dim"))
+    if e.kind == "arrived" and e.seq < 0:  # a spoofed frame seen past the host end
+        return Text.assemble(" " * (width + 8), ("━━▶ ", "red"), (f"got past {b}", "red bold"),
+                             f"  ({e.received:,} so far)")
     if e.kind == "arrived":
         lat = f"{e.latency_ms:.3f} ms" if e.latency_ms is not None else ""
         return Text.assemble(seq, (" " * (width + 1)), ("━━▶ ", "green"), (b, "green bold"), f"  {lat}")
@@ -90,9 +95,30 @@ def trace_line(e: TraceEvent, a: str, b: str, width: int = 12) -> Optional[Text]
     return None
 
 
+def _mode_summary(r: dict[str, Any]) -> Text:
+    """A spoof or throughput test's result: the verdict, then its counts."""
+    ok = r["status"] == "ok"
+    t = Text()
+    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style="bold green" if ok else "bold red")
+    t.append_text(safe(r["message"]))
+    if r.get("mode") == "spoof":
+        sp = r["spoof"]
+        left = f"{sp['left_guest']:,}" if sp["left_guest"] is not None else "?"
+        t.append(f"\nleft the guest end {left} · dropped at the host end {sp['dropped_at_host']:,} "
+                 f"({sp['filter'].replace('_', ' ')}, rule {sp['rule']}) · got past {sp['got_past']:,}",
+                 style="bold")
+    else:
+        tp = r["throughput"]
+        t.append("\nper second: " + "  ".join(bits(v) for v in tp["per_second_bps"]) +
+                 f"   frames sent {tp['frames_sent']:,} arrived {tp['frames_arrived']:,}", style="bold")
+    return t
+
+
 def summary_text(r: dict[str, Any]) -> Text:
     """The result of a traffic test in two lines."""
     status = r["status"]
+    if r.get("mode", "frames") != "frames" and r["sent"]:
+        return _mode_summary(r)
     if status not in ("ok", "lost"):
         return Text.assemble((f"{status.replace('-', ' ')}: ", "bold yellow"), safe(r["message"]))
     t = Text()
