@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import time
 from dataclasses import dataclass
 from typing import Optional
 
@@ -44,6 +45,10 @@ from .interfaces import interfaces_from_state
 from .owned import LAB_PREFIX, container_owner, owner_of, process_state, qmp_is_ours
 
 
+NAMED_BY_THE_KERNEL = ("netns", "process")  # owners found without any runtime's record
+YOUNG = 120.0  # s: a container this young may still get its runtime's record
+
+
 @dataclass
 class ContainerNs:
     """A namespace that holds guest ends, with whose it is and how we name it."""
@@ -55,6 +60,7 @@ class ContainerNs:
     nsname: Optional[str]
     owner: Optional[Owner] = None
     nsid: Optional[int] = None  # the host's id for it: kept for the namespace's life, asked once
+    since: float = 0.0  # time.monotonic() when it was first found
 
     @property
     def owner_name(self) -> str:
@@ -99,6 +105,11 @@ class Discoverer:
         self.containers: dict[int, ContainerNs] = {}
         self.vm_names: list[VmIdentity] = []  # the VMs as last found, for display names
         self.owners: Optional[Owners] = None  # what the runtimes said at the last namespace scan
+        # namespaces found that are not this host's containers: the host's nsid for each when last
+        # asked (None: it had none).  At 5,000 containers, opening and asking each of a thousand
+        # other namespaces (another lab's, a runtime's) at every rescan cost 2 s of the watcher.
+        self.foreign: dict[int, Optional[int]] = {}
+        self._unresolved_asked: frozenset[int] = frozenset()  # unresolved nsids when foreign ones were asked
         self.hostname = self._hostname()
 
     def _hostname(self) -> str:
@@ -133,15 +144,26 @@ class Discoverer:
         """
         wanted = {l.link_netnsid for l in host_links if l.link_netnsid is not None}
         infos = namespaces.scan_namespaces()
+        # nsids the host's peer links point at that no known container answers: only these can make
+        # a namespace not known yet a container (the kernel gives a namespace its nsid in the host
+        # when a link there first points into it)
+        unresolved = frozenset(wanted - {c.nsid for c in self.containers.values()})
+        ask_unnumbered = bool(unresolved - self._unresolved_asked)
         by_nsid: dict[int, ContainerNs] = {}
         seen: set[int] = set()
-        owners: Optional[Owners] = None  # asked once, and only when some namespace is a container
+        fresh: list[tuple[int, namespaces.NsInfo, Namespace, int]] = []
         for inode, info in infos.items():
             if inode == self.host.inode:
                 continue
             known = self.containers.get(inode)
-            if known is None and not wanted and not self._is_lab_container(info):
-                continue
+            lab = self._is_lab_container(info)
+            if known is None and not lab:
+                if not wanted:
+                    continue
+                if inode in self.foreign:
+                    before = self.foreign[inode]
+                    if (before is None and not ask_unnumbered) or (before is not None and before not in wanted):
+                        continue
             ns = known.ns if known else _open(info)
             if ns is None:
                 continue
@@ -151,38 +173,64 @@ class Discoverer:
                     nsid = self.host.nsid_of(ns)
                 except OSError:
                     nsid = None
-            if not (nsid is not None and nsid in wanted) and not self._is_lab_container(info):
+            if not (nsid is not None and nsid in wanted) and not lab:
                 # not (or no longer) a container of this host
                 if known is None:
                     ns.close()
+                    self.foreign[inode] = nsid
                 continue
-            if owners is None:
-                owners = scan_all()
-            rec = owners.of_pids(info.pids)
+            self.foreign.pop(inode, None)
             if known is None:
-                owner = container_owner(info, self.server.lab, owners)
-            elif rec is not None:  # its runtime's word may have changed (paused, renamed)
-                owner = owner_of(rec)
-            else:  # what names it otherwise (cgroup, netns name, comm) does not change in its lifetime
-                owner = known.owner or container_owner(info, self.server.lab, owners)
-            if known is None:
-                known = ContainerNs(ns, info, owner.name, owner.runtime,
-                                    info.names[0] if info.names else None, owner)
-                self.containers[inode] = known
-            else:
-                known.info = info
-                if owner != known.owner:
-                    known.owner, known.runtime = owner, owner.runtime
+                fresh.append((inode, info, ns, nsid))
+                continue
+            known.info = info
             seen.add(inode)
             known.nsid = nsid
             if nsid is not None:
                 by_nsid[nsid] = known
+        self._unresolved_asked = unresolved
+        for inode in [i for i in self.foreign if i not in infos]:
+            del self.foreign[inode]
+        owners = self._owners_if_needed(bool(fresh))
+        for inode, info, ns, nsid in fresh:
+            owner = container_owner(info, self.server.lab, owners)
+            c = self.containers[inode] = ContainerNs(ns, info, owner.name, owner.runtime,
+                                                     info.names[0] if info.names else None, owner,
+                                                     nsid, time.monotonic())
+            seen.add(inode)
+            if nsid is not None:
+                by_nsid[nsid] = c
+        if owners is not None:
+            for inode in seen:
+                known = self.containers[inode]
+                rec = owners.of_pids(known.info.pids)
+                if rec is not None:  # its runtime's word may have changed (paused, renamed)
+                    owner = owner_of(rec)
+                    if owner != known.owner:
+                        known.owner, known.runtime = owner, owner.runtime
         for inode in list(self.containers):
             if inode not in seen:
                 self._drop(inode)
-        self.owners = owners
+        self.owners = owners  # None: not asked this time (the VMs' owners are then asked for themselves)
         self._name_all()
         return by_nsid
+
+    def _owners_if_needed(self, fresh: bool) -> Optional[Owners]:
+        """Every runtime's records, when what they say may matter; None when it cannot.
+
+        Asked for a new namespace, for a container a runtime owns (its
+        state or name may have changed: paused, renamed), and for one
+        named by the kernel alone (netns name, process) while it is young,
+        in case its runtime writes its record a moment after making it.
+        Not asked when every container is an old netns or process: at
+        5,000 such namespaces the runtimes' scan (every process's cgroup
+        and command line) was a tenth of each periodic rescan.
+        """
+        now = time.monotonic()
+        if fresh or any(c.runtime not in NAMED_BY_THE_KERNEL or now - c.since < YOUNG
+                        for c in self.containers.values()):
+            return scan_all()
+        return None
 
     def _name_all(self) -> None:
         """Give every container a display name unique among the containers and VMs."""

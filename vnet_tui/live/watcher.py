@@ -79,6 +79,9 @@ class Watcher:
 
     SETTLE = 0.03  # s: at most one re-pairing per SETTLE: a burst of events coalesces
     RESCAN_NS_EVERY = 30.0  # s: periodic rescan of namespaces (holders that died quietly)
+    # periodic rescans take at most this share of a core: at 5,000 namespaces one costs ~0.5-1 s of
+    # CPU (every process's /proc entry, 5,000 mounts), so they come less often than RESCAN_*_EVERY
+    RESCAN_SHARE = 0.02
     # s: re-dump every watched namespace, the events' safety net (netlink reports a lost event as
     # ENOBUFS, which re-dumps at once; at 1,000 containers one re-dump costs ~0.25 s of CPU)
     REDUMP_EVERY = 300.0
@@ -112,6 +115,7 @@ class Watcher:
         self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
         self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
         self._last_apply = float("-inf")  # monotonic time of the last re-pairing after events
+        self._rescan_cpu = 0.0  # s of this thread's CPU the last rescan that opened nothing took
         self.started = False
         self._abandoned = False
         self._running = False  # a thread is in ``run`` now
@@ -290,7 +294,7 @@ class Watcher:
                         s.rescan_ns = True
                         self._schedule(now)
             if now >= next_ns:
-                next_ns = now + self.RESCAN_NS_EVERY
+                next_ns = now + max(self.RESCAN_NS_EVERY, self._rescan_cpu / self.RESCAN_SHARE)
                 s.rescan_ns = True
                 self._schedule(now)
             if now >= next_redump:
@@ -298,7 +302,7 @@ class Watcher:
                 s.redump_all()
                 self._schedule(now)
             if now >= next_vms:
-                next_vms = now + self.RESCAN_VMS_EVERY
+                next_vms = now + max(self.RESCAN_VMS_EVERY, self._rescan_cpu / self.RESCAN_SHARE)
                 s.rescan_vms = True
                 self._schedule(now)
             if self.paused:
@@ -324,7 +328,11 @@ class Watcher:
         """Bring the picture up to date and post it; a re-dump that failed is tried again soon."""
         s = self._s
         assert s is not None
+        rescan = (s.rescan_ns or s.rescan_vms) and not s.dirty  # (a rescan alone: no re-dumps in its cost)
+        watched, cpu = len(s.sockets), time.thread_time()
         self._post(s.apply(force=force))
+        if rescan and not force and len(s.sockets) == watched:  # a rescan that found nothing to open
+            self._rescan_cpu = time.thread_time() - cpu
         self._last_apply = time.monotonic()
         if s.dirty:
             self._schedule(self._last_apply + self.RETRY_DUMP)
