@@ -1,4 +1,5 @@
-"""The raw change requests (net/rawchange.py) do what ``ip`` does, checked with ``ip -j``."""
+"""The raw change requests (the codec's net/rtnl/linkchange.py and addrs.py, sent by ChangeNs) do what ``ip``
+does, checked with ``ip -j``."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import pytest
 from pyroute2.netlink.exceptions import NetlinkError
 
 from tests.helpers import ip_json, netns
-from vnet_tui.net import rawchange
 from vnet_tui.net.change import ChangeNs
+from vnet_tui.net.rtnl import linkchange
 
 pytestmark = pytest.mark.live
 
@@ -73,7 +74,7 @@ def test_link_set_each_field_and_clearing(two):
         ct.link_set(99999, mtu=1500)
     assert err.value.code == errno.ENODEV
     with pytest.raises(ValueError):
-        rawchange.link_set(1, g, state="sideways")
+        linkchange.set_link(1, g, state="sideways")
 
 
 def test_addresses_both_families_and_the_errors(two):

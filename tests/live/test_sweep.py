@@ -99,5 +99,5 @@ def test_replies_to_an_older_request_are_skipped(pair):
 def test_get_request_is_what_the_kernel_expects():
     req = get_requests(7, [3, 9])
     assert len(req) == 56
-    length, mtype, flags, seq, _pid = rtnl._NLMSGHDR.unpack_from(req, 0)
+    length, mtype, flags, seq, _pid = rtnl.NLMSGHDR.unpack_from(req, 0)
     assert (length, mtype, flags, seq) == (28, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST, 7)

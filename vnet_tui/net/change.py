@@ -1,157 +1,44 @@
-"""The change layer: every change vnet-tui makes to a kernel or a VM goes through here.
+"""The change layer: ``ChangeNs``, one network namespace opened for changes.
 
-``ChangeNs`` is one network namespace opened for changes: its fd (checked
-against the inode discovery saw), and a pyroute2 ``IPRoute`` created
-*inside* it by entering it from the current thread (never
-``IPRoute(netns=…)``, which forks and can create namespaces).  Its write
-methods — links, addresses, routes, sysctls, taps — and ``qmp_call`` each
-pass one checkpoint first, so the fault-injection switch can fail any of
-them:
-
-* ``faults.arm(n, errno)`` (or ``with faults.armed(n, errno):``) makes the
-  n-th change from now fail with ``errno``, once;
-* the environment variable ``VNET_TUI_FAULT="N:ERRNO"`` (``3:EEXIST`` or
-  ``3:17``) arms it at import, for tests that drive the CLI.
-
-A netlink change fails with pyroute2's ``NetlinkError`` (as the kernel's
-refusal would); sysctl, tap and QMP changes with ``OSError``.
+Every change vnet-tui makes to a kernel goes through a ``ChangeNs``: its
+fd (checked against the inode discovery saw), raw rtnetlink requests for
+the hot changes (links and addresses, encoded by the codec ``net/rtnl``),
+and a pyroute2 ``IPRoute`` created *inside* the namespace by entering it
+from the current thread (never ``IPRoute(netns=…)``, which forks and can
+create namespaces) for the rest (routes, lookups).  Each write method
+passes the fault switch's checkpoint first (``net/faults.py``); one that
+adds, renames, moves or deletes a link bumps the link generation
+(``net/generation.py``).  A refused netlink change raises pyroute2's
+``NetlinkError`` with the kernel's errno, whichever path made it.
 """
 
 from __future__ import annotations
 
 import errno as E
-import fcntl
 import os
-import struct
-from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Optional, TypeVar
+from typing import Any, Callable, Optional, TypeVar
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
 from vnet_tui.core.errors import NotFound
 
-from . import rawchange
-from .rawread import open_socket
+from .faults import FAULT_ENV, Faults, faults, qmp_call
+from .generation import link_generation, links_changed
+from .ipcommand import ip_command, sysctl_command
 from .netns import NetnsError, entered, netns_inode, open_netns
+from .rawread import open_socket
+from .refusal import errno_of, explain
+from .rtnl import addrs, linkchange
+from .rtnl.exchange import SocketClosed, ack
+from .tap import make_tap
 
-FAULT_ENV = "VNET_TUI_FAULT"
+# ChangeNs, and the names this module held before it was split (the fault switch, errno texts, command
+# rendering, the link generation), which ops/, txn/, policy/, safety/ and the tests import from here
+__all__ = ["FAULT_ENV", "ChangeNs", "Faults", "errno_of", "explain", "faults", "ip_command", "link_generation",
+           "qmp_call", "sysctl_command"]
+
 T = TypeVar("T")
-
-
-class Faults:
-    """The fault-injection switch: fail the n-th change call with a chosen errno."""
-
-    def __init__(self) -> None:
-        self.calls = 0  # change calls since the last arm()/reset()
-        self._fail_at: Optional[int] = None
-        self._errno = 0
-        self.fired: Optional[str] = None  # what the injected fault hit
-
-    def arm(self, n: int, err: int) -> None:
-        """Fail the n-th change call from now (1 = the next one) with ``err``."""
-        self.calls, self._fail_at, self._errno, self.fired = 0, n, err, None
-
-    def disarm(self) -> None:
-        self._fail_at = None
-
-    def reset(self) -> None:
-        """Start counting again, unarmed (``calls`` then counts the steps of an operation)."""
-        self.arm(0, 0)
-        self._fail_at = None
-
-    @contextmanager
-    def armed(self, n: int, err: int) -> Iterator["Faults"]:
-        self.arm(n, err)
-        try:
-            yield self
-        finally:
-            self.disarm()
-
-    def load_env(self, value: Optional[str]) -> None:
-        """Arm from ``N:ERRNO`` (an errno name or number); empty: leave unarmed."""
-        if not value:
-            return
-        n, _, name = value.partition(":")
-        err = int(name) if name.isdigit() else getattr(E, name or "EIO", E.EIO)
-        self.arm(int(n), err)
-
-    def checkpoint(self, what: str, netlink: bool = True) -> None:
-        """Count one change call; raise the injected fault if this is the armed one."""
-        self.calls += 1
-        if self._fail_at is not None and self.calls == self._fail_at:
-            self._fail_at = None
-            self.fired = what
-            if netlink:
-                raise NetlinkError(self._errno, f"{os.strerror(self._errno)} (injected at {what})")
-            raise OSError(self._errno, f"{os.strerror(self._errno)} (injected at {what})")
-
-
-faults = Faults()
-faults.load_env(os.environ.get(FAULT_ENV))
-
-
-def errno_of(exc: BaseException) -> int:
-    """The errno behind a failed change (0 if there is none)."""
-    if isinstance(exc, NetlinkError):
-        return int(exc.code or 0)
-    if isinstance(exc, OSError):
-        return int(exc.errno or 0)
-    return 0
-
-
-def explain(exc: BaseException, where: str) -> str:
-    """What the operator reads for a failed change (SAFETY.md's errno table)."""
-    err = errno_of(exc)
-    words = {
-        E.EEXIST: f"already exists in {where}",
-        E.ENODEV: "it disappeared (deleted by someone else?)",
-        E.EPERM: "needs root / CAP_NET_ADMIN",
-        E.EACCES: "not allowed here (IPv6 disabled?)",
-        E.EADDRNOTAVAIL: "address not usable here",
-        E.EBUSY: "device busy",
-        E.EINVAL: "the kernel refused the value (EINVAL)",
-    }
-    base = words.get(err, os.strerror(err) if err else str(exc))
-    injected = " [injected fault]" if "injected" in str(exc) else ""
-    return base + injected
-
-
-def ip_command(label: Optional[str], *words: str) -> str:
-    """``ip [-n NS] …`` as an operator would type it; a path label goes through nsenter."""
-    if label and label.startswith("/"):
-        return " ".join(["nsenter", f"--net={label}", "ip"] + list(words))
-    return " ".join(["ip"] + (["-n", label] if label else []) + list(words))
-
-
-def sysctl_command(label: Optional[str], path: str, value: str) -> str:
-    """``sysctl -w net/…=V`` inside the namespace (slashes: interface names may hold dots)."""
-    cmd = f"sysctl -w net/{path}={value}"
-    if label and label.startswith("/"):
-        return f"nsenter --net={label} {cmd}"
-    return f"ip netns exec {label} {cmd}" if label else cmd
-
-
-_link_generation = 0
-
-
-def _links_changed() -> None:
-    global _link_generation
-    _link_generation += 1
-
-
-def link_generation() -> int:
-    """Bumped by every change (any namespace) that adds, renames, moves or deletes a link.
-
-    Deleting one end of a veth deletes the other in its namespace too, so a
-    name→ifindex cache must be dropped on any such change, wherever made.
-    """
-    return _link_generation
-
-
-# tun/tap ioctls (linux/if_tun.h)
-TUNSETIFF, TUNSETPERSIST = 0x400454CA, 0x400454CB
-IFF_TAP, IFF_NO_PI = 0x0002, 0x1000
 
 
 class ChangeNs:
@@ -180,7 +67,7 @@ class ChangeNs:
         except BaseException:
             os.close(self.fd)
             raise
-        self._ipr: Optional[IPRoute] = None  # opened on first use: the hot changes go raw (rawchange)
+        self._ipr: Optional[IPRoute] = None  # opened on first use: the hot changes go raw (net/rtnl)
         self._reader: Optional[IPRoute] = None
         self._strict: Optional[bool] = None  # kernel-side dump filters work (NETLINK_GET_STRICT_CHK)
         self._raw: Any = None  # a raw rtnetlink socket for reads (vnet_tui.net.rawread)
@@ -196,14 +83,21 @@ class ChangeNs:
 
     @property
     def ipr(self) -> IPRoute:
-        """pyroute2 in the namespace, for what rawchange does not encode (routes, lookups, neighbours)."""
+        """pyroute2 in the namespace, for what the codec does not encode (routes, lookups, neighbours)."""
         if self._ipr is None:
             with entered(self.fd):
                 self._ipr = IPRoute()
         return self._ipr
 
     def _raw_call(self, build: Callable[[int], bytes]) -> None:
-        rawchange.call(self.raw(), build)
+        """Send the request ``build(seq)`` makes on the raw socket; NetlinkError if the kernel refuses it."""
+        s = self.raw()
+        try:
+            code = ack(s.sock, s._buf, build(s._next_seq()))
+        except SocketClosed:
+            raise NetlinkError(0, "netlink socket closed") from None
+        if code:
+            raise NetlinkError(code, os.strerror(code))
 
     def __enter__(self) -> "ChangeNs":
         return self
@@ -240,44 +134,34 @@ class ChangeNs:
         MACs and MTUs travel in the same message (udev leaves a MAC set at
         creation alone; one set afterwards it may overwrite).
         """
-        _links_changed()
+        links_changed()
         self._do(
             f"veth_add {ifname}",
             lambda: self._raw_call(
-                lambda seq: rawchange.veth_add(seq, ifname, mac, mtu, peer_name, peer.fd, peer_mac, peer_mtu or mtu)
+                lambda seq: linkchange.new_veth(seq, ifname, mac, peer_name, peer_mac, peer.fd, mtu=mtu,
+                                                peer_mtu=peer_mtu or mtu)
             ),
         )
 
     def link_set(self, index: int, **kw: Any) -> None:
         """``ip link set``: address, mtu, state, master (0 = none), ifname, ifalias."""
         if "ifname" in kw or "net_ns_fd" in kw:
-            _links_changed()
-        if kw.keys() <= rawchange.LINK_SET_KEYS:
-            run: Callable[[], Any] = lambda: self._raw_call(lambda seq: rawchange.link_set(seq, index, **kw))
+            links_changed()
+        if kw.keys() <= linkchange.LINK_SET_KEYS:
+            run: Callable[[], Any] = lambda: self._raw_call(lambda seq: linkchange.set_link(seq, index, **kw))
         else:
             run = lambda: self.ipr.link("set", index=index, **kw)  # noqa: E731
         self._do(f"link_set {index} {sorted(kw)}", run)
 
     def link_del(self, index: int) -> None:
-        _links_changed()
-        self._do(f"link_del {index}", lambda: self._raw_call(lambda seq: rawchange.link_del(seq, index)))
+        links_changed()
+        self._do(f"link_del {index}", lambda: self._raw_call(lambda seq: linkchange.del_link(seq, index)))
 
     def tap_add(self, ifname: str) -> None:
         """A persistent tap (TUNSETIFF + TUNSETPERSIST on /dev/net/tun, inside this namespace)."""
-
-        def make() -> None:
-            with entered(self.fd):
-                fd = os.open("/dev/net/tun", os.O_RDWR | os.O_CLOEXEC)
-            try:
-                ifr = struct.pack("16sH", ifname.encode(), IFF_TAP | IFF_NO_PI)
-                fcntl.ioctl(fd, TUNSETIFF, ifr + b"\0" * 22)
-                fcntl.ioctl(fd, TUNSETPERSIST, 1)
-            finally:
-                os.close(fd)
-
-        _links_changed()
+        links_changed()
         faults.checkpoint(f"tap_add {ifname}", netlink=False)
-        make()
+        make_tap(self.fd, ifname)
 
     # -- reads of one interface (kernel-filtered dumps) ------------------------------
     def raw(self) -> Any:
@@ -334,10 +218,10 @@ class ChangeNs:
 
     # -- addresses and routes ---------------------------------------------------
     def addr_add(self, index: int, cidr: str) -> None:
-        self._do(f"addr_add {cidr}", lambda: self._raw_call(lambda seq: rawchange.addr(seq, True, index, cidr)))
+        self._do(f"addr_add {cidr}", lambda: self._raw_call(lambda seq: addrs.new_addr(seq, index, cidr)))
 
     def addr_del(self, index: int, cidr: str) -> None:
-        self._do(f"addr_del {cidr}", lambda: self._raw_call(lambda seq: rawchange.addr(seq, False, index, cidr)))
+        self._do(f"addr_del {cidr}", lambda: self._raw_call(lambda seq: addrs.del_addr(seq, index, cidr)))
 
     def route_add(self, **spec: Any) -> None:
         self._do(f"route_add {spec.get('dst')}", lambda: self.ipr.route("add", **spec))
@@ -371,9 +255,3 @@ class ChangeNs:
         with entered(self.fd):
             with open(f"/proc/sys/net/{path}", "w", encoding="ascii") as f:
                 f.write(value)
-
-
-def qmp_call(client: Any, execute: str, **args: Any) -> Any:
-    """One QMP change command (``client.cmd``), counted by the fault switch."""
-    faults.checkpoint(f"qmp {execute}", netlink=False)
-    return client.cmd(execute, **args)

@@ -9,6 +9,7 @@ import threading
 from typing import Callable, Optional, TypeVar
 
 from . import rtnl
+from .rtnl.exchange import replies
 from .netns import netlink_socket
 
 T = TypeVar("T")
@@ -82,25 +83,22 @@ class NetnsSocket:
         out: list[T] = []
         buf = self._buf
         intr = False
-        while True:
-            n = self.sock.recv_into(buf)
-            for mtype, flags, mseq, off, end in rtnl.messages(buf, n):
-                if mseq != seq:
-                    continue
-                if flags & rtnl.NLM_F_DUMP_INTR:
-                    intr = True
-                if mtype == rtnl.NLMSG_DONE:
-                    if intr:
-                        raise DumpInterrupted()
-                    return out
-                if mtype == rtnl.NLMSG_ERROR:
-                    code = rtnl.error_code(buf, off)
-                    if code:
-                        raise OSError(-code, os.strerror(-code))
-                    return out
-                item = parse(buf, off, end)
-                if item is not None:
-                    out.append(item)
+        for mtype, flags, off, end in replies(self.sock, buf, seq):
+            if flags & rtnl.NLM_F_DUMP_INTR:
+                intr = True
+            if mtype == rtnl.NLMSG_DONE:
+                if intr:
+                    raise DumpInterrupted()
+                return out
+            if mtype == rtnl.NLMSG_ERROR:
+                code = rtnl.error_code(buf, off)
+                if code:
+                    raise OSError(-code, os.strerror(-code))
+                return out
+            item = parse(buf, off, end)
+            if item is not None:
+                out.append(item)
+        return out  # not reached: replies() reads until the answer or raises
 
     def dump(self, build: Callable[[int], bytes], parse: Callable[[bytes, int, int], Optional[T]]) -> list[T]:
         for _ in range(5):
@@ -124,18 +122,15 @@ class NetnsSocket:
         seq = self._next_seq()
         self.sock.send(rtnl.get_nsid_request(seq, ns_fd))
         buf = self._buf
-        while True:
-            n = self.sock.recv_into(buf)
-            for mtype, _flags, mseq, off, end in rtnl.messages(buf, n):
-                if mseq != seq:
-                    continue
-                if mtype == rtnl.NLMSG_ERROR:
-                    code = rtnl.error_code(buf, off)
-                    if code:
-                        raise OSError(-code, os.strerror(-code))
-                    return None
-                if mtype == rtnl.RTM_NEWNSID:
-                    return rtnl.parse_nsid(buf, off, end)
+        for mtype, _flags, off, end in replies(self.sock, buf, seq):
+            if mtype == rtnl.NLMSG_ERROR:
+                code = rtnl.error_code(buf, off)
+                if code:
+                    raise OSError(-code, os.strerror(-code))
+                return None
+            if mtype == rtnl.RTM_NEWNSID:
+                return rtnl.parse_nsid(buf, off, end)
+        return None  # not reached: replies() reads until the answer or raises
 
     def read_events(self) -> list[tuple[int, object]]:
         """Drain pending events without blocking (see ``drain_events``)."""

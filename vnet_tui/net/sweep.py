@@ -6,9 +6,9 @@ raw tuples in kernel order (rtnl.STATS_ORDER) keyed by (inode, ifindex).
 
 This is the hot path of a server with a thousand containers (bench/:
 ~2,000 ends in 1,001 namespaces every second), so replies are read with
-one ``struct`` unpack per message: the request asks for
-IFLA_STATS_LINK_64 only, so every RTM_NEWSTATS reply is the header, the
-if_stats_msg, one rtattr and the counters, in that order.  Anything
+one unpack per message (the codec's ``rtnl.stats.REPLY``): the request
+asks for IFLA_STATS_LINK_64 only, so every RTM_NEWSTATS reply is the
+header, the if_stats_msg, one rtattr and the counters, in that order.  Anything
 else — another attribute first, a short message — goes through the
 general decoder (``rtnl.parse_stats``), so the result is the same.
 
@@ -25,23 +25,17 @@ seen yet).
 from __future__ import annotations
 
 import itertools
-import struct
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
 from . import rtnl
 from .namespace import Namespace
+from .rtnl.message import NLMSGHDR
+from .rtnl.stats import FILTER_LINK_64, GET, REPLY, STATS_RTA_LEN, get_requests
 from .session import DumpInterrupted, NetnsSocket, recv_buffer
 
 Key = tuple[int, int]
 
-# nlmsghdr (len, type, flags, seq, pid) + if_stats_msg (family, pad, ifindex, filter_mask)
-# + rtattr (len, type) + the first eight u64 of rtnl_link_stats64
-_REPLY = struct.Struct("=IHHIIBxxxIIHH8Q")
-_REPLY_SIZE = _REPLY.size  # 96
-# a get request: nlmsghdr + if_stats_msg (family, pad, ifindex, filter_mask), 28 bytes
-_GET = struct.Struct("=IHHIIBxxxII")
-_GET_MASK = 1 << (rtnl.IFLA_STATS_LINK_64 - 1)
-_STATS_RTA_LEN = 4 + 8 * 8  # an IFLA_STATS_LINK_64 at least this long holds the eight counters
+_REPLY_SIZE = REPLY.size  # 96: a reply read with one unpack (rtnl.stats.REPLY)
 # Sweep sequence numbers live in the top half of the range; a NetnsSocket
 # numbers its own requests from 1 and wraps long before reaching it.
 _SEQS = itertools.count(1)
@@ -55,13 +49,6 @@ def _next_seq() -> int:
 def ends_of(links: Iterable[rtnl.LinkMsg]) -> list[int]:
     """The ifindexes a light sweep reads in a container namespace: every link but the loopback."""
     return [l.ifindex for l in links if not l.flags & rtnl.IFF_LOOPBACK]
-
-
-def get_requests(seq: int, ifindexes: Sequence[int]) -> bytes:
-    """Stats-only RTM_GETSTATS get requests for these links, one after another (one ``send``)."""
-    pack = _GET.pack
-    return b"".join(pack(_GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST, seq, 0, 0, i, _GET_MASK)
-                    for i in ifindexes)
 
 
 def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key, tuple[int, ...]],
@@ -78,7 +65,7 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
     """
     size = len(buf)
     recv_into = s.sock.recv_into
-    unpack = _REPLY.unpack_from
+    unpack = REPLY.unpack_from
     intr = False
     while True:
         if n < 0:
@@ -89,7 +76,7 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
                 m = unpack(buf, off)
                 length, mtype, flags, mseq = m[0], m[1], m[2], m[3]
             else:  # the tail of the buffer: only the header is sure to fit
-                length, mtype, flags, mseq, _pid = rtnl._NLMSGHDR.unpack_from(buf, off)
+                length, mtype, flags, mseq, _pid = NLMSGHDR.unpack_from(buf, off)
                 m = None
             if length < 16:
                 break
@@ -98,7 +85,7 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
                     intr = True
                 if mtype == rtnl.RTM_NEWSTATS:
                     if (m is not None and length >= _REPLY_SIZE and m[9] & 0x3FFF == rtnl.IFLA_STATS_LINK_64
-                            and m[8] >= _STATS_RTA_LEN):
+                            and m[8] >= STATS_RTA_LEN):
                         out[(inode, m[6])] = m[10:18]
                     else:
                         p = rtnl.parse_stats(buf, off + 16, off + length)
@@ -168,11 +155,11 @@ class SweepPlan:
             except OSError:
                 continue
             sent_dumps.append(ns)
-        pack, size, req, flags = _GET.pack, _GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST
+        pack, size, req, flags = GET.pack, GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST
         ok = [False] * len(single)
         for i, (_ns, send, _recv, ifindex, _key) in enumerate(single):
             try:
-                send(pack(size, req, flags, seq, 0, 0, ifindex, _GET_MASK))
+                send(pack(size, req, flags, seq, 0, 0, ifindex, FILTER_LINK_64))
                 ok[i] = True
             except OSError:
                 pass
@@ -187,7 +174,7 @@ class SweepPlan:
         buf = recv_buffer()
         for ns in sent_dumps:
             self._read(ns, buf, seq, out, 0)
-        unpack, newstats, link64 = _REPLY.unpack_from, rtnl.RTM_NEWSTATS, rtnl.IFLA_STATS_LINK_64
+        unpack, newstats, link64 = REPLY.unpack_from, rtnl.RTM_NEWSTATS, rtnl.IFLA_STATS_LINK_64
         for i, (ns, _send, recv, ifindex, key) in enumerate(single):
             if not ok[i]:
                 continue
@@ -198,7 +185,7 @@ class SweepPlan:
             if n >= _REPLY_SIZE:  # one reply of one message: the usual case
                 m = unpack(buf, 0)
                 if (m[0] == n and m[3] == seq and m[1] == newstats and m[6] == ifindex
-                        and m[9] & 0x3FFF == link64 and m[8] >= _STATS_RTA_LEN):
+                        and m[9] & 0x3FFF == link64 and m[8] >= STATS_RTA_LEN):
                     out[key] = m[10:18]
                     continue
             self._read(ns, buf, seq, out, 1, n)
