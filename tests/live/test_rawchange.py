@@ -96,3 +96,13 @@ def test_addresses_both_families_and_the_errors(two):
     ct.link_del(g)
     assert "eth1" not in [l["ifname"] for l in ip_json("link", "show", netns=c)]
     assert "veth9.0" not in [l["ifname"] for l in ip_json("link", "show", netns=h)]  # the pair went with it
+
+
+def test_a_persistent_tap_in_the_namespace(two):
+    h, c, host, ct = two
+    host.tap_add("vt-tap9")
+    info = link(h, "vt-tap9")["linkinfo"]
+    assert info["info_kind"] == "tun"
+    assert (info["info_data"]["type"], info["info_data"]["pi"], info["info_data"]["vnet_hdr"],
+            info["info_data"]["persist"]) == ("tap", False, False, True)
+    assert "vt-tap9" not in [l["ifname"] for l in ip_json("link", "show", netns=c)]
