@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import sys
+import traceback
 from typing import Callable, NoReturn, Optional
 
 from vnet_tui.core.errors import InvalidInput, VnetError
@@ -88,8 +91,6 @@ def fail(args: argparse.Namespace, code: int, rule: str, message: str) -> int:
 
 def _denied(e: BaseException) -> bool:
     """An error caused by a refused permission (EPERM/EACCES) somewhere down its chain."""
-    import errno
-
     seen = 0
     cur: Optional[BaseException] = e
     while cur is not None and seen < 10:
@@ -111,8 +112,6 @@ def run_command(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Opt
         return fail(args, code, e.rule if code == e.code else "privilege", str(e))
     except BrokenPipeError:
         # output piped into `head` and the reader went away: not an error
-        import os
-
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return OK
     except KeyboardInterrupt:
@@ -123,9 +122,6 @@ def run_command(args: argparse.Namespace, fn: Callable[[argparse.Namespace], Opt
     except OSError as e:  # a system error no layer turned into a VnetError: said, not a traceback
         return fail(args, FAILED, "system", f"{e.strerror or e}" + (f": {e.filename}" if e.filename else ""))
     except Exception as e:  # never a traceback for any input; VNET_TUI_DEBUG=1 shows it
-        import os
-        import traceback
-
         if os.environ.get("VNET_TUI_DEBUG"):
             traceback.print_exc()
         return fail(args, FAILED, "internal", f"internal error: {type(e).__name__}: {e} "

@@ -198,8 +198,8 @@ class Container:
 
 
 @dataclass
-class VMAdapter:
-    """A VM's NIC: its id in QEMU (net0), the guest MAC and the host tap."""
+class VMNic:
+    """A VM's NIC: its id in QEMU (net0), the guest MAC and the host tap (the guest end of a vme adapter)."""
 
     id: str
     guest_mac: Optional[str]
@@ -214,6 +214,9 @@ class VMAdapter:
         return out
 
 
+VMAdapter = VMNic  # the old name, still imported by discovery, pair, ui and tests (docs/GLOSSARY.md)
+
+
 @dataclass
 class VM:
     """A virtual machine: a QEMU process and its adapters."""
@@ -222,7 +225,7 @@ class VM:
     pid: int
     running: bool
     qmp: Optional[str]
-    adapters: list[VMAdapter] = field(default_factory=list)
+    adapters: list[VMNic] = field(default_factory=list)
     qga: Optional[str] = None  # the guest agent's unix socket (virtserialport org.qemu.guest_agent.0)
     owner: Optional[Owner] = None
     runtime: str = "qemu"  # libvirt, lab (vnet-tui's own), qemu (a QEMU nobody we know runs)
@@ -266,7 +269,7 @@ class Adapter:
     owner: str
     guest: Optional[Interface]
     host: Optional[Interface]
-    vm_adapter: Optional[VMAdapter] = None
+    vm_adapter: Optional[VMNic] = None
 
     @property
     def key(self) -> str:
@@ -343,7 +346,7 @@ class Topology:
                 v["pid"],
                 v["running"],
                 v.get("qmp"),
-                [VMAdapter(a["id"], a.get("guest_mac"), a.get("host_ifname"), netdev=a.get("netdev"))
+                [VMNic(a["id"], a.get("guest_mac"), a.get("host_ifname"), netdev=a.get("netdev"))
                  for a in v["adapters"]],
                 v.get("qga"),
                 owner(v),

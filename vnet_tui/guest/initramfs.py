@@ -75,7 +75,7 @@ def _decompress(path: Path) -> bytes:
         return gzip.decompress(data)
     if path.name.endswith(".zst"):
         try:
-            import zstandard  # type: ignore[import-not-found]
+            import zstandard  # type: ignore[import-not-found]  # optional: only where installed, only for .zst
 
             return zstandard.ZstdDecompressor().decompress(data, max_output_size=64 << 20)
         except ImportError:

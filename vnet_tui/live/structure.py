@@ -18,6 +18,7 @@ from dataclasses import replace
 from typing import Any, Optional
 
 from vnet_tui.core.model import VM, Host, Peer, Topology
+from vnet_tui.discovery.interfaces import interfaces_from_state
 from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState, hidden_peer, named_nsids
 from vnet_tui.net.netns import netlink_socket
@@ -229,7 +230,8 @@ class Structure:
         self.dirty.update(self.sockets)
 
     @property
-    def pending(self) -> bool:
+    def has_work(self) -> bool:
+        """Something to re-dump, rescan or assemble at the next ``apply``."""
         return bool(self.dirty) or self.changed or self.rescan_ns or self.rescan_vms
 
     # -- bringing the picture up to date ------------------------------------
@@ -328,8 +330,6 @@ class Structure:
         return before != (set(self.sockets), {k: v.ns.inode for k, v in self.by_nsid.items()})
 
     def _refresh_vms(self, host_state: NsState) -> bool:
-        from vnet_tui.discovery.interfaces import interfaces_from_state
-
         try:
             # Discoverer._vms is the one place that knows QEMU; it should be public (reported)
             vms = self.d._vms(interfaces_from_state(NsState(host_state.links, host_state.addrs)))

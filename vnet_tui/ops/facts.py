@@ -22,8 +22,8 @@ BR_MAX_PORTS = 1024  # net/bridge/br_private.h
 
 
 @dataclass
-class Facts:
-    """Lookups over one topology."""
+class ServerFacts:
+    """Lookups over one topology (not the detail view's ``Facts`` widget, ui/detail.py)."""
 
     topology: Topology
     extra_macs: dict[str, str] = field(default_factory=dict)  # MACs discovery cannot pair (hot-plugged NICs)
@@ -105,3 +105,6 @@ class Facts:
     def address_book(self) -> AddressBook:
         """The same addresses, indexed for validate.ips_to_add."""
         return index_of(self.topology).addresses
+
+
+Facts = ServerFacts  # the old name, still imported by pair, ui and tests (docs/GLOSSARY.md)

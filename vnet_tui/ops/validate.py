@@ -19,14 +19,11 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import TYPE_CHECKING, Iterable, Optional, Union
+from typing import Iterable, Optional, Union
 
 from vnet_tui.core.errors import InvalidInput
 
 from .index import NOBODY, AddressBook
-
-if TYPE_CHECKING:
-    from .index import NOBODY, AddressBook
 
 IFNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,14}")  # fullmatch: "$" would let "eth1\n" through
 RESERVED_IFNAMES = ("all", "default")  # /proc/sys/net/*/conf/{all,default}: the kernel refuses them

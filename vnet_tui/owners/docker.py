@@ -48,6 +48,7 @@ from __future__ import annotations
 import os
 import time
 from typing import TYPE_CHECKING, Any, Optional, Union
+from urllib.parse import quote
 
 from vnet_tui.core.errors import ChangeFailed, InvalidInput
 
@@ -231,8 +232,6 @@ def _call(api: "UnixHTTP", method: str, url: str, body: Any = None) -> Any:
 
 
 def _quote(part: str) -> str:
-    from urllib.parse import quote
-
     return quote(part, safe="")
 
 

@@ -35,10 +35,11 @@ control={"uri": "qemu:///system?socket=/proc/DAEMON/root/run/libvirt/libvirt-soc
 
 from __future__ import annotations
 
+import importlib
 import os
 from typing import Any, Optional
 
-from vnet_tui.core.model import VMAdapter
+from vnet_tui.core.model import VMNic
 
 from .base import Owned, ProcTable, read_text
 
@@ -50,7 +51,6 @@ _LAZY = {"attach_interface": "libvirt_change", "detach_interface": "libvirt_chan
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
         return getattr(importlib.import_module(f"{__package__}.{_LAZY[name]}"), name)
     raise AttributeError(name)
 
@@ -68,11 +68,11 @@ def uri_for(procs: ProcTable, daemon_pid: int) -> str:
     return f"qemu:///system?socket={procs.root_path(daemon_pid, sock)}"
 
 
-def adapters(rec: Owned) -> list[VMAdapter]:
+def adapters(rec: Owned) -> list[VMNic]:
     """The VM's adapters with libvirt's names: id ``net0`` (alias), host tap ``vnet0``, netdev ``hostnet0``."""
     out = []
     for n in rec.details.get("nics", []):
-        out.append(VMAdapter(id=n.get("alias") or n.get("netdev") or n.get("mac") or "?",
+        out.append(VMNic(id=n.get("alias") or n.get("netdev") or n.get("mac") or "?",
                              guest_mac=n.get("mac"), host_ifname=n.get("target"),
                              model=n.get("model"), netdev=n.get("netdev")))
     return out
