@@ -216,7 +216,7 @@ def run_confirm(args: argparse.Namespace) -> int:
     from vnet_tui.txn import confirm  # deferred: loads when the verb runs, not at CLI start
 
     if args.list:
-        waiting = confirm.pending()
+        waiting = confirm.unconfirmed()
         if args.json:
             print(json.dumps({"pending": waiting}, indent=1))
         else:

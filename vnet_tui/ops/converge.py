@@ -15,7 +15,7 @@ from typing import Any, Optional
 
 from vnet_tui.net.change import ip_command, sysctl_command
 
-from .endstate import RT_TABLE_MAIN, EndState
+from .endstate import RT_TABLE_MAIN, EndSnapshot
 from .plan import Step
 
 
@@ -43,7 +43,7 @@ def _route_spec(r: dict[str, Any], index: int) -> dict[str, Any]:
     return spec
 
 
-def converge(key: str, label: Optional[str], cur: EndState, want: EndState) -> list[Step]:
+def converge(key: str, label: Optional[str], cur: EndSnapshot, want: EndSnapshot) -> list[Step]:
     """Steps that turn ``cur`` into ``want`` (same interface; names may differ only by rename)."""
     steps: list[Step] = []
     name = cur.ifname

@@ -24,8 +24,8 @@ from vnet_tui.core.model import VM, Adapter, Container, Interface
 
 from . import validate, vme_remove
 from .converge import converge
-from .endstate import EndState, differences, keeps_ipv6_on_down, read_end, wait_dad, without_ipv6
-from .facts import Facts
+from .endstate import EndSnapshot, differences, keeps_ipv6_on_down, read_end, wait_dad, without_ipv6
+from .facts import ServerFacts
 from .live import HOST, Live
 from .plan import Plan
 from .requests import SetRequest
@@ -50,9 +50,9 @@ def pick_end(target: Union[Container, VM], adapter: Adapter, req: SetRequest) ->
     return (target.name, "guest", adapter.guest) if end == "guest" else (HOST, "host", adapter.host)
 
 
-def from_topology(i: Interface) -> EndState:
+def from_topology(i: Interface) -> EndSnapshot:
     """An end as discovery saw it (routes and sysctls unknown until the live snapshot)."""
-    return EndState(
+    return EndSnapshot(
         i.ifname,
         i.kind,
         i.mac,
@@ -71,14 +71,14 @@ def is_up(i: Interface) -> bool:
 
 
 def wanted(
-    cur: EndState,
+    cur: EndSnapshot,
     mac: Optional[str],
     add: list[str],
     delete: list[str],
     mtu: Optional[int],
     up: Optional[bool],
     master: Union[str, None, bool],
-) -> EndState:
+) -> EndSnapshot:
     """``cur`` with the requested changes (master False: leave as is; None: detach)."""
     addrs = [a for a in cur.addresses if a not in delete] + [a for a in add if a not in cur.addresses]
     return replace(
@@ -92,7 +92,7 @@ def wanted(
 
 
 def plan_set(
-    facts: Facts,
+    facts: ServerFacts,
     labels: dict[str, Optional[str]],
     target: Union[Container, VM],
     adapter: Adapter,
@@ -222,7 +222,7 @@ def plan_set(
     return plan
 
 
-def restore(live: Live, key: str, label: Optional[str], before: Optional[EndState]) -> list[str]:
+def restore(live: Live, key: str, label: Optional[str], before: Optional[EndSnapshot]) -> list[str]:
     """Converge the end back to ``before``; return what differs afterwards."""
     if before is None:
         return []
@@ -245,7 +245,7 @@ def plan_restore(
     lab: dict[str, Optional[str]],
     owner: str,
     t: dict[str, Any],
-    before: EndState,
+    before: EndSnapshot,
     after: Optional[dict[str, Any]],
 ) -> Plan:
     """Converge one end back to ``before`` (undo of an edit)."""
@@ -261,13 +261,13 @@ def plan_restore(
             now = read_end(live.ns(key), before.ifname)
         if now is None:
             raise NotFound(f"{before.ifname} is gone: the edit cannot be undone", rule="undo-target")
-        if after and differences(EndState.from_json(after), now):
+        if after and differences(EndSnapshot.from_json(after), now):
             plan.warnings.append(f"{before.ifname} changed again since; restoring the state before the edit")
         snap["now"] = now
         plan.steps = converge(key, label, now, before)
 
     plan.prepare = prepare
-    plan.steps = converge(key, label, EndState.from_json(after) if after else before, before)
+    plan.steps = converge(key, label, EndSnapshot.from_json(after) if after else before, before)
     plan.verify = lambda live: differences(before, read_end(live.ns(key), index=snap["now"].ifindex))
 
     def rollback(live: Live) -> list[str]:

@@ -26,7 +26,7 @@ DAD_WAIT = 2.0  # seconds to wait for IPv6 duplicate address detection
 
 
 @dataclass
-class EndState:
+class EndSnapshot:
     """What one interface looks like; addresses exclude IPv6 link-local ones."""
 
     ifname: str
@@ -47,7 +47,7 @@ class EndState:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "EndState":
+    def from_json(cls, d: dict[str, Any]) -> "EndSnapshot":
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -70,7 +70,7 @@ def _route(r: Any) -> Optional[dict[str, Any]]:
     return {"dst": net, "gateway": r.get("gateway"), "table": table, "metric": r.get("priority")}
 
 
-def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = None) -> Optional[EndState]:
+def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = None) -> Optional[EndSnapshot]:
     """The interface's state now; None if it does not exist.
 
     Read with raw rtnetlink (``rawread``: one request each for the link, its
@@ -89,7 +89,7 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
     proxy_arp, proxy_ndp, ipv6_disabled = ns.sysctl_read_many(
         [f"ipv4/conf/{name}/proxy_arp", f"ipv6/conf/{name}/proxy_ndp", f"ipv6/conf/{name}/disable_ipv6"]
     )
-    return EndState(
+    return EndSnapshot(
         ifname=name,
         kind=link["kind"] or "device",
         mac=link["mac"],
@@ -217,7 +217,7 @@ def keeps_ipv6_on_down(ns: ChangeNs, ifname: str) -> bool:
     return any(v not in (None, "0") and not v.startswith("-") for v in vals)
 
 
-def differences(want: EndState, got: Optional[EndState]) -> list[str]:
+def differences(want: EndSnapshot, got: Optional[EndSnapshot]) -> list[str]:
     """What in ``got`` is not as in ``want`` (empty: equal)."""
     if got is None:
         return [f"{want.ifname} does not exist"]
@@ -236,7 +236,7 @@ def differences(want: EndState, got: Optional[EndState]) -> list[str]:
     return out
 
 
-def without_ipv6(s: EndState) -> EndState:
+def without_ipv6(s: EndSnapshot) -> EndSnapshot:
     """``s`` as the kernel leaves it after going down (static IPv6 addresses flushed)."""
     return replace(
         s,

@@ -20,7 +20,7 @@ from typing import Any, Optional
 
 from vnet_tui.core.model import Container, Interface, Topology
 
-from .names import pending_owner
+from .names import half_made_by
 
 Where = tuple[str, str, str, Any]  # (address/prefix, namespace key, where, Interface or NOBODY)
 NOBODY = object()  # the interface of an entry given without one: never skipped
@@ -123,15 +123,15 @@ class TopologyIndex:
 
     @cached_property
     def half_made(self) -> list[tuple[str, str, int]]:
-        """(namespace key, ifname, owner pid) of every end marked as being made (names.pending_owner)."""
+        """(namespace key, ifname, owner pid) of every end marked as being made (names.half_made_by)."""
         out = []
         for i in self.topology.host.interfaces:
-            pid = pending_owner(i.alias, i.ifname) if i.kind in ("veth", "tun") else None
+            pid = half_made_by(i.alias, i.ifname) if i.kind in ("veth", "tun") else None
             if pid is not None:
                 out.append(("host", i.ifname, pid))
         for c in self.topology.containers:
             for i in c.interfaces:
-                pid = pending_owner(i.alias, i.ifname) if i.kind == "veth" else None
+                pid = half_made_by(i.alias, i.ifname) if i.kind == "veth" else None
                 if pid is not None:
                     out.append((c.name, i.ifname, pid))
         return out

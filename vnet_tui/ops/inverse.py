@@ -16,13 +16,13 @@ from __future__ import annotations
 from typing import Any
 
 from vnet_tui.core.errors import InvalidInput, NotFound
-from vnet_tui.core.model import VM, Adapter, Container, Topology, VMAdapter
+from vnet_tui.core.model import VM, Adapter, Container, Topology, VMNic
 from vnet_tui.core.server import Server
 from vnet_tui.safety import journal
 
 from . import guestaddr, owned, persist, policy, veth, vme, vme_remove
 from .edit import plan_restore
-from .endstate import EndState
+from .endstate import EndSnapshot
 from .live import labels
 from .plan import Plan
 
@@ -124,7 +124,7 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
                 )
             nic = (entry.get("after") or {}).get("nic") or {}
             adapter = Adapter(
-                "vme", owner.name, None, None, VMAdapter(nic.get("id", "?"), nic.get("mac"), t["tap"])
+                "vme", owner.name, None, None, VMNic(nic.get("id", "?"), nic.get("mac"), t["tap"])
             )
             return vme_remove.plan_delete(lab, owner, adapter)
         if op == "del":
@@ -137,10 +137,10 @@ def inverse_plan(entry: dict[str, Any], server: Server, topology: Topology) -> P
             return vme.plan_recreate(lab, owner, entry["before"])
         if op == "set" and t.get("end") == "guest":
             nic = entry["before"]["nic"]
-            adapter = Adapter("vme", owner.name, None, None, VMAdapter(nic["id"], nic.get("mac"), t["tap"]))
+            adapter = Adapter("vme", owner.name, None, None, VMNic(nic["id"], nic.get("mac"), t["tap"]))
             return vme_remove.plan_replug(lab, owner, adapter, nic["mac"])
     if op == "set":
-        return plan_restore(lab, owner.name, t, EndState.from_json(entry["before"]), entry.get("after"))
+        return plan_restore(lab, owner.name, t, EndSnapshot.from_json(entry["before"]), entry.get("after"))
     raise InvalidInput(f"cannot undo a {op} of a {t.get('kind')}", rule="undo-kind")
 
 

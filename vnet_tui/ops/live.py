@@ -43,7 +43,7 @@ def labels(server: Server, topology: Topology) -> dict[str, Optional[str]]:
 
 
 class Live:
-    """Open namespaces and QMP sessions for one operation; use as a context manager."""
+    """Open namespaces and QMP connections for one operation; use as a context manager."""
 
     def __init__(self, server: Server, topology: Topology) -> None:
         self.server = server

@@ -20,7 +20,7 @@ def _fmt(octets: Iterable[int]) -> str:
 
 
 def _used(taken: Iterable[str]) -> Container[str]:
-    """``taken`` lower-cased; a mapping or set is taken as it is (Facts.macs() keys are)."""
+    """``taken`` lower-cased; a mapping or set is taken as it is (ServerFacts.macs() keys are)."""
     if isinstance(taken, (Mapping, AbstractSet)):
         return taken
     return {m.lower() for m in taken}

@@ -7,7 +7,10 @@
   guest MAC's last four octets);
 * while an adapter is being made its peer carries a temporary name
   ``vt<pid hex>-<4 hex>`` and its host end the alias ``vnet-tui:pending:<pid>``,
-  so adapters whose maker died can be found and removed.
+  so adapters whose maker died can be found and removed.  In code such an
+  end is *half-made* (``half_made_by``); "pending" alone means an unplug
+  awaiting the guest.  The alias's text stays ``pending``: half-made ends
+  left by an older version are still recognised.
 """
 
 from __future__ import annotations
@@ -18,9 +21,9 @@ import re
 import secrets
 from typing import Iterable, Optional
 
-PENDING_ALIAS = "vnet-tui:pending:"
+HALF_MADE_ALIAS = "vnet-tui:pending:"  # the kernel-visible text: unchanged (older half-made ends carry it)
 TEMP_NAME = re.compile(r"^vt([0-9a-f]{1,7})-[0-9a-f]{4}$")
-PENDING = re.compile(r"^vnet-tui:pending:(\d+)$")
+HALF_MADE = re.compile(r"^vnet-tui:pending:(\d+)$")
 VME = re.compile(r"^vme([0-9a-f]{8})\.(\d+)$")
 ETH = re.compile(r"^eth(\d+)$")
 
@@ -80,19 +83,22 @@ def temp_name() -> str:
     return f"vt{os.getpid():x}-{secrets.token_hex(2)}"
 
 
-def pending_alias() -> str:
-    return f"{PENDING_ALIAS}{os.getpid()}"
+def half_made_alias() -> str:
+    return f"{HALF_MADE_ALIAS}{os.getpid()}"
 
 
-def pending_owner(alias: Optional[str], ifname: str) -> Optional[int]:
+def half_made_by(alias: Optional[str], ifname: str) -> Optional[int]:
     """The pid that was making this interface, if it is marked as half-made."""
-    m = PENDING.match(alias or "")
+    m = HALF_MADE.match(alias or "")
     if m:
         return int(m.group(1))
     m = TEMP_NAME.match(ifname)
     if m:
         return int(m.group(1), 16)
     return None
+
+
+pending_owner = half_made_by  # the old name (tests/unit/test_validate.py)
 
 
 def pid_alive(pid: int) -> bool:

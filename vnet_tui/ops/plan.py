@@ -16,7 +16,7 @@ from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.net.change import errno_of, explain
 
 if TYPE_CHECKING:
-    from .live import Live
+    from .live import Live  # type only: live's change layer is not needed to describe a plan
 
 Action = Callable[["Live"], Any]
 

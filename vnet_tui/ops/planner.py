@@ -21,7 +21,7 @@ from vnet_tui.policy.port import Port
 from vnet_tui.safety.generation import generation
 
 from . import edit, guestaddr, owned, persist, policy, veth, vme, vme_remove
-from .facts import Facts, Target
+from .facts import ServerFacts, Target
 from .live import labels
 from .plan import Plan
 from .requests import AddRequest, DelRequest, SetRequest
@@ -70,7 +70,7 @@ def _may_hide_macs(vm: VM) -> bool:
 def plan_add(
     server: Server, topology: Topology, req: AddRequest, extra_macs: Optional[dict[str, str]] = None
 ) -> Plan:
-    facts = Facts(topology, extra_macs or {})
+    facts = ServerFacts(topology, extra_macs or {})
     target = facts.target(req.target)
     if isinstance(target, VM):
         if target.runtime == "libvirt":
@@ -97,7 +97,7 @@ def _owned_by(plan: Plan, target: Target) -> Plan:
 def plan_edit(
     server: Server, topology: Topology, req: SetRequest, extra_macs: Optional[dict[str, str]] = None
 ) -> Plan:
-    facts = Facts(topology, extra_macs or {})
+    facts = ServerFacts(topology, extra_macs or {})
     target = facts.target(req.target)
     adapter = facts.adapter(target, req.ifname)
     if policy.asked(req):
@@ -111,7 +111,7 @@ def plan_edit(
 
 
 def plan_delete(server: Server, topology: Topology, req: DelRequest) -> Plan:
-    facts = Facts(topology)
+    facts = ServerFacts(topology)
     target = facts.target(req.target)
     adapter = facts.adapter(target, req.ifname)
     lab = labels(server, topology)

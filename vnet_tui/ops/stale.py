@@ -12,7 +12,7 @@ from __future__ import annotations
 from .endstate import read_end
 from .index import index_of
 from .live import HOST, Live
-from .names import pending_owner, pid_alive
+from .names import half_made_by, pid_alive
 
 
 def stale_candidates(live: Live) -> list[tuple[str, str, int]]:
@@ -28,7 +28,7 @@ def remove_stale(live: Live) -> list[str]:
         end = read_end(ns, ifname)
         if end is None:
             continue
-        if pending_owner(end.alias, end.ifname) != pid:  # changed since discovery: not ours to judge
+        if half_made_by(end.alias, end.ifname) != pid:  # changed since discovery: not ours to judge
             continue
         ns.link_del(end.ifindex)
         where = "the host" if key == HOST else key

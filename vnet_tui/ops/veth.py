@@ -2,7 +2,7 @@
 
 Adding follows SAFETY.md: one RTM_NEWLINK makes the host end and puts the
 peer straight into the container's namespace under a temporary name,
-MACs and MTU in the same message; the host end is tagged pending; then
+MACs and MTU in the same message; the host end is tagged half-made; then
 rename, addresses, up, bridge or routes; re-read and compare; clear the
 tag.  On any failure the host end we made (by ifindex, never by name
 alone) is deleted, which deletes the pair, and we check nothing is left.
@@ -19,14 +19,14 @@ from vnet_tui.net.change import ip_command
 
 from . import macs, names, validate
 from .converge import converge
-from .endstate import EndState, differences, read_end, wait_dad
-from .facts import Facts
+from .endstate import EndSnapshot, differences, read_end, wait_dad
+from .facts import ServerFacts
 from .live import HOST, Live
 from .plan import Plan
 from .requests import AddRequest
 
 
-def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req: AddRequest) -> Plan:
+def plan_add(facts: ServerFacts, labels: dict[str, Optional[str]], ct: Container, req: AddRequest) -> Plan:
     """Validate an add request against the topology and plan it (no kernel call)."""
     warnings: list[str] = []
     guest_names = {i.ifname for i in ct.interfaces}
@@ -59,7 +59,7 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req:
                 "as its own MAC [bridge-mac]"
             )
             plan.touched.append((HOST, br.ifname))
-    g = EndState(guest, "veth", gmac, mtu, True, sorted(ips))
+    g = EndSnapshot(guest, "veth", gmac, mtu, True, sorted(ips))
     routes = [
         {
             "dst": str(ipaddress.ip_interface(a).ip) + ("/32" if ":" not in a else "/128"),
@@ -69,7 +69,7 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], ct: Container, req:
         }
         for a in ips
     ]
-    h = EndState(
+    h = EndSnapshot(
         host,
         "veth",
         hmac,
@@ -92,8 +92,8 @@ def creation(
     plan: Plan,
     labels: dict[str, Optional[str]],
     ct: Container,
-    g: EndState,
-    h: EndState,
+    g: EndSnapshot,
+    h: EndSnapshot,
     placement: dict[str, Any],
 ) -> Plan:
     """The steps, verification and rollback that make the pair (g, h) (also used by undo)."""
@@ -129,16 +129,16 @@ def creation(
         ),
         create,
     )
-    alias = names.pending_alias()
+    alias = names.half_made_alias()
     plan.add(
         ip_command(hl, "link", "set", "dev", h.ifname, "alias", alias),
         lambda live: live.ns(HOST).link_set(live.index(HOST, h.ifname), ifalias=alias),
     )
-    made_g = EndState(tmp, "veth", g.mac, g.mtu, False)
-    made_h = EndState(h.ifname, "veth", h.mac, h.mtu, False, alias=alias)
+    made_g = EndSnapshot(tmp, "veth", g.mac, g.mtu, False)
+    made_h = EndSnapshot(h.ifname, "veth", h.mac, h.mtu, False, alias=alias)
     for st in converge(key, label, made_g, g):
         plan.steps.append(st)
-    for st in converge(HOST, hl, made_h, h):  # ends by clearing the pending tag
+    for st in converge(HOST, hl, made_h, h):  # ends by clearing the half-made tag
         plan.steps.append(st)
 
     def verify(live: Live) -> list[str]:
@@ -236,7 +236,7 @@ def plan_delete(labels: dict[str, Optional[str]], ct: Container, guest: str, hos
 
 def plan_recreate(labels: dict[str, Optional[str]], ct: Container, before: dict[str, Any]) -> Plan:
     """Make a deleted pair again exactly as its snapshot says (undo of a delete)."""
-    g = EndState.from_json(before["guest"])
-    h = EndState.from_json(before["host"])
+    g = EndSnapshot.from_json(before["guest"])
+    h = EndSnapshot.from_json(before["host"])
     plan = Plan("add", ct.name, f"re-create {g.ifname} in {ct.name}")
     return creation(plan, labels, ct, g, h, {"bridge": h.master, "routed": bool(h.routes)})

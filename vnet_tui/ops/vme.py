@@ -1,6 +1,6 @@
 """VM adapters (vme): a persistent tap in the host namespace, hot-plugged over QMP.
 
-Add: ``ip tuntap add`` (persistent, tagged pending), MAC/MTU/bridge/up,
+Add: ``ip tuntap add`` (persistent, tagged half-made), MAC/MTU/bridge/up,
 re-read the MAC ~0.5 s later (udev), commit the tag, then — if the VM has
 a QMP socket — ``netdev_add`` (tap, ``ifname=``) and ``device_add
 virtio-net-pci`` with the guest MAC on a free hot-plug root port, the
@@ -22,8 +22,8 @@ from vnet_tui.net.change import ip_command, qmp_call
 
 from . import macs, names, qmpview, unplug, validate
 from .converge import converge
-from .endstate import EndState, differences, read_end
-from .facts import Facts
+from .endstate import EndSnapshot, differences, read_end
+from .facts import ServerFacts
 from .live import HOST, Live
 from .plan import Plan, Unverified
 from .requests import AddRequest
@@ -42,7 +42,7 @@ def qemu_args(netdev: str, tap: str, mac: str, dev: str) -> str:
     )
 
 
-def plan_add(facts: Facts, labels: dict[str, Optional[str]], vm: VM, req: AddRequest) -> Plan:
+def plan_add(facts: ServerFacts, labels: dict[str, Optional[str]], vm: VM, req: AddRequest) -> Plan:
     """Validate a VM adapter request against the topology and plan it (no kernel call)."""
     warnings: list[str] = []
     if req.ifname:
@@ -73,16 +73,16 @@ def plan_add(facts: Facts, labels: dict[str, Optional[str]], vm: VM, req: AddReq
         n += 1
     ids = {"netdev": f"net{n}", "device": f"net{n}", "bus": None}  # one id for both, as the lab does
     plan = Plan("add", vm.name, f"add {tap} to {vm.name}", warnings=warnings)
-    want = EndState(tap, "tun", hmac, mtu, True, [], req.bridge)
+    want = EndSnapshot(tap, "tun", hmac, mtu, True, [], req.bridge)
     return creation(plan, labels, vm, want, gmac, ids)
 
 
 def creation(
-    plan: Plan, labels: dict[str, Optional[str]], vm: VM, want: EndState, gmac: str, ids: dict[str, Any]
+    plan: Plan, labels: dict[str, Optional[str]], vm: VM, want: EndSnapshot, gmac: str, ids: dict[str, Any]
 ) -> Plan:
     """Tap, then hot-plug (also used by undo of a delete, with the old ids and bus)."""
     hl, tap = labels[HOST], want.ifname
-    alias = names.pending_alias()
+    alias = names.half_made_alias()
 
     def make_tap(live: Live) -> None:
         live.ns(HOST).tap_add(tap)
@@ -93,7 +93,7 @@ def creation(
         ip_command(hl, "link", "set", "dev", tap, "alias", alias),
         lambda live: live.ns(HOST).link_set(live.index(HOST, tap), ifalias=alias),
     )
-    made = EndState(tap, "tun", None, 1500, False, alias=alias)  # random MAC until we set ours
+    made = EndSnapshot(tap, "tun", None, 1500, False, alias=alias)  # random MAC until we set ours
     plan.steps += converge(HOST, hl, made, replace(want, alias=alias))
 
     def recheck(live: Live) -> None:  # udev may rewrite a tap's MAC shortly after
@@ -208,7 +208,7 @@ def creation(
 
 def plan_recreate(labels: dict[str, Optional[str]], vm: VM, before: dict[str, Any]) -> Plan:
     """Plug a deleted adapter back as its snapshot says (undo of a delete)."""
-    want = EndState.from_json(before["tap"])
+    want = EndSnapshot.from_json(before["tap"])
     nic = before["nic"]
     plan = Plan("add", vm.name, f"re-create {want.ifname} on {vm.name}")
     return creation(

@@ -18,7 +18,7 @@ from vnet_tui.net.change import ip_command, qmp_call
 
 from . import qmpview, unplug
 from .converge import converge
-from .endstate import EndState, read_end
+from .endstate import EndSnapshot, read_end
 from .live import HOST, Live
 from .plan import Plan
 from .vme import MODEL, qmp_text
@@ -84,7 +84,7 @@ def plan_delete(labels: dict[str, Optional[str]], vm: VM, adapter: Adapter) -> P
             return []
         if read_end(live.ns(HOST), tap) is None and snap.get("tap"):
             live.ns(HOST).tap_add(tap)
-            for st in converge(HOST, labels[HOST], EndState(tap, "tun", None, 1500, False), snap["tap"]):
+            for st in converge(HOST, labels[HOST], EndSnapshot(tap, "tun", None, 1500, False), snap["tap"]):
                 st.action(live)
         if nic.netdev not in qmpview.nics(q)[1]:
             qmp_call(q, "netdev_add", type="tap", id=nic.netdev, ifname=tap, script="no", downscript="no")

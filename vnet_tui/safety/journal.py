@@ -52,7 +52,7 @@ __all__ = [
     "CHANGES", "RESTORES", "DEFAULT_STATE", "KEEP", "ROTATE_ENV", "STATE_ENV", "JournalError", "append",
     "archives", "archived", "bump_generation", "changes_here", "damage", "damage_note", "encode", "entries",
     "fate", "fate_word", "FATE_WORDS", "find", "generation", "incomplete", "journal_path", "lab_instance",
-    "last_change", "locked", "machine_id", "new_id", "outcome", "parse_line", "pending_confirmations", "read",
+    "last_change", "locked", "machine_id", "new_id", "outcome", "parse_line", "unconfirmed", "read",
     "rotate_bytes", "same_server", "server_json", "server_of", "state_dir", "state_path", "unplug_pending",
     "who",
 ]
@@ -149,7 +149,7 @@ def last_change(
     return None
 
 
-def pending_confirmations() -> list[dict[str, Any]]:
+def unconfirmed() -> list[dict[str, Any]]:
     """Commit-confirmed changes neither confirmed nor reverted yet."""
     all_entries = entries()
     return [

@@ -34,14 +34,16 @@ UPLINK_KINDS = ("device", "bond", "vlan", "team")
 
 
 @dataclass
-class Session:
+class SshSession:
+    """The operator's SSH connection, from ``SSH_CONNECTION`` (not a netlink socket: that is ``net.session``)."""
+
     client: str
     client_port: int
     local: str
     local_port: int
 
 
-def parse(value: Optional[str]) -> Optional[Session]:
+def parse(value: Optional[str]) -> Optional[SshSession]:
     """``SSH_CONNECTION``'s four words; None when absent or malformed."""
     parts = (value or "").split()
     if len(parts) != 4:
@@ -49,7 +51,7 @@ def parse(value: Optional[str]) -> Optional[Session]:
     try:
         ipaddress.ip_address(parts[0].split("%")[0])
         ipaddress.ip_address(parts[2].split("%")[0])
-        return Session(parts[0].split("%")[0], int(parts[1]), parts[2].split("%")[0], int(parts[3]))
+        return SshSession(parts[0].split("%")[0], int(parts[1]), parts[2].split("%")[0], int(parts[3]))
     except ValueError:
         return None
 
@@ -58,14 +60,14 @@ def parse(value: Optional[str]) -> Optional[Session]:
 class Protected:
     """The protected interfaces, keyed (namespace key, ifname) → why."""
 
-    session: Optional[Session] = None
+    ssh: Optional[SshSession] = None
     ifaces: dict[tuple[str, str], str] = field(default_factory=dict)
 
     def hits(self, touched: list[tuple[str, str]], route_dsts: list[str] = ()) -> list[str]:  # type: ignore[assignment]
         """Why a change touching ``touched`` (and routing ``route_dsts``) endangers the session."""
         out = [f"{name} ({self.ifaces[(k, name)]})" for k, name in touched if (k, name) in self.ifaces]
-        if self.session:
-            client = ipaddress.ip_address(self.session.client)
+        if self.ssh:
+            client = ipaddress.ip_address(self.ssh.client)
             for dst in route_dsts:
                 net = ipaddress.ip_network(dst, strict=False)
                 if net.version == client.version and client in net:
@@ -76,9 +78,9 @@ class Protected:
 def protected(server: Server, topology: Topology, ssh_connection: Optional[str] = None) -> Protected:
     """The interfaces carrying the current SSH session on ``server``'s host namespace."""
     value = ssh_connection if ssh_connection is not None else os.environ.get("SSH_CONNECTION")
-    session = parse(value)
-    out = Protected(session)
-    if session is None:
+    ssh = parse(value)
+    out = Protected(ssh)
+    if ssh is None:
         return out
     host = topology.host.interfaces
     by_index = {i.ifindex: i for i in host}
@@ -96,11 +98,11 @@ def protected(server: Server, topology: Topology, ssh_connection: Optional[str] 
                 if port.master_ifindex == i.ifindex and port.kind in UPLINK_KINDS:
                     mark(port, f"uplink of {i.ifname}")
 
-    local = ipaddress.ip_address(session.local)
+    local = ipaddress.ip_address(ssh.local)
     for i in host:
         if any(ipaddress.ip_interface(a).ip == local for a in i.addresses):
             mark(i, f"holds {local}, the SSH session's local address")
-    client = ipaddress.ip_address(session.client)
+    client = ipaddress.ip_address(ssh.client)
     try:
         with ChangeNs(server.host_netns) as ns:
             route = ns.ipr.route("get", dst=str(client))[0]

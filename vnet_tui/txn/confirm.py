@@ -104,10 +104,10 @@ def _wait_running(pf: Path, until: float) -> Optional[int]:
     return None
 
 
-def pending() -> list[dict[str, Any]]:
+def unconfirmed() -> list[dict[str, Any]]:
     """Changes waiting for confirmation, newest last, with their deadlines."""
     out = []
-    for e in journal.pending_confirmations():
+    for e in journal.unconfirmed():
         c = e.get("confirm") or {}
         out.append(
             {
@@ -121,9 +121,9 @@ def pending() -> list[dict[str, Any]]:
 
 
 def confirm(entry_id: Optional[str] = None) -> list[str]:
-    """Confirm ``entry_id`` (default: every pending one); returns the ids confirmed."""
+    """Confirm ``entry_id`` (default: every unconfirmed one); returns the ids confirmed."""
     with journal.locked():
-        waiting = journal.pending_confirmations()
+        waiting = journal.unconfirmed()
         if entry_id:
             chosen = [e for e in waiting if e["id"] == entry_id]
             if not chosen:

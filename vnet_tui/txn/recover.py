@@ -42,7 +42,7 @@ from vnet_tui.discovery.qmp import QMP, QMPError
 from vnet_tui.net.change import qmp_call
 from vnet_tui.ops import qmpview, unplug
 from vnet_tui.ops.edit import plan_restore
-from vnet_tui.ops.endstate import EndState, read_end
+from vnet_tui.ops.endstate import EndSnapshot, read_end
 from vnet_tui.ops.live import HOST, Live, labels
 from vnet_tui.ops.planner import topology_of
 from vnet_tui.ops.stale import remove_stale
@@ -163,7 +163,7 @@ def _restore(begin: dict[str, Any], srv: Any, topology: Any, lock: bool) -> str:
     from . import api  # a real cycle: api.apply → transaction.run → recover.run → here
 
     t = begin["target"]
-    plan = plan_restore(labels(srv, topology), t.get("owner"), t, EndState.from_json(begin["before"]), None)
+    plan = plan_restore(labels(srv, topology), t.get("owner"), t, EndSnapshot.from_json(begin["before"]), None)
     plan.title = f"recover {begin['id']}: {plan.title}"
     result = api.apply(srv, topology, plan, journal_op="recover", ref=begin["id"], guard=False, lock=lock)
     return _close(begin, "rolled back to the state before the edit: " + "; ".join(result.commands or ["nothing differed"]), lock)
