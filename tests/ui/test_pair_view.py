@@ -1,12 +1,16 @@
-"""The pair view: `p` on an adapter opens both ends; `t` sends frames through it and the result shows.
+"""The pair view: `p` on an adapter opens both ends; `t` sends frames through it and the result shows;
+`s` sends spoofed frames the host end's filter drops, `l` tests its rate limit.
 
 A recording proves the view and its refusals quickly; a real lab (one container, one booted
-VM) proves the traffic test end to end from the keyboard.
+VM) proves the traffic test end to end from the keyboard, another (one container with a MAC
+filter and a rate-out limit) the policy demos.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from typing import Any, Iterator
 
 import pytest
@@ -147,3 +151,63 @@ async def test_t_sends_frames_through_a_container_and_a_vm_pair(pair_lab: LabInf
     finally:
         feed.stop()
         assert feed.join(5) or not feed.started
+
+
+def set_policy(lab_name: str, target: str, *flags: str) -> None:
+    """``vnet-tui adapter set TARGET eth0 --lab LAB FLAGS…`` (the CLI, as an operator would)."""
+    r = subprocess.run([sys.executable, "-m", "vnet_tui", "adapter", "set", target, "eth0", "--lab", lab_name, *flags],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+
+
+@pytest.mark.live
+@pytest.mark.timeout(240)
+async def test_s_shows_spoofed_frames_dropped_by_the_host_ends_filter_and_l_the_limit_holding():
+    """A MAC filter and a rate-out limit on ct101: the view shows them from the kernel; `s` sends spoofed
+    frames that the filter drops (the mirror says policy, not loss); `l` holds the throughput near the limit."""
+    with lab(unique("v"), containers=1, vms=0, seed=11) as info:
+        ct = info.containers[0]
+        set_policy(info.name, ct.name, "--mac-filter", "on", "--rate-out", "10mbit")
+        feed = Watcher(Server(lab=info.name), interval=0.5)
+        app = VnetApp(feed)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await loaded(pilot)
+                screen = await _open(app, pilot, "containers")
+                # the policy, read from the kernel: the filter with its (zero) drops, the limit
+                await wait_for(pilot, lambda: "mac filter" in screen_text(app) and "rate-out 10 Mbit/s"
+                               in screen_text(app), timeout=30, what="the host end's policy in the view")
+                assert ct.mac in screen_text(app)
+                await pilot.press("s")
+                await wait_for(pilot, lambda: screen.result is not None or "could not run" in screen_text(app),
+                               timeout=60, what="the spoof test's result")
+                r = screen.result
+                assert r is not None, screen_text(app)
+                n = PairScreen.SPOOF_FRAMES
+                assert r["status"] == "ok", r["message"]
+                assert r["spoof"]["dropped_at_host"] == n and r["spoof"]["got_past"] == 0
+                assert r["spoof"]["left_guest"] >= n
+                text = screen_text(app)
+                assert f"dropped at the host end {n:,} (mac filter, rule mac) · got past 0" in text, text
+                # the live view catches up: the filter's counter in the policy panel, the mirror explaining it
+                await wait_for(pilot, lambda: f"dropped {n:,} (mac {n:,})" in screen_text(app), timeout=30,
+                               what="the mac filter's drop counter in the policy panel")
+                await wait_for(pilot, lambda: re.search(r"guest → host: [\d,]+ sent = [\d,]+ received ✓; "
+                                                        rf"{n:,} dropped by the host end's mac filter "
+                                                        r"\(policy, not loss\)", screen_text(app)),
+                               timeout=30, what="the mirror naming the policy drops")
+                assert "✗" not in screen_text(app).split("mirror")[1].split("policy ")[0]
+                # the limit: traffic for a few seconds, held near 10 Mbit/s (generous bounds: behaviour, not speed)
+                await pilot.press("l")
+                await wait_for(pilot, lambda: screen.result is not None and screen.result.get("mode") == "throughput"
+                               or "could not run" in screen_text(app), timeout=60, what="the throughput result")
+                r = screen.result
+                assert r is not None and r["mode"] == "throughput", screen_text(app)
+                tp = r["throughput"]
+                assert tp["direction"] == "rate_out" and tp["limit_bps"] == 10_000_000
+                assert 0.65 <= tp["held_bps"] / tp["limit_bps"] <= 1.35, r["message"]
+                assert tp["drops"]["rate_out"]["packets"] > 0
+                assert "held at" in screen_text(app) and "against a limit of 10 Mbit/s" in screen_text(app)
+        finally:
+            feed.stop()
+            assert feed.join(5) or not feed.started

@@ -103,7 +103,9 @@ class Direction:
             parts.append(f"{n:,} {'missing' if self.difference > 0 else 'extra'}")
         if self.dropped:
             parts.append(f"{self.dropped:,} dropped")
-        return ", ".join(parts) + " ✗"
+        tail = f" (besides {self.policy_dropped:,} dropped by the host end's {self.policy_by}: policy)" \
+            if self.policy_dropped else ""
+        return ", ".join(parts) + " ✗" + tail
 
 
 def direction(sender: str, tx: Counters, receiver: str, rx: Counters) -> Direction:

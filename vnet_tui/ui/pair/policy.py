@@ -27,15 +27,16 @@ from vnet_tui.policy import probe
 POLICY_EVERY = 1.0  # s: at most this often, on a sample
 
 
-class PolicyRead(Message):
-    """The host end's policy and counters, as just read."""
+class HostPolicyRead(Message, bubble=False):
+    """The host end's policy and counters, as just read (for this screen only: the app has a PolicyRead of
+    its own)."""
 
     def __init__(self, reading: PolicyReading) -> None:
         super().__init__()
         self.reading = reading
 
     def can_replace(self, message: Message) -> bool:
-        return isinstance(message, PolicyRead)
+        return isinstance(message, HostPolicyRead)
 
 
 class PolicyPanel(Screen):
@@ -71,9 +72,9 @@ class PolicyPanel(Screen):
 
     @work(thread=True, exclusive=True, group="pair-policy", description="host end policy", exit_on_error=False)
     def read_host_policy(self, ifname: str, ifindex: int) -> None:
-        self.post_message(PolicyRead(hostpolicy.reading(self._policy_fd, ifname, ifindex)))
+        self.post_message(HostPolicyRead(hostpolicy.reading(self._policy_fd, ifname, ifindex)))
 
-    def on_policy_read(self, msg: PolicyRead) -> None:
+    def on_host_policy_read(self, msg: HostPolicyRead) -> None:
         self._policy_reading = False
         r = msg.reading
         if self.policy_first is None or (r.policy is not None and self.policy_first.policy is None):
