@@ -1,15 +1,21 @@
-"""The main screen: header, the three panes, the detail pane, filter bar, footer."""
+"""The main screen: header, the three panes, the detail pane, filter bar, footer.
+
+It follows the app's state (``watch``): a new topology or sample, the
+policy and guest addresses read, the operator's choices (interval, pause,
+sort, filter) and the feed's problem; the app never looks inside it.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Callable, Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Input
 
 from vnet_tui.core.model import Topology
 from vnet_tui.core.text import safe
@@ -21,11 +27,9 @@ from .footer import KeyFooter
 from .header import StatusHeader
 from .layout import DETAIL_BIG, DETAIL_FULL, plan
 from .panes import TITLES, Pane
+from .protocol import VnetAppState, vnet_app
 from .rowbuild import RowCache, all_rows
 from .rows import Row, matches
-
-if TYPE_CHECKING:
-    from .app import VnetApp
 
 PANES = ("host", "containers", "vms")
 FIRST_ROWS = 150  # a big server's first paint: this many rows a pane (more than any screen shows) …
@@ -37,6 +41,7 @@ class MainScreen(Screen):
 
     BINDINGS = [Binding("escape", "clear_filter", "clear filter", id="clear-filter",
                         tooltip="Clear the filter kept with enter")]
+    SHOWS_POLICY = True  # the app reads the shown host end's policy again while this is up
 
     def __init__(self) -> None:
         super().__init__(id="main")
@@ -46,10 +51,11 @@ class MainScreen(Screen):
         self.detail_choice: Optional[bool] = None  # the operator's `i`; None: by the terminal's height
         self._hot: frozenset[tuple[int, int]] = frozenset()  # the ends last told to the feed (tell_hot)
         self._fill_limit: Optional[int] = None  # rows a pane holds while a big first topology fills in
+        self._topo_shown = False  # a topology has been shown (the first moves to the Containers pane)
 
     @property
-    def vnet(self) -> "VnetApp":
-        return self.app  # type: ignore[return-value]
+    def vnet(self) -> VnetAppState:
+        return vnet_app(self)
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -61,8 +67,69 @@ class MainScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        self.vnet.main_ready()
+        app = self.vnet
+        h = self.query_one(StatusHeader)
+        h.server, h.read_write, h.why = app.feed.label, app.read_write, app.why
+        self.pane("host").focus()
+        # the header says the operator's choices and the feed's problem as the app has them
+        for state in ("interval", "paused", "problem", "filter_text"):
+            self.watch(app, state, self._header_follows(state))  # type: ignore[arg-type]
+        self.watch(app, "sort_mode", self._sort_follows)  # type: ignore[arg-type]
+        self.watch(app, "topo", self._topo_follows, init=False)  # type: ignore[arg-type]
+        self.watch(app, "sample", self._sample_follows, init=False)  # type: ignore[arg-type]
+        self.watch(app, "policy_words", lambda: self._follow(self.show_detail), init=False)  # type: ignore[arg-type]
+        self.watch(app, "guest_ips", self._guest_ips_follow, init=False)  # type: ignore[arg-type]
+        if app.topo is not None:  # the feed was quicker than this screen
+            self._show_new_topology(app.topo)
+            if app.sample is not None:
+                self.show_sample(app.sample)
         self.relayout()
+
+    # -- following the app's state ------------------------------------------
+    def _follow(self, show: Callable[[], None]) -> None:
+        """Run ``show`` if the panes are there to show it: the feed posts until it is stopped, and a
+        message that arrives while the app exits (or, under load, in the moment its screens are
+        removed) is dropped, never a NoMatches."""
+        if not self._panes_up():
+            return
+        try:
+            show()
+        except NoMatches:  # torn down while it was being shown
+            if self._panes_up():
+                raise
+
+    def _panes_up(self) -> bool:
+        return self.is_mounted and self.is_attached and bool(self.query(Pane))
+
+    def _header_follows(self, state: str) -> Callable[[object], None]:
+        def follow(value: object) -> None:
+            setattr(self.query_one(StatusHeader), state, value)
+        return follow
+
+    def _sort_follows(self, mode: str) -> None:
+        if mode != self.query_one(StatusHeader).sort:
+            self._follow(lambda: self.set_sort(mode))
+
+    def _topo_follows(self, topo: Optional[Topology]) -> None:
+        if topo is not None:
+            self._follow(lambda: self._show_new_topology(topo))
+
+    def _show_new_topology(self, topo: Topology) -> None:
+        self.query_one(StatusHeader).server = self.vnet.feed.label
+        first = not self._topo_shown
+        self._topo_shown = True
+        self.show_topology(topo)
+        if first and topo.containers and not isinstance(self.focused, Input):
+            self.pane("containers").focus()  # start on an adapter (unless the operator is typing a filter)
+
+    def _sample_follows(self, sample: Optional[Sample]) -> None:
+        if sample is not None:
+            self._follow(lambda: self.show_sample(sample))
+
+    def _guest_ips_follow(self) -> None:
+        topo = self.vnet.topo
+        if topo is not None:
+            self._follow(lambda: self.show_topology(topo))
 
     def on_resize(self) -> None:
         self.relayout()
@@ -116,6 +183,13 @@ class MainScreen(Screen):
 
     def pane(self, name: str) -> Pane:
         return self.query_one(f"#{name}", Pane)
+
+    def row_at(self, pane: str, key: str) -> Optional[Row]:
+        """The row ``key`` of ``pane`` as shown now (None: gone, or hidden by the filter)."""
+        try:
+            return self.pane(pane).rows_by_key.get(key)
+        except NoMatches:
+            return None
 
     # -- data --------------------------------------------------------------
     def show_topology(self, topo: Topology) -> None:
@@ -198,9 +272,9 @@ class MainScreen(Screen):
             set_hot(frozen)
 
     def set_sort(self, mode: str) -> None:
+        self.query_one(StatusHeader).sort = mode
         for p in PANES:
             self.pane(p).set_sort(mode)
-        self.query_one(StatusHeader).sort = mode
 
     # -- selection ---------------------------------------------------------
     def selected_row(self) -> Optional[Row]:
@@ -243,8 +317,7 @@ class MainScreen(Screen):
         self.relayout()
 
     def on_filter_bar_filter_changed(self, event: FilterBar.FilterChanged) -> None:
-        self.vnet.filter_text = event.text
-        self.query_one(StatusHeader).filter_text = event.text
+        self.vnet.filter_text = event.text  # the header follows
         self.refilter()
         self.refresh_bindings()
 

@@ -53,8 +53,11 @@ class FeedFailed(Message):
         self.reason = reason
 
 
-class PolicyRead(Message):
-    """A host end's policy, read from the kernel in a worker: its summary words (empty: none, or unreadable)."""
+class PolicyWords(Message):
+    """A host end's policy, read from the kernel in a worker: its summary words (empty: none, or unreadable).
+
+    Not "PolicyRead": the pair view has a message of that name, and a handler is found by name
+    (on_policy_read) wherever the message bubbles to."""
 
     def __init__(self, ifname: str, words: list[str]) -> None:
         super().__init__()
