@@ -143,7 +143,8 @@ def _mode_rows(r: dict[str, Any]) -> list[str]:
             + f"  offered {bits(tp['offered_bps'])}",
             "  per second: " + "  ".join(bits(v) for v in tp["per_second_bps"]),
             f"  frames: sent {tp['frames_sent']:,}  arrived {tp['frames_arrived']:,}"
-            + (f"  refused by the full tbf {tp['held_back']:,}" if tp["held_back"] else "")]
+            + (f"  refused at send (a full queue: the tbf, or a receive backlog) {tp['held_back']:,}"
+               if tp["held_back"] else "")]
     return rows
 
 
