@@ -12,6 +12,7 @@ commit-confirmed and offers to keep it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Optional
 
 from rich.text import Text
@@ -30,7 +31,7 @@ from vnet_tui.core.text import safe as safe_text
 from vnet_tui.txn.api import Result
 from vnet_tui.ops.plan import Plan
 
-from .words import field_of, form_message
+from .words import error_text, field_of, form_message, preview_text
 
 
 class ChangeDone(Message):
@@ -49,29 +50,6 @@ class ChangeRefused(Message):
         self.error = error
 
 
-def error_text(e: BaseException, label: str = "") -> Text:
-    """A refusal in the form's words, with the field it is about and its rule."""
-    if isinstance(e, VnetError):
-        return Text.assemble(
-            ("✗ ", "bold red"), (f"{label}: " if label else "", "bold"), safe_text(form_message(e.rule, str(e))),
-            (f"  [{e.rule}]" if e.rule else "", "dim")
-        )
-    return Text.assemble(("✗ ", "bold red"), safe_text(f"{type(e).__name__}: {e}"))
-
-
-def preview_text(plan: Plan) -> Text:
-    t = Text()
-    for c in plan.commands():
-        t.append("$ ", "dim")
-        t.append_text(safe_text(c))
-        t.append("\n")
-    for w in plan.warnings:
-        t.append("⚠ ", "yellow")
-        t.append_text(safe_text(w))
-        t.append("\n")
-    return t
-
-
 def field(label: str, widget: Any) -> Horizontal:
     """A labelled row: one line, the input compact (no border), as nmtui lays a form out."""
     if hasattr(widget, "compact"):
@@ -83,6 +61,7 @@ class Fields(VerticalScroll, can_focus=False):
     """The form's fields and its preview; scrolls when the terminal is short (the buttons stay)."""
 
 
+FORMS_CSS = Path(__file__).with_name("forms.tcss")  # every screen of ui/forms loads it
 RESERVED = 9  # lines of the screen that are not fields: box border (2), problem (≤3) and its margin, buttons
 # and their margin, footer
 
@@ -90,23 +69,7 @@ RESERVED = 9  # lines of the screen that are not fields: box border (2), problem
 class ChangeForm(ModalScreen[Optional[Result]]):
     """Base of the add and edit forms; subclasses give fields, ``plan`` and ``apply_change``."""
 
-    DEFAULT_CSS = """
-    ChangeForm { align: center middle; }
-    ChangeForm > #form-box { width: 100; max-width: 100%; height: auto; max-height: 100%;
-        border: round $accent; background: $surface; padding: 0 1; }
-    ChangeForm #form-fields { height: auto; }
-    ChangeForm .form-row { height: 1; }
-    ChangeForm .form-label { width: 16; padding: 0 1 0 0; }
-    ChangeForm .form-row Input, ChangeForm .form-row Select { width: 1fr; }
-    ChangeForm .form-row Input.-invalid { background: $error 25%; }
-    ChangeForm #form-preview { margin-top: 1; }
-    ChangeForm .form-note { margin-bottom: 1; }
-    ChangeForm .form-section { height: auto; margin-top: 1; }
-    ChangeForm #form-problem { height: auto; max-height: 3; margin-top: 1; }
-    ChangeForm #form-preview { height: auto; background: $boost; padding: 0 1; }
-    ChangeForm #form-buttons { height: 1; margin-top: 1; align: right middle; }
-    ChangeForm #form-buttons Button { margin-left: 2; min-width: 10; }
-    """
+    CSS_PATH = FORMS_CSS
     BINDINGS = [
         Binding("escape", "cancel", "cancel", id="form-cancel", tooltip="Close without changing anything"),
         Binding("ctrl+s", "apply", "apply", id="form-apply", tooltip="Apply the change"),

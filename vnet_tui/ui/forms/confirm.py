@@ -24,21 +24,13 @@ from textual.widgets import Button, Input, Static
 from vnet_tui.core.text import safe
 
 from ..footer import KeyFooter
-
-CSS = """
-{cls} {{ align: center middle; }}
-{cls} > Vertical {{ width: 84; max-width: 100%; height: auto; max-height: 100%; border: round $error;
-    background: $surface; padding: 0 1; }}
-{cls} Horizontal {{ height: 1; margin-top: 1; align: right middle; }}
-{cls} Button {{ margin-left: 2; min-width: 10; }}
-{cls} Input {{ margin-top: 1; }}
-"""
+from .base import FORMS_CSS
 
 
 class TypedConfirmScreen(ModalScreen[bool]):
     """ "Type the interface name to continue": for changes to the SSH session's interfaces."""
 
-    DEFAULT_CSS = CSS.format(cls="TypedConfirmScreen")
+    CSS_PATH = FORMS_CSS
     BINDINGS = [Binding("escape", "no", "cancel", id="typed-cancel", tooltip="Do not make the change")]
 
     def __init__(self, expected: str, why: str) -> None:
@@ -96,7 +88,7 @@ class Confirmed(Message):
 class KeepChangeScreen(ModalScreen[Optional[str]]):
     """Keep a commit-confirmed change before its revert timer fires."""
 
-    DEFAULT_CSS = CSS.format(cls="KeepChangeScreen")
+    CSS_PATH = FORMS_CSS
     BINDINGS = [
         Binding("escape", "later", "close", id="keep-later", tooltip="Close; the timer keeps running")
     ]

@@ -28,7 +28,7 @@ from vnet_tui.txn import api
 from vnet_tui.txn.api import Result
 
 from ..footer import KeyFooter
-from .base import ChangeDone, ChangeForm, ChangeRefused, error_text, preview_text, report
+from .base import FORMS_CSS, ChangeDone, ChangeForm, ChangeRefused, error_text, preview_text, report
 
 
 class DeleteAdapterScreen(ChangeForm):
@@ -85,14 +85,7 @@ class DeleteAdapterScreen(ChangeForm):
 class UndoScreen(ModalScreen[Optional[Result]]):
     """Undo the journal's last change on this server, after showing what that runs."""
 
-    DEFAULT_CSS = """
-    UndoScreen { align: center middle; }
-    UndoScreen > Vertical { width: 100; max-width: 100%; height: auto; max-height: 100%;
-        border: round $warning; background: $surface; padding: 0 1; }
-    UndoScreen #undo-preview { height: auto; max-height: 14; background: $boost; padding: 0 1; margin-top: 1; }
-    UndoScreen Horizontal { height: 1; margin-top: 1; align: right middle; }
-    UndoScreen Button { margin-left: 2; min-width: 10; }
-    """
+    CSS_PATH = FORMS_CSS
     BINDINGS = [
         Binding("escape", "cancel", "cancel", id="undo-cancel", tooltip="Close without undoing"),
         Binding("ctrl+s", "apply", "undo", id="undo-apply", tooltip="Undo it (as the Undo button)"),

@@ -2,13 +2,20 @@
 
 ``form_message`` turns a refusal into what the operator reads next to
 the fields ("tick “unplug + replug”", not "use --replug"); ``field_of``
-says which field a rule is about, so that field is marked.
+says which field a rule is about, so that field is marked; ``error_text``
+and ``preview_text`` write a refusal and a plan's commands for the form.
 """
 
 from __future__ import annotations
 
 import re
 from typing import Optional
+
+from rich.text import Text
+
+from vnet_tui.core.errors import VnetError
+from vnet_tui.core.text import safe as safe_text
+from vnet_tui.ops.plan import Plan
 
 # rules whose message is about the command line as a whole: said again for a form
 BY_RULE = {
@@ -80,3 +87,26 @@ def field_of(rule: Optional[str]) -> Optional[str]:
         if rule.startswith(prefix) and (best is None or len(prefix) > best[0]):
             best = (len(prefix), suffix)
     return best[1] if best else None
+
+
+def error_text(e: BaseException, label: str = "") -> Text:
+    """A refusal in the form's words, with the field it is about and its rule."""
+    if isinstance(e, VnetError):
+        return Text.assemble(
+            ("✗ ", "bold red"), (f"{label}: " if label else "", "bold"), safe_text(form_message(e.rule, str(e))),
+            (f"  [{e.rule}]" if e.rule else "", "dim")
+        )
+    return Text.assemble(("✗ ", "bold red"), safe_text(f"{type(e).__name__}: {e}"))
+
+
+def preview_text(plan: Plan) -> Text:
+    t = Text()
+    for c in plan.commands():
+        t.append("$ ", "dim")
+        t.append_text(safe_text(c))
+        t.append("\n")
+    for w in plan.warnings:
+        t.append("⚠ ", "yellow")
+        t.append_text(safe_text(w))
+        t.append("\n")
+    return t
