@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from vnet_tui.core.text import safe
+from vnet_tui.core.text import visible
 
 
 def fmt_interval(s: float) -> str:
@@ -35,32 +36,42 @@ class StatusHeader(Widget):
     problem: reactive[str] = reactive("")
     """Set when the feed stopped."""
 
+    COMPONENT_CLASSES = {
+        "status-header--brand", "status-header--server", "status-header--read-write", "status-header--read-only",
+        "status-header--dim", "status-header--stopped", "status-header--problem", "status-header--paused",
+        "status-header--live", "status-header--sort", "status-header--filter",
+    }  # their colours are in app.tcss
+
+    def _style(self, part: str) -> Style:
+        return self.get_component_rich_style(f"status-header--{part}", partial=True)
+
     def render(self) -> Text:
-        t = Text(" vnet-tui ", style="bold reverse")
+        st = self._style
+        t = Text(" vnet-tui ", style=st("brand"))
         t.append("  ")
-        t.append_text(safe(self.server or "…", style="bold"))
+        t.append(visible(self.server or "…"), style=st("server"))
         t.append("  │  ")
         if self.read_write:
-            t.append("read-write", style="bold green")
+            t.append("read-write", style=st("read-write"))
         else:
-            t.append("read-only", style="bold yellow")
+            t.append("read-only", style=st("read-only"))
         if self.why:
-            t.append(f" ({self.why})", style="dim")
+            t.append(f" ({self.why})", style=st("dim"))
         t.append("  │  ")
         t.append(f"every {fmt_interval(self.interval)}")
         t.append("  │  ")
         if self.problem:
-            t.append("■ stopped: ", style="bold red")
-            t.append_text(safe(self.problem, style="red"))
+            t.append("■ stopped: ", style=st("stopped"))
+            t.append(visible(self.problem), style=st("problem"))
         elif self.paused:
-            t.append("❚❚ paused", style="bold yellow")
+            t.append("❚❚ paused", style=st("paused"))
         else:
-            t.append("● live", style="bold green")
+            t.append("● live", style=st("live"))
         if self.sort != "name":
-            t.append(f"  │  sort: {self.sort} rate", style="cyan")
+            t.append(f"  │  sort: {self.sort} rate", style=st("sort"))
         if self.filter_text:
-            t.append("  │  filter: ", style="cyan")
-            t.append_text(safe(self.filter_text, style="bold cyan"))
+            t.append("  │  filter: ", style=st("sort"))
+            t.append(visible(self.filter_text), style=st("filter"))
         if self.counts:
-            t.append("  │  " + self.counts, style="dim")
+            t.append("  │  " + self.counts, style=st("dim"))
         return t
