@@ -150,9 +150,8 @@ def policy_text(pol: Optional[dict[str, Any]], since: PolicyDrops, limits: list[
             line.append(f"  overlimits {lim.overlimits:,}", style="dim")
         lines.append(line)
     rest = []
-    cable = (pol.get("link") or {}).get("cable")
-    if cable:
-        rest.append(f"cable {cable}")
+    if (pol.get("link") or {}).get("cable") == "unplugged":
+        rest.append("CABLE UNPLUGGED (the guest has no carrier)")
     bp = pol.get("bridge_port")
     if bp and bp.get("isolated"):
         rest.append("isolated")
@@ -161,10 +160,10 @@ def policy_text(pol: Optional[dict[str, Any]], since: PolicyDrops, limits: list[
     if pol.get("vlans"):
         rest.append("vlans " + ",".join(str(v["vid"]) for v in pol["vlans"]))
     elif bp and not probe.has("bridge-vlan-filtering"):
-        rest.append("VLANs: this kernel lacks bridge VLAN filtering")
+        rest.append("no VLANs: the kernel lacks bridge VLAN filtering")
     if rest:
         t.append("  " + " · ".join(rest))
-    t.append("   (read from the kernel; drops since the view opened)", style="dim")
+    t.append("   (from the kernel; drops since the view opened)", style="dim")
     if not lines:
         lines.append(Text("no filter, no rate limit (adapter set … --mac-filter on --ip-filter on --rate-out RATE)",
                           style="dim"))

@@ -43,6 +43,7 @@ class TrafficTest(Screen):
     flipped = False
     spoof_kind = "mac"
     running = False
+    mode = "frames"  # the test running or run last: frames | spoof | throughput
     result: Optional[dict[str, Any]] = None
 
     def repaint(self) -> None:  # PairScreen paints
@@ -127,6 +128,7 @@ class TrafficTest(Screen):
         else:
             a, b, frames = "", "", 0
         self.running = True
+        self.mode = mode
         self.result = None
         self.cancel.clear()
         self.query_one("#pair-trace", RichLog).clear()
@@ -173,12 +175,18 @@ class TrafficTest(Screen):
 
     def on_trace_batch(self, msg: TraceBatch) -> None:
         log = self.query_one("#pair-trace", RichLog)
+        width = log.scrollable_content_region.width or None  # RichLog would wrap at 78 columns before its layout
         for line in msg.lines:
-            log.write(line)
+            log.write(line, width=width)
         total = f"/{msg.total:,}" if msg.total else ""
-        self.query_one("#pair-progress", Facts).text = Text.assemble(
-            ("traffic  ", "bold"), f"sent {msg.sent:,}{total}  ", (f"arrived {msg.received:,}", "green"),
-            f"  not (yet) arrived {msg.sent - msg.received:,}")
+        if self.mode == "spoof":
+            progress = Text.assemble(("spoofed frames  ", "bold"), f"sent {msg.sent:,}{total}  ",
+                                     (f"got past the host end {msg.received:,}", "red" if msg.received else "green"))
+        else:
+            progress = Text.assemble(("traffic  ", "bold"), f"sent {msg.sent:,}{total}  ",
+                                     (f"arrived {msg.received:,}", "green"),
+                                     f"  not (yet) arrived {msg.sent - msg.received:,}" if self.mode == "frames" else "")
+        self.query_one("#pair-progress", Facts).text = progress
 
     def on_test_done(self, msg: TestDone) -> None:
         self.running = False
