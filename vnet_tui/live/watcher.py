@@ -79,9 +79,9 @@ class Watcher:
 
     SETTLE = 0.03  # s: at most one re-pairing per SETTLE: a burst of events coalesces
     RESCAN_NS_EVERY = 30.0  # s: periodic rescan of namespaces (holders that died quietly)
-    # periodic rescans take at most this share of a core: at 5,000 namespaces one costs ~0.5-1 s of
+    # periodic rescans take at most this share of a core: at 5,000 namespaces one costs ~0.5-1.5 s of
     # CPU (every process's /proc entry, 5,000 mounts), so they come less often than RESCAN_*_EVERY
-    RESCAN_SHARE = 0.02
+    RESCAN_SHARE = 0.01
     # s: re-dump every watched namespace, the events' safety net (netlink reports a lost event as
     # ENOBUFS, which re-dumps at once; at 1,000 containers one re-dump costs ~0.25 s of CPU)
     REDUMP_EVERY = 300.0
