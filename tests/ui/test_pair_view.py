@@ -64,6 +64,25 @@ async def test_palette_offers_the_pair_view_of_the_selection():
         assert any(n.startswith("Open the pair view of ") for n in names), names
 
 
+def test_the_mirror_names_policy_drops_instead_of_calling_them_loss():
+    """1,000 frames left the guest end, the host end counted them all and its MAC filter dropped them."""
+    from vnet_tui.core.model import Counters
+    from vnet_tui.pair.mirror import MirrorWatch, mirror_json
+
+    g, h = Counters(tx_packets=1000, tx_bytes=60_000), Counters(rx_packets=1000, rx_bytes=60_000)
+    j = mirror_json(g, h, policy={"guest": (1000, "mac filter")})
+    (d,) = [d for d in j["directions"] if d["from"] == "guest"]
+    assert j["ok"] and d["verdict"] == "policy" and d["policy"] == {"dropped": 1000, "by": "mac filter"}
+    # live: the policy drop is no loss however long it stands; a kernel drop beside it stays one
+    clock = [0.0]
+    w = MirrorWatch(clock=lambda: clock[0])
+    clock[0] = 100.0
+    (d1, _) = w.update(g, h, {"guest": (1000, "mac filter"), "host": (0, "")})
+    assert d1.verdict == "policy" and "(policy, not loss)" in d1.text() and "✗" not in d1.text()
+    (d2, _) = w.update(Counters(tx_packets=1000, tx_dropped=3), h, {"guest": (1000, "mac filter")})
+    assert d2.verdict == "loss" and "✗" in d2.text() and "1,000 dropped by the host end's mac filter" in d2.text()
+
+
 @pytest.fixture(scope="module")
 def pair_lab() -> Iterator[LabInfo]:
     with lab(unique("v"), containers=1, vms=1, seed=9, boot=guest_boot()) as info:
@@ -164,7 +183,8 @@ def set_policy(lab_name: str, target: str, *flags: str) -> None:
 @pytest.mark.timeout(240)
 async def test_s_shows_spoofed_frames_dropped_by_the_host_ends_filter_and_l_the_limit_holding():
     """A MAC filter and a rate-out limit on ct101: the view shows them from the kernel; `s` sends spoofed
-    frames that the filter drops (the mirror says policy, not loss); `l` holds the throughput near the limit."""
+    frames that the filter drops (the mirror says policy, not loss); `l` holds the throughput near the limit;
+    the cable unplugged shows the guest end without carrier."""
     with lab(unique("v"), containers=1, vms=0, seed=11) as info:
         ct = info.containers[0]
         set_policy(info.name, ct.name, "--mac-filter", "on", "--rate-out", "10mbit")
@@ -208,6 +228,17 @@ async def test_s_shows_spoofed_frames_dropped_by_the_host_ends_filter_and_l_the_
                 assert 0.65 <= tp["held_bps"] / tp["limit_bps"] <= 1.35, r["message"]
                 assert tp["drops"]["rate_out"]["packets"] > 0
                 assert "held at" in screen_text(app) and "against a limit of 10 Mbit/s" in screen_text(app)
+                # the cable pulled from the CLI: the view follows the app's topology and shows the guest end
+                # up without carrier; a test says so instead of sending
+                set_policy(info.name, ct.name, "--cable", "unplugged")
+                await wait_for(pilot, lambda: "no carrier: the cable is unplugged" in screen_text(app)
+                               and "CABLE UNPLUGGED" in screen_text(app), timeout=30,
+                               what="the guest end without carrier in the view")
+                await pilot.press("t")
+                await wait_for(pilot, lambda: screen.result is not None and screen.result["mode"] == "frames",
+                               timeout=30, what="the traffic test's result")
+                assert screen.result["status"] == "no-carrier" and screen.result["sent"] == 0
+                assert "no carrier:" in screen_text(app) and "cable is unplugged" in screen_text(app)
         finally:
             feed.stop()
             assert feed.join(5) or not feed.started

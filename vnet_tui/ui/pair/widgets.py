@@ -100,7 +100,16 @@ def _mode_summary(r: dict[str, Any]) -> Text:
     ok = r["status"] == "ok"
     t = Text()
     t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style="bold green" if ok else "bold red")
-    t.append_text(safe(r["message"]))
+    if r.get("mode") == "throughput" and r["throughput"]["limit_bps"]:  # short: the per-second line must fit
+        tp = r["throughput"]
+        word = tp["direction"].replace("_", "-")
+        how = {"nft-limit": "nft policer", "tbf": "tbf"}.get(tp["mechanism"], tp["mechanism"])
+        d = tp["drops"]
+        dropped = d["rate_out"]["packets"] if tp["direction"] == "rate_out" else d["rate_in"]["drops"]
+        t.append(f"held at {bits(tp['held_bps'])} against a limit of {bits(tp['limit_bps'])} ({word}, {how}) · "
+                 f"offered {bits(tp['offered_bps'])} for {tp['seconds']:.1f} s · {how} dropped {dropped:,}")
+    else:
+        t.append_text(safe(r["message"]))
     if r.get("mode") == "spoof":
         sp = r["spoof"]
         left = f"{sp['left_guest']:,}" if sp["left_guest"] is not None else "?"
