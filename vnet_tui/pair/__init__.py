@@ -2,6 +2,7 @@
 
     from vnet_tui.pair import run_pair_test
     result = run_pair_test(Server(lab="demo"), "ct101", "eth0", from_end="guest", frames=1000)
+    result = run_pair_test(Server(lab="demo"), "ct101", "eth0", spoof="mac")        # or throughput=3.0
 
 - ``framing``: what goes on the wire (marked frames, ARP probes) and why
   it never leaves the pair;
@@ -10,7 +11,13 @@
 - ``test``: the container (veth) test; ``vm``: the VM (tap) test through
   its guest;
 - ``counters``/``mirror``: both ends' counters and the check that what
-  one end transmitted the other received.
+  one end transmitted the other received (and what the host end's
+  policy dropped of it: ``policy``, not loss);
+- the policy demos, for a container adapter: ``spoof`` (forged frames
+  from the guest end, built by ``forge``, dropped and counted by the
+  host end's filters) and ``throughput`` (traffic held at its rate
+  limit); ``hostpolicy`` reads the host end's policy and its counters
+  (vnet_tui.policy) for both and for the pair view.
 
 No Textual here: the CLI (commands/pair_test.py) and the pair view
 (ui/pair/) are two faces of this.
