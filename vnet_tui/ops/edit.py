@@ -10,16 +10,22 @@ snapshot is re-applied and compared; what could not be restored is said.
 A VM's guest MAC cannot change while QEMU runs the guest: the request is
 refused (rule vm-guest-mac-live) unless ``replug`` asks for unplug +
 replug with the new MAC (``vme.plan_replug``).
+
+The steps are ``converge``'s; an edit's prepare, verify, rollback and
+record are methods of one typed object (``EndEdit``) that holds what
+they hand each other — the snapshot, the wanted state, what verify
+read — never a scratch dict.  Converging an end back (rollback, and an
+edit's undo) is ``restore``'s.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Optional, Union
 
-from vnet_tui.core.errors import InvalidInput, NotFound
+from vnet_tui.core.errors import InvalidInput
 from vnet_tui.core.model import VM, Adapter, Container, Interface
 
 from . import validate, vme_remove
@@ -29,6 +35,9 @@ from .facts import ServerFacts
 from .live import HOST, Live
 from .plan import Plan
 from .requests import SetRequest
+from .restore import plan_restore, restore  # plan_restore: importable from here, as before
+
+__all__ = ["Change", "EndEdit", "from_topology", "is_up", "pick_end", "plan_restore", "plan_set", "restore", "wanted"]
 
 TAP_RECHECK = 0.5  # seconds: udev may rewrite a tap's MAC after we set it
 
@@ -169,20 +178,56 @@ def plan_set(
     if key == HOST:
         plan.route_dsts += [str(ipaddress.ip_interface(a).network) for a in add + delete]
     plan.steps = converge(key, label, cur, wanted(cur, m, add, delete, mtu, req.up, master))
-    snap: dict[str, Any] = {}
+    run = EndEdit(plan, target.name, adapter, end, key, label, iface, Change(m, add, delete, mtu, req.up, master))
+    plan.prepare, plan.verify, plan.rollback, plan.record = run.prepare, run.verify, run.rollback, run.record
+    return plan
 
-    def prepare(live: Live) -> None:
-        ns = live.ns(key)
+
+@dataclass
+class Change:
+    """What an edit asks of one end (``master`` False: leave as is; None: detach)."""
+
+    mac: Optional[str]
+    add: list[str]
+    delete: list[str]
+    mtu: Optional[int]
+    up: Optional[bool]
+    master: Union[str, None, bool]
+
+    def of(self, cur: EndSnapshot) -> EndSnapshot:
+        return wanted(cur, self.mac, self.add, self.delete, self.mtu, self.up, self.master)
+
+
+@dataclass
+class EndEdit:
+    """An edit's prepare, verify, rollback and record, and what they hand each other (no scratch dict)."""
+
+    plan: Plan  # prepare replaces its steps; verify adds DAD warnings
+    owner: str
+    adapter: Adapter
+    end: str  # "guest" | "host"
+    key: str
+    label: Optional[str]
+    iface: Interface
+    change: Change
+    before: Optional[EndSnapshot] = None  # the live snapshot prepare took
+    want: Optional[EndSnapshot] = None  # what the steps make of it
+    after: Optional[EndSnapshot] = None  # what verify read
+    verified: bool = False  # verify ran (``after`` may be None: the end is gone)
+
+    def prepare(self, live: Live) -> None:
+        ns, iface = live.ns(self.key), self.iface
         before = read_end(ns, iface.ifname)
         if before is None or before.ifindex != iface.ifindex:
             raise InvalidInput(f"{iface.ifname} changed since it was read; look again", rule="stale-view")
-        want = wanted(before, m, add, delete, mtu, req.up, master)
+        want = self.change.of(before)
         if (not want.up and before.up and not keeps_ipv6_on_down(ns, before.ifname)) or want.mtu < 1280:
             want = without_ipv6(want)
-        snap.update(before=before, want=want)
-        plan.steps = converge(key, label, before, want)
+        self.before, self.want = before, want
+        self.plan.steps = converge(self.key, self.label, before, want)
 
-    def verify(live: Live) -> list[str]:
+    def verify(self, live: Live) -> list[str]:
+        key, iface, m = self.key, self.iface, self.change.mac
         got = read_end(live.ns(key), iface.ifname)
         if got is not None and iface.kind == "tun" and m:
             time.sleep(TAP_RECHECK)
@@ -190,92 +235,35 @@ def plan_set(
             if got is not None and got.mac != m:  # udev rewrote it: set once more
                 live.ns(key).link_set(got.ifindex, address=m)
                 got = read_end(live.ns(key), iface.ifname)
-        if got is not None and got.up and got.has_ipv6() and (add or req.up):
-            plan.warnings += wait_dad(live.ns(key), got.ifindex)
-        snap["after"] = got  # record() journals what was verified
-        return differences(snap["want"], got)
+        if got is not None and got.up and got.has_ipv6() and (self.change.add or self.change.up):
+            self.plan.warnings += wait_dad(live.ns(key), got.ifindex)
+        self.after, self.verified = got, True  # record() journals what was verified
+        assert self.want is not None
+        return differences(self.want, got)
 
-    def rollback(live: Live) -> list[str]:
-        left = restore(live, key, label, snap.get("before"))
-        for slot in [s for s in live.scratch if s.startswith("promote:")]:  # a step failed in between
+    def rollback(self, live: Live) -> list[str]:
+        left = restore(live, self.key, self.label, self.before)
+        for slot in [s for s in live.scratch if s.startswith("promote:")]:  # a step failed in between (converge's)
             ns_key, name = slot.split(":")[1:3]
             if live.scratch.pop(slot) == "0":
                 live.ns(ns_key).sysctl_write(f"ipv4/conf/{name}/promote_secondaries", "0")
         return left
 
-    def record(live: Live) -> dict[str, Any]:
-        got = snap.pop("after") if "after" in snap else read_end(live.ns(key), iface.ifname)
+    def record(self, live: Live) -> dict[str, Any]:
+        if self.verified:
+            got, self.after, self.verified = self.after, None, False
+        else:
+            got = read_end(live.ns(self.key), self.iface.ifname)
+        assert self.before is not None
         return {
             "target": {
-                "kind": adapter.kind,
-                "owner": target.name,
-                "adapter": adapter.key,
-                "end": end,
-                "ns": key,
-                "ifname": iface.ifname,
+                "kind": self.adapter.kind,
+                "owner": self.owner,
+                "adapter": self.adapter.key,
+                "end": self.end,
+                "ns": self.key,
+                "ifname": self.iface.ifname,
             },
-            "before": snap["before"].to_json(),
+            "before": self.before.to_json(),
             "after": got.to_json() if got else None,
         }
-
-    plan.prepare, plan.verify, plan.rollback, plan.record = prepare, verify, rollback, record
-    return plan
-
-
-def restore(live: Live, key: str, label: Optional[str], before: Optional[EndSnapshot]) -> list[str]:
-    """Converge the end back to ``before``; return what differs afterwards."""
-    if before is None:
-        return []
-    ns = live.ns(key)
-    now = read_end(ns, index=before.ifindex)
-    if now is None:
-        return [f"{before.ifname} disappeared"]
-    for step in converge(key, label, now, before):
-        try:
-            step.action(live)
-        except Exception:  # keep going: restore as much as possible, report the rest
-            pass
-    if before.up and before.has_ipv6():
-        wait_dad(ns, now.ifindex)  # addresses put back on an up link go through DAD again
-    return differences(replace(before, ifindex=now.ifindex), read_end(ns, index=now.ifindex))
-
-
-# -- the inverse: an edit undone (or an interrupted one rolled back) --------------------
-def plan_restore(
-    lab: dict[str, Optional[str]],
-    owner: str,
-    t: dict[str, Any],
-    before: EndSnapshot,
-    after: Optional[dict[str, Any]],
-) -> Plan:
-    """Converge one end back to ``before`` (undo of an edit)."""
-    key, label = t["ns"], lab[t["ns"]]
-    plan = Plan("set", owner, f"restore {before.ifname} ({t.get('end')} end of {t.get('adapter')})")
-    plan.touched = [(key, before.ifname)]
-    snap: dict[str, Any] = {}
-
-    def prepare(live: Live) -> None:
-        # by ifindex; by name when the pair was re-created since (undo of a delete)
-        now = read_end(live.ns(key), index=before.ifindex) or read_end(live.ns(key), before.ifname)
-        if now is not None and now.ifname != before.ifname:
-            now = read_end(live.ns(key), before.ifname)
-        if now is None:
-            raise NotFound(f"{before.ifname} is gone: the edit cannot be undone", rule="undo-target")
-        if after and differences(EndSnapshot.from_json(after), now):
-            plan.warnings.append(f"{before.ifname} changed again since; restoring the state before the edit")
-        snap["now"] = now
-        plan.steps = converge(key, label, now, before)
-
-    plan.prepare = prepare
-    plan.steps = converge(key, label, EndSnapshot.from_json(after) if after else before, before)
-    plan.verify = lambda live: differences(before, read_end(live.ns(key), index=snap["now"].ifindex))
-
-    def rollback(live: Live) -> list[str]:
-        return restore(live, key, label, snap.get("now"))
-
-    def record(live: Live) -> dict[str, Any]:
-        got = read_end(live.ns(key), index=snap["now"].ifindex)
-        return {"target": t, "before": snap["now"].to_json(), "after": got.to_json() if got else None}
-
-    plan.rollback, plan.record = rollback, record
-    return plan

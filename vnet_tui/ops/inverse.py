@@ -6,7 +6,7 @@
   guest MAC).
 
 Each kind's inverse is built by the module that plans it (``veth``,
-``vme``, ``vme_remove``, ``edit.plan_restore``, ``owned``, ``policy``,
+``vme``, ``vme_remove``, ``restore.plan_restore``, ``owned``, ``policy``,
 ``guestaddr``); this module checks the target is the one journaled and
 picks the inverse.  ``txn.undo`` applies it.
 """
@@ -21,7 +21,7 @@ from vnet_tui.core.server import Server
 from vnet_tui.safety import journal
 
 from . import guestaddr, owned, persist, policy, veth, vme, vme_remove
-from .edit import plan_restore
+from .restore import plan_restore
 from .endstate import EndSnapshot
 from .live import labels
 from .plan import Plan

@@ -10,7 +10,7 @@ snapshot was restored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.net.change import errno_of, explain
@@ -27,6 +27,14 @@ class Step:
 
     command: str
     action: Action
+
+
+class StepObject(Protocol):
+    """A typed step (a dataclass holding what it needs): ``describe`` renders it, ``do`` makes it."""
+
+    def describe(self) -> str: ...
+
+    def do(self, live: "Live") -> Any: ...
 
 
 class Unverified(Exception):
@@ -66,6 +74,11 @@ class Plan:
 
     def add(self, command: str, action: Action) -> None:
         self.steps.append(Step(command, action))
+
+    def add_step(self, step: StepObject) -> Step:
+        """Add a typed step, rendered now (``--dry-run`` shows it); returns the plan's entry for it."""
+        self.steps.append(Step(step.describe(), step.do))
+        return self.steps[-1]
 
 
 def execute(

@@ -41,7 +41,7 @@ from vnet_tui.core.errors import VnetError
 from vnet_tui.discovery.qmp import QMP, QMPError
 from vnet_tui.net.change import qmp_call
 from vnet_tui.ops import qmpview, unplug
-from vnet_tui.ops.edit import plan_restore
+from vnet_tui.ops.restore import plan_restore
 from vnet_tui.ops.endstate import EndSnapshot, read_end
 from vnet_tui.ops.live import HOST, Live, labels
 from vnet_tui.ops.planner import topology_of
