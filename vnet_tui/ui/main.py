@@ -1,33 +1,31 @@
 """The main screen: header, the three panes, the detail pane, filter bar, footer.
 
-It follows the app's state (``watch``): a new topology or sample, the
-policy and guest addresses read, the operator's choices (interval, pause,
-sort, filter) and the feed's problem; the app never looks inside it.
+It follows the app's state (``watch``, follow.py): a new topology or
+sample, the policy and guest addresses read, the operator's choices
+(interval, pause, sort, filter) and the feed's problem; the app never
+looks inside it.
 """
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Optional
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.binding import Binding
 from textual.css.query import NoMatches
-from textual.screen import Screen
-from textual.widgets import DataTable, Input
+from textual.widgets import DataTable
 
 from vnet_tui.core.model import Topology
-from vnet_tui.core.text import safe
 from vnet_tui.live.feed import Sample
 
 from .detail import DetailView
 from .filter import FilterBar
+from .follow import FollowsApp
 from .footer import KeyFooter
 from .header import StatusHeader
 from .layout import DETAIL_BIG, DETAIL_FULL, plan
-from .panes import TITLES, Pane
-from .protocol import VnetAppState, vnet_app
+from .panes import Pane
 from .rowbuild import RowCache, all_rows
 from .rows import Row, matches
 
@@ -36,7 +34,7 @@ FIRST_ROWS = 150  # a big server's first paint: this many rows a pane (more than
 FILL_STEP = 1000  # … then this many more after each refresh, until every row is in
 
 
-class MainScreen(Screen):
+class MainScreen(FollowsApp):
     """Host, Containers and VMs visible together, and the selected adapter."""
 
     BINDINGS = [Binding("escape", "clear_filter", "clear filter", id="clear-filter",
@@ -51,11 +49,6 @@ class MainScreen(Screen):
         self.detail_choice: Optional[bool] = None  # the operator's `i`; None: by the terminal's height
         self._hot: frozenset[tuple[int, int]] = frozenset()  # the ends last told to the feed (tell_hot)
         self._fill_limit: Optional[int] = None  # rows a pane holds while a big first topology fills in
-        self._topo_shown = False  # a topology has been shown (the first moves to the Containers pane)
-
-    @property
-    def vnet(self) -> VnetAppState:
-        return vnet_app(self)
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -67,69 +60,9 @@ class MainScreen(Screen):
         yield KeyFooter()
 
     def on_mount(self) -> None:
-        app = self.vnet
-        h = self.query_one(StatusHeader)
-        h.server, h.read_write, h.why = app.feed.label, app.read_write, app.why
         self.pane("host").focus()
-        # the header says the operator's choices and the feed's problem as the app has them
-        for state in ("interval", "paused", "problem", "filter_text"):
-            self.watch(app, state, self._header_follows(state))  # type: ignore[arg-type]
-        self.watch(app, "sort_mode", self._sort_follows)  # type: ignore[arg-type]
-        self.watch(app, "topo", self._topo_follows, init=False)  # type: ignore[arg-type]
-        self.watch(app, "sample", self._sample_follows, init=False)  # type: ignore[arg-type]
-        self.watch(app, "policy_words", lambda: self._follow(self.show_detail), init=False)  # type: ignore[arg-type]
-        self.watch(app, "guest_ips", self._guest_ips_follow, init=False)  # type: ignore[arg-type]
-        if app.topo is not None:  # the feed was quicker than this screen
-            self._show_new_topology(app.topo)
-            if app.sample is not None:
-                self.show_sample(app.sample)
+        self.follow_app()
         self.relayout()
-
-    # -- following the app's state ------------------------------------------
-    def _follow(self, show: Callable[[], None]) -> None:
-        """Run ``show`` if the panes are there to show it: the feed posts until it is stopped, and a
-        message that arrives while the app exits (or, under load, in the moment its screens are
-        removed) is dropped, never a NoMatches."""
-        if not self._panes_up():
-            return
-        try:
-            show()
-        except NoMatches:  # torn down while it was being shown
-            if self._panes_up():
-                raise
-
-    def _panes_up(self) -> bool:
-        return self.is_mounted and self.is_attached and bool(self.query(Pane))
-
-    def _header_follows(self, state: str) -> Callable[[object], None]:
-        def follow(value: object) -> None:
-            setattr(self.query_one(StatusHeader), state, value)
-        return follow
-
-    def _sort_follows(self, mode: str) -> None:
-        if mode != self.query_one(StatusHeader).sort:
-            self._follow(lambda: self.set_sort(mode))
-
-    def _topo_follows(self, topo: Optional[Topology]) -> None:
-        if topo is not None:
-            self._follow(lambda: self._show_new_topology(topo))
-
-    def _show_new_topology(self, topo: Topology) -> None:
-        self.query_one(StatusHeader).server = self.vnet.feed.label
-        first = not self._topo_shown
-        self._topo_shown = True
-        self.show_topology(topo)
-        if first and topo.containers and not isinstance(self.focused, Input):
-            self.pane("containers").focus()  # start on an adapter (unless the operator is typing a filter)
-
-    def _sample_follows(self, sample: Optional[Sample]) -> None:
-        if sample is not None:
-            self._follow(lambda: self.show_sample(sample))
-
-    def _guest_ips_follow(self) -> None:
-        topo = self.vnet.topo
-        if topo is not None:
-            self._follow(lambda: self.show_topology(topo))
 
     def on_resize(self) -> None:
         self.relayout()
@@ -169,17 +102,8 @@ class MainScreen(Screen):
         """Each pane's title: its name, how many rows it shows, and "no matches" when a filter hides all."""
         q = self.vnet.filter_text
         for p in PANES:
-            pane, total = self.pane(p), len(self.rows[p])
-            shown = pane.row_count
-            if q and not shown and total:
-                title = Text.assemble((TITLES[p], "bold"), ("  no matches for ", "yellow"),
-                                      safe(q, style="bold yellow"))
-            elif q:
-                title = Text.assemble((TITLES[p], "bold"), (f"  {shown} of {total}", "dim"))
-            else:
-                title = Text.assemble((TITLES[p], "bold"), (f"  {total}", "dim"))
-            pane.border_title = title
-            pane.can_focus = shown > 0
+            pane = self.pane(p)
+            pane.show_title(len(self.rows[p]), q)
 
     def pane(self, name: str) -> Pane:
         return self.query_one(f"#{name}", Pane)

@@ -16,6 +16,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
+from vnet_tui.core.text import visible
 from vnet_tui.live.feed import Sample
 
 from .cells import COLUMNS, RATE_WIDTH, SORTS, TITLES, WHEN_FILLED, fit_columns, rate_cell, rate_text, rate_values
@@ -40,6 +41,9 @@ class Pane(FastTable):
         Binding("k", "cursor_up", "up", show=False, id="row-up", tooltip="Previous row"),
     ]
 
+    COMPONENT_CLASSES = FastTable.COMPONENT_CLASSES | {
+        "pane--name", "pane--count", "pane--no-match", "pane--query"}  # the title's parts (app.tcss)
+
     def __init__(self, pane: str) -> None:
         super().__init__(id=pane, cursor_type="row", zebra_stripes=True)
         self.pane = pane
@@ -56,6 +60,22 @@ class Pane(FastTable):
 
     def on_mount(self) -> None:
         self._add_columns()
+
+    def show_title(self, total: int, query: str) -> None:
+        """The title: the pane's name, how many rows it shows, and "no matches" when ``query`` hides all;
+        a pane without rows takes no focus."""
+        shown = self.row_count
+        st = self.get_component_rich_style
+        name = (TITLES[self.pane], st("pane--name", partial=True))
+        if query and not shown and total:
+            title = Text.assemble(name, ("  no matches for ", st("pane--no-match", partial=True)),
+                                  (visible(query), st("pane--query", partial=True)))
+        elif query:
+            title = Text.assemble(name, (f"  {shown} of {total}", st("pane--count", partial=True)))
+        else:
+            title = Text.assemble(name, (f"  {total}", st("pane--count", partial=True)))
+        self.border_title = title
+        self.can_focus = shown > 0
 
     def _add_columns(self) -> None:
         labels = dict(self.columns_spec)
