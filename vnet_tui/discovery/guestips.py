@@ -12,10 +12,10 @@ thread.
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Iterable
 
 from vnet_tui.core.model import VM
+from vnet_tui.guest.nicaddrs import nic_addresses
 from vnet_tui.guest.qga import QGA, QGAError
 
 GuestIps = dict[tuple[int, str], tuple[str, ...]]  # (VM pid, guest MAC lower-case) -> "addr/prefix", sorted
@@ -37,22 +37,10 @@ def read(vms: Iterable[VM], timeout: float = 1.0) -> tuple[GuestIps, list[int]]:
         except (QGAError, OSError):
             silent.append(vm.pid)
             continue
-        by_mac = {(item.get("hardware-address") or "").lower(): _addresses(item) for item in items}
+        by_mac = {(item.get("hardware-address") or "").lower(): tuple(nic_addresses(item)) for item in items}
         for a in vm.adapters:
             mac = (a.guest_mac or "").lower()
             if mac in by_mac:
                 out[(vm.pid, mac)] = by_mac[mac]
     return out, silent
 
-
-def _addresses(item: dict) -> tuple[str, ...]:
-    got = set()
-    for a in item.get("ip-addresses") or []:
-        try:
-            i = ipaddress.ip_interface(f"{a['ip-address']}/{a['prefix']}")
-        except (KeyError, ValueError, TypeError):
-            continue
-        if i.version == 6 and i.ip.is_link_local:
-            continue
-        got.add(i.with_prefixlen)
-    return tuple(sorted(got))

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from vnet_tui.core.errors import InvalidInput, NotPermitted, VnetError
 from vnet_tui.core.model import VM, Adapter, Topology
+from vnet_tui.guest.nicaddrs import nic_addresses
 from vnet_tui.guest.qga import QGA, QGAError, QGATimeout
 
 NEEDED = ("guest-exec", "guest-exec-status", "guest-network-get-interfaces")
@@ -68,16 +69,7 @@ def agent_addresses(qga: Any, mac: str) -> Optional[tuple[str, list[str]]]:
     for item in qga.interfaces():
         if (item.get("hardware-address") or "").lower() != mac.lower():
             continue
-        addrs = set()
-        for a in item.get("ip-addresses", []):
-            try:
-                i = ipaddress.ip_interface(f"{a['ip-address']}/{a['prefix']}")
-            except (KeyError, ValueError):
-                continue
-            if i.version == 6 and i.ip.is_link_local:
-                continue
-            addrs.add(i.with_prefixlen)
-        return str(item.get("name")), sorted(addrs)
+        return str(item.get("name")), nic_addresses(item)
     return None
 
 
