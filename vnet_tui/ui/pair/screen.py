@@ -26,7 +26,6 @@ from textual.widgets import RichLog, Static
 from textual.worker import Worker, WorkerState
 
 from vnet_tui.core.text import safe
-from vnet_tui.pair.forge import SPOOFS
 from vnet_tui.pair.mirror import MirrorWatch
 
 from ..detail import Facts
