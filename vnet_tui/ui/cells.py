@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Optional
 
+from rich.text import Text
+
 from vnet_tui.core.rates import Rate
 from vnet_tui.core.units import human_rate
 
@@ -103,3 +105,16 @@ def rate_cell(text: str, v: float) -> SortText:
         cell = _RATE_CELLS[(text, idle)] = SortText(text, style="dim" if idle else "bold", sort=shown_value(text),
                                                     justify="right")
     return cell
+
+
+def same_width(width: int, was: Optional[Text], cell: Text) -> bool:
+    """Would ``update_cell(..., update_width=True)`` leave a column ``width`` wide as it is?
+
+    True when the new text fits and the old one was not the widest (the
+    column cannot shrink); then the cell can be set without re-measuring
+    the column (which, for a narrower text, measures every row).
+    """
+    if not isinstance(was, Text) or not isinstance(cell, Text) or "\n" in cell.plain or "\n" in was.plain:
+        return False
+    old, new = was.cell_len, cell.cell_len
+    return new <= width and (old < width or new == old)

@@ -63,8 +63,13 @@ class FollowsApp(Screen):
             if self._panes_up():
                 raise
 
+    composed_panes: list[Pane] = []  # compose fills it
+
     def _panes_up(self) -> bool:
-        return self.is_mounted and self.is_attached and bool(self.query(Pane))
+        # the panes as composed, not a query: a query matches every node of the screen (43), and this
+        # runs for every sample
+        return self.is_mounted and self.is_attached and bool(self.composed_panes) \
+            and all(p.is_attached for p in self.composed_panes)
 
     def _header_follows(self, state: str) -> Callable[[object], None]:
         def follow(value: object) -> None:

@@ -52,9 +52,9 @@ class MainScreen(FollowsApp):
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
+        self.composed_panes = [Pane(p) for p in PANES]
         with Vertical(id="panes"):
-            for p in PANES:
-                yield Pane(p)
+            yield from self.composed_panes
         yield DetailView(id="detail")
         yield FilterBar()
         yield KeyFooter()

@@ -19,7 +19,8 @@ from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotEx
 from vnet_tui.core.text import visible
 from vnet_tui.live.feed import Sample
 
-from .cells import COLUMNS, RATE_WIDTH, SORTS, TITLES, WHEN_FILLED, fit_columns, rate_cell, rate_text, rate_values
+from .cells import (COLUMNS, RATE_WIDTH, SORTS, TITLES, WHEN_FILLED, fit_columns, rate_cell, rate_text, rate_values,
+                    same_width)
 from .fasttable import FastTable
 from .rows import Row, SortText
 
@@ -227,21 +228,9 @@ class Pane(FastTable):
             self.refit()
 
     def _same_width(self, col: str, was: Optional[Text], cell: Text) -> bool:
-        """Would ``update_cell(..., update_width=True)`` leave the column as wide as it is?
-
-        True when the new text fits and the old one was not the widest (the
-        column cannot shrink); then the cell can be set without re-measuring
-        the column (which, for a narrower text, measures every row).
-        """
+        """``same_width`` (cells.py) for this column: the first one is shown behind its sort key."""
         column = self.columns.get(ColumnKey(col))
-        if column is None or not isinstance(was, Text) or not isinstance(cell, Text) \
-                or "\n" in cell.plain or "\n" in was.plain:
-            return False
-        if col == self.columns_spec[0][0]:  # shown behind its sort key
-            return False
-        width = column.content_width
-        old, new = was.cell_len, cell.cell_len
-        return new <= width and (old < width or new == old)
+        return column is not None and col != self.columns_spec[0][0] and same_width(column.content_width, was, cell)
 
     def _sortable(self, row: Row, col: str, cell: Text) -> Text:
         if col != self.columns_spec[0][0]:
