@@ -17,7 +17,7 @@ import struct
 from dataclasses import dataclass
 from typing import Optional
 
-from .attr import RTA, U32, attr, u32_attr
+from .attr import RTA, U32, attr, attrs, u32_attr
 from .message import message
 from .numbers import (IFA_ADDRESS, IFA_F_NODAD, IFA_FLAGS, IFA_LOCAL, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
                       NLM_F_EXCL, NLM_F_REQUEST, RTM_DELADDR, RTM_GETADDR, RTM_NEWADDR)
@@ -51,10 +51,11 @@ def ip_text(fam: int, raw: bytes) -> str:
     return str(ipaddress.ip_address(raw))
 
 
-def addr_parts(buf: bytes, off: int, end: int) -> tuple[int, int, int, int, Optional[bytes], Optional[bytes]]:
-    """(family, prefixlen, flags, ifindex, IFA_LOCAL, IFA_ADDRESS) of a RTM_NEWADDR body ``buf[off:end]``."""
+def parse_addr(buf: bytes, off: int, end: int) -> Optional[AddrMsg]:
+    """The address in a RTM_NEWADDR/RTM_DELADDR body (None: it carries none)."""
     fam, plen, flags, _scope, index = IFADDRMSG.unpack_from(buf, off)
     local = address = None
+    # the attribute walk of ``attrs`` inlined: this runs for every address of every dumped namespace
     rta = RTA.unpack_from
     a = off + IFADDRMSG.size
     while a + 4 <= end:
@@ -69,12 +70,6 @@ def addr_parts(buf: bytes, off: int, end: int) -> tuple[int, int, int, int, Opti
         elif t == IFA_FLAGS:
             flags = U32.unpack_from(buf, a + 4)[0]
         a += (length + 3) & ~3
-    return fam, plen, flags, index, local, address
-
-
-def parse_addr(buf: bytes, off: int, end: int) -> Optional[AddrMsg]:
-    """The address in a RTM_NEWADDR/RTM_DELADDR body (None: it carries none)."""
-    fam, plen, flags, index, local, address = addr_parts(buf, off, end)
     raw = local or address
     if raw is None:
         return None
@@ -83,8 +78,10 @@ def parse_addr(buf: bytes, off: int, end: int) -> Optional[AddrMsg]:
 
 def parse_address_text(buf: bytes, off: int, end: int) -> tuple[int, int, int, str]:
     """(ifindex, family, prefixlen, text): IFA_ADDRESS (else IFA_LOCAL) by ``inet_ntop``, or "None"."""
-    fam, plen, _flags, index, local, address = addr_parts(buf, off, end)
-    raw = address or local
+    fam, plen, _flags, _scope, index = IFADDRMSG.unpack_from(buf, off)
+    got = {t: bytes(buf[a:b]) for t, a, b in attrs(buf, off + IFADDRMSG.size, end)
+           if t in (IFA_LOCAL, IFA_ADDRESS)}
+    raw = got.get(IFA_ADDRESS) or got.get(IFA_LOCAL)
     return index, fam, plen, (socket.inet_ntop(fam, raw) if raw is not None else "None")
 
 
