@@ -16,8 +16,9 @@
 
 Its users: the sockets and dumps (``net/session.py``), the counter sweep
 (``net/sweep.py``), the change layer (``net/change.py``), the raw reads
-of one end (``net/rawread.py``) and the lab (``lab/nl.py``).  Only this
-family packs or unpacks netlink with ``struct``.  The decoders are
+of one end (``net/rawread.py``) and the lab (``lab/nl.py``); net/ packs
+and unpacks netlink nowhere else (policy/ still reads tc messages with
+its own layouts, ``policy/nlread.py``).  The decoders are
 checked against pyroute2's on real dumps (tests/live/test_rtnl_codec.py),
 the encoders by pyroute2's decoding (tests/unit/test_rtnl_roundtrip.py).
 The names below are the family's public face; import a module for the rest.
