@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import socket
 
+from vnet_tui.net.allns import drain_by_nsid
 from vnet_tui.net.session import drain_events
 
 _BUF = bytearray(1 << 18)
@@ -18,6 +19,11 @@ _BUF = bytearray(1 << 18)
 def read_events(sock: socket.socket) -> list[tuple[int, object]]:
     """Drain pending events: (message type, LinkMsg | AddrMsg); Resync on ENOBUFS."""
     return drain_events(sock, _BUF)
+
+
+def read_events_by_nsid(sock: socket.socket) -> dict:
+    """Drain the shared socket (net/allns.py): {nsid or None: events}; Resync on ENOBUFS."""
+    return drain_by_nsid(sock, _BUF)
 
 
 def discard_events(sock: socket.socket, limit: int = 4096) -> int:

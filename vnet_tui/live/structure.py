@@ -20,6 +20,7 @@ from typing import Any, Optional
 from vnet_tui.core.model import VM, Host, Peer, Topology
 from vnet_tui.discovery.interfaces import interfaces_from_state
 from vnet_tui.net import rtnl
+from vnet_tui.net.allns import listen_all
 from vnet_tui.net.namespace import Namespace, NsState, hidden_peer, named_nsids
 from vnet_tui.net.netns import netlink_socket
 from vnet_tui.net.session import EVENT_GROUPS, DumpInterrupted
@@ -30,6 +31,7 @@ from .feed import EndKey
 from .privilege import CAP_SYS_ADMIN, effective_caps
 
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
+SHARED = -1  # the selector's key for the shared event socket (a namespace's key is its inode)
 
 
 def dump(ns: Namespace) -> Optional[NsState]:
@@ -76,7 +78,11 @@ class Structure:
     def __init__(self, discoverer: Any, sel: selectors.BaseSelector) -> None:
         self.d = discoverer
         self.sel = sel
-        self.sockets: dict[int, socket.socket] = {}  # namespace inode -> its event socket
+        self.sockets: dict[int, socket.socket] = {}  # namespace inode -> its event socket (maybe the shared one)
+        # one socket in the host for the host and every container it has an nsid for (net/allns.py);
+        # None without CAP_NET_BROADCAST: then a socket per namespace, as for one without an nsid
+        self.shared: Optional[socket.socket] = None
+        self._host_nsid: Optional[int] = None  # the host's nsid for itself, if it has one (its events carry it)
         self.states: dict[int, NsState] = {}
         self.by_nsid: dict[int, Any] = {}
         self.vms: list[VM] = []
@@ -136,10 +142,20 @@ class Structure:
     def watch(self, ns: Namespace) -> None:
         """Subscribe to the namespace's link and address events.
 
-        Our own socket rather than ``Namespace.events()``: that one carries a
-        256 KiB receive buffer each (a quarter GiB at 1,000 containers);
-        live/events.py reads every namespace through one shared buffer.
+        The host's socket listens to every namespace the host has an nsid
+        for (net/allns.py), so a container with an nsid needs no socket of
+        its own; one without (a lab container not yet linked to the host)
+        or a watcher without CAP_NET_BROADCAST gets its own.  Our own
+        sockets rather than ``Namespace.events()``: that one carries a
+        256 KiB receive buffer each; live/events.py reads every namespace
+        through one shared buffer.
         """
+        if ns is self.d.host and self._share(ns):
+            return
+        c = self.d.containers.get(ns.inode)
+        if self.shared is not None and c is not None and c.nsid is not None:
+            self.sockets[ns.inode] = self.shared
+            return
         # our own namespace is not entered (no setns: an unprivileged user can watch it)
         sock = netlink_socket(getattr(ns, "enter_fd", ns.fd), EVENT_GROUPS)
         try:
@@ -149,10 +165,44 @@ class Structure:
             raise
         self.sockets[ns.inode] = sock
 
+    def _share(self, host: Namespace) -> bool:
+        """Open the shared socket in the host; False if the kernel or our privileges refuse it."""
+        try:
+            sock = listen_all(getattr(host, "enter_fd", host.fd), EVENT_GROUPS)
+        except OSError:
+            return False
+        try:
+            self.sel.register(sock, selectors.EVENT_READ, SHARED)
+        except BaseException:
+            sock.close()
+            raise
+        try:
+            self._host_nsid = host.nsid_of(host)
+        except OSError:
+            self._host_nsid = None
+        self.shared = self.sockets[host.inode] = sock
+        return True
+
+    def inode_of(self, nsid: Optional[int]) -> Optional[int]:
+        """The watched namespace whose events the shared socket tagged ``nsid`` (None: the host's own)."""
+        if nsid is None or nsid == self._host_nsid:
+            return self.host_inode
+        c = self.by_nsid.get(nsid)
+        if c is None or self.sockets.get(c.ns.inode) is not self.shared:
+            return None  # a namespace we do not watch, or watch through a socket of its own
+        return c.ns.inode
+
+    def sharing(self) -> list[int]:
+        """The namespaces whose events come through the shared socket."""
+        return [i for i, sock in self.sockets.items() if sock is self.shared]
+
     def unwatch(self, inode: int) -> None:
         self._dump_failures.pop(inode, None)
         sock = self.sockets.pop(inode, None)
-        if sock is not None:
+        if sock is not None and sock is self.shared:
+            if inode == self.host_inode:
+                self._close_shared()
+        elif sock is not None:
             try:
                 self.sel.unregister(sock)
             except (KeyError, ValueError, OSError):
@@ -161,9 +211,20 @@ class Structure:
         self.states.pop(inode, None)
         self.version += 1
 
+    def _close_shared(self) -> None:
+        if self.shared is None:
+            return
+        try:
+            self.sel.unregister(self.shared)
+        except (KeyError, ValueError, OSError):
+            pass
+        self.shared.close()
+        self.shared = None
+
     def close(self) -> None:
-        for inode in list(self.sockets):
+        for inode in sorted(self.sockets, key=lambda i: i == self.host_inode):  # the host's (shared) last
             self.unwatch(inode)
+        self._close_shared()
 
     def on_events(self, inode: int, events: list[tuple[int, object]]) -> None:
         """Apply a batch of events to the namespace's cached dump (empty: ENOBUFS, re-dump it).
@@ -191,6 +252,11 @@ class Structure:
                 continue
             if not isinstance(msg, rtnl.LinkMsg):
                 continue
+            was = links.get(msg.ifindex) if is_host else None
+            if was is not None and was.link_netnsid is not None and was.link_netnsid != msg.link_netnsid:
+                # a host end whose peer left a namespace: a veth's notices once its peer is going no
+                # longer name the peer's namespace, and that container may have lost its last host link
+                self.rescan_ns = True
             if mtype == rtnl.RTM_DELLINK:
                 links.pop(msg.ifindex, None)
                 addrs = {k: a for k, a in addrs.items() if k[0] != msg.ifindex}

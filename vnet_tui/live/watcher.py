@@ -49,10 +49,10 @@ from vnet_tui.core.server import Server
 from vnet_tui.net.session import Resync
 from vnet_tui.net.sweep import SweepPlan
 
-from .events import discard_events, read_events
+from .events import discard_events, read_events, read_events_by_nsid
 from .fastrates import FastRateTracker
 from .feed import EndKey, OnError, OnSample, OnTopology, Sample
-from .structure import WATCHED_DIRS, Structure, dir_entries
+from .structure import SHARED, WATCHED_DIRS, Structure, dir_entries
 
 
 def describe(e: BaseException) -> str:
@@ -376,6 +376,9 @@ class Watcher:
                 self._apply(force=True)
 
     def _read_events(self, inode: int) -> None:
+        if inode == SHARED:
+            self._read_shared()
+            return
         sock = self._s.sockets.get(inode)
         if sock is None:
             return
@@ -400,6 +403,31 @@ class Watcher:
         self._schedule(max(time.monotonic(), self._last_apply + self.SETTLE))
 
     # -- counters ----------------------------------------------------------
+    def _read_shared(self) -> None:
+        """Events of the host and the containers it numbers, from the one socket they share."""
+        s = self._s
+        if s.shared is None:
+            return
+        try:
+            batches = read_events_by_nsid(s.shared)
+        except Resync:  # any of them may have lost events: every one is re-dumped
+            self.overruns += 1
+            discard_events(s.shared)
+            for inode in s.sharing():
+                s.on_events(inode, [])
+        except OSError:
+            s.rescan_ns = True
+        else:
+            got = False
+            for nsid, events in batches.items():
+                inode = s.inode_of(nsid)
+                if inode is not None and events:
+                    s.on_events(inode, events)
+                    got = True
+            if not got:
+                return
+        self._schedule(max(time.monotonic(), self._last_apply + self.SETTLE))
+
     def _make_plans(self) -> None:
         """One plan for every namespace, or — past SWEEP_BUDGET — one per turn: the host and the hot
         namespaces in each, the others shared out among the turns."""

@@ -156,14 +156,19 @@ def drain_events(sock: socket.socket, buf: bytearray) -> list[tuple[int, object]
             if e.errno == errno.ENOBUFS:
                 raise Resync() from None
             raise
-        for mtype, _f, _s, off, end in rtnl.messages(buf, n):
-            if mtype in (rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK):
-                if buf[off] == socket.AF_UNSPEC:  # ifinfomsg.ifi_family
-                    out.append((mtype, rtnl.parse_link(buf, off, end)))
-            elif mtype in (rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR):
-                a = rtnl.parse_addr(buf, off, end)
-                if a is not None:
-                    out.append((mtype, a))
+        decode_events(buf, n, out)
+
+
+def decode_events(buf: bytearray, n: int, out: list[tuple[int, object]]) -> None:
+    """Append the link and address events in ``buf[:n]`` (one datagram) to ``out`` (see drain_events)."""
+    for mtype, _f, _s, off, end in rtnl.messages(buf, n):
+        if mtype in (rtnl.RTM_NEWLINK, rtnl.RTM_DELLINK):
+            if buf[off] == socket.AF_UNSPEC:  # ifinfomsg.ifi_family
+                out.append((mtype, rtnl.parse_link(buf, off, end)))
+        elif mtype in (rtnl.RTM_NEWADDR, rtnl.RTM_DELADDR):
+            a = rtnl.parse_addr(buf, off, end)
+            if a is not None:
+                out.append((mtype, a))
 
 
 EVENT_GROUPS = rtnl.RTMGRP_LINK | rtnl.RTMGRP_IPV4_IFADDR | rtnl.RTMGRP_IPV6_IFADDR
