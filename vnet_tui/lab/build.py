@@ -1,14 +1,21 @@
 """``lab up``: build a lab, fast, and remove what was made when anything fails.
 
 The keeper process (keeper.py) makes the namespaces and processes; this
-side makes the links and addresses while the keeper is still forking:
+side makes the links and addresses while the keeper is still making
+namespaces:
 
-    keeper: host netns ─────────────────────── VMs ─ holders ct101 … ctN (streamed) ─ sleep
+    keeper: host netns ─────────────────────── VMs ─ namespaces + holders ct101 … ctN (streamed) ─ sleep
     here:              br0 (br1… + links), taps ─ "V" ─ veths + addresses per reported holder ─ wait QMP
 
-Each veth is one RTM_NEWLINK (host end on br0 and up, peer named ``eth0``
-and up, already in the container's namespace); the container side then
-needs one round trip (loopback up, IPv4, IPv6).  Requests go in batches.
+Each veth is one RTM_NEWLINK (host end on its bridge and up, peer named
+``eth0`` already in the container's namespace, one queue each way, echoed
+so the peer's ifindex needs no lookup: bulk.py), up to 128 in one send; each
+container then takes one send and one answer (loopback up, eth0 up, IPv4,
+IPv6; only the last asks for an ACK).  Where the time goes at 5,000
+containers is the kernel: the rtnl lock every change takes (shared with
+everything else on the machine) and work that grows with the host
+namespace's links; this side keeps its system calls per container few
+(bulk.sockets_in: setns + socket per namespace, one return home per batch).
 
 A lab bigger than a bridge's 1,024 ports gets br1, br2, … (names.py),
 each linked to br0 by a veth pair: one L2 segment, br0 its gateway.
@@ -28,14 +35,16 @@ from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotPermitted, VnetE
 from vnet_tui.core.readable import readable
 from vnet_tui.net.netns import entered, open_netns
 
-from . import kernel, nl, registry
+from . import bulk, kernel, nl, registry
 from . import limits
 from .info import BridgeInfo, ContainerInfo, LabInfo, VmInfo
 from .names import BRIDGE, BRIDGE_IPV4, BRIDGE_IPV6, ContainerPlan, LabPlan, LabSpec, plan
+from .teardown import teardown
 from .vms import BootArgs, QmpWait, VmFiles, check_socket_path, find_qemu, log_tail, qemu_argv, vm_files
 
 Progress = Callable[[str], None]
-EVENT_TIMEOUT = 30.0
+EVENT_TIMEOUT = 30.0  # s of silence from the keeper, unless it is waiting in the kernel:
+KERNEL_TIMEOUT = 300.0  # then up to this
 PROGRESS_EVERY = 0.5  # s: progress lines at most this often
 # Namespace-wide sysctls the keeper sets before anything is in a namespace.
 # None now: a lab's host ends and containers keep the kernel's defaults
@@ -86,8 +95,8 @@ class _Keeper:
             ready = readable(self.rep_r, 0)
             if out and not ready:
                 return out
-            if not ready and not readable(self.rep_r, EVENT_TIMEOUT):
-                raise ChangeFailed("the lab's keeper process stopped answering", rule="lab-build")
+            if not ready:
+                self._wait()
             chunk = os.read(self.rep_r, 1 << 16)
             if not chunk:
                 if out:
@@ -96,6 +105,18 @@ class _Keeper:
                 raise ChangeFailed("the lab's keeper process exited before the lab was built"
                                    + (f": {tail}" if tail else ""), rule="lab-build")
             self._buf += chunk
+
+    def _wait(self) -> None:
+        """Wait for the keeper's next line: EVENT_TIMEOUT of silence, or up to KERNEL_TIMEOUT while it works.
+
+        A keeper blocked in the kernel (state D: making a namespace while the
+        kernel still deletes thousands of another lab's, under the rtnl lock)
+        or running is slow, not stuck; one asleep (S) and silent is stuck.
+        """
+        t0 = time.monotonic()
+        while not readable(self.rep_r, EVENT_TIMEOUT):
+            if kernel.process_state(self.pid) not in ("D", "R") or time.monotonic() - t0 > KERNEL_TIMEOUT:
+                raise ChangeFailed("the lab's keeper process stopped answering", rule="lab-build")
 
     def close(self) -> None:
         for fd in (self.cmd_w, self.rep_r):
@@ -136,6 +157,7 @@ class _Builder:
         self.keeper: Optional[_Keeper] = None
         self.host_fd = -1
         self.hb: Optional[nl.Batch] = None
+        self.hc: Optional[bulk.Channel] = None
         self.br_index: dict[str, int] = {}
         self.ct_pids: dict[int, int] = {}
         self.vm_pids: dict[int, int] = {}
@@ -165,6 +187,7 @@ class _Builder:
     def build_host(self) -> None:
         self.host_fd = open_netns(self.p.host_netns)
         hb = self.hb = nl.Batch(self.host_fd)
+        self.hc = bulk.Channel(self.host_fd)
         # br0 learns every group of the lab (the other bridges pass their reports up to it)
         groups = 1 << max(12, (4 * (len(self.p.containers) + len(self.p.vms))).bit_length())
         hb.run([(nl.new_bridge(hb.next_seq(), br.name, br.mac, groups), f"create {br.name}")
@@ -190,22 +213,29 @@ class _Builder:
 
     # containers, as their holders report
     def build_containers(self, batch: list[ContainerPlan]) -> None:
-        assert self.hb is not None
-        fds = []
+        """Each container's veth (one request each, all in one send), then its end up and addressed."""
+        assert self.hc is not None
+        fds: list[int] = []
         try:
             for c in batch:
                 fds.append(open_netns(c.netns))
-            hb = self.hb
-            hb.run([(nl.new_veth(hb.next_seq(), c.host_ifname, c.host_mac, self.br_index[c.bridge],
-                                 c.ifname, c.mac, fd), f"create {c.host_ifname}/{c.name}:{c.ifname} on {c.bridge}")
-                    for c, fd in zip(batch, fds)])
-            for c, fd in zip(batch, fds):
-                with nl.Batch(fd) as cb:
-                    idx = cb.link_index(c.ifname)
-                    cb.run([(nl.set_link(cb.next_seq(), "lo"), f"{c.name}: loopback up"),
-                            (nl.set_link(cb.next_seq(), c.ifname), f"{c.name}: {c.ifname} up"),
-                            (nl.new_addr(cb.next_seq(), idx, c.ipv4), f"{c.name}: address {c.ipv4}"),
-                            (nl.new_addr(cb.next_seq(), idx, c.ipv6), f"{c.name}: address {c.ipv6}")])
+            hc = self.hc
+            first = hc.seq + 1
+            peers = hc.run([(bulk.veth(hc.next_seq(), c.host_ifname, c.host_mac, self.br_index[c.bridge],
+                                       c.ifname, c.mac, fd), f"create {c.host_ifname}/{c.name}:{c.ifname} on {c.bridge}")
+                            for c, fd in zip(batch, fds)])
+            socks = bulk.sockets_in(fds)
+            try:
+                for k, (c, sock) in enumerate(zip(batch, socks)):
+                    idx = peers.get(first + k) or bulk.link_index(sock, c.ifname)  # no echo: an older kernel
+                    bulk.configure(sock, [
+                        (bulk.set_up(1, "lo", ack=False), f"{c.name}: loopback up"),
+                        (bulk.set_up(2, c.ifname, ack=False), f"{c.name}: {c.ifname} up"),
+                        (bulk.new_addr(3, idx, c.ipv4, ack=False), f"{c.name}: address {c.ipv4}"),
+                        (bulk.new_addr(4, idx, c.ipv6), f"{c.name}: address {c.ipv6}")])
+            finally:
+                for sock in socks:
+                    sock.close()
         finally:
             for fd in fds:
                 os.close(fd)
@@ -302,6 +332,9 @@ class _Builder:
         if self.hb is not None:
             self.hb.close()
             self.hb = None
+        if self.hc is not None:
+            self.hc.close()
+            self.hc = None
         if self.host_fd >= 0:
             os.close(self.host_fd)
             self.host_fd = -1
@@ -358,8 +391,6 @@ def up(name: "str | LabSpec", containers: int = 3, vms: int = 2, seed: int = 0, 
     finally:
         b.close()
         if not ok:
-            from .teardown import teardown
-
             try:
                 teardown(spec.name)
             except Exception as e:  # noqa: BLE001 - the first error matters more

@@ -7,11 +7,14 @@ with the plan as one JSON line on stdin.  It
    hostname NAME) and brings loopback up, then reports ``K <pid>``;
 2. waits for ``V`` on stdin (the builder made the bridge and the taps), starts
    each VM's QEMU in the host namespace and reports ``V <i> <pid>``;
-3. forks one holder per container: each enters new network + UTS namespaces,
-   sets its hostname, pins its namespace at ``/run/netns/vl-NAME-ctNNN``,
-   reports ``H <i> <pid>`` and becomes ``sleep infinity`` titled with its
-   namespace's name;
-4. reports ``D`` and becomes ``sleep infinity`` titled ``vl-NAME-host``.
+3. makes each container's namespaces itself, one after the other: enters new
+   network + UTS namespaces, sets the hostname, pins the
+   namespace at ``/run/netns/vl-NAME-ctNNN`` and spawns the container's
+   holder there (``sleep infinity`` titled with the namespace's name, by
+   ``posix_spawn``: no copy of this process per container), then reports
+   ``H <i> <pid>`` (lines go out in small batches);
+4. returns to the host's namespaces, reports ``D`` and becomes ``sleep
+   infinity`` titled ``vl-NAME-host``.
 
 The keeper ignores SIGCHLD, which it keeps across exec, so the kernel
 reaps its children the moment ``lab down`` kills them: on a machine whose
@@ -21,11 +24,13 @@ Errors are reported as ``E <where> <message>``; stdout carries nothing else.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
 import socket
 import sys
+import time
 from typing import Any
 
 from . import kernel, nl
@@ -34,33 +39,42 @@ RESET_SIGNALS = (signal.SIGCHLD, signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, 
 
 
 class Reporter:
+    """Report lines to the builder; ``later`` ones are held until ``flush`` (or until enough wait)."""
+
+    HOLD = 32  # lines
+    HOLD_S = 0.02  # s: the builder hears of a new container within this
+
     def __init__(self, fd: int) -> None:
         self.fd = fd
+        self.held: list[bytes] = []
+        self.since = 0.0
 
     def __call__(self, *words: object) -> None:
+        self.later(*words)
+        self.flush()
+
+    def later(self, *words: object) -> None:
         line = " ".join(str(w) for w in words).replace("\n", " ")[:3000] + "\n"
-        os.write(self.fd, line.encode("utf-8", "replace"))
+        if not self.held:
+            self.since = time.monotonic()
+        self.held.append(line.encode("utf-8", "replace"))
+        if len(self.held) >= self.HOLD or time.monotonic() - self.since >= self.HOLD_S:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.held:
+            data, self.held = b"".join(self.held), []
+            while data:
+                data = data[os.write(self.fd, data):]
 
 
 def _new_namespaces(netns: str, hostname: str, sysctls: list[list[str]]) -> None:
+    """Move this process into new network + UTS namespaces, named ``netns`` (pinned)."""
     kernel.unshare(kernel.CLONE_NEWNET | kernel.CLONE_NEWUTS)
     socket.sethostname(hostname)
     for path, value in sysctls:
         kernel.write_sysctl(path, value)
     kernel.pin_netns(netns)
-
-
-def _holder(report: Reporter, i: int, netns: str, hostname: str, sleep: str,
-            sysctls: list[list[str]]) -> None:
-    """In a forked child: become container ``i``'s holder; never returns."""
-    try:
-        _new_namespaces(netns, hostname, sysctls)
-        report("H", i, os.getpid())
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        os.execv(sleep, [netns, "infinity"])
-    except BaseException as e:  # noqa: BLE001 - reported, then exit
-        report("E", f"ct:{i}", _said(e))
-    os._exit(1)
 
 
 def _said(e: BaseException) -> str:
@@ -79,6 +93,11 @@ def _spawn_vm(argv: list[str], log: str) -> int:
         ],
         setsigdef=RESET_SIGNALS,
     )
+
+
+def _spawn_holder(sleep: str, netns: str) -> int:
+    """``sleep infinity`` titled ``netns``, in this process's namespaces now."""
+    return os.posix_spawn(sleep, [netns, "infinity"], os.environ, setsigdef=RESET_SIGNALS)
 
 
 def _read_command(fd: int) -> str:
@@ -100,6 +119,8 @@ def run(plan: dict[str, Any], report: Reporter, cmd_fd: int) -> None:
     _new_namespaces(plan["host_netns"], plan["hostname"], plan["host_sysctls"])
     with nl.Batch(None) as b:
         b.run([(nl.set_link(b.next_seq(), "lo"), "loopback up")])
+    host_net = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    host_uts = os.open("/proc/thread-self/ns/uts", os.O_RDONLY | os.O_CLOEXEC)
     report("K", os.getpid())
     if _read_command(cmd_fd) != "V":
         raise SystemExit(1)  # the builder gave up
@@ -108,13 +129,18 @@ def run(plan: dict[str, Any], report: Reporter, cmd_fd: int) -> None:
     sleep = plan["sleep"]
     for i, (netns, hostname) in enumerate(plan["containers"]):
         try:
-            pid = os.fork()
+            _new_namespaces(netns, hostname, plan["ct_sysctls"])
+            pid = _spawn_holder(sleep, netns)
         except OSError as e:
-            report("E", "keeper", f"errno:{e.errno} fork of holder {i + 1}: {e.strerror}")
+            report.flush()
+            what = "fork of holder" if e.errno == errno.EAGAIN else "namespaces of"
+            report("E", f"ct:{i}", f"errno:{e.errno} {what} {netns}: {e.strerror or e}")
             raise SystemExit(1) from e
-        if pid == 0:
-            _holder(report, i, netns, hostname, sleep, plan["ct_sysctls"])
-    report("D")
+        report.later("H", i, pid)
+    kernel.setns(host_net, kernel.CLONE_NEWNET)
+    kernel.setns(host_uts, kernel.CLONE_NEWUTS)
+    report.later("D")
+    report.flush()
     devnull = os.open(os.devnull, os.O_RDWR)
     os.dup2(devnull, 2)
     os.execv(sleep, [plan["host_netns"], "infinity"])

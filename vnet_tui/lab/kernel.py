@@ -1,4 +1,4 @@
-"""System calls the lab needs that Python lacks: unshare, bind mounts, persistent taps, sysctls."""
+"""System calls the lab needs that Python lacks: unshare, setns, bind mounts, persistent taps, sysctls."""
 
 from __future__ import annotations
 
@@ -36,6 +36,11 @@ def _check(rc: int, what: str) -> None:
 
 def unshare(flags: int) -> None:
     _check(_libc.unshare(flags), "unshare")
+
+
+def setns(fd: int, nstype: int) -> None:
+    """Move the calling thread into namespace ``fd`` (of type ``nstype``, e.g. CLONE_NEWNET)."""
+    _check(_libc.setns(fd, nstype), "setns")
 
 
 def mount(source: str, target: str, flags: int, fstype: str = "none") -> None:
@@ -118,6 +123,16 @@ def process_start(pid: int) -> Optional[int]:
     if fields[0] in (b"Z", b"X"):
         return None  # a zombie holds no namespace and runs nothing
     return int(fields[19])
+
+
+def process_state(pid: int) -> str:
+    """The process's state letter (R, S, D, Z, …); "" when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            raw = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
+    return raw[raw.rindex(b")") + 2:].split(maxsplit=1)[0].decode()
 
 
 def alive(pid: int, start: Optional[int] = None) -> bool:
