@@ -30,7 +30,7 @@ def _span(names: list[str]) -> str:
 
 def boot_guests(info: "LabInfo", quiet: bool = False) -> None:
     """Wait for a lab's booted guests to answer through their agents; warn about those that don't."""
-    from vnet_tui.lab import wait_for_guests
+    from vnet_tui.lab import wait_for_guests  # deferred off CLI start: the lab builder's imports cost ~0.3 s
 
     agents = {v.name: v.qga for v in info.vms if v.booted and v.qga}
     if not agents:
@@ -50,9 +50,9 @@ def guest_boot_or_fail(vms: int, boot: bool) -> "Optional[BootArgs]":
     """The boot hook for ``up`` (None: VMs stay paused); builds the guest image on first use."""
     if not (boot and vms):
         return None
-    from vnet_tui.guest import GuestImageError
-    from vnet_tui.lab import guest_boot
-    from vnet_tui.lab.vms import find_qemu
+    from vnet_tui.guest import GuestImageError  # deferred off CLI start: the guest image builder's imports
+    from vnet_tui.lab import guest_boot  # deferred off CLI start: the lab builder's imports cost ~0.3 s
+    from vnet_tui.lab.vms import find_qemu  # deferred off CLI start: the lab builder's imports cost ~0.3 s
 
     if not find_qemu():
         return None  # up() builds no VMs and says why
@@ -63,7 +63,7 @@ def guest_boot_or_fail(vms: int, boot: bool) -> "Optional[BootArgs]":
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from vnet_tui.lab import up
+    from vnet_tui.lab import up  # deferred off CLI start: the lab builder's imports cost ~0.3 s
 
     check_lab_name(args.name)
     big = args.containers >= PROGRESS_FROM
@@ -89,7 +89,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from vnet_tui.lab import down
+    from vnet_tui.lab import down  # deferred off CLI start: the lab builder's imports cost ~0.3 s
 
     check_lab_name(args.name)
     t0 = time.monotonic()
@@ -102,7 +102,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from vnet_tui.lab import list_labs
+    from vnet_tui.lab import list_labs  # deferred off CLI start: the lab builder's imports cost ~0.3 s
 
     labs = list_labs()
     if args.json:

@@ -19,6 +19,8 @@ from typing import Any, Iterator, Optional
 
 from vnet_tui.net.netns import NETNS_RUN_DIR
 
+from . import kernel
+from .info import LabSummary
 from .names import lab_prefix
 
 STATE_ENV = "VNET_TUI_STATE"
@@ -190,11 +192,8 @@ def _readable(name: str) -> bool:
         or os.access(lab_dir(name), os.R_OK | os.X_OK)
 
 
-def list_labs() -> "list[LabSummary]":
+def list_labs() -> list[LabSummary]:
     """Every lab found: by its state folder or by its namespaces."""
-    from . import kernel
-    from .info import LabSummary
-
     by_ns = all_lab_namespaces()
     with_state = set(state_names())
     out = []
