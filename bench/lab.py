@@ -14,6 +14,7 @@ batch cannot switch namespaces.  Down: one ``ip -batch`` of ``netns del``.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -69,6 +70,32 @@ def ip_batch_down(name: str, containers: int) -> None:
     _batch([f"netns del {c.netns}" for c in p.containers] + [f"netns del {p.host_netns}"])
 
 
+def netns_cleanup_wait(max_wait: float = 300.0) -> float:
+    """Wait while the kernel still deletes namespaces (a kworker runs the netns workqueue); the seconds waited.
+
+    ``lab down`` returns once the namespaces are unpinned; the kernel then takes
+    minutes to delete 5,000 of them, under the rtnl lock, and the next lab up
+    measured meanwhile would pay for it (a keeper blocked behind the cleanup).
+    """
+    t0 = time.monotonic()
+    quiet = 0
+    while quiet < 3 and time.monotonic() - t0 < max_wait:
+        busy = False
+        for e in os.scandir("/proc"):
+            if e.name.isdigit():
+                try:
+                    with open(f"/proc/{e.name}/comm") as f:
+                        comm = f.read().strip()
+                except OSError:
+                    continue
+                if comm.startswith("kworker/") and comm.endswith("+netns"):
+                    busy = True
+                    break
+        quiet = 0 if busy else quiet + 1
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
 def _cli(*args: str) -> float:
     t0 = time.perf_counter()
     r = subprocess.run([sys.executable, "-m", "vnet_tui", "lab", *args], capture_output=True, text=True)
@@ -88,7 +115,8 @@ def figures(s: Session, containers: int, repeat: int, baseline_repeat: int, sett
         settle()
         downs.append(_cli("down", name))
         s.labs.remove(name)
-        log(f"  lab up {ups[-1]:.2f} s, down {downs[-1]:.2f} s")
+        log(f"  lab up {ups[-1]:.2f} s, down {downs[-1]:.2f} s"
+            f" (then the kernel deleted the namespaces for {netns_cleanup_wait():.0f} s)")
     b_ups, b_downs = [], []
     for _ in range(max(1, baseline_repeat)):
         name = s.new_lab_name("i")
@@ -101,7 +129,8 @@ def figures(s: Session, containers: int, repeat: int, baseline_repeat: int, sett
         ip_batch_down(name, containers)
         b_downs.append(time.perf_counter() - t0)
         s.lab_down(name)  # nothing left, or whatever a failure left
-        log(f"  ip -batch up {b_ups[-1]:.2f} s, down {b_downs[-1]:.2f} s")
+        log(f"  ip -batch up {b_ups[-1]:.2f} s, down {b_downs[-1]:.2f} s"
+            f" (then the kernel deleted the namespaces for {netns_cleanup_wait():.0f} s)")
     up_s, down_s = targets(containers)
     nb = len(plan(LabSpec("x", containers, 0)).bridges)
     on = f", {nb} bridges" if nb > 1 else ""
