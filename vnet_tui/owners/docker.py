@@ -57,8 +57,8 @@ from .docker_disk import _from_disk, disk_state, orphans
 from .docker_engine import (DAEMON_COMM, DEFAULT_BRIDGE, RUNTIME, _HEX64, _WITH_PROCESSES, Daemon, _endpoint,
                             _name, _pid_is_container, _read_json, engine_networks)
 
-if TYPE_CHECKING:  # http.client costs ~20 ms to import: only once a dockerd is found
-    from .http_unix import UnixHTTP
+if TYPE_CHECKING:  # http.client costs ~20 ms to import
+    from .http_unix import UnixHTTP  # type only: http.client loads when a dockerd is found
 
 __all__ = ["scan", "scan_daemon", "connect", "disconnect", "network_of_bridge", "Daemon", "disk_state",
            "orphans", "engine_networks"]
