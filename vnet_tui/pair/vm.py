@@ -10,7 +10,11 @@ counters come from its QEMU guest agent; the tap's from netlink.
 Honest outcomes when that is impossible, with nothing sent:
 a paused VM → ``guest-not-running``; no agent channel, an agent that
 does not answer, or a NIC the guest does not list (or without IPv4) →
-``guest-not-observable``.
+``guest-not-observable``; the VM's cable unplugged (``adapter set …
+--cable unplugged``: the NIC's link down through QMP) → ``no-carrier``,
+read inside the guest — its NIC's ``/sys/class/net/IFACE`` carrier and
+operstate through the agent's guest-exec, asked of vnet-tui's own lab
+VMs only (``runtime == "lab"``, as discovery.guestips.askable).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import Any, Optional
 from vnet_tui.core.errors import VnetError
 from vnet_tui.core.model import Counters
 from vnet_tui.core.readable import readable
-from vnet_tui.guest.qga import QGAError
+from vnet_tui.guest.qga import QGA, QGADisconnected, QGAError, QGATimeout
+from vnet_tui.ops.guestagent import guest_exec
 
 from . import framing, sockets
 from .counters import GuestNic, agent_nic, delta_json, netlink_counters
@@ -34,6 +39,32 @@ from .result import OnTrace, TraceEvent, latency_json, not_tested
 PROBE_TIMEOUT = 0.5  # s: an answer later than this counts the probe as lost
 LATE_GRACE = 0.05  # s: after a lost probe, wait this long so a late answer is not taken for the next one's
 SNAPSHOT_TRIES = 3
+CARRIER_TIMEOUT = 10.0  # s for the guest to read its NIC's state (a TCG guest under load is slow)
+
+
+def guest_link(vm_qga: str, iface: str) -> Optional[dict[str, Any]]:
+    """The guest NIC ``iface``'s link as the guest's kernel sees it, through the agent's guest-exec:
+    ``{"carrier": bool|None, "admin_up": bool, "operstate": str}``; None when the guest cannot say
+    (guest-exec refused, or the answer not understood).  Raises QGAError when the agent does not answer."""
+    if not iface or "/" in iface or iface in (".", ".."):
+        return None
+    d = f"/sys/class/net/{iface}"
+    script = f"cat {d}/flags {d}/operstate; cat {d}/carrier 2>/dev/null || echo -"
+    try:
+        with QGA(vm_qga, timeout=CARRIER_TIMEOUT) as q:
+            code, out = guest_exec(q, ["/bin/sh", "-c", script], timeout=CARRIER_TIMEOUT)
+    except (QGATimeout, QGADisconnected):
+        raise
+    except QGAError:  # the agent answered with an error (guest-exec disabled, no /bin/sh): it cannot say
+        return None
+    words = out.split()
+    if code != 0 or len(words) != 3:
+        return None
+    try:
+        flags = int(words[0], 16)
+    except ValueError:
+        return None
+    return {"carrier": {"1": True, "0": False}.get(words[2]), "admin_up": bool(flags & 1), "operstate": words[1]}
 
 
 def _snapshot(pair: Pair, qga: str, mac: Optional[str]) -> tuple[Optional[GuestNic], Optional[Counters], float]:
@@ -84,6 +115,19 @@ def run_vm_test(pair: Pair, result: dict[str, Any], frames: int, *, on_trace: Op
         return not_tested(result, "guest-not-observable",
                           f"the guest agent of {vm.name} lists no NIC with MAC {va.guest_mac} (nothing was sent)")
     result["guest_nic"] = {"name": nic.name, "mac": nic.mac, "addresses": nic.addresses}
+    if vm.runtime == "lab":  # only our own lab VMs' agents run commands for us
+        try:
+            link = guest_link(vm.qga, nic.name)
+        except QGAError as e:
+            return not_tested(result, "guest-not-observable",
+                              f"{vm.name}'s guest agent does not answer ({e}) (nothing was sent)")
+        if link is not None and link["admin_up"] and link["carrier"] is False:
+            result["cable"] = {"state": "unplugged", "guest_carrier": False, "guest_admin_up": True,
+                               "guest_operstate": link["operstate"]}
+            return not_tested(result, "no-carrier",
+                              f"{nic.name} in {vm.name} (guest end) is up but has no carrier: its cable is "
+                              f"unplugged (the NIC's link is down in QEMU; adapter set {vm.name} {va.id} "
+                              "--cable plugged plugs it back). Nothing was sent")
     if not nic.ipv4:
         return not_tested(result, "guest-not-observable",
                           f"{vm.name}'s {nic.name} has no IPv4 address: nothing to ask with ARP (nothing was sent)")
