@@ -31,7 +31,7 @@ Where = Union[str, int, None]
 class Port:
     """The host end ``ifname`` in namespace ``where``; use as a context manager (closes what it opened)."""
 
-    def __init__(self, where: Where, ifname: str, label: Optional[str] = None) -> None:
+    def __init__(self, where: Where, ifname: str, label: Optional[str] = None, index: Optional[int] = None) -> None:
         self.ifname = ifname
         self._own_fd = not isinstance(where, int)
         if isinstance(where, int):
@@ -48,7 +48,7 @@ class Port:
         self.label = label  # how commands name the namespace: a /run/netns name, a path, or None
         self._ipr: Optional[IPRoute] = None
         self._raw: Optional[Reader] = None
-        self._index: Optional[int] = None
+        self._index: Optional[int] = index  # known already (a dump the caller made), else looked up once
 
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:

@@ -169,8 +169,10 @@ def read_many(where: Any, ifnames: Iterable[str]) -> dict[str, dict[str, Any]]:
         tables = our_tables(fd)
         rd = Reader(fd)
         try:
+            if len(names) > 1:
+                rd.prefetch()  # one link and one qdisc dump for every port, not three gets each
             for name in names:
-                with Port(fd, name, label=label) as port:
+                with Port(fd, name, label=label, index=rd.index_of(name)) as port:
                     listing: Any = "unread"
                     if tables is not None and nftrules.table_name(name) not in tables:
                         listing = None

@@ -9,7 +9,7 @@ from __future__ import annotations
 import struct
 from typing import Any, Optional
 
-from .nlread import TC_H_INGRESS, TC_H_ROOT, Reader, tc_options
+from .nlread import TC_H_INGRESS, TC_H_ROOT, Reader, qdisc_head, tc_options
 
 OUR_HANDLE = 0x5654  # "VT": root qdiscs vnet-tui makes carry handle 5654:
 PSCHED_TICK_NS = 64  # PSCHED_SHIFT = 6: a tc "tick" is 64 ns since Linux 2.6.31
@@ -68,9 +68,13 @@ def _htb_classes(rd: Reader, index: int) -> list[dict[str, Any]]:
 
 
 def _root(rd: Reader, index: int) -> tuple[dict[str, Any], Optional[dict[str, Any]]]:
-    q = rd.qdisc(index, TC_H_ROOT)
-    if q is None:
+    raw = rd.qdisc_message(index, TC_H_ROOT)
+    if raw is None:
         return {"kind": None, "handle": None, "ours": False, "default": True}, None
+    kind, h = qdisc_head(raw)
+    if kind not in ("tbf", "htb"):  # nothing in its options to read: no decoding (noqueue on 5,000 ports)
+        return {"kind": kind, "handle": handle_text(h), "ours": False, "default": h == 0}, None
+    q = rd.decoded_tc(raw)
     kind = q.get_attr("TCA_KIND")
     h = q["handle"]
     ours = (h >> 16) == OUR_HANDLE and kind == "tbf"
