@@ -10,7 +10,6 @@ every column.  ``--json`` is the contract; the tables are for people.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -55,12 +54,12 @@ def run(args: argparse.Namespace) -> int:
     server = Server.from_args(args)
     topo = discover(server)
     if args.json:
-        from vnet_tui.core.text import for_json  # deferred: rich, not at CLI start
+        from vnet_tui.core.text import dumps  # deferred: rich, not at CLI start
 
         data = topo.to_json()
         add_policies(server, data)
         # indented for people at a terminal; compact (C encoder, fast) for scripts
-        print(json.dumps(for_json(data), indent=1 if sys.stdout.isatty() else None))
+        print(dumps(data, indent=1 if sys.stdout.isatty() else None))
         return 0
     from rich.console import Console  # deferred: rich, not at CLI start
 
