@@ -32,7 +32,7 @@ import threading
 import time
 from typing import Any, Literal, Optional
 
-from vnet_tui.core.errors import InvalidInput, VnetError
+from vnet_tui.core.errors import InvalidInput, NotPermitted, VnetError
 from vnet_tui.core.model import Topology
 from vnet_tui.core.readable import readable
 from vnet_tui.core.server import Server
@@ -46,6 +46,7 @@ from .result import OnTrace, TraceEvent, base_result, latency_json, not_tested
 from .spoof import run_spoof_test
 from .throughput import MAX_SECONDS, run_throughput_test
 from .vm import run_vm_test
+from .vmspoof import check_vm_kind
 
 MAX_FRAMES = 100_000
 WINDOW = 256  # frames in flight at most
@@ -96,16 +97,23 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
     if topology is None:
         topology = discover(server)
     with resolve(server, topology, target, ifname) as pair:
-        if pair.kind == "vme" and (spoof is not None or throughput is not None):
-            raise InvalidInput(f"{pair.name} is a VM adapter: --spoof and --throughput send from or to a guest end "
-                               "vnet-tui can open, a container's (a VM's NIC is inside its guest)",
+        if pair.kind == "vme" and throughput is not None:
+            raise InvalidInput(f"{pair.name} is a VM adapter: --throughput needs an end that can offer traffic at "
+                               "a known rate above the limit, and a VM's NIC is inside its guest, whose busybox "
+                               "has no sender that paces at a set rate: use a container adapter",
                                rule="pair-mode-needs-container")
+        if pair.kind == "vme" and spoof is not None:
+            check_vm_kind(spoof)
+            if pair.vm is not None and pair.vm.runtime != "lab":
+                raise NotPermitted(f"{pair.vm.owner_name} is run by {pair.vm.runtime}, not by vnet-tui: its guest "
+                                   "agent is not ours to make the guest send forged frames with",
+                                   rule="guest-agent-not-ours")
         if pair.kind == "vme":
-            result = base_result(pair.name, pair.kind, target, ifname, "host", frames)
-            if from_end == "guest":
+            result = base_result(pair.name, pair.kind, target, ifname, "guest" if spoof else "host", frames)
+            if from_end == "guest" and spoof is None:
                 result["note"] = ("a VM's guest end sends only what its guest decides to: the host end asks "
                                   "(ARP probes) and the guest answers, so both directions cross the pair")
-            return run_vm_test(pair, result, frames, on_trace=on_trace, rate=rate, cancel=cancel)
+            return run_vm_test(pair, result, frames, on_trace=on_trace, rate=rate, cancel=cancel, spoof=spoof)
         result = base_result(pair.name, pair.kind, target, ifname, from_end or "guest", frames)
         unplugged = _no_carrier(pair)
         if unplugged:

@@ -35,6 +35,7 @@ from .counters import GuestNic, agent_nic, delta_json, netlink_counters
 from .ends import Pair
 from .mirror import mirror_json
 from .result import OnTrace, TraceEvent, latency_json, not_tested
+from .vmspoof import run_vm_spoof_test
 
 PROBE_TIMEOUT = 0.5  # s: an answer later than this counts the probe as lost
 LATE_GRACE = 0.05  # s: after a lost probe, wait this long so a late answer is not taken for the next one's
@@ -89,8 +90,10 @@ def _snapshot(pair: Pair, qga: str, mac: Optional[str]) -> tuple[Optional[GuestN
 
 
 def run_vm_test(pair: Pair, result: dict[str, Any], frames: int, *, on_trace: Optional[OnTrace] = None,
-                rate: Optional[float] = None, cancel: Optional[threading.Event] = None) -> dict[str, Any]:
-    """Probe the guest through the VM adapter's tap; see the module docstring."""
+                rate: Optional[float] = None, cancel: Optional[threading.Event] = None,
+                spoof: Optional[str] = None) -> dict[str, Any]:
+    """Probe the guest through the VM adapter's tap; see the module docstring.  ``spoof``: the guest
+    sends forged pings instead (vmspoof.py), after the same checks."""
     vm, va, tap = pair.vm, pair.vm_adapter, pair.host
     assert vm is not None and va is not None
     trace = on_trace or (lambda _e: None)
@@ -128,6 +131,9 @@ def run_vm_test(pair: Pair, result: dict[str, Any], frames: int, *, on_trace: Op
                               f"{nic.name} in {vm.name} (guest end) is up but has no carrier: its cable is "
                               f"unplugged (the NIC's link is down in QEMU; adapter set {vm.name} {va.id} "
                               "--cable plugged plugs it back). Nothing was sent")
+    if spoof is not None:
+        result.update(mode="spoof", method="guest-pings")
+        return run_vm_spoof_test(pair, result, nic, spoof, frames, on_trace=on_trace, cancel=cancel)
     if not nic.ipv4:
         return not_tested(result, "guest-not-observable",
                           f"{vm.name}'s {nic.name} has no IPv4 address: nothing to ask with ARP (nothing was sent)")
