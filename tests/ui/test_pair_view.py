@@ -172,6 +172,56 @@ async def test_t_sends_frames_through_a_container_and_a_vm_pair(pair_lab: LabInf
         assert feed.join(5) or not feed.started
 
 
+async def _run_s(app: VnetApp, pilot: Any, screen: PairScreen) -> dict[str, Any]:
+    screen.result = None
+    await pilot.press("s")
+    await wait_for(pilot, lambda: screen.result is not None or "could not run" in screen_text(app), timeout=120,
+                   what="the spoof test's result")
+    assert screen.result is not None, screen_text(app)
+    return screen.result
+
+
+@pytest.mark.live
+@pytest.mark.qemu
+@pytest.mark.timeout(400)
+async def test_s_on_a_vm_makes_its_guest_send_spoofed_pings_that_its_taps_filter_drops(pair_lab: LabInfo):
+    """`s` on a VM adapter: the guest itself sends (through its agent); without a MAC filter they get past,
+    with one the tap drops and counts them; `k` picks the IPv4 source; `l` is refused with the reason."""
+    vm = pair_lab.vms[0]
+    feed = Watcher(Server(lab=pair_lab.name), interval=0.5)
+    app = VnetApp(feed)
+    try:
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await loaded(pilot)
+            screen = await _open(app, pilot, "vms")
+            assert "the guest itself sends" in screen_text(app)
+            r = await _run_s(app, pilot, screen)
+            assert r["mode"] == "spoof" and r["status"] == "got-past", r["message"]
+            assert r["spoof"]["sender"] == "guest" and r["spoof"]["guest_restored"] is True
+            assert r["spoof"]["got_past"] == r["sent"] == PairScreen.SPOOF_FRAMES
+            await pilot.press("l")
+            assert any("busybox" in n.message for n in app._notifications)
+            r = subprocess.run([sys.executable, "-m", "vnet_tui", "adapter", "set", vm.name, "net0", "--lab",
+                                pair_lab.name, "--mac-filter", "on"], capture_output=True, text=True, timeout=120)
+            assert r.returncode == 0, r.stderr
+            try:
+                r = await _run_s(app, pilot, screen)
+                assert r["status"] == "ok" and r["spoof"]["dropped_at_host"] == PairScreen.SPOOF_FRAMES, r["message"]
+                n = PairScreen.SPOOF_FRAMES
+                await wait_for(pilot, lambda: f"dropped at the host end {n:,} (mac filter, rule mac) · got past 0"
+                               in screen_text(app), timeout=10, what="the spoof result on screen")
+            finally:
+                r = subprocess.run([sys.executable, "-m", "vnet_tui", "adapter", "set", vm.name, "net0", "--lab",
+                                    pair_lab.name, "--mac-filter", "off"], capture_output=True, text=True, timeout=120)
+                assert r.returncode == 0, r.stderr
+            await pilot.press("k")
+            r = await _run_s(app, pilot, screen)
+            assert r["spoof"]["kind"] == "ipv4" and r["status"] == "got-past", r["message"]
+    finally:
+        feed.stop()
+        assert feed.join(5) or not feed.started
+
+
 def set_policy(lab_name: str, target: str, *flags: str) -> None:
     """``vnet-tui adapter set TARGET eth0 --lab LAB FLAGS…`` (the CLI, as an operator would)."""
     r = subprocess.run([sys.executable, "-m", "vnet_tui", "adapter", "set", target, "eth0", "--lab", lab_name, *flags],

@@ -19,6 +19,7 @@ from textual.widgets import RichLog
 from vnet_tui.core.errors import VnetError
 from vnet_tui.core.text import safe
 from vnet_tui.pair.forge import SPOOFS
+from vnet_tui.pair.vmspoof import VM_SPOOFS
 from vnet_tui.pair.result import TraceEvent
 
 from ..detail import Facts
@@ -64,7 +65,13 @@ class TrafficTest(Screen):
     def intro(self) -> Text:
         t = Text(f"t: {self.plan_text() or 'frames through the pair'}, each traced leaving one end, arriving at the "
                  "other", style="dim")
-        if not getattr(self, "ends", None) or not self.ends.is_vm:
+        if getattr(self, "ends", None) and self.ends.is_vm:
+            kind = self.spoof_kind if self.spoof_kind in VM_SPOOFS else VM_SPOOFS[0]
+            t.append(f"\ns: the guest itself sends {self.SPOOF_FRAMES:,} pings with a spoofed "
+                     f"{SPOOFS[kind].forged} (through its agent), counted dropped at the host end (k: "
+                     f"{' or '.join(VM_SPOOFS)}) · l: containers only (busybox has no sender at a set rate)",
+                     style="dim")
+        else:
             t.append(f"\ns: {self.SPOOF_FRAMES:,} frames with a spoofed {SPOOFS[self.spoof_kind].forged} from the "
                      f"guest end, counted dropped at the host end (k: what is spoofed) · l: {self.THROUGHPUT_SECONDS:g} s "
                      "of traffic against the host end's rate limit", style="dim")
@@ -82,7 +89,10 @@ class TrafficTest(Screen):
                     timeout=2)
 
     def action_spoof_kind(self) -> None:
-        self.spoof_kind = SPOOF_KINDS[(SPOOF_KINDS.index(self.spoof_kind) + 1) % len(SPOOF_KINDS)]
+        ends = getattr(self, "ends", None)
+        kinds = list(VM_SPOOFS) if ends is not None and ends.is_vm else SPOOF_KINDS
+        self.spoof_kind = kinds[(kinds.index(self.spoof_kind) + 1) % len(kinds)] if self.spoof_kind in kinds \
+            else kinds[0]
         self.notify(f"s now spoofs the {SPOOFS[self.spoof_kind].forged} ({self.spoof_kind})", timeout=2)
         self.repaint()
 
@@ -111,15 +121,19 @@ class TrafficTest(Screen):
             self.notify("the adapter is gone", severity="warning", timeout=3)
             return
         vm = ends.is_vm
-        if vm and mode != "frames":
-            self.notify("the spoof and throughput tests send from or to a container's guest end: a VM's NIC is "
-                        "inside its guest", severity="warning", timeout=4)
+        if vm and mode == "throughput":
+            self.notify("the throughput test needs traffic offered at a set rate: a VM's guest (busybox) has no "
+                        "such sender, so it runs on container adapters", severity="warning", timeout=4)
             return
+        if vm and mode == "spoof" and self.spoof_kind not in VM_SPOOFS:
+            self.spoof_kind = VM_SPOOFS[0]  # the guest forges only these (pair.vmspoof)
         frames, rate = (self.VM_FRAMES, self.VM_RATE) if vm else (self.CONTAINER_FRAMES, self.CONTAINER_RATE)
         h = ends.host.iface.ifname
         g = ends.guest.vm_adapter.id if vm and ends.guest.vm_adapter else (ends.guest.iface.ifname
                                                                             if ends.guest.iface else "?")
-        if vm:
+        if vm and mode == "spoof":
+            a, b, frames = f"the guest's {g}", h, self.SPOOF_FRAMES
+        elif vm:
             a, b = h, f"answered by the guest, back at {h}"
         elif mode == "frames":
             a, b = (g, h) if self.from_end == "guest" else (h, g)
