@@ -64,3 +64,56 @@ def test_an_unplugged_vm_cable_is_no_carrier_and_plugged_back_it_is_ok(vl):
     assert guest(vl, "cat /sys/class/net/eth0/carrier") == "1"
     code, r = pair_test(vl)
     assert code == 0 and r["status"] == "ok" and r["received"] == 20 and "cable" not in r, r
+
+
+def guest_state(info: LabInfo) -> tuple[str, str, str]:
+    """(the NIC's MAC, its IPv4 addresses, the neighbour table) inside the guest, through the agent."""
+    return (guest(info, "cat /sys/class/net/eth0/address"), guest(info, "ip -4 -o addr show dev eth0"),
+            guest(info, "arp -an -i eth0"))
+
+
+@pytest.mark.parametrize("kind, rule, setting", [
+    ("mac", "mac", ("--mac-filter", "on")),
+    ("ipv4", "ipv4", ("--ip-filter", "198.18.200.1,fd00:5654::200:1")),
+])
+def test_the_vms_guest_sends_spoofed_pings_that_get_past_without_a_filter_and_are_dropped_with_one(
+        vl, kind, rule, setting):
+    vm = vl.vm("vm201")
+    before = guest_state(vl)
+    assert before[0] == vm.guest_mac.lower()
+    code, r = pair_test(vl, "--spoof", kind, "--frames", "300")
+    assert code == 1 and r["status"] == "got-past", r
+    sp = r["spoof"]
+    assert r["mode"] == "spoof" and r["from"] == "guest" and sp["sender"] == "guest" and not sp["filter_set"]
+    assert r["sent"] == 300 and sp["left_guest"] >= 300 and sp["got_past"] == 300 and sp["dropped_at_host"] == 0
+    assert sp["guest_restored"] is True and guest_state(vl) == before
+    assert f"{setting[0]} {setting[1] if kind == 'ipv4' else 'on'}" in r["message"]
+    set_ = cli(vl, "adapter", "set", "vm201", "net0", *setting)
+    assert set_.returncode == 0, set_.stderr
+    try:
+        code, r = pair_test(vl, "--spoof", kind, "--frames", "300")
+        assert code == 0 and r["status"] == "ok", r
+        sp = r["spoof"]
+        assert sp["filter_set"] and sp["dropped_at_host"] == 300 == r["dropped_by_policy"] and sp["got_past"] == 0
+        assert sp["drops"]["rules"][rule] == 300 and sp["left_guest"] >= 300
+        assert r["mirror"]["directions"][0]["verdict"] == "policy"
+        assert sp["guest_restored"] is True and guest_state(vl) == before
+        text = cli(vl, "pair-test", "vm201", "net0", "--spoof", kind, "--frames", "50")
+        assert text.returncode == 0 and "vm201's guest sent 50 pings with a spoofed" in text.stdout, text.stdout
+        code, r = pair_test(vl)  # the guest's own traffic still passes the filter
+        assert code == 0 and r["received"] == 20, r
+    finally:
+        off = cli(vl, "adapter", "set", "vm201", "net0", setting[0], "off")
+        assert off.returncode == 0, off.stderr
+    assert guest_state(vl) == before
+
+
+def test_vm_modes_the_guest_cannot_do_are_refused_with_their_rule(vl):
+    for extra, rule in ((("--spoof", "arp"), "spoof-kind-needs-container"),
+                        (("--spoof", "ipv6"), "spoof-kind-needs-container"),
+                        (("--throughput", "3"), "pair-mode-needs-container")):
+        r = cli(vl, "pair-test", "vm201", "net0", *extra, "--json")
+        assert r.returncode == 2, r.stderr
+        err = json.loads(r.stdout)["error"]
+        assert err["rule"] == rule, err
+    assert "busybox" in err["message"]
