@@ -3,7 +3,7 @@
 The host is a parameter (root namespace, ``--netns`` or a lab's host).
 Containers are the namespaces whose veth peers live in the host (plus a
 lab's own container namespaces); VMs are the QEMU processes whose taps
-live in the host.  Pairs are resolved from IFLA_LINK + IFLA_LINK_NETNSID
+live in the host (vms.py).  Pairs are resolved from IFLA_LINK + IFLA_LINK_NETNSID
 and RTM_GETNSID — never from "ifindex + 1".
 
 A ``Discoverer`` keeps every namespace open between calls, so the live
@@ -12,72 +12,29 @@ worker reuses its sockets instead of reopening a thousand namespaces.
 
 from __future__ import annotations
 
-import errno
 import os
 import socket
 import time
-from dataclasses import dataclass
 from typing import Optional
 
 from vnet_tui.core.errors import NotFound
-from vnet_tui.core.model import (
-    VM,
-    Container,
-    Counters,
-    Host,
-    Interface,
-    NetnsRef,
-    Owner,
-    Peer,
-    Topology,
-    VMAdapter,
-)
+from vnet_tui.core.model import VM, Container, Host, Interface, NetnsRef, Peer, Topology
 from vnet_tui.core.server import Server
 from vnet_tui.net import rtnl
 from vnet_tui.net.namespace import Namespace, NsState, hidden_peer, named_nsids
 from vnet_tui.net.netns import NetnsError
-
 from vnet_tui.owners import identity
 from vnet_tui.owners.registry import Owners, scan_all
 
-from . import namespaces, netinfo, qemu, qmp
+from . import namespaces
+from .containerns import ContainerNs, VmIdentity
 from .interfaces import interfaces_from_state
-from .owned import LAB_PREFIX, container_owner, owner_of, process_state, qmp_is_ours
+from .owned import LAB_PREFIX, container_owner, owner_of
+from .vms import find_vms
 
 
 NAMED_BY_THE_KERNEL = ("netns", "process")  # owners found without any runtime's record
 YOUNG = 120.0  # s: a container this young may still get its runtime's record
-
-
-@dataclass
-class ContainerNs:
-    """A namespace that holds guest ends, with whose it is and how we name it."""
-
-    ns: Namespace
-    info: namespaces.NsInfo
-    name: str  # the display name: unique among the server's containers and VMs
-    runtime: str
-    nsname: Optional[str]
-    owner: Optional[Owner] = None
-    nsid: Optional[int] = None  # the host's id for it: kept for the namespace's life, asked once
-    since: float = 0.0  # time.monotonic() when it was first found
-
-    @property
-    def owner_name(self) -> str:
-        return self.owner.name if self.owner else self.name
-
-    @property
-    def key(self) -> str:
-        return f"{self.runtime}:{self.owner.id if self.owner else self.ns.inode}"
-
-
-@dataclass(frozen=True)
-class VmIdentity:
-    """A VM as display naming sees it (identity.Named)."""
-
-    runtime: str
-    owner_name: str
-    key: str
 
 
 def _open(info: namespaces.NsInfo) -> Optional[Namespace]:
@@ -299,55 +256,10 @@ class Discoverer:
         return Topology(host, containers, vms)
 
     def _vms(self, host_ifaces: list[Interface], owners: Optional[Owners] = None) -> list[VM]:
-        """QEMU processes whose taps live in the host namespace, named and stated by their owners.
-
-        A VM run by libvirt takes its name, state and NIC names from
-        libvirt; its QMP monitor is libvirt's and is never opened.  Only a
-        lab's own QMP sockets are asked (status, guest MACs, hot-plugged
-        NICs).  Any other QEMU is described from its process alone.
-        """
+        """The VMs (vms.find_vms), given display names unique among the containers and VMs; their taps'
+        peers set."""
         by_name = {i.ifname: i for i in host_ifaces}
-        if owners is None:
-            owners = scan_all(only=("libvirt",))
-        vms: list[VM] = []
-        for proc in qemu.find_qemu_processes():
-            adapters = qemu.vm_adapters(proc)
-            taps = [a.host_ifname for a in adapters if a.host_ifname]
-            # a QEMU in another namespace is another server's, whatever its taps are called: tap names
-            # repeat across servers (libvirt's vnet0, vnet1 … per daemon); only when the process's
-            # namespace cannot be read do its tap names decide
-            if proc.netns_inode is not None and proc.netns_inode != self.host.inode:
-                continue
-            if proc.netns_inode is None and not any(t in by_name for t in taps):
-                continue
-            cl = proc.cmdline
-            rec = owners.by_pid.get(proc.pid)
-            owner: Optional[Owner] = owner_of(rec) if rec is not None and rec.kind == "vm" else None
-            pstate = process_state(proc.pid)
-            running = not cl.paused and pstate != "stopped"
-            ours = qmp_is_ours(cl.qmp)
-            if owner is not None:
-                running = owner.state == "running"
-                adapters = owned_adapters(adapters, owner)
-            else:
-                name = cl.name or f"qemu-{proc.pid}"
-                if ours and pstate != "stopped" and cl.qmp:
-                    status = qmp.query_status(cl.qmp)
-                    if status is not None:
-                        running = status == "running"
-                    live = qmp.query_rx_filter_macs(cl.qmp)
-                    hot = None
-                    if any(a.id.startswith("tap:") for a in adapters):  # hot-plugged: ask QEMU what they are
-                        hot = netinfo.taps_by_ifname(qmp.info_network(cl.qmp))
-                    adapters = qemu.vm_adapters(proc, live_macs=live, hot=hot)
-                    state: Optional[str] = "running" if running else "paused"
-                else:  # nobody we may ask: the process says what it can
-                    state = "stopped" if pstate == "stopped" else None
-                owner = Owner("lab" if ours else "qemu", name if ours else f"pid:{proc.pid}", name, state=state)
-            mine = owner.runtime == "lab"  # only a lab's monitor and agent are ours to talk to
-            vm = VM(owner.name, proc.pid, running, cl.qmp if mine else None, adapters,
-                    qga=cl.qga if mine else None, owner=owner, runtime=owner.runtime)
-            vms.append(vm)
+        vms = find_vms(self.host.inode, by_name, owners)
         self.vm_names = [VmIdentity(v.runtime, v.owner_name, f"{v.runtime}:{v.owner.id if v.owner else v.pid}")
                          for v in vms]
         names = identity.displays([*self.containers.values(), *self.vm_names])
@@ -359,27 +271,6 @@ class Discoverer:
                     tap.peer = Peer("vm", v.name, adapter=a.id, mac=a.guest_mac)
         vms.sort(key=lambda v: v.name)
         return vms
-
-
-def owned_adapters(adapters: list[VMAdapter], owner: Owner) -> list[VMAdapter]:
-    """The VM's adapters named as its owner names them (libvirt: net0 / vnet0, not hostnet0).
-
-    The kernel stays the truth for the tap; the owner's NIC list gives the
-    id the operator uses and the guest MAC, matched by tap name, then MAC.
-    """
-    nics = owner.details.get("nics") or []
-    by_target = {n.get("target"): n for n in nics if n.get("target")}
-    by_mac = {(n.get("mac") or "").lower(): n for n in nics if n.get("mac")}
-    out: list[VMAdapter] = []
-    for a in adapters:
-        nic = by_target.get(a.host_ifname) or by_mac.get((a.guest_mac or "").lower())
-        if nic is None:
-            out.append(a)
-            continue
-        mac = (nic.get("mac") or a.guest_mac or "").lower() or None
-        out.append(VMAdapter(nic.get("alias") or a.id, mac, a.host_ifname or nic.get("target"),
-                             nic.get("model") or a.model, netdev=nic.get("netdev") or a.id))
-    return out
 
 
 def may_enter_namespaces() -> bool:

@@ -27,11 +27,11 @@ from vnet_tui.net.session import EVENT_GROUPS, DumpInterrupted
 from vnet_tui.net.sweep import ends_of
 
 from .assemble import Assembler
+from .events import SHARED
 from .feed import EndKey
 from .privilege import CAP_SYS_ADMIN, effective_caps
 
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
-SHARED = -1  # the selector's key for the shared event socket (a namespace's key is its inode)
 
 
 def dump(ns: Namespace) -> Optional[NsState]:

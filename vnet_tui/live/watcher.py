@@ -1,7 +1,13 @@
 """The live watcher: one thread follows a whole server through netlink.
 
-- Structure (structure.py): each watched namespace (the host and every
-  container) has an event socket on the link and address groups; events
+Over 300 lines on purpose: one thread's loop, whose timers, commands and
+sweeps share that thread's state; what stands alone lives beside it
+(structure.py, events.py, turns.py, fastrates.py).
+
+- Structure (structure.py): the host's event socket on the link and
+  address groups also hears every container the host has an nsid for
+  (net/allns.py); a container without one, or a watcher refused that,
+  has a socket of its own (events.py reads either); events
   update that namespace's cached dump, and the ends are re-paired from
   the cached dumps as soon as the events already waiting are read; events
   within SETTLE of the last re-pairing wait for the next one, so a burst
@@ -46,13 +52,13 @@ from typing import Any, Callable, Optional
 
 from vnet_tui.core.errors import VnetError
 from vnet_tui.core.server import Server
-from vnet_tui.net.session import Resync
 from vnet_tui.net.sweep import SweepPlan
 
-from .events import discard_events, read_events, read_events_by_nsid
+from .events import deliver
 from .fastrates import FastRateTracker
 from .feed import EndKey, OnError, OnSample, OnTopology, Sample
-from .structure import SHARED, WATCHED_DIRS, Structure, dir_entries
+from .structure import WATCHED_DIRS, Structure, dir_entries
+from .turns import plan_turns
 
 
 def describe(e: BaseException) -> str:
@@ -375,85 +381,23 @@ class Watcher:
                 s.rescan_ns = s.rescan_vms = True
                 self._apply(force=True)
 
-    def _read_events(self, inode: int) -> None:
-        if inode == SHARED:
-            self._read_shared()
-            return
-        sock = self._s.sockets.get(inode)
-        if sock is None:
-            return
-        try:
-            events = read_events(sock)
-        except Resync:
-            # events were lost: what is still queued came before the loss, and the re-dump
-            # (empty events: "re-dump it") replaces all of it
-            self.overruns += 1
-            discard_events(sock)
-            events = []
-        except OSError:
-            events = []
-            self._s.rescan_ns = True
-        else:
-            if not events:
-                return
-        self._s.on_events(inode, events)
-        # a lone change (the usual `ip link set … down`) is applied as soon as the events
-        # already waiting are read (the select loop drains every ready socket first);
-        # events within SETTLE of the last re-pairing wait for the next one, so a burst coalesces
-        self._schedule(max(time.monotonic(), self._last_apply + self.SETTLE))
+    def _read_events(self, key: int) -> None:
+        applied, overflowed = deliver(self._s, key)
+        self.overruns += overflowed
+        if applied:
+            # a lone change (the usual `ip link set … down`) is applied as soon as the events
+            # already waiting are read (the select loop drains every ready socket first);
+            # events within SETTLE of the last re-pairing wait for the next one, so a burst coalesces
+            self._schedule(max(time.monotonic(), self._last_apply + self.SETTLE))
 
     # -- counters ----------------------------------------------------------
-    def _read_shared(self) -> None:
-        """Events of the host and the containers it numbers, from the one socket they share."""
-        s = self._s
-        if s.shared is None:
-            return
-        try:
-            batches = read_events_by_nsid(s.shared)
-        except Resync:  # any of them may have lost events: every one is re-dumped
-            self.overruns += 1
-            discard_events(s.shared)
-            for inode in s.sharing():
-                s.on_events(inode, [])
-        except OSError:
-            s.rescan_ns = True
-        else:
-            got = False
-            for nsid, events in batches.items():
-                inode = s.inode_of(nsid)
-                if inode is not None and events:
-                    s.on_events(inode, events)
-                    got = True
-            if not got:
-                return
-        self._schedule(max(time.monotonic(), self._last_apply + self.SETTLE))
-
     def _make_plans(self) -> None:
-        """One plan for every namespace, or — past SWEEP_BUDGET — one per turn: the host and the hot
-        namespaces in each, the others shared out among the turns."""
         s = self._s
         assert s is not None
-        nss, ends = s.namespaces(), s.ends()
+        nss = s.namespaces()
         self._plan_version, self._plans_hot = s.version, self._hot
         self._inodes = frozenset(ns.inode for ns in nss)
-        if len(nss) - 1 <= self.SWEEP_BUDGET:
-            self._plans = [SweepPlan(nss, ends)]
-            return
-        host, rest = nss[0], nss[1:]
-        hot_ns = {k[0] for k in self._hot}
-        hot = [ns for ns in rest if ns.inode in hot_ns]
-        cold = [ns for ns in rest if ns.inode not in hot_ns]
-        turns = -(-len(cold) // self.SWEEP_BUDGET)
-        # the host: dumped whole in the first turn; in the others only its ends on screen (get requests)
-        st = s.states.get(host.inode)
-        known = {l.ifindex for l in st.links} if st is not None else set()
-        hot_host = sorted(k[1] for k in self._hot if k[0] == host.inode and k[1] in known)
-        self._plans = [SweepPlan([host, *hot, *cold[0::turns]], ends)]
-        for i in range(1, turns):
-            if hot_host:
-                self._plans.append(SweepPlan([host, *hot, *cold[i::turns]], {**ends, host.inode: hot_host}))
-            else:
-                self._plans.append(SweepPlan([*hot, *cold[i::turns]], ends))
+        self._plans = plan_turns(nss, s.ends(), s.states, self._hot, self.SWEEP_BUDGET)
 
     def _sweep(self) -> None:
         s = self._s
