@@ -9,7 +9,7 @@ Both ends' counter deltas and the mirror check (what one end sent, the
 other received) come with the result.  Nothing is sent anywhere but the
 two ends of that pair; adapters carrying the SSH session are refused.
 
-Two demo modes show the host end's policy at work (container adapters):
+Two demo modes show the host end's policy at work:
 
   --spoof mac|arp-mac|ipv4|arp|ipv6|nd
       N frames (--frames) with a forged source MAC, ARP sender MAC, IPv4
@@ -20,6 +20,12 @@ Two demo modes show the host end's policy at work (container adapters):
       further, filter or not. The mirror check calls the difference
       "policy", not loss. Without a filter (adapter set … --mac-filter on /
       --ip-filter on) the frames get past: status "got-past", exit 1.
+      A lab VM's adapter: --spoof mac or ipv4 only, and the guest itself
+      sends (through its guest agent: busybox gives its NIC the spoofed MAC
+      or a spoofed /32 and pings an unused address pointed at the tap's own
+      MAC), restored in the same run and checked ("guest_restored"); arp,
+      arp-mac, ipv6 and nd are refused (spoof-kind-needs-container), and a
+      VM vnet-tui did not make (guest-agent-not-ours).
   --throughput SECONDS
       full-size frames for SECONDS (1-60) at 3x the host end's rate limit,
       from the guest end against --rate-out (the nftables policer) or from
@@ -28,10 +34,13 @@ Two demo modes show the host end's policy at work (container adapters):
       second, the rate held after the first second against the limit read
       from the kernel, and the limit's drop counters. Status "ok" when it
       held within 35 % of the limit; "no-limit", "over-limit",
-      "below-limit" or "limit-not-reached" otherwise, exit 1.
+      "below-limit" or "limit-not-reached" otherwise, exit 1. Containers
+      only (pair-mode-needs-container): a VM's guest has no sender that
+      offers traffic at a set rate.
 
-A guest end that is up without carrier (its cable unplugged: the host end
-is down) is reported as "no-carrier", apart from an end that is down
+A guest end that is up without carrier (its cable unplugged: a container's
+host end down, a lab VM's NIC link down in QEMU, read inside the guest
+through its agent) is reported as "no-carrier", apart from an end that is down
 itself ("end-down"); nothing is sent. VLAN traffic checks need bridge
 VLAN filtering, which this kernel may lack (adapter set --vlan refuses
 with kernel-lacks-bridge-vlan-filtering): pair-test has none.

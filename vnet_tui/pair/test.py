@@ -16,7 +16,9 @@ VM adapters go to ``vm.run_vm_test`` (ARP probes the guest answers).
 Two demo modes show a container adapter's policy at work:
 ``spoof=KIND`` (spoof.py: forged frames from the guest end, dropped and
 counted by the host end's filters) and ``throughput=SECONDS``
-(throughput.py: traffic held at the host end's rate limit).  Before
+(throughput.py: traffic held at the host end's rate limit).  A lab VM's
+adapter takes ``spoof`` ``mac``/``ipv4``, sent by its guest (vmspoof.py),
+and no ``throughput``; its no-carrier is read inside the guest (vm.py).  Before
 anything is sent, a guest end without carrier — the cable unplugged at
 the host end — is reported as ``no-carrier``, apart from an end that is
 administratively down (``end-down``).
