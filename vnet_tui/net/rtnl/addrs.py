@@ -103,11 +103,14 @@ def _ifaddr(index: int, cidr: str, flags: int = 0) -> bytes:
     return body
 
 
-def new_addr(seq: int, index: int, cidr: str, nodad: bool = False) -> bytes:
-    """``ip addr add ADDR/PLEN dev INDEX [nodad]`` (nodad: IPv6 only; an IPv4 address has no DAD)."""
+def new_addr(seq: int, index: int, cidr: str, nodad: bool = False, ack: bool = True) -> bytes:
+    """``ip addr add ADDR/PLEN dev INDEX [nodad]`` (nodad: IPv6 only; an IPv4 address has no DAD).
+
+    ``ack=False``: the kernel answers only a refusal (a batch whose last request is acked).
+    """
     flags = IFA_F_NODAD if nodad and ":" in cidr else 0
     body = _ifaddr(index, cidr, flags)
-    return message(RTM_NEWADDR, NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, seq, body)
+    return message(RTM_NEWADDR, NLM_F_REQUEST | (NLM_F_ACK if ack else 0) | NLM_F_CREATE | NLM_F_EXCL, seq, body)
 
 
 def del_addr(seq: int, index: int, cidr: str) -> bytes:

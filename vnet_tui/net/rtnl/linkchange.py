@@ -75,16 +75,17 @@ def new_veth(seq: int, ifname: str, mac: str, peer_ifname: str, peer_mac: str, p
 
 def set_link(seq: int, index: int, *, ifname: Optional[str] = None, address: Optional[str] = None,
              mtu: Optional[int] = None, master: Optional[int] = None, ifalias: Optional[str] = None,
-             state: Optional[str] = None) -> bytes:
+             state: Optional[str] = None, ack: bool = True) -> bytes:
     """``ip link set dev INDEX …``: master 0 is nomaster; ifalias "" clears the alias; state up|down.
 
-    ``index`` 0: the link named ``ifname`` (then not a rename).
+    ``index`` 0: the link named ``ifname`` (then not a rename).  ``ack=False``:
+    the kernel answers only a refusal (a batch whose last request is acked).
     """
     body = ifinfo_state(index, state) + _link_attrs(ifname, address, mtu, master)
     if ifalias is not None:
         # no NUL: an empty payload removes the alias (dev_set_alias with length 0), as `ip link set alias ""`
         body += attr(IFLA_IFALIAS, ifalias.encode())
-    return message(RTM_NEWLINK, _CHANGE, seq, body)
+    return message(RTM_NEWLINK, _CHANGE if ack else NLM_F_REQUEST, seq, body)
 
 
 def del_link(seq: int, index: int = 0, ifname: Optional[str] = None) -> bytes:
