@@ -1,4 +1,5 @@
-"""pair-test on a lab VM's adapter: the cable unplugged through QMP → no-carrier, read inside the guest."""
+"""pair-test on a lab VM's adapter: the cable unplugged through QMP → no-carrier, read inside the guest;
+--spoof mac|ipv4 sent by the guest itself through its agent, and the guest restored."""
 
 from __future__ import annotations
 
@@ -66,10 +67,11 @@ def test_an_unplugged_vm_cable_is_no_carrier_and_plugged_back_it_is_ok(vl):
     assert code == 0 and r["status"] == "ok" and r["received"] == 20 and "cable" not in r, r
 
 
-def guest_state(info: LabInfo) -> tuple[str, str, str]:
-    """(the NIC's MAC, its IPv4 addresses, the neighbour table) inside the guest, through the agent."""
+def guest_state(info: LabInfo) -> tuple[str, str, bool]:
+    """(the NIC's MAC, its IPv4 addresses, whether the test's neighbour entry is there) inside the guest,
+    through the agent (other neighbours come and go as the guest learns them)."""
     return (guest(info, "cat /sys/class/net/eth0/address"), guest(info, "ip -4 -o addr show dev eth0"),
-            guest(info, "arp -an -i eth0"))
+            "(198.18.255.67)" in guest(info, "arp -an -i eth0"))
 
 
 @pytest.mark.parametrize("kind, rule, setting", [
@@ -80,7 +82,7 @@ def test_the_vms_guest_sends_spoofed_pings_that_get_past_without_a_filter_and_ar
         vl, kind, rule, setting):
     vm = vl.vm("vm201")
     before = guest_state(vl)
-    assert before[0] == vm.guest_mac.lower()
+    assert before[0] == vm.guest_mac.lower() and not before[2]
     code, r = pair_test(vl, "--spoof", kind, "--frames", "300")
     assert code == 1 and r["status"] == "got-past", r
     sp = r["spoof"]
@@ -117,3 +119,25 @@ def test_vm_modes_the_guest_cannot_do_are_refused_with_their_rule(vl):
         err = json.loads(r.stdout)["error"]
         assert err["rule"] == rule, err
     assert "busybox" in err["message"]
+
+
+def test_a_guest_left_forged_is_seen_and_restored_through_its_agent(vl):
+    """What the spoof test does after its script: ask the agent whether the guest is as it was, and restore
+    it when not (here the guest is left forged by hand, as a script cut short would leave it)."""
+    from vnet_tui.pair import vmspoof
+
+    vm = vl.vm("vm201")
+    mac = vm.guest_mac.lower()
+    before = guest_state(vl)
+    guest(vl, f"ip link set eth0 address {vmspoof.forge.SPOOF_MAC}; ip addr add {vmspoof.forge.SPOOF_V4}/32 dev eth0; "
+              f"arp -i eth0 -s {vmspoof.TARGET} 02:00:00:00:00:01")
+    try:
+        ok, off = vmspoof._restored(vm.qga, "mac", mac, "eth0")
+        assert not ok and f"not {mac}" in off and vmspoof.forge.SPOOF_V4 in off and vmspoof.TARGET in off
+        vmspoof._restore(vm.qga, "mac", mac, "eth0")
+        vmspoof._restore(vm.qga, "ipv4", mac, "eth0")
+        assert vmspoof._restored(vm.qga, "mac", mac, "eth0") == (True, "")
+    finally:
+        guest(vl, f"ip link set eth0 address {mac}; ip addr del {vmspoof.forge.SPOOF_V4}/32 dev eth0 2>/dev/null; "
+                  f"arp -i eth0 -d {vmspoof.TARGET} 2>/dev/null; true")
+    assert guest_state(vl) == before
