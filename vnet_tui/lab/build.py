@@ -19,6 +19,11 @@ namespace's links; this side keeps its system calls per container few
 
 A lab bigger than a bridge's 1,024 ports gets br1, br2, … (names.py),
 each linked to br0 by a veth pair: one L2 segment, br0 its gateway.
+
+Over 300 lines on purpose: one build, whose steps (host, bridges, taps,
+containers in batches, VMs) share the builder's state — the keeper's
+channel, the sockets, what was made so far for the rollback; the parts that
+stand alone live beside it (bulk, keeper, kernel, names, limits, info).
 """
 
 from __future__ import annotations
