@@ -51,6 +51,9 @@ def test_an_unplugged_vm_cable_is_no_carrier_and_plugged_back_it_is_ok(vl):
     assert set_.returncode == 0, set_.stderr
     try:
         assert guest(vl, "cat /sys/class/net/eth0/carrier") == "0"
+        # the guest kernel's linkwatch turns operstate down up to a second after carrier (CI saw "up")
+        assert guest(vl, "for i in $(seq 50); do [ $(cat /sys/class/net/eth0/operstate) = down ] && break; "
+                         "sleep 0.1; done; cat /sys/class/net/eth0/operstate") == "down"
         code, r = pair_test(vl)
         assert code == 1 and r["status"] == "no-carrier", r
         assert r["sent"] == 0 and r["ends"] == {"guest": None, "host": None}
