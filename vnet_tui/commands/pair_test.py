@@ -1,4 +1,5 @@
-"""`vnet-tui pair-test TARGET IFNAME [--from guest|host] [--frames N] [--spoof KIND | --throughput SECONDS] [--json]`:
+"""`vnet-tui pair-test TARGET IFNAME [--from guest|host] [--frames N] [--spoof KIND | --throughput SECONDS |
+--isolation] [--json]`:
 traffic through one adapter.
 
 A container adapter (veth): N marked frames (EtherType 0x88b5, sent to
@@ -34,9 +35,28 @@ Two demo modes show the host end's policy at work:
       second, the rate held after the first second against the limit read
       from the kernel, and the limit's drop counters. Status "ok" when it
       held within 35 % of the limit; "no-limit", "over-limit",
-      "below-limit" or "limit-not-reached" otherwise, exit 1. Containers
-      only (pair-mode-needs-container): a VM's guest has no sender that
-      offers traffic at a set rate.
+      "below-limit" or "limit-not-reached" otherwise, exit 1. A lab VM's
+      adapter too, its guest's side through its agent: --from host, a
+      busybox loop samples what the guest's NIC received; from the guest,
+      it pings at 3x the limit in full-size fragments, counted at the tap
+      before and past its policer; another manager's VM is refused
+      (guest-agent-not-ours).
+  --isolation
+      proves adapter set … --isolated on (the host end's bridge port
+      isolated, flood off). Two temporary probe ports are added to the host
+      end's bridge inside the lab's host namespace (an "open" one and an
+      isolated one, learning off, removed however the test ends) and send N
+      frames of each kind toward the adapter; a socket on the guest end
+      counts what arrives. unknown-unicast (open probe, a MAC no FDB knows:
+      only flood off holds it back), isolated-unicast (isolated probe, the
+      guest's MAC: only isolated holds it back), isolated-broadcast
+      (isolated probe: only isolated) and open-broadcast (open probe: the
+      control, which must arrive). Status "ok" when nothing of the first
+      three arrived and every control did; "got-past" (exit 1) when some
+      did, naming the adapter set … --isolated on that holds them back;
+      "lost" when control frames did not arrive. Lab containers only
+      (isolation-needs-lab, pair-mode-needs-container); an adapter on no
+      bridge is refused (isolated-not-bridge-port); no --from with it.
 
 A guest end that is up without carrier (its cable unplugged: a container's
 host end down, a lab VM's NIC link down in QEMU, read inside the guest
@@ -92,6 +112,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     mode.add_argument("--throughput", type=_seconds, metavar="SECONDS",
                       help="send for SECONDS as fast as the host end's rate limit allows and measure what arrives "
                            "against the limit (rate-out from the guest end, rate-in from the host end)")
+    mode.add_argument("--isolation", action="store_true",
+                      help="send N frames of each kind the host end's isolation holds back (and a control) from "
+                           "temporary probe ports on its bridge, and count what reaches the guest end (lab "
+                           "containers)")
     p.add_argument("--trace", action="store_true",
                    help="print every frame as it leaves one end and arrives at the other (to stderr with --json)")
     p.add_argument("--json", action="store_true", help="the result as JSON")
@@ -107,6 +131,8 @@ def _tracer(out: Any) -> Any:
             print(e.text, file=out)
         elif e.kind == "sent":
             print(f"  #{e.seq:05d} ─▶ left", file=out)
+        elif e.kind == "arrived" and e.latency_ms is None and e.text:
+            print(f"  #{e.seq:05d} ▶─ {e.text} arrived at the guest end ({e.received:,})", file=out)
         elif e.kind == "arrived" and e.latency_ms is None:
             print(f"  got past the host end ({e.received:,})", file=out)
         elif e.kind == "arrived":
@@ -133,7 +159,29 @@ def _counter_rows(ends: dict[str, Optional[dict[str, int]]]) -> list[str]:
     return rows
 
 
+def _isolation_rows(r: dict[str, Any]) -> list[str]:
+    iso = r["isolation"]
+    f = iso["flags"]
+    rows = [f"  host end flags (read from the kernel): isolated {'on' if f['isolated'] else 'off'}  "
+            f"flood {'on' if f['unicast_flood'] else 'off'}  bcast_flood {'on' if f['bcast_flood'] else 'off'}",
+            f"  {'kind':<20}{'from':<16}{'to':<19}{'held by':<13}{'sent':>7}{'arrived':>9}{'held back':>11}"
+            f"{'lost':>6}"]
+    for name, k in iso["kinds"].items():
+        by = {"isolated": "isolated", "unicast_flood": "flood off", None: "— (control)"}[k["flag"]]
+        if k["skipped"]:
+            rows.append(f"  {name:<20}skipped: {k['skipped']}")
+            continue
+        rows.append(f"  {name:<20}{k['from']:<16}{k['to']:<19}{by:<13}{k['sent']:>7,}{k['arrived']:>9,}"
+                    f"{k['held_back']:>11,}{k['lost']:>6,}")
+    rows.append("  probe ports: " + "  ".join(f"{p['name']} ({'isolated' if p['isolated'] else 'open'}, "
+                                             f"{p['entered_bridge'] if p['entered_bridge'] is not None else '?'} entered the bridge)" for p in iso["probes"])
+                + ("; removed" if iso["probes_removed"] else ""))
+    return rows
+
+
 def _mode_rows(r: dict[str, Any]) -> list[str]:
+    if r.get("mode") == "isolation":
+        return _isolation_rows(r)
     if r.get("mode") == "spoof":
         sp = r["spoof"]
         left = f"{sp['left_guest']:,}" if sp["left_guest"] is not None else "?"
@@ -199,7 +247,8 @@ def run(args: argparse.Namespace) -> int:
     on_trace = _tracer(sys.stderr if args.json else sys.stdout) if args.trace else None
     try:
         result = run_pair_test(server, args.target, args.ifname, args.from_end, args.frames,
-                               on_trace=on_trace, rate=args.rate, spoof=args.spoof, throughput=args.throughput)
+                               on_trace=on_trace, rate=args.rate, spoof=args.spoof, throughput=args.throughput,
+                               isolation=args.isolation)
     except OSError as e:
         if e.errno in (errno.EPERM, errno.EACCES):
             return fail(args, NOT_PERMITTED, "privilege",

@@ -18,7 +18,8 @@ Two demo modes show a container adapter's policy at work:
 counted by the host end's filters) and ``throughput=SECONDS``
 (throughput.py: traffic held at the host end's rate limit).  A lab VM's
 adapter takes ``spoof`` ``mac``/``ipv4``, sent by its guest (vmspoof.py),
-and no ``throughput``; its no-carrier is read inside the guest (vm.py).  Before
+and ``throughput`` (vmthroughput.py: the guest's side through its agent);
+its no-carrier is read inside the guest (vm.py).  Before
 anything is sent, a guest end without carrier — the cable unplugged at
 the host end — is reported as ``no-carrier``, apart from an end that is
 administratively down (``end-down``).
@@ -45,6 +46,7 @@ from .counters import delta_json, netlink_counters
 from .ends import End, Pair, resolve
 from .mirror import mirror_json
 from .result import OnTrace, TraceEvent, base_result, latency_json, not_tested
+from .isolation import check_isolation_target, run_isolation_test
 from .spoof import run_spoof_test
 from .throughput import MAX_SECONDS, run_throughput_test
 from .vm import run_vm_test
@@ -78,7 +80,8 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
                   frames: int = 1000, *,
                   topology: Optional[Topology] = None, on_trace: Optional[OnTrace] = None,
                   rate: Optional[float] = None, cancel: Optional[threading.Event] = None,
-                  spoof: Optional[str] = None, throughput: Optional[float] = None) -> dict[str, Any]:
+                  spoof: Optional[str] = None, throughput: Optional[float] = None,
+                  isolation: bool = False) -> dict[str, Any]:
     """Test the adapter TARGET IFNAME end to end; returns the result dict (result.py).
 
     ``from_end``: which end sends (default: a container's guest end; a
@@ -87,10 +90,14 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
     InvalidInput (bad ``frames``/``from_end``/mode).
     ``topology``: a discovered topology to use (default: discover now).
     ``spoof``: a kind of spoofing (forge.SPOOFS) to send from the guest end instead of marked frames;
-    ``throughput``: seconds to send for, measured against the host end's rate limit.  Both: containers only.
+    ``throughput``: seconds to send for, measured against the host end's rate limit.  A VM: lab VMs only.
+    ``isolation``: frames from temporary probe ports on the host end's bridge (isolation.py; lab containers).
     """
     check_frames(frames)
     check_modes(spoof, throughput)
+    if isolation and (spoof is not None or throughput is not None or from_end is not None):
+        raise InvalidInput("--isolation sends from probe ports on the host end's bridge, not from either end: "
+                           "no --from, --spoof or --throughput with it", rule="pair-mode")
     if from_end not in (None, "guest", "host"):
         raise InvalidInput(f"--from {from_end!r}: guest or host", rule="from")
     if spoof is not None and from_end == "host":
@@ -99,23 +106,23 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
     if topology is None:
         topology = discover(server)
     with resolve(server, topology, target, ifname) as pair:
-        if pair.kind == "vme" and throughput is not None:
-            raise InvalidInput(f"{pair.name} is a VM adapter: --throughput needs an end that can offer traffic at "
-                               "a known rate above the limit, and a VM's NIC is inside its guest, whose busybox "
-                               "has no sender that paces at a set rate: use a container adapter",
-                               rule="pair-mode-needs-container")
+        if isolation:
+            check_isolation_target(pair, server.lab)
         if pair.kind == "vme" and spoof is not None:
             check_vm_kind(spoof)
-            if pair.vm is not None and pair.vm.runtime != "lab":
-                raise NotPermitted(f"{pair.vm.owner_name} is run by {pair.vm.runtime}, not by vnet-tui: its guest "
-                                   "agent is not ours to make the guest send forged frames with",
-                                   rule="guest-agent-not-ours")
+        if pair.kind == "vme" and (spoof is not None or throughput is not None) and pair.vm is not None \
+                and pair.vm.runtime != "lab":
+            raise NotPermitted(f"{pair.vm.owner_name} is run by {pair.vm.runtime}, not by vnet-tui: its guest "
+                               "agent is not ours to " + ("make the guest send forged frames with" if spoof else
+                                                          "run the guest's side of a throughput test with"),
+                               rule="guest-agent-not-ours")
         if pair.kind == "vme":
             result = base_result(pair.name, pair.kind, target, ifname, "guest" if spoof else "host", frames)
-            if from_end == "guest" and spoof is None:
+            if from_end == "guest" and spoof is None and throughput is None:
                 result["note"] = ("a VM's guest end sends only what its guest decides to: the host end asks "
                                   "(ARP probes) and the guest answers, so both directions cross the pair")
-            return run_vm_test(pair, result, frames, on_trace=on_trace, rate=rate, cancel=cancel, spoof=spoof)
+            return run_vm_test(pair, result, frames, on_trace=on_trace, rate=rate, cancel=cancel, spoof=spoof,
+                               throughput=throughput, from_end=from_end)
         result = base_result(pair.name, pair.kind, target, ifname, from_end or "guest", frames)
         unplugged = _no_carrier(pair)
         if unplugged:
@@ -126,6 +133,9 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
             assert end is not None
             if _down(end):
                 return not_tested(result, "end-down", f"{end.label} is down: nothing can cross the pair")
+        if isolation:
+            result.update(mode="isolation", frames=frames, **{"from": "probe"})
+            return run_isolation_test(pair, result, frames, server.lab, on_trace=on_trace, cancel=cancel)
         if spoof is not None:
             result.update(mode="spoof", frames=frames)
             return run_spoof_test(pair, result, spoof, frames, on_trace=on_trace, cancel=cancel)
