@@ -32,7 +32,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any, Optional
 
-from vnet_tui.core.errors import ChangeFailed, InvalidInput, NotFound
+from vnet_tui.core.errors import InvalidInput, NotFound
 from vnet_tui.core.model import VM, Adapter, Topology
 from vnet_tui.core.server import Server
 
@@ -49,6 +49,7 @@ from .guestagent import (  # guest_exec, agent_addresses, guest_addresses_possib
     guest_addresses_possible,
     guest_exec,
 )
+from .gueststeps import GuestAddr, GuestNicChange
 from .plan import Plan
 from .requests import SetRequest
 
@@ -58,97 +59,17 @@ KIND = "guest-addr"  # the journal target's kind (ops/inverse.py routes it to ``
 
 
 # -- the plan ------------------------------------------------------------------
-def _cmd(vm: VM, verb: str, addr: str, ifname: str) -> tuple[str, list[str]]:
-    argv = ["ip", "addr", verb, addr, "dev", ifname]
-    return f"qga {vm.name} guest-exec {' '.join(argv)}", argv
-
-
 def _build(vm: VM, adapter: Adapter, mac: str, ifname: str, before: list[str], add: list[str],
            delete: list[str], title: str, target: dict[str, Any]) -> Plan:
-    """Steps (adds first, then deletes), rollback, verify, record for one guest NIC."""
+    """Steps (adds first, then deletes), rollback, verify, record for one guest NIC (``gueststeps``)."""
     plan = Plan("set", vm.name, title)
-    done: list[tuple[str, str]] = []  # (verb, address) of the steps started (one may have half-failed)
-    state: dict[str, Any] = {"ifname": ifname, "before": list(before)}
-
-    def agent() -> Any:
-        """A connection for one use (``with agent() as q``): the agent's socket takes one client at a
-        time, so none is held between steps (nor left open when something between them fails)."""
-        return _connect(vm)
-
-    def run(verb: str, addr: str) -> None:
-        _, argv = _cmd(vm, verb, addr, state["ifname"])
-        done.append((verb, addr))  # before it runs: a guest-exec that timed out may still have done it
-        with agent() as q:
-            code, out = guest_exec(q, argv)
-        if code != 0:
-            raise ChangeFailed(f"in {vm.name}'s guest, {' '.join(argv)} exited {code}: {out or 'no output'}",
-                               rule="guest-exec")
-
-    def step(verb: str, addr: str) -> Any:
-        return lambda live: run(verb, addr)
-
-    def refresh(add_: list[str], del_: list[str]) -> None:
-        plan.steps = []
-        for a in add_:
-            plan.add(_cmd(vm, "add", a, state["ifname"])[0], step("add", a))
-        for d in del_:
-            plan.add(_cmd(vm, "del", d, state["ifname"])[0], step("del", d))
-
-    refresh(add, delete)
     want = sorted((set(before) - set(delete)) | set(add))
-    state["want"] = want
-
-    def prepare(live: Any) -> None:
-        with agent() as q:
-            name, now = _nic(vm, q, mac)
-        if name != ifname or now != sorted(before):
-            raise InvalidInput(f"{vm.name}'s guest NIC {mac} changed since it was read ({name}: "
-                               f"{', '.join(now) or 'no address'}); look again", rule="stale-view")
-
-    def verify(live: Any) -> list[str]:
-        with agent() as q:
-            _, now = _nic(vm, q, mac)
-        state["after"] = now
-        if now == state["want"]:
-            return []
-        missing = sorted(set(state["want"]) - set(now))
-        extra = sorted(set(now) - set(state["want"]))
-        return [f"the guest agent shows {ifname} " + "; ".join(
-            ([f"without {', '.join(missing)}"] if missing else []) + ([f"still with {', '.join(extra)}"] if extra
-                                                                      else []))]
-
-    def rollback(live: Any) -> list[str]:
-        """The inverse of each step done, newest first; then the NIC must show the addresses before."""
-        left: list[str] = []
-        try:
-            with agent() as q:
-                _, now = _nic(vm, q, mac)
-                for verb, addr in reversed(done):
-                    if (addr in now) != (verb == "add"):
-                        continue  # the step started but did not happen (it failed): nothing to undo
-                    _, argv = _cmd(vm, "del" if verb == "add" else "add", addr, state["ifname"])
-                    try:
-                        code, out = guest_exec(q, argv)
-                        if code != 0:
-                            left.append(f"{' '.join(argv)} in the guest: exit {code} {out}")
-                    except Exception as e:
-                        left.append(f"{' '.join(argv)} in the guest: {e}")
-                _, now = _nic(vm, q, mac)
-            if now != sorted(state["before"]):
-                left.append(f"the guest's {state['ifname']} has {', '.join(now) or 'no address'}, "
-                            f"not {', '.join(state['before']) or 'no address'} as before")
-        except Exception as e:
-            left.append(f"{vm.name}'s guest agent: {e}")
-        return left
-
-    def record(live: Any) -> dict[str, Any]:
-        after = state.get("after")
-        if after is None:  # before the steps (the journal's write-ahead line): what is planned
-            after = state["want"]
-        return {"target": target, "before": {"ifname": ifname, "mac": mac, "addresses": sorted(before)},
-                "after": {"ifname": ifname, "mac": mac, "addresses": after}}
-
-    plan.prepare, plan.verify, plan.rollback, plan.record = prepare, verify, rollback, record
+    change = GuestNicChange(vm, mac, ifname, list(before), want, target)
+    for a in add:
+        plan.add_step(GuestAddr(change, "add", a))
+    for d in delete:
+        plan.add_step(GuestAddr(change, "del", d))
+    plan.prepare, plan.verify, plan.rollback, plan.record = change.prepare, change.verify, change.rollback, change.record
     plan.persists = ("the guest's addresses last until the guest reboots (the lab guest takes its address "
                      "from its kernel command line at boot)")
     plan.owner = persist.owner_record(vm)
