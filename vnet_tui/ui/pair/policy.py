@@ -5,6 +5,12 @@ Read in a thread worker (it may run nft) at most every ``POLICY_EVERY``
 seconds, when a new sample arrives — the view follows the app's samples
 and reads nothing of its own between them.  Counters are shown since
 the view opened (the first reading is the base).
+
+``i`` runs the isolation test (pair-test --isolation, vnet_tui.pair.isolation)
+in a thread worker: frames from temporary probe ports on the host end's
+bridge that its isolation should hold back, counted at the guest end; the
+result is shown per kind.  Leaving the view cancels it (the probe ports
+are removed in the worker's ``finally``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,9 @@ from rich.text import Text
 from textual import work
 from textual.message import Message
 from textual.screen import Screen
+from textual.widgets import RichLog
 
+from vnet_tui.core.errors import VnetError
 from vnet_tui.core.text import safe
 from vnet_tui.net.netns import open_netns
 from vnet_tui.pair import hostpolicy
@@ -24,7 +32,21 @@ from vnet_tui.pair.hostpolicy import LimitNow, PolicyDrops, PolicyReading
 from vnet_tui.pair.throughput import bits
 from vnet_tui.policy import probe
 
+from ..detail import Facts
+from ..looks import LOOKS
+from .messages import TestFailed
+
 POLICY_EVERY = 1.0  # s: at most this often, on a sample
+ISOLATION_FRAMES = 500  # of each kind
+FLAG_WORDS = {"isolated": "isolated", "unicast_flood": "flood off", None: "control"}
+
+
+class IsolationDone(Message, bubble=False):
+    """The isolation test's result (pair-test --isolation's)."""
+
+    def __init__(self, result: dict[str, Any]) -> None:
+        super().__init__()
+        self.result = result
 
 
 class HostPolicyRead(Message, bubble=False):
@@ -84,6 +106,57 @@ class PolicyPanel(Screen):
 
     def policy_failed(self) -> None:
         self._policy_reading = False
+
+    # -- i: the isolation test ------------------------------------------------------------
+    def action_isolation(self) -> None:
+        me: Any = self
+        app: Any = self.app
+        if me.running:
+            self.notify("a test is running", timeout=2)
+            return
+        if app.server is None or app.topo is None:
+            self.notify("a recording: there is no live bridge to send frames on", severity="warning", timeout=4)
+            return
+        if not app.read_write:
+            self.notify(f"read-only: {app.why}", title="the isolation test adds probe ports", severity="warning",
+                        timeout=4)
+            return
+        ends = me.ends
+        if ends is None or ends.host is None or ends.host.iface is None:
+            self.notify("the adapter is gone", severity="warning", timeout=3)
+            return
+        me.running, me.mode, me.result = True, "isolation", None
+        me.cancel.clear()
+        log = self.query_one("#pair-trace", RichLog)
+        log.clear()
+        log.write(Text(f"probe ports on {ends.host.iface.ifname}'s bridge → the guest end: {ISOLATION_FRAMES:,} "
+                       "frames of each kind that its isolation should hold back, and a control", style=LOOKS.note))
+        self.query_one("#pair-summary", Facts).text = Text("running the isolation test…", style=LOOKS.label)
+        self.isolation_test(ISOLATION_FRAMES)
+
+    @work(thread=True, exclusive=True, group="pair-test", description="pair isolation test", exit_on_error=False)
+    def isolation_test(self, frames: int) -> None:
+        from vnet_tui.pair import run_pair_test
+
+        me: Any = self
+        app: Any = self.app
+        try:
+            result = run_pair_test(app.server, me.target, me.ifname, None, frames, topology=app.topo,
+                                   cancel=me.cancel, isolation=True)
+        except (VnetError, OSError) as e:
+            self.post_message(TestFailed(str(e)))
+            return
+        self.post_message(IsolationDone(result))
+
+    def on_isolation_done(self, msg: IsolationDone) -> None:
+        me: Any = self
+        me.running, me.result = False, msg.result
+        log = self.query_one("#pair-trace", RichLog)
+        for line in isolation_lines(msg.result):
+            log.write(line)
+        self.query_one("#pair-summary", Facts).text = isolation_summary(msg.result)
+        me.read_policy_now()
+        self.repaint()
 
     def repaint(self) -> None:  # PairScreen paints
         raise NotImplementedError
@@ -170,4 +243,37 @@ def policy_text(pol: Optional[dict[str, Any]], since: PolicyDrops, limits: list[
     for line in lines:
         t.append("\n  ")
         t.append_text(line)
+    return t
+
+
+def isolation_lines(r: dict[str, Any]) -> list[Text]:
+    """Per kind: what sent it where, what arrived, what held it back."""
+    iso = r.get("isolation")
+    if not iso:
+        return []
+    out = []
+    for name, k in iso["kinds"].items():
+        if k["skipped"]:
+            out.append(Text(f"{name}: skipped — {k['skipped']}", style=LOOKS.note))
+            continue
+        bad = k["flag"] is not None and k["arrived"] > 0
+        line = Text(f"{name:<19}", style=LOOKS.label)
+        line.append(f"{k['from']} → {k['to']}  sent {k['sent']:,}  ")
+        line.append(f"arrived {k['arrived']:,}", style=LOOKS.bad if bad else LOOKS.good)
+        line.append(f"  held back {k['held_back']:,} ({FLAG_WORDS.get(k['flag'], k['flag'])})"
+                    + (f"  lost on the way {k['lost']:,}" if k["lost"] else ""), style=LOOKS.note)
+        out.append(line)
+    return out
+
+
+def isolation_summary(r: dict[str, Any]) -> Text:
+    """The isolation test's verdict and, short, each kind's arrivals."""
+    ok = r["status"] == "ok"
+    t = Text()
+    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style=LOOKS.done if ok else LOOKS.alarm)
+    t.append_text(safe(r["message"]))
+    iso = r.get("isolation")
+    if iso:
+        t.append("\n" + " · ".join(f"{name} arrived {k['arrived']:,}/{k['sent']:,}"
+                                   for name, k in iso["kinds"].items() if not k["skipped"]), style=LOOKS.note)
     return t

@@ -57,6 +57,9 @@ class PairScreen(TrafficTest, GuestPolling, PolicyPanel):
         Binding("l", "throughput", "limit test", id="pair-throughput",
                 tooltip="Send for a few seconds as fast as the host end's rate limit allows; the throughput "
                         "against the limit"),
+        Binding("i", "isolation", "isolation test", id="pair-isolation",
+                tooltip="Frames from probe ports on the host end's bridge that its isolation should hold back "
+                        "(lab containers); what reaches the guest end, per kind"),
         Binding("f", "flip", "flip direction", id="pair-flip",
                 tooltip="Send from the other end next time (containers); l then tests the other limit"),
         Binding("escape,q", "close", "back", id="pair-back", tooltip="Back to the panes"),
