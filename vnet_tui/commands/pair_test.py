@@ -49,9 +49,11 @@ Two demo modes show the host end's policy at work:
       guest's MAC: only isolated holds it back), isolated-broadcast
       (isolated probe: only isolated) and open-broadcast (open probe: the
       control, which must arrive). Status "ok" when nothing of the first
-      three arrived and every control did; "got-past" (exit 1) when some
-      did, naming the adapter set … --isolated on that holds them back;
-      "lost" when control frames did not arrive. Lab containers only
+      three arrived and the control did (what the kernel counted dropped
+      on the way aside: a full receive backlog); "got-past" (exit 1) when
+      some did, naming the adapter set … --isolated on that holds them
+      back; "lost" when the control did not arrive or more went missing
+      than the kernel counted dropped. The pair view's i runs it too. Lab containers only
       (isolation-needs-lab, pair-mode-needs-container); an adapter on no
       bridge is refused (isolated-not-bridge-port); no --from with it.
 
