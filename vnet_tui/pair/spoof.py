@@ -30,6 +30,7 @@ import time
 from typing import Any, Optional
 
 from vnet_tui.core.errors import VnetError
+from vnet_tui.core.model import Counters
 from vnet_tui.core.readable import readable
 
 from . import forge, framing, sockets
@@ -104,27 +105,12 @@ def run_spoof_test(pair: Pair, result: dict[str, Any], kind: str, frames: int, *
     finally:
         cap.close()
     g1, h1 = netlink_counters(g.fd, g.iface.ifindex), netlink_counters(h.fd, h.iface.ifindex)
-    pol1 = read_host(h.fd, h.ifname)
-    dp = drops(pol0, pol1)
-    dropped = dp.rules.get(spoof.rule, 0)
-    gd = g1.minus(g0) if g1 and g0 else None
-    hd = h1.minus(h0) if h1 and h0 else None
-    left = gd.tx_packets if gd is not None else None
-    n, by = dp.guest_to_host()
-    lost = max(0, sent - dropped - passed)
-    result.update(
-        sent=sent, received=passed, lost=lost, out_of_order=0,
-        ends={"guest": delta_json(g1, g0), "host": delta_json(h1, h0)},
-        mirror=mirror_json(gd, hd, policy={"guest": (n, by)} if n else None),
-        method="spoofed-frames", frame_bytes=len(frame), capture_drops=capture_drops,
-        seconds=round(time.monotonic() - t0, 3), sender=g.label, receiver=h.label,
-        dropped_by_policy=dropped,
-        spoof={"kind": kind, "forged": spoof.forged, "filter": spoof.policy, "rule": spoof.rule,
-               "filter_set": filter_on, "left_guest": left, "dropped_at_host": dropped, "got_past": passed,
-               "source": forge.SPOOF_MAC if kind in ("mac", "arp-mac") else
-               forge.SPOOF_V6 if kind in ("ipv6", "nd") else forge.SPOOF_V4,
-               "drops": dp.to_json()},
-    )
+    source = (forge.SPOOF_MAC if kind in ("mac", "arp-mac") else forge.SPOOF_V6 if kind in ("ipv6", "nd") else
+              forge.SPOOF_V4)
+    left, dropped, lost = record_counts(result, kind, sent, passed, filter_on, source, pol0, read_host(h.fd, h.ifname),
+                                        (g0, g1), (h0, h1), method="spoofed-frames", frame_bytes=len(frame),
+                                        capture_drops=capture_drops, seconds=round(time.monotonic() - t0, 3),
+                                        sender=g.label, receiver=h.label)
     counted = f"tx +{left:,}" if left is not None else "its counters not readable"
     by = (f"by its {forge_word(spoof.policy)} (rule {spoof.rule})" if filter_on else
           f"(it has no {forge_word(spoof.policy)})")
@@ -148,6 +134,33 @@ def run_spoof_test(pair: Pair, result: dict[str, Any], kind: str, frames: int, *
         result["message"] += f" (stopped after {sent:,} of {frames:,})"
     trace(TraceEvent("done", -1, None, sent, passed, result["message"]))
     return result
+
+
+def record_counts(result: dict[str, Any], kind: str, sent: int, passed: int, filter_on: bool, source: str,
+                  pol0: Optional[dict[str, Any]], pol1: Optional[dict[str, Any]],
+                  guest: tuple[Optional[Counters], Optional[Counters]], host: tuple[Optional[Counters], Optional[Counters]],
+                  spoof_extra: Optional[dict[str, Any]] = None, **fields: Any) -> tuple[Optional[int], int, int]:
+    """Fill ``result`` with a spoof test's counts: both ends' deltas (before, after), the mirror with what the
+    host end's policy dropped, the ``spoof`` block (and ``spoof_extra`` in it), ``fields``; returns (frames
+    that left the guest end, or None; dropped at the host end by the kind's rule; neither dropped nor past)."""
+    spoof = forge.SPOOFS[kind]
+    (g0, g1), (h0, h1) = guest, host
+    dp = drops(pol0, pol1)
+    dropped = dp.rules.get(spoof.rule, 0)
+    gd = g1.minus(g0) if g1 and g0 else None
+    hd = h1.minus(h0) if h1 and h0 else None
+    left = gd.tx_packets if gd is not None else None
+    n, by = dp.guest_to_host()
+    lost = max(0, sent - dropped - passed)
+    result.update(
+        sent=sent, received=passed, lost=lost, out_of_order=0,
+        ends={"guest": delta_json(g1, g0), "host": delta_json(h1, h0)},
+        mirror=mirror_json(gd, hd, policy={"guest": (n, by)} if n else None), dropped_by_policy=dropped,
+        spoof={"kind": kind, "forged": spoof.forged, "filter": spoof.policy, "rule": spoof.rule,
+               "filter_set": filter_on, "left_guest": left, "dropped_at_host": dropped, "got_past": passed,
+               "source": source, **(spoof_extra or {}), "drops": dp.to_json()},
+        **fields)
+    return left, dropped, lost
 
 
 def _send(tx: Any, frame: bytes) -> None:

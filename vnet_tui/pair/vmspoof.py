@@ -45,12 +45,11 @@ from vnet_tui.guest.qga import QGA, QGAError
 from vnet_tui.ops.guestagent import guest_exec
 
 from . import forge, sockets
-from .counters import GuestNic, agent_nic, delta_json, netlink_counters
+from .counters import GuestNic, agent_nic, netlink_counters
 from .ends import Pair
-from .hostpolicy import drops, read_host
-from .mirror import mirror_json
+from .hostpolicy import read_host
 from .result import OnTrace, TraceEvent, not_tested
-from .spoof import forge_word
+from .spoof import forge_word, record_counts
 
 VM_SPOOFS = ("mac", "ipv4")
 TARGET = "198.18.255.67"  # an address no lab adapter has (forge.SPOOF_V4 is .66)
@@ -205,25 +204,11 @@ def run_vm_spoof_test(pair: Pair, result: dict[str, Any], nic: GuestNic, kind: s
         not_tested(result, "guest-not-observable", f"{why}{restore_note}")
         result["spoof"] = {"kind": kind, "forged": spoof.forged, "sender": "guest", "guest_restored": restored}
         return result
-    dp = drops(pol0, pol1)
-    dropped = dp.rules.get(spoof.rule, 0)
-    gd = g1.minus(g0) if g1 and g0 else None
-    hd = h1.minus(h0) if h1 and h0 else None
-    left = gd.tx_packets if gd is not None else None
-    n, by = dp.guest_to_host()
-    lost = max(0, sent - dropped - passed)
-    result.update(
-        sent=sent, received=passed, lost=lost, out_of_order=0,
-        ends={"guest": delta_json(g1, g0), "host": delta_json(h1, h0)},
-        mirror=mirror_json(gd, hd, policy={"guest": (n, by)} if n else None),
-        method="guest-pings", capture_drops=capture_drops,
-        seconds=round(time.monotonic() - t0, 3), sender=guest_label, receiver=tap.label,
-        dropped_by_policy=dropped, guest_counters="guest agent" if g1 else None,
-        spoof={"kind": kind, "forged": spoof.forged, "filter": spoof.policy, "rule": spoof.rule,
-               "filter_set": filter_on, "left_guest": left, "dropped_at_host": dropped, "got_past": passed,
-               "source": forge.SPOOF_MAC if kind == "mac" else forge.SPOOF_V4, "sender": "guest",
-               "guest_restored": restored, "drops": dp.to_json()},
-    )
+    left, dropped, lost = record_counts(
+        result, kind, sent, passed, filter_on, forge.SPOOF_MAC if kind == "mac" else forge.SPOOF_V4, pol0, pol1,
+        (g0, g1), (h0, h1), {"sender": "guest", "guest_restored": restored}, method="guest-pings",
+        capture_drops=capture_drops, seconds=round(time.monotonic() - t0, 3), sender=guest_label, receiver=tap.label,
+        guest_counters="guest agent" if g1 else None)
     counted = f"tx +{left:,}" if left is not None else "its counters not readable"
     by_ = (f"by its {forge_word(spoof.policy)} (rule {spoof.rule})" if filter_on else
            f"(it has no {forge_word(spoof.policy)})")
