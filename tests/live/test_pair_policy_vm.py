@@ -1,5 +1,6 @@
 """pair-test on a lab VM's adapter: the cable unplugged through QMP → no-carrier, read inside the guest;
---spoof mac|ipv4 sent by the guest itself through its agent, and the guest restored."""
+--spoof mac|ipv4 sent by the guest itself through its agent, and the guest restored; --throughput against
+the tap's rate-in (the guest counts what arrives) and rate-out (the guest pings at 3× the limit)."""
 
 from __future__ import annotations
 
@@ -118,8 +119,7 @@ def test_the_vms_guest_sends_spoofed_pings_that_get_past_without_a_filter_and_ar
 
 def test_vm_modes_the_guest_cannot_do_are_refused_with_their_rule(vl):
     for extra, rule in ((("--spoof", "arp"), "spoof-kind-needs-container"),
-                        (("--spoof", "ipv6"), "spoof-kind-needs-container"),
-                        (("--throughput", "3"), "pair-mode-needs-container")):
+                        (("--spoof", "ipv6"), "spoof-kind-needs-container")):
         r = cli(vl, "pair-test", "vm201", "net0", *extra, "--json")
         assert r.returncode == 2, r.stderr
         err = json.loads(r.stdout)["error"]
@@ -147,3 +147,88 @@ def test_a_guest_left_forged_is_seen_and_restored_through_its_agent(vl):
         guest(vl, f"ip link set eth0 address {mac}; ip addr del {vmspoof.forge.SPOOF_V4}/32 dev eth0 2>/dev/null; "
                   f"arp -i eth0 -d {vmspoof.TARGET} 2>/dev/null; true")
     assert guest_state(vl) == before
+
+
+RATE = 8_000_000  # the limits the throughput tests set: 8mbit
+BAND = 0.35  # the product's "held near the limit"
+
+
+def set_limit(info: LabInfo, *args: str) -> None:
+    r = cli(info, "adapter", "set", "vm201", "net0", *args)
+    assert r.returncode == 0, r.stderr
+
+
+def test_a_vm_rate_in_holds_what_its_guest_receives_near_the_limit(vl):
+    set_limit(vl, "--rate-in", "8mbit")
+    try:
+        code, r = pair_test(vl, "--throughput", "4", "--from", "host")
+        tp = r["throughput"]
+        assert r["mode"] == "throughput" and r["from"] == "host" and r["method"] == "guest-counters", r
+        assert tp["direction"] == "rate_in" and tp["mechanism"] == "tbf" and tp["limit_bps"] == RATE
+        assert tp["offered_bps"] >= 1.5 * RATE, r["message"]
+        assert 1 - BAND <= tp["held_bps"] / RATE <= 1 + BAND, r["message"]
+        assert code == 0 and r["status"] == "ok", r["message"]
+        assert tp["drops"]["rate_in"]["drops"] > 0 and len(tp["per_second_bps"]) == 4
+        # what the tap let out is what the guest counted (its agent), and the tbf's drops are policy
+        g, h = r["ends"]["guest"], r["ends"]["host"]
+        assert g["rx_packets"] >= tp["frames_arrived"] > 0 and h["tx_packets"] >= tp["frames_arrived"]
+        assert g["rx_dropped"] == 0  # the frames are IPv6 with no next header: taken quietly, not dropped
+        (d,) = [d for d in r["mirror"]["directions"] if d["from"] == "host"]
+        assert d["policy"]["by"] == "rate-in (tbf)" and d["policy"]["dropped"] == tp["drops"]["rate_in"]["drops"]
+        text = cli(vl, "pair-test", "vm201", "net0", "--throughput", "2", "--from", "host")
+        assert "against a limit of 8 Mbit/s (rate-in on" in text.stdout and "its tbf" in text.stdout, text.stdout
+    finally:
+        set_limit(vl, "--rate-in", "off")
+
+
+def test_a_vm_rate_out_holds_what_its_guest_sends_near_the_limit(vl):
+    before = guest(vl, "arp -an -i eth0")
+    set_limit(vl, "--rate-out", "8mbit")
+    try:
+        code, r = pair_test(vl, "--throughput", "4")  # the default sender: the direction with a limit
+        tp = r["throughput"]
+        assert r["mode"] == "throughput" and r["from"] == "guest" and r["method"] == "guest-pings", r
+        assert tp["direction"] == "rate_out" and tp["mechanism"] == "nft-limit" and tp["limit_bps"] == RATE
+        assert tp["offered_bps"] >= 1.5 * RATE, r["message"]  # else limit-not-reached: the guest too slow
+        assert 1 - BAND <= tp["held_bps"] / RATE <= 1 + BAND, r["message"]
+        assert code == 0 and r["status"] == "ok", r["message"]
+        assert tp["drops"]["rate_out"]["packets"] > 0
+        assert tp["frames_sent"] > tp["frames_arrived"] > 0
+        # every frame the guest sent reached the tap, counted before its ingress hook; the policer's drops
+        # make up the rest (a frame or two of the guest's own besides the pings)
+        g, h = r["ends"]["guest"], r["ends"]["host"]
+        assert g["tx_packets"] >= tp["frames_sent"] and h["rx_packets"] >= tp["frames_sent"]
+        assert tp["frames_sent"] - tp["frames_arrived"] <= tp["drops"]["rate_out"]["packets"]
+        (d,) = [d for d in r["mirror"]["directions"] if d["from"] == "guest"]
+        assert d["policy"]["by"] == "rate-out policer"
+        assert r["guest_restored"] is True
+    finally:
+        set_limit(vl, "--rate-out", "off")
+    # the test's neighbour entry is gone from the guest
+    assert "198.18.255.68" not in guest(vl, "arp -an -i eth0") and "198.18.255.68" not in before
+
+
+@pytest.mark.parametrize("extra, direction", [((), "rate_out"), (("--from", "host"), "rate_in")])
+def test_a_vm_adapter_without_a_limit_is_measured_and_said_to_have_none(vl, extra, direction):
+    code, r = pair_test(vl, "--throughput", "2", *extra)
+    assert code == 1 and r["status"] == "no-limit", r["message"]
+    tp = r["throughput"]
+    assert tp["direction"] == direction and tp["limit_bps"] is None and tp["frames_arrived"] > 0
+    assert tp["held_bps"] > 0 and f"no {direction.replace('_', '-')} limit" in r["message"]
+
+
+def test_a_throughput_test_on_a_vm_vnet_tui_did_not_make_is_refused(vl):
+    """Only our lab guests' agents run commands for us: the same VM, said to be another manager's."""
+    from vnet_tui.core.errors import NotPermitted
+    from vnet_tui.core.server import Server
+    from vnet_tui.discovery.topology import discover
+    from vnet_tui.pair import run_pair_test
+
+    server = Server(lab=vl.name)
+    topology = discover(server)
+    (vm,) = [v for v in topology.vms if v.name == "vm201"]
+    assert vm.runtime == "lab"
+    vm.runtime = "libvirt"
+    with pytest.raises(NotPermitted) as e:
+        run_pair_test(server, "vm201", "net0", topology=topology, throughput=2.0)
+    assert e.value.rule == "guest-agent-not-ours" and "throughput" in str(e.value)

@@ -35,9 +35,12 @@ Two demo modes show the host end's policy at work:
       second, the rate held after the first second against the limit read
       from the kernel, and the limit's drop counters. Status "ok" when it
       held within 35 % of the limit; "no-limit", "over-limit",
-      "below-limit" or "limit-not-reached" otherwise, exit 1. Containers
-      only (pair-mode-needs-container): a VM's guest has no sender that
-      offers traffic at a set rate.
+      "below-limit" or "limit-not-reached" otherwise, exit 1. A lab VM's
+      adapter too, its guest's side through its agent: --from host, a
+      busybox loop samples what the guest's NIC received; from the guest,
+      it pings at 3x the limit in full-size fragments, counted at the tap
+      before and past its policer; another manager's VM is refused
+      (guest-agent-not-ours).
   --isolation
       proves adapter set … --isolated on (the host end's bridge port
       isolated, flood off). Two temporary probe ports are added to the host

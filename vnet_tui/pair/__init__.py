@@ -17,7 +17,9 @@
   from the guest end, built by ``forge``, dropped and counted by the
   host end's filters) and ``throughput`` (traffic held at its rate
   limit); for a lab VM's adapter, ``vmspoof`` (its guest sends forged
-  pings through its guest agent, then is restored); ``hostpolicy`` reads the host end's policy and its counters
+  pings through its guest agent, then is restored) and ``vmthroughput``
+  (the guest's side through its agent: what ``vmguest`` runs there);
+  ``hostpolicy`` reads the host end's policy and its counters
   (vnet_tui.policy) for both and for the pair view.
 
 No Textual here: the CLI (commands/pair_test.py) and the pair view

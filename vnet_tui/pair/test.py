@@ -18,7 +18,8 @@ Two demo modes show a container adapter's policy at work:
 counted by the host end's filters) and ``throughput=SECONDS``
 (throughput.py: traffic held at the host end's rate limit).  A lab VM's
 adapter takes ``spoof`` ``mac``/``ipv4``, sent by its guest (vmspoof.py),
-and no ``throughput``; its no-carrier is read inside the guest (vm.py).  Before
+and ``throughput`` (vmthroughput.py: the guest's side through its agent);
+its no-carrier is read inside the guest (vm.py).  Before
 anything is sent, a guest end without carrier — the cable unplugged at
 the host end — is reported as ``no-carrier``, apart from an end that is
 administratively down (``end-down``).
@@ -89,7 +90,7 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
     InvalidInput (bad ``frames``/``from_end``/mode).
     ``topology``: a discovered topology to use (default: discover now).
     ``spoof``: a kind of spoofing (forge.SPOOFS) to send from the guest end instead of marked frames;
-    ``throughput``: seconds to send for, measured against the host end's rate limit.  Both: containers only.
+    ``throughput``: seconds to send for, measured against the host end's rate limit.  A VM: lab VMs only.
     ``isolation``: frames from temporary probe ports on the host end's bridge (isolation.py; lab containers).
     """
     check_frames(frames)
@@ -107,23 +108,21 @@ def run_pair_test(server: Server, target: str, ifname: str, from_end: Optional[F
     with resolve(server, topology, target, ifname) as pair:
         if isolation:
             check_isolation_target(pair, server.lab)
-        if pair.kind == "vme" and throughput is not None:
-            raise InvalidInput(f"{pair.name} is a VM adapter: --throughput needs an end that can offer traffic at "
-                               "a known rate above the limit, and a VM's NIC is inside its guest, whose busybox "
-                               "has no sender that paces at a set rate: use a container adapter",
-                               rule="pair-mode-needs-container")
         if pair.kind == "vme" and spoof is not None:
             check_vm_kind(spoof)
-            if pair.vm is not None and pair.vm.runtime != "lab":
-                raise NotPermitted(f"{pair.vm.owner_name} is run by {pair.vm.runtime}, not by vnet-tui: its guest "
-                                   "agent is not ours to make the guest send forged frames with",
-                                   rule="guest-agent-not-ours")
+        if pair.kind == "vme" and (spoof is not None or throughput is not None) and pair.vm is not None \
+                and pair.vm.runtime != "lab":
+            raise NotPermitted(f"{pair.vm.owner_name} is run by {pair.vm.runtime}, not by vnet-tui: its guest "
+                               "agent is not ours to " + ("make the guest send forged frames with" if spoof else
+                                                          "run the guest's side of a throughput test with"),
+                               rule="guest-agent-not-ours")
         if pair.kind == "vme":
             result = base_result(pair.name, pair.kind, target, ifname, "guest" if spoof else "host", frames)
-            if from_end == "guest" and spoof is None:
+            if from_end == "guest" and spoof is None and throughput is None:
                 result["note"] = ("a VM's guest end sends only what its guest decides to: the host end asks "
                                   "(ARP probes) and the guest answers, so both directions cross the pair")
-            return run_vm_test(pair, result, frames, on_trace=on_trace, rate=rate, cancel=cancel, spoof=spoof)
+            return run_vm_test(pair, result, frames, on_trace=on_trace, rate=rate, cancel=cancel, spoof=spoof,
+                               throughput=throughput, from_end=from_end)
         result = base_result(pair.name, pair.kind, target, ifname, from_end or "guest", frames)
         unplugged = _no_carrier(pair)
         if unplugged:

@@ -26,17 +26,20 @@ exits 0 from the CLI.
 from __future__ import annotations
 
 import errno
+import socket
 import threading
 import time
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Optional
 
 from vnet_tui.core.errors import VnetError
+from vnet_tui.core.model import Counters
 from vnet_tui.core.readable import readable
 
 from . import framing, sockets
 from .counters import delta_json, netlink_counters
 from .ends import Pair
-from .hostpolicy import drops, read_host
+from .hostpolicy import PolicyDrops, drops, read_host
 from .mirror import mirror_json
 from .result import OnTrace, TraceEvent
 
@@ -73,11 +76,71 @@ def pick_sender(pol: Optional[dict[str, Any]], from_end: Optional[str]) -> str:
     return "host"
 
 
+@dataclass
+class Offered:
+    """What a paced sender put on the wire."""
+
+    sent: int = 0
+    sent_bytes: int = 0
+    held_back: int = 0  # refused at send (ENOBUFS: a full tbf), counted as sent
+    elapsed: float = 0.0
+
+
+def send_paced(tx: socket.socket, frame: Callable[[int], bytes], interval: float, seconds: float, *,
+               idle: Callable[[float], None], drain: Callable[[], None] = lambda: None,
+               tick: Callable[[float, Offered], None] = lambda _t, _o: None,
+               cancel: Optional[threading.Event] = None) -> Offered:
+    """Send ``frame(seq)`` every ``interval`` s (0: as fast as the socket takes them) for ``seconds``, paced
+    by what is due since the last look (a loaded machine wakes us late: at most BATCH frames, due up to
+    CATCH_UP back); ``idle(timeout)`` waits between frames, ``drain()`` after a batch, ``tick`` every 0.5 s."""
+    out = Offered()
+    t0 = time.monotonic()
+    end = t0 + seconds
+    next_at = last_tick = t0
+    with tx:
+        while (now := time.monotonic()) < end and not (cancel is not None and cancel.is_set()):
+            if interval and now < next_at:
+                idle(min(next_at - now, 0.01))
+                continue
+            due = min(BATCH, int((now - next_at) / interval) + 1) if interval else BATCH
+            for _ in range(due):
+                data = frame(out.sent)
+                try:
+                    tx.send(data)
+                except BlockingIOError:
+                    time.sleep(0.0005)
+                    break
+                except OSError as e:
+                    if e.errno != errno.ENOBUFS:  # a full tbf refuses the frame: held back, not an error
+                        raise
+                    out.held_back += 1
+                out.sent += 1
+                out.sent_bytes += len(data)
+                if interval:
+                    next_at = max(next_at + interval, now - CATCH_UP)
+            drain()
+            if now - last_tick >= 0.5:
+                last_tick = now
+                tick(now - t0, out)
+    out.elapsed = time.monotonic() - t0
+    return out
+
+
+def frame_size(a: Optional[int], b: Optional[int]) -> int:
+    """Full-size frames: the smaller MTU (at most 1500) and the Ethernet header."""
+    return min(a or 1500, b or 1500, 1500) + 14
+
+
+def start_text(a: str, b: str, size: int, seconds: float, direction: str, limit_bps: Optional[int]) -> str:
+    word = direction.replace("_", "-")
+    return (f"{a} → {b}: {size}-byte frames for {seconds:g} s against "
+            + (f"the {word} limit of {bits(limit_bps)}" if limit_bps else f"no {word} limit"))
+
+
 def run_throughput_test(pair: Pair, result: dict[str, Any], seconds: float, from_end: Optional[str], *,
                         on_trace: Optional[OnTrace] = None, cancel: Optional[threading.Event] = None) -> dict[str, Any]:
     assert pair.guest is not None
-    trace = on_trace or (lambda _e: None)
-    h = pair.host
+    trace, h = on_trace or (lambda _e: None), pair.host
     pol0 = read_host(h.fd, h.ifname)
     sender = pick_sender(pol0, from_end)
     direction = "rate_out" if sender == "guest" else "rate_in"
@@ -85,11 +148,10 @@ def run_throughput_test(pair: Pair, result: dict[str, Any], seconds: float, from
     result["from"] = sender
     lim = limit_of(pol0, direction)
     limit_bps = int(lim["rate_bps"]) if lim else None
-    size = min(a.iface.mtu or 1500, b.iface.mtu or 1500, 1500) + 14
+    size = frame_size(a.iface.mtu, b.iface.mtu)
     run_id = framing.new_run_id()
     src = framing.mac_bytes(a.iface.mac or "02:00:00:00:00:00")
     pad = bytes(max(0, size - framing.MARKED_LEN))
-    interval = size * 8 / (OFFER * limit_bps) if limit_bps else 0.0
     cap = sockets.packet_socket(b.fd, b.ifname, b.iface.ifindex, framing.marked_filter(), framing.ETHERTYPE)
     try:
         tx = sockets.packet_socket(a.fd, a.ifname, a.iface.ifindex)
@@ -97,63 +159,32 @@ def run_throughput_test(pair: Pair, result: dict[str, Any], seconds: float, from
         cap.close()
         raise
     c0 = {e.role: netlink_counters(e.fd, e.iface.ifindex) for e in (pair.guest, pair.host)}
-    word = direction.replace("_", "-")
-    trace(TraceEvent("start", text=f"{a.label} → {b.label}: {size}-byte frames for {seconds:g} s against "
-                                   + (f"the {word} limit of {bits(limit_bps)}" if limit_bps else f"no {word} limit")))
+    trace(TraceEvent("start", text=start_text(a.label, b.label, size, seconds, direction, limit_bps)))
     arrivals: list[tuple[int, int]] = []  # (ns since the start, by the kernel's receive time; frame bytes)
-    arrived = arrived_bytes = sent = sent_bytes = held_back = 0
+    got = [0]  # bytes arrived
     t0_ns = time.time_ns()
-    t0 = time.monotonic()
-    end = t0 + seconds
 
     def drain() -> None:
-        nonlocal arrived, arrived_bytes
         for data, ts in sockets.received(cap):
-            if framing.parse_marked(data, run_id) is None:
-                continue
-            arrived += 1
-            arrived_bytes += len(data)
-            arrivals.append(((ts or time.time_ns()) - t0_ns, len(data)))
+            if framing.parse_marked(data, run_id) is not None:
+                arrivals.append(((ts or time.time_ns()) - t0_ns, len(data)))
+                got[0] += len(data)
+
+    def idle(timeout: float) -> None:
+        if readable(cap, timeout):
+            drain()
+
+    def tick(t: float, o: Offered) -> None:
+        trace(TraceEvent("note", text=f"{t:4.1f} s  offered {bits(o.sent_bytes * 8 / t)}  arrived "
+                                      f"{bits(got[0] * 8 / t)}", sent=o.sent, received=len(arrivals)))
 
     try:
-        next_at = t0
-        last_trace = t0
-        with tx:
-            while (now := time.monotonic()) < end and not (cancel is not None and cancel.is_set()):
-                if interval and now < next_at:
-                    if readable(cap, min(next_at - now, 0.01)):
-                        drain()
-                    continue
-                # paced: the frames due since the last look (a loaded machine wakes us late), at most BATCH
-                due = min(BATCH, int((now - next_at) / interval) + 1) if interval else BATCH
-                for _ in range(due):
-                    frame = framing.marked_frame(src, run_id, sent, time.time_ns()) + pad
-                    try:
-                        tx.send(frame)
-                        sent += 1
-                        sent_bytes += len(frame)
-                    except BlockingIOError:
-                        time.sleep(0.0005)
-                        break
-                    except OSError as e:
-                        if e.errno != errno.ENOBUFS:  # a full tbf refuses the frame: held back, not an error
-                            raise
-                        held_back += 1
-                        sent += 1
-                        sent_bytes += len(frame)
-                    if interval:
-                        next_at = max(next_at + interval, now - CATCH_UP)
-                drain()
-                if now - last_trace >= 0.5:
-                    last_trace = now
-                    trace(TraceEvent("note", text=f"{now - t0:4.1f} s  offered {bits(sent_bytes * 8 / (now - t0))}"
-                                                  f"  arrived {bits(arrived_bytes * 8 / (now - t0))}",
-                                     sent=sent, received=arrived))
-        elapsed = time.monotonic() - t0
+        off = send_paced(tx, lambda seq: framing.marked_frame(src, run_id, seq, time.time_ns()) + pad,
+                         size * 8 / (OFFER * limit_bps) if limit_bps else 0.0, seconds, idle=idle, drain=drain,
+                         tick=tick, cancel=cancel)
         deadline = time.monotonic() + SETTLE
         while time.monotonic() < deadline:
-            if readable(cap, 0.05):
-                drain()
+            idle(0.05)
         drain()
         capture_drops = sockets.capture_drops(cap)
     except OSError as e:
@@ -161,43 +192,68 @@ def run_throughput_test(pair: Pair, result: dict[str, Any], seconds: float, from
     finally:
         cap.close()
     c1 = {e.role: netlink_counters(e.fd, e.iface.ifindex) for e in (pair.guest, pair.host)}
-    pol1 = read_host(h.fd, h.ifname)
-    dp = drops(pol0, pol1)
+    dp = drops(pol0, read_host(h.fd, h.ifname))
+    tp = throughput_json(direction, lim, off, size, arrivals, len(arrivals) + capture_drops, dp)
+    conclude(result, tp, dp, (c0["guest"], c1["guest"]), (c0["host"], c1["host"]), h.ifname,
+             method="throughput", frame_bytes=size, capture_drops=capture_drops, sender=a.label, receiver=b.label)
+    trace(TraceEvent("done", -1, None, off.sent, len(arrivals), result["message"]))
+    return result
+
+
+def per_second(arrivals: list[tuple[int, int]], elapsed: float) -> list[int]:
+    """Bits that arrived in each whole second from the start (``arrivals``: ns since the start, bytes)."""
     whole = max(1, int(elapsed))
     bins = [0] * whole
     for rel, n in arrivals:
         if 0 <= rel < whole * 1_000_000_000:
             bins[rel // 1_000_000_000] += n
-    per_second = [v * 8 for v in bins]
-    # what the limit holds: the bytes that arrived from the end of the first second to the end of sending
-    start_ns = 1_000_000_000 if elapsed >= 2.0 and limit_bps else 0  # no limit: no bucket to empty first
+    return [v * 8 for v in bins]
+
+
+def held_rate(arrivals: list[tuple[int, int]], elapsed: float, limited: bool, skip: float = 1.0) -> float:
+    """What the limit holds: bits/s that arrived from the end of the first second (``skip`` s) to the end of
+    sending."""
+    start_ns = int(skip * 1e9) if elapsed >= skip + 1.0 and limited else 0  # no limit: no bucket to empty first
     end_ns = int(elapsed * 1e9)
     steady = sum(n for rel, n in arrivals if start_ns <= rel < end_ns)
-    held = steady * 8 / ((end_ns - start_ns) / 1e9) if end_ns > start_ns else 0.0
-    offered = sent_bytes * 8 / elapsed if elapsed else 0.0
-    gd = c1["guest"].minus(c0["guest"]) if c1["guest"] and c0["guest"] else None
-    hd = c1["host"].minus(c0["host"]) if c1["host"] and c0["host"] else None
-    pdrop, pby = (dp.guest_to_host() if direction == "rate_out" else dp.host_to_guest())
-    policy = {"guest" if direction == "rate_out" else "host": (pdrop, pby)} if pdrop else None
-    tp: dict[str, Any] = {
+    return steady * 8 / ((end_ns - start_ns) / 1e9) if end_ns > start_ns else 0.0
+
+
+def throughput_json(direction: str, lim: Optional[dict[str, Any]], off: Offered, size: int,
+                    arrivals: list[tuple[int, int]], arrived: int, dp: PolicyDrops, *,
+                    held: Optional[float] = None, seconds: Optional[list[int]] = None) -> dict[str, Any]:
+    """The result's ``throughput`` block; ``held``/``seconds`` when measured otherwise than by ``arrivals``."""
+    limit_bps = int(lim["rate_bps"]) if lim else None
+    elapsed = off.elapsed
+    if held is None:
+        held = held_rate(arrivals, elapsed, bool(limit_bps))
+    ps = per_second(arrivals, elapsed) if seconds is None else seconds
+    return {
         "direction": direction, "mechanism": lim.get("mechanism") if lim else None, "limit_bps": limit_bps,
         "burst_bytes": lim.get("burst_bytes") if lim else None, "seconds": round(elapsed, 3), "frame_bytes": size,
-        "offered_bps": round(offered), "held_bps": round(held), "first_second_bps": per_second[0] if per_second else 0,
-        "per_second_bps": per_second, "ratio": round(held / limit_bps, 3) if limit_bps else None,
-        "frames_sent": sent, "frames_arrived": arrived + capture_drops, "held_back": held_back,
-        "drops": dp.to_json(),
+        "offered_bps": round(off.sent_bytes * 8 / elapsed if elapsed else 0.0), "held_bps": round(held),
+        "first_second_bps": ps[0] if ps else 0, "per_second_bps": ps,
+        "ratio": round(held / limit_bps, 3) if limit_bps else None,
+        "frames_sent": off.sent, "frames_arrived": arrived, "held_back": off.held_back, "drops": dp.to_json(),
     }
+
+
+def conclude(result: dict[str, Any], tp: dict[str, Any], dp: PolicyDrops,
+             guest: tuple[Optional[Counters], Optional[Counters]], host: tuple[Optional[Counters], Optional[Counters]],
+             host_ifname: str, vm: bool = False, **fields: Any) -> None:
+    """Fill ``result`` with ``tp``, both ends' deltas (before, after) and the mirror, its message and status
+    (``vm``: the guest's counters come from its agent, read a moment apart from the tap's)."""
+    (g0, g1), (h0, h1) = guest, host
+    gd = g1.minus(g0) if g1 and g0 else None
+    hd = h1.minus(h0) if h1 and h0 else None
+    pdrop, pby = (dp.guest_to_host() if tp["direction"] == "rate_out" else dp.host_to_guest())
+    policy = {"guest" if tp["direction"] == "rate_out" else "host": (pdrop, pby)} if pdrop else None
     result.update(
-        sent=sent, received=arrived + capture_drops, lost=0, out_of_order=0,
-        ends={"guest": delta_json(c1["guest"], c0["guest"]), "host": delta_json(c1["host"], c0["host"])},
-        mirror=mirror_json(gd, hd, policy=policy), method="throughput", frame_bytes=size,
-        capture_drops=capture_drops, seconds=round(elapsed, 3), sender=a.label, receiver=b.label,
-        throughput=tp,
-    )
-    result["message"] = message(tp, h.ifname)
+        sent=tp["frames_sent"], received=tp["frames_arrived"], lost=0, out_of_order=0,
+        ends={"guest": delta_json(g1, g0), "host": delta_json(h1, h0)},
+        mirror=mirror_json(gd, hd, vm=vm, policy=policy), seconds=tp["seconds"], throughput=tp, **fields)
+    result["message"] = message(tp, host_ifname)
     result["status"] = status(tp)
-    trace(TraceEvent("done", -1, None, sent, arrived, result["message"]))
-    return result
 
 
 def status(tp: dict[str, Any]) -> str:

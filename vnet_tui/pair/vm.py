@@ -36,6 +36,7 @@ from .ends import Pair
 from .mirror import mirror_json
 from .result import OnTrace, TraceEvent, latency_json, not_tested
 from .vmspoof import run_vm_spoof_test
+from .vmthroughput import run_vm_throughput_test
 
 PROBE_TIMEOUT = 0.5  # s: an answer later than this counts the probe as lost
 LATE_GRACE = 0.05  # s: after a lost probe, wait this long so a late answer is not taken for the next one's
@@ -91,9 +92,11 @@ def _snapshot(pair: Pair, qga: str, mac: Optional[str]) -> tuple[Optional[GuestN
 
 def run_vm_test(pair: Pair, result: dict[str, Any], frames: int, *, on_trace: Optional[OnTrace] = None,
                 rate: Optional[float] = None, cancel: Optional[threading.Event] = None,
-                spoof: Optional[str] = None) -> dict[str, Any]:
+                spoof: Optional[str] = None, throughput: Optional[float] = None,
+                from_end: Optional[str] = None) -> dict[str, Any]:
     """Probe the guest through the VM adapter's tap; see the module docstring.  ``spoof``: the guest
-    sends forged pings instead (vmspoof.py), after the same checks."""
+    sends forged pings instead (vmspoof.py); ``throughput``: traffic against the tap's rate limit for that
+    many seconds, from ``from_end`` (vmthroughput.py); both after the same checks."""
     vm, va, tap = pair.vm, pair.vm_adapter, pair.host
     assert vm is not None and va is not None
     trace = on_trace or (lambda _e: None)
@@ -131,6 +134,9 @@ def run_vm_test(pair: Pair, result: dict[str, Any], frames: int, *, on_trace: Op
                               f"{nic.name} in {vm.name} (guest end) is up but has no carrier: its cable is "
                               f"unplugged (the NIC's link is down in QEMU; adapter set {vm.name} {va.id} "
                               "--cable plugged plugs it back). Nothing was sent")
+    if throughput is not None:
+        result.update(mode="throughput", frames=0)
+        return run_vm_throughput_test(pair, result, nic, throughput, from_end, on_trace=on_trace, cancel=cancel)
     if spoof is not None:
         result.update(mode="spoof", method="guest-pings")
         return run_vm_spoof_test(pair, result, nic, spoof, frames, on_trace=on_trace, cancel=cancel)

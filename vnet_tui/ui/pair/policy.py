@@ -33,12 +33,12 @@ from vnet_tui.pair.throughput import bits
 from vnet_tui.policy import probe
 
 from ..detail import Facts
-from ..looks import LOOKS
 from .messages import TestFailed
 
 POLICY_EVERY = 1.0  # s: at most this often, on a sample
 ISOLATION_FRAMES = 500  # of each kind
 FLAG_WORDS = {"isolated": "isolated", "unicast_flood": "flood off", None: "control"}
+NOTE, LABEL, GOOD, BAD, DONE, ALARM = "dim", "bold", "green", "bold red", "bold green", "bold red"
 
 
 class IsolationDone(Message, bubble=False):
@@ -130,8 +130,8 @@ class PolicyPanel(Screen):
         log = self.query_one("#pair-trace", RichLog)
         log.clear()
         log.write(Text(f"probe ports on {ends.host.iface.ifname}'s bridge → the guest end: {ISOLATION_FRAMES:,} "
-                       "frames of each kind that its isolation should hold back, and a control", style=LOOKS.note))
-        self.query_one("#pair-summary", Facts).text = Text("running the isolation test…", style=LOOKS.label)
+                       "frames of each kind that its isolation should hold back, and a control", style=NOTE))
+        self.query_one("#pair-summary", Facts).text = Text("running the isolation test…", style=LABEL)
         self.isolation_test(ISOLATION_FRAMES)
 
     @work(thread=True, exclusive=True, group="pair-test", description="pair isolation test", exit_on_error=False)
@@ -254,14 +254,14 @@ def isolation_lines(r: dict[str, Any]) -> list[Text]:
     out = []
     for name, k in iso["kinds"].items():
         if k["skipped"]:
-            out.append(Text(f"{name}: skipped — {k['skipped']}", style=LOOKS.note))
+            out.append(Text(f"{name}: skipped — {k['skipped']}", style=NOTE))
             continue
         bad = k["flag"] is not None and k["arrived"] > 0
-        line = Text(f"{name:<19}", style=LOOKS.label)
+        line = Text(f"{name:<19}", style=LABEL)
         line.append(f"{k['from']} → {k['to']}  sent {k['sent']:,}  ")
-        line.append(f"arrived {k['arrived']:,}", style=LOOKS.bad if bad else LOOKS.good)
+        line.append(f"arrived {k['arrived']:,}", style=BAD if bad else GOOD)
         line.append(f"  held back {k['held_back']:,} ({FLAG_WORDS.get(k['flag'], k['flag'])})"
-                    + (f"  lost on the way {k['lost']:,}" if k["lost"] else ""), style=LOOKS.note)
+                    + (f"  lost on the way {k['lost']:,}" if k["lost"] else ""), style=NOTE)
         out.append(line)
     return out
 
@@ -270,10 +270,10 @@ def isolation_summary(r: dict[str, Any]) -> Text:
     """The isolation test's verdict and, short, each kind's arrivals."""
     ok = r["status"] == "ok"
     t = Text()
-    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style=LOOKS.done if ok else LOOKS.alarm)
+    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style=DONE if ok else ALARM)
     t.append_text(safe(r["message"]))
     iso = r.get("isolation")
     if iso:
         t.append("\n" + " · ".join(f"{name} arrived {k['arrived']:,}/{k['sent']:,}"
-                                   for name, k in iso["kinds"].items() if not k["skipped"]), style=LOOKS.note)
+                                   for name, k in iso["kinds"].items() if not k["skipped"]), style=NOTE)
     return t
