@@ -24,6 +24,7 @@ import json
 import re
 from typing import Any, Optional
 
+from rich.style import Style
 from rich.text import Text
 
 _BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
@@ -62,7 +63,7 @@ def visible(s: str | None) -> str:
     return "".join(_escape_char(c) for c in s)
 
 
-def safe(s: str | None, style: str = "") -> Text:
+def safe(s: str | None, style: str | Style = "") -> Text:
     """A rich Text of ``s`` shown literally (no markup) with escapes."""
     return Text(visible(s), style=style)
 

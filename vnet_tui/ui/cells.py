@@ -12,6 +12,7 @@ from rich.text import Text
 from vnet_tui.core.rates import Rate
 from vnet_tui.core.units import human_rate
 
+from .looks import LOOKS
 from .rows import SortText
 
 RATES = [("rx", "rx/s"), ("tx", "tx/s")]
@@ -78,6 +79,7 @@ def rate_text(v: float) -> str:
 
 _UNITS = {"B": 1.0, "K": 1024.0, "M": 1048576.0, "G": 1073741824.0, "T": 1099511627776.0}
 _RATE_CELLS: dict[tuple[str, bool], SortText] = {}
+LOOKS.on_change(_RATE_CELLS.clear)
 
 
 def shown_value(text: str) -> float:
@@ -95,14 +97,16 @@ def rate_cell(text: str, v: float) -> SortText:
     Cells are shared: one per (text, idle) — with a thousand ends moving
     every second most show one of a few hundred texts, and building a
     Text for each was a fifth of the UI's streaming work.  Nothing renders
-    into a cell (DataTable renders copies), so sharing is safe.
+    into a cell (DataTable renders copies), so sharing is safe; a new
+    palette (looks.py) drops them.
     """
     idle = v <= 0
     cell = _RATE_CELLS.get((text, idle))
     if cell is None:
         if len(_RATE_CELLS) >= 8192:
             _RATE_CELLS.clear()
-        cell = _RATE_CELLS[(text, idle)] = SortText(text, style="dim" if idle else "bold", sort=shown_value(text),
+        style = LOOKS.rate_idle if idle else LOOKS.rate_busy
+        cell = _RATE_CELLS[(text, idle)] = SortText(text, style=style, sort=shown_value(text),
                                                     justify="right")
     return cell
 

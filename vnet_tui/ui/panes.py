@@ -22,6 +22,8 @@ from vnet_tui.live.feed import Sample
 from .cells import (COLUMNS, RATE_WIDTH, SORTS, TITLES, WHEN_FILLED, fit_columns, rate_cell, rate_text, rate_values,
                     same_width)
 from .fasttable import FastTable
+from .looks import CLASSES as LOOKS_CLASSES
+from .looks import LOOKS
 from .rows import Row, SortText
 
 __all__ = ["COLUMNS", "SORTS", "TITLES", "Pane", "fit_columns"]  # the column tables live in cells.py
@@ -43,7 +45,8 @@ class Pane(FastTable):
     ]
 
     COMPONENT_CLASSES = FastTable.COMPONENT_CLASSES | {
-        "pane--name", "pane--count", "pane--no-match", "pane--query"}  # the title's parts (app.tcss)
+        "pane--name", "pane--count", "pane--no-match", "pane--query"} | LOOKS_CLASSES
+    # the title's parts, and the palette of the rows' cells (looks.py), in app.tcss
 
     def __init__(self, pane: str) -> None:
         super().__init__(id=pane, cursor_type="row", zebra_stripes=True)
@@ -60,7 +63,9 @@ class Pane(FastTable):
         self._cell_cols: list[str] = self.shown_cols[:-2]  # shown columns that are not rates
 
     def on_mount(self) -> None:
+        LOOKS.read(self)  # before the first rows are built
         self._add_columns()
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self.call_after_refresh(LOOKS.read, self))
 
     def show_title(self, total: int, query: str) -> None:
         """The title: the pane's name, how many rows it shows, and "no matches" when ``query`` hides all;

@@ -13,10 +13,11 @@ from typing import Callable, Optional
 
 from rich.text import Text
 
-from vnet_tui.core.model import VM, Container, Interface, Topology, VMAdapter
+from vnet_tui.core.model import VM, Container, Interface, Topology, VMNic
 from vnet_tui.core.text import safe
 from vnet_tui.discovery.guestips import GuestIps
 
+from .looks import LOOKS
 from .rows import End, Row, _hay, _iface_hay, addr_list_text, addr_text, natural_key, peer_text, state_text
 
 
@@ -72,7 +73,7 @@ class Index:
         self.label = topo.host.hostname or "host"
         self.host_inode = topo.host.inode
         self.where = topo.host.netns or "root namespace"
-        self.base = (self.label, self.where, self.host_inode)
+        self.base = (self.label, self.where, self.host_inode, LOOKS.generation)  # a new palette: new rows
         self.host_by_index = {i.ifindex: i for i in topo.host.interfaces}
         self.host_by_name = {i.ifname: i for i in topo.host.interfaces}
         self.ct_by_name = {c.name: c for c in topo.containers}
@@ -87,13 +88,13 @@ class Index:
         where = c.netns.name or f"netns inode {c.netns.inode}"
         return End("guest end", c.name, where, i, (c.netns.inode, i.ifindex))
 
-    def vm_end(self, vm: VM, a: VMAdapter) -> End:
+    def vm_end(self, vm: VM, a: VMNic) -> End:
         tap = self.host_by_name.get(a.host_ifname or "")
         key = (self.host_inode, tap.ifindex) if tap else None
         return End("guest end", vm.name, f"VM pid {vm.pid}", key=key, vm=vm, vm_adapter=a, at_tap=True,
                    guest_addrs=self.guest_addrs(vm, a))
 
-    def guest_addrs(self, vm: VM, a: VMAdapter) -> Optional[tuple[str, ...]]:
+    def guest_addrs(self, vm: VM, a: VMNic) -> Optional[tuple[str, ...]]:
         """What the guest agent last reported for this NIC (None: never asked, or no agent)."""
         return self.guest_ips.get((vm.pid, (a.guest_mac or "").lower()))
 
@@ -125,7 +126,7 @@ def _host_row(ix: Index, i: Interface) -> tuple[tuple, Callable[[], Row]]:
             host.role = "interface"
         cells = {
             "name": safe(i.ifname),
-            "kind": safe(i.kind, style="dim"),
+            "kind": safe(i.kind, style=LOOKS.kind),
             "state": state_text(i.state),
             "mac": safe(i.mac or ""),
             "addr": addr_text(i),
@@ -168,7 +169,7 @@ def container_rows(ix: Index, cache: RowCache) -> list[Row]:
         csig = (ix.base, c.name, c.runtime, c.netns.name, c.netns.inode)
         if not ifaces:
             def empty(c: Container = c) -> Row:
-                cells = {"owner": safe(c.name, style="bold"), "name": Text("(no adapter)", style="dim")}
+                cells = {"owner": safe(c.name, style=LOOKS.owner), "name": Text("(no adapter)", style=LOOKS.none)}
                 return Row(f"c:{c.netns.inode}:-", cells, c.name, haystack=_hay(c.name, c.runtime),
                            natural=(natural_key(c.name),))
             rows.append(cache.get(f"c:{c.netns.inode}:-", csig, empty))
@@ -180,8 +181,8 @@ def container_rows(ix: Index, cache: RowCache) -> list[Row]:
 
             def build(c: Container = c, i: Interface = i, h: Optional[Interface] = h) -> Row:
                 cells = {
-                    "owner": safe(c.name, style="bold"),
-                    "runtime": safe(c.runtime, style="dim"),
+                    "owner": safe(c.name, style=LOOKS.owner),
+                    "runtime": safe(c.runtime, style=LOOKS.kind),
                     "name": safe(i.ifname),
                     "state": state_text(i.state),
                     "mac": safe(i.mac or ""),
@@ -206,8 +207,8 @@ def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
         vsig = (ix.base, vm.name, vm.pid, vm.running, status)
         if not vm.adapters:
             def empty(vm: VM = vm) -> Row:
-                cells = {"owner": safe(vm.name, style="bold"), "vmstate": state_text(status),
-                         "name": Text("(no adapter)", style="dim")}
+                cells = {"owner": safe(vm.name, style=LOOKS.owner), "vmstate": state_text(status),
+                         "name": Text("(no adapter)", style=LOOKS.none)}
                 return Row(f"v:{vm.pid}:-", cells, vm.name, haystack=_hay(vm.name, status),
                            natural=(natural_key(vm.name),))
             rows.append(cache.get(f"v:{vm.pid}:-", vsig, empty))
@@ -217,16 +218,16 @@ def vm_rows(ix: Index, cache: RowCache) -> list[Row]:
 
             ips = ix.guest_addrs(vm, a) or ()
 
-            def build(vm: VM = vm, a: VMAdapter = a, tap: Optional[Interface] = tap,
+            def build(vm: VM = vm, a: VMNic = a, tap: Optional[Interface] = tap,
                       ips: tuple[str, ...] = ips) -> Row:
                 cells = {
-                    "owner": safe(vm.name, style="bold"),
+                    "owner": safe(vm.name, style=LOOKS.owner),
                     "vmstate": state_text(status),
                     "name": safe(a.id),
                     "mac": safe(a.guest_mac or "?"),
                     "addr": addr_list_text(ips),
                     "hostend": safe(a.host_ifname or "?"),
-                    "state": state_text(tap.state) if tap else Text("gone", style="red"),
+                    "state": state_text(tap.state) if tap else Text("gone", style=LOOKS.gone),
                     "master": safe(tap.master if tap else ""),
                 }
                 end = (ix.host_inode, tap.ifindex) if tap else None

@@ -1,4 +1,4 @@
-"""The rows of the three panes and their cells (rich only, no Textual); rowbuild.py makes them.
+"""The rows of the three panes and their cells (rich only, no Textual; their styles from looks.py); rowbuild.py makes them.
 
 Every row knows which end's counters its rate columns show (``end``),
 both ends of its adapter for the detail view, and a lower-case haystack
@@ -12,20 +12,21 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+from rich.style import Style
 from rich.text import Text
 
-from vnet_tui.core.model import VM, Interface, VMAdapter
+from vnet_tui.core.model import VM, Interface, VMNic
 from vnet_tui.core.text import safe
 from vnet_tui.live.feed import EndKey
 from vnet_tui.net.netns import NOT_VISIBLE
 
-STATE_STYLE = {"up": "green", "down": "red", "running": "green", "paused": "yellow"}
+from .looks import LOOKS
 
 
 class SortText(Text):
     """A cell that also carries the value it sorts by."""
 
-    def __init__(self, text: str = "", style: str = "", sort: object = 0, **kw: object) -> None:
+    def __init__(self, text: str = "", style: "str | Style" = "", sort: object = 0, **kw: object) -> None:
         super().__init__(text, style=style, **kw)  # type: ignore[arg-type]
         self.sort_value = sort
 
@@ -40,7 +41,7 @@ class End:
     iface: Optional[Interface] = None
     key: Optional[EndKey] = None
     vm: Optional[VM] = None
-    vm_adapter: Optional[VMAdapter] = None
+    vm_adapter: Optional[VMNic] = None
     at_tap: bool = False  # a VM's NIC: counted at its host tap (key), seen from the guest
     guest_addrs: Optional[tuple[str, ...]] = None  # a lab VM's NIC: what its guest agent reports (None: not asked)
 
@@ -66,7 +67,7 @@ def natural_key(s: str) -> tuple:
 
 
 def state_text(state: str) -> Text:
-    return Text(state, style=STATE_STYLE.get(state, "yellow"))
+    return Text(state, style=LOOKS.of_state(state))
 
 
 def addresses(i: Optional[Interface]) -> list[str]:
@@ -84,7 +85,7 @@ def addr_list_text(shown: "list[str] | tuple[str, ...]") -> Text:
         return Text("")
     t = Text(shown[0])
     if len(shown) > 1:
-        t.append(f" +{len(shown) - 1}", style="dim")
+        t.append(f" +{len(shown) - 1}", style=LOOKS.more)
     return t
 
 
@@ -93,11 +94,11 @@ def peer_text(i: Interface) -> Text:
     if p is None:
         return Text("")
     if p.kind == "vm":
-        return safe(f"{p.owner}:{p.adapter}", style="magenta")
+        return safe(f"{p.owner}:{p.adapter}", style=LOOKS.peer_vm)
     if p.kind == "container":
         if p.ifname is None:  # its namespace may not be entered (live/structure.py marks it)
-            return safe(f"{p.owner}: {NOT_VISIBLE}", style="dim cyan")
-        return safe(f"{p.owner}:{p.ifname}", style="cyan")
+            return safe(f"{p.owner}: {NOT_VISIBLE}", style=LOOKS.peer_hidden)
+        return safe(f"{p.owner}:{p.ifname}", style=LOOKS.peer_container)
     return safe(f"host:{p.ifname}")
 
 

@@ -31,6 +31,7 @@ from vnet_tui.core.text import safe as safe_text
 from vnet_tui.txn.api import Result
 from vnet_tui.ops.plan import Plan
 
+from ..looks import LOOKS
 from .words import error_text, field_of, form_message, preview_text
 
 
@@ -164,7 +165,7 @@ class ChangeForm(ModalScreen[Optional[Result]]):
         if self.problem is not None and self.pristine:  # before anything was typed: a hint, not an error
             problem.update(Text(form_message(getattr(self.problem, "rule", None), str(self.problem))
                                 if getattr(self.problem, "rule", None) == "nothing-to-change"
-                                else "Fill in the fields; the commands appear as you type.", style="dim"))
+                                else "Fill in the fields; the commands appear as you type.", style=LOOKS.note))
             preview.update("")
         elif self.problem is not None:
             problem.update(error_text(self.problem, self.field_label(bad)))
@@ -173,10 +174,10 @@ class ChangeForm(ModalScreen[Optional[Result]]):
             assert self.current is not None
             ok = Text()
             for w in self.current.warnings[:2]:  # where they are seen, not only below the commands
-                ok.append("⚠ ", "bold yellow")
+                ok.append("⚠ ", LOOKS.caution)
                 ok.append_text(safe_text(w))
                 ok.append("\n")
-            ok.append(self.ready_text, style="green")
+            ok.append(self.ready_text, style=LOOKS.good)
             problem.update(ok)
             preview.update(preview_text(self.current))
         self.query_one("#form-apply-button", Button).disabled = self.problem is not None or self.busy
@@ -208,7 +209,7 @@ class ChangeForm(ModalScreen[Optional[Result]]):
     def start(self, confirm: bool) -> None:
         self.busy = True
         self.query_one("#form-apply-button", Button).disabled = True
-        self.query_one("#form-problem", Static).update(Text("applying…", style="bold"))
+        self.query_one("#form-problem", Static).update(Text("applying…", style=LOOKS.label))
         self.worker_apply(self.request(), confirm)
 
     @work(

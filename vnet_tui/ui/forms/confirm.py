@@ -24,6 +24,7 @@ from textual.widgets import Button, Input, Static
 from vnet_tui.core.text import safe
 
 from ..footer import KeyFooter
+from ..looks import LOOKS
 from .base import FORMS_CSS
 
 
@@ -45,7 +46,7 @@ class TypedConfirmScreen(ModalScreen[bool]):
                 Text.assemble(
                     safe(self.why),
                     "\n\nType ",
-                    (self.expected, "bold"),
+                    (self.expected, LOOKS.label),
                     " to make it anyway. It runs commit-confirmed: it is reverted "
                     "after 60 s unless you keep it.",
                 )
@@ -125,10 +126,10 @@ class KeepChangeScreen(ModalScreen[Optional[str]]):
                 "It touched: ",
                 safe("; ".join(self.confirm.get("protected", []))),
                 "\n",
-                ("Reverting in ", "bold"),
-                (f"{left} s", "bold red"),
+                ("Reverting in ", LOOKS.label),
+                (f"{left} s", LOOKS.alarm),
                 " unless you keep it (or run ",
-                (self.confirm.get("confirm_command", ""), "bold"),
+                (self.confirm.get("confirm_command", ""), LOOKS.label),
                 ").",
             )
         )

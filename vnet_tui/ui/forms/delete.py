@@ -28,6 +28,7 @@ from vnet_tui.txn import api
 from vnet_tui.txn.api import Result
 
 from ..footer import KeyFooter
+from ..looks import LOOKS
 from .base import FORMS_CSS, ChangeDone, ChangeForm, ChangeRefused, error_text, preview_text, report
 
 
@@ -55,8 +56,8 @@ class DeleteAdapterScreen(ChangeForm):
         yield Static(
             Text.assemble(
                 "Delete ",
-                safe(f"{self.target}/", "bold"),
-                safe(self.ifname, "bold"),
+                safe(f"{self.target}/", LOOKS.label),
+                safe(self.ifname, LOOKS.label),
                 " — both ends of the adapter (a VM's NIC is unplugged first)?",
             ),
             classes="form-note",
@@ -99,7 +100,7 @@ class UndoScreen(ModalScreen[Optional[Result]]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Undo the last change"
-            yield Static(Text("reading the journal…", style="dim"), id="undo-text")
+            yield Static(Text("reading the journal…", style=LOOKS.note), id="undo-text")
             yield Static(id="undo-preview")
             with Horizontal():
                 yield Button("Undo", id="undo-ok", variant="warning", disabled=True, compact=True)
@@ -126,7 +127,7 @@ class UndoScreen(ModalScreen[Optional[Result]]):
         if r.dry_run:
             self.ready = True
             self.query_one("#undo-text", Static).update(
-                Text.assemble("This will ", safe(r.title, "bold"), ":")
+                Text.assemble("This will ", safe(r.title, LOOKS.label), ":")
             )
             self.query_one("#undo-preview", Static).update(preview_text(_as_plan(r)))
             ok = self.query_one("#undo-ok", Button)
@@ -154,7 +155,7 @@ class UndoScreen(ModalScreen[Optional[Result]]):
     @on(Button.Pressed, "#undo-ok")
     def ok(self) -> None:
         self.query_one("#undo-ok", Button).disabled = True
-        self.query_one("#undo-text", Static).update(Text("undoing…", style="bold"))
+        self.query_one("#undo-text", Static).update(Text("undoing…", style=LOOKS.label))
         self.worker_undo(False)
 
     @on(Button.Pressed, "#undo-cancel-button")

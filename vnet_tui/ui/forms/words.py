@@ -17,6 +17,8 @@ from vnet_tui.core.errors import VnetError
 from vnet_tui.core.text import safe as safe_text
 from vnet_tui.ops.plan import Plan
 
+from ..looks import LOOKS
+
 # rules whose message is about the command line as a whole: said again for a form
 BY_RULE = {
     "nothing-to-change": "Nothing to change yet: edit a field to see the commands it runs.",
@@ -93,20 +95,20 @@ def error_text(e: BaseException, label: str = "") -> Text:
     """A refusal in the form's words, with the field it is about and its rule."""
     if isinstance(e, VnetError):
         return Text.assemble(
-            ("✗ ", "bold red"), (f"{label}: " if label else "", "bold"), safe_text(form_message(e.rule, str(e))),
-            (f"  [{e.rule}]" if e.rule else "", "dim")
+            ("✗ ", LOOKS.alarm), (f"{label}: " if label else "", LOOKS.label), safe_text(form_message(e.rule, str(e))),
+            (f"  [{e.rule}]" if e.rule else "", LOOKS.note)
         )
-    return Text.assemble(("✗ ", "bold red"), safe_text(f"{type(e).__name__}: {e}"))
+    return Text.assemble(("✗ ", LOOKS.alarm), safe_text(f"{type(e).__name__}: {e}"))
 
 
 def preview_text(plan: Plan) -> Text:
     t = Text()
     for c in plan.commands():
-        t.append("$ ", "dim")
+        t.append("$ ", LOOKS.note)
         t.append_text(safe_text(c))
         t.append("\n")
     for w in plan.warnings:
-        t.append("⚠ ", "yellow")
+        t.append("⚠ ", LOOKS.warn)
         t.append_text(safe_text(w))
         t.append("\n")
     return t

@@ -33,12 +33,12 @@ from vnet_tui.pair.throughput import bits
 from vnet_tui.policy import probe
 
 from ..detail import Facts
+from ..looks import LOOKS
 from .messages import TestFailed
 
 POLICY_EVERY = 1.0  # s: at most this often, on a sample
 ISOLATION_FRAMES = 500  # of each kind
 FLAG_WORDS = {"isolated": "isolated", "unicast_flood": "flood off", None: "control"}
-NOTE, LABEL, GOOD, BAD, DONE, ALARM = "dim", "bold", "green", "bold red", "bold green", "bold red"
 
 
 class IsolationDone(Message, bubble=False):
@@ -130,8 +130,8 @@ class PolicyPanel(Screen):
         log = self.query_one("#pair-trace", RichLog)
         log.clear()
         log.write(Text(f"probe ports on {ends.host.iface.ifname}'s bridge → the guest end: {ISOLATION_FRAMES:,} "
-                       "frames of each kind that its isolation should hold back, and a control", style=NOTE))
-        self.query_one("#pair-summary", Facts).text = Text("running the isolation test…", style=LABEL)
+                       "frames of each kind that its isolation should hold back, and a control", style=LOOKS.note))
+        self.query_one("#pair-summary", Facts).text = Text("running the isolation test…", style=LOOKS.label)
         self.isolation_test(ISOLATION_FRAMES)
 
     @work(thread=True, exclusive=True, group="pair-test", description="pair isolation test", exit_on_error=False)
@@ -185,17 +185,17 @@ def policy_text(pol: Optional[dict[str, Any]], since: PolicyDrops, limits: list[
                 live: bool, read: bool) -> Text:
     """The host end's policy in four short lines: filters with drops, limits with throughput, the rest."""
     t = Text()
-    t.append("policy  ", style="bold")
+    t.append("policy  ", style=LOOKS.label)
     if not live:
-        t.append("not read: no live server (a recording)", style="dim italic")
+        t.append("not read: no live server (a recording)", style=LOOKS.aside)
         return t
     if not read:
-        t.append("reading the host end's policy from the kernel…", style="dim italic")
+        t.append("reading the host end's policy from the kernel…", style=LOOKS.aside)
         return t
     if pol is None:
         t.append_text(safe(f"{host_ifname}'s policy cannot be read"))
         return t
-    t.append_text(safe(host_ifname, style="bold cyan"))
+    t.append_text(safe(host_ifname, style=LOOKS.name))
     lines: list[Text] = []
     for key, word in (("mac_filter", "mac filter"), ("ip_filter", "ip filter")):
         f = pol.get(key)
@@ -204,23 +204,23 @@ def policy_text(pol: Optional[dict[str, Any]], since: PolicyDrops, limits: list[
         what = f["mac"] if key == "mac_filter" else ", ".join(f["addrs"])
         rules = {r: since.rules.get(r, 0) for r in (f.get("dropped") or {})}
         n = sum(rules.values())
-        line = Text(f"{word} ", style="bold")
+        line = Text(f"{word} ", style=LOOKS.label)
         line.append_text(safe(f"{what or '?'}"))
-        line.append(f"  dropped {n:,}", style="bold red" if n else "dim")
+        line.append(f"  dropped {n:,}", style=LOOKS.alarm if n else LOOKS.note)
         if n:
-            line.append(" (" + ", ".join(f"{r} {v:,}" for r, v in rules.items() if v) + ")", style="red")
+            line.append(" (" + ", ".join(f"{r} {v:,}" for r, v in rules.items() if v) + ")", style=LOOKS.bad)
         lines.append(line)
     for lim in limits:
         word = lim.direction.replace("_", "-")
         how = {"nft-limit": "nft policer", "tbf": "tbf"}.get(lim.mechanism, lim.mechanism)
-        line = Text(f"{word} {bits(lim.limit_bps)} ", style="bold")
-        line.append(f"({how})  ", style="dim")
+        line = Text(f"{word} {bits(lim.limit_bps)} ", style=LOOKS.label)
+        line.append(f"({how})  ", style=LOOKS.note)
         line.append(f"passing {bits(lim.passing_bps) if lim.passing_bps is not None else '…'}")
         if lim.passing_bps is not None and lim.limit_bps:
-            line.append(f" = {lim.passing_bps / lim.limit_bps:.0%} of the limit", style="cyan")
-        line.append(f"  dropped {lim.dropped:,}", style="bold red" if lim.dropped else "dim")
+            line.append(f" = {lim.passing_bps / lim.limit_bps:.0%} of the limit", style=LOOKS.ref)
+        line.append(f"  dropped {lim.dropped:,}", style=LOOKS.alarm if lim.dropped else LOOKS.note)
         if lim.direction == "rate_in":
-            line.append(f"  overlimits {lim.overlimits:,}", style="dim")
+            line.append(f"  overlimits {lim.overlimits:,}", style=LOOKS.note)
         lines.append(line)
     rest = []
     if (pol.get("link") or {}).get("cable") == "unplugged":
@@ -236,10 +236,10 @@ def policy_text(pol: Optional[dict[str, Any]], since: PolicyDrops, limits: list[
         rest.append("no VLANs: the kernel lacks bridge VLAN filtering")
     if rest:
         t.append("  " + " · ".join(rest))
-    t.append("   (from the kernel; drops since the view opened)", style="dim")
+    t.append("   (from the kernel; drops since the view opened)", style=LOOKS.note)
     if not lines:
         lines.append(Text("no filter, no rate limit (adapter set … --mac-filter on --ip-filter on --rate-out RATE)",
-                          style="dim"))
+                          style=LOOKS.note))
     for line in lines:
         t.append("\n  ")
         t.append_text(line)
@@ -254,14 +254,14 @@ def isolation_lines(r: dict[str, Any]) -> list[Text]:
     out = []
     for name, k in iso["kinds"].items():
         if k["skipped"]:
-            out.append(Text(f"{name}: skipped — {k['skipped']}", style=NOTE))
+            out.append(Text(f"{name}: skipped — {k['skipped']}", style=LOOKS.note))
             continue
         bad = k["flag"] is not None and k["arrived"] > 0
-        line = Text(f"{name:<19}", style=LABEL)
+        line = Text(f"{name:<19}", style=LOOKS.label)
         line.append(f"{k['from']} → {k['to']}  sent {k['sent']:,}  ")
-        line.append(f"arrived {k['arrived']:,}", style=BAD if bad else GOOD)
+        line.append(f"arrived {k['arrived']:,}", style=LOOKS.alarm if bad else LOOKS.good)
         line.append(f"  held back {k['held_back']:,} ({FLAG_WORDS.get(k['flag'], k['flag'])})"
-                    + (f"  lost on the way {k['lost']:,}" if k["lost"] else ""), style=NOTE)
+                    + (f"  lost on the way {k['lost']:,}" if k["lost"] else ""), style=LOOKS.note)
         out.append(line)
     return out
 
@@ -270,10 +270,10 @@ def isolation_summary(r: dict[str, Any]) -> Text:
     """The isolation test's verdict and, short, each kind's arrivals."""
     ok = r["status"] == "ok"
     t = Text()
-    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style=DONE if ok else ALARM)
+    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style=LOOKS.done if ok else LOOKS.alarm)
     t.append_text(safe(r["message"]))
     iso = r.get("isolation")
     if iso:
         t.append("\n" + " · ".join(f"{name} arrived {k['arrived']:,}/{k['sent']:,}"
-                                   for name, k in iso["kinds"].items() if not k["skipped"]), style=NOTE)
+                                   for name, k in iso["kinds"].items() if not k["skipped"]), style=LOOKS.note)
     return t

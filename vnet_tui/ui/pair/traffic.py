@@ -23,6 +23,7 @@ from vnet_tui.pair.vmspoof import VM_SPOOFS
 from vnet_tui.pair.result import TraceEvent
 
 from ..detail import Facts
+from ..looks import LOOKS
 from .messages import TestDone, TestFailed, TraceBatch
 from .widgets import summary_text, trace_line
 
@@ -64,17 +65,17 @@ class TrafficTest(Screen):
 
     def intro(self) -> Text:
         t = Text(f"t: {self.plan_text() or 'frames through the pair'}, each traced leaving one end, arriving at the "
-                 "other", style="dim")
+                 "other", style=LOOKS.note)
         if getattr(self, "ends", None) and self.ends.is_vm:
             kind = self.spoof_kind if self.spoof_kind in VM_SPOOFS else VM_SPOOFS[0]
             t.append(f"\ns: the guest itself sends {self.SPOOF_FRAMES:,} pings with a spoofed "
                      f"{SPOOFS[kind].forged} (through its agent), counted dropped at the host end (k: "
                      f"{' or '.join(VM_SPOOFS)}) · l: containers only (busybox has no sender at a set rate)",
-                     style="dim")
+                     style=LOOKS.note)
         else:
             t.append(f"\ns: {self.SPOOF_FRAMES:,} frames with a spoofed {SPOOFS[self.spoof_kind].forged} from the "
                      f"guest end, counted dropped at the host end (k: what is spoofed) · l: {self.THROUGHPUT_SECONDS:g} s "
-                     "of traffic against the host end's rate limit", style="dim")
+                     "of traffic against the host end's rate limit", style=LOOKS.note)
         return t
 
     # -- keys ----------------------------------------------------------------
@@ -146,7 +147,7 @@ class TrafficTest(Screen):
         self.result = None
         self.cancel.clear()
         self.query_one("#pair-trace", RichLog).clear()
-        self.query_one("#pair-summary", Facts).text = Text(f"running the {mode} test…", style="bold")
+        self.query_one("#pair-summary", Facts).text = Text(f"running the {mode} test…", style=LOOKS.label)
         self.traffic_test(mode, frames, rate, a, b)
 
     # -- the worker ------------------------------------------------------------
@@ -194,11 +195,11 @@ class TrafficTest(Screen):
             log.write(line, width=width)
         total = f"/{msg.total:,}" if msg.total else ""
         if self.mode == "spoof":
-            progress = Text.assemble(("spoofed frames  ", "bold"), f"sent {msg.sent:,}{total}  ",
-                                     (f"got past the host end {msg.received:,}", "red" if msg.received else "green"))
+            progress = Text.assemble(("spoofed frames  ", LOOKS.label), f"sent {msg.sent:,}{total}  ",
+                                     (f"got past the host end {msg.received:,}", LOOKS.bad if msg.received else LOOKS.good))
         else:
-            progress = Text.assemble(("traffic  ", "bold"), f"sent {msg.sent:,}{total}  ",
-                                     (f"arrived {msg.received:,}", "green"),
+            progress = Text.assemble(("traffic  ", LOOKS.label), f"sent {msg.sent:,}{total}  ",
+                                     (f"arrived {msg.received:,}", LOOKS.good),
                                      f"  not (yet) arrived {msg.sent - msg.received:,}" if self.mode == "frames" else "")
         self.query_one("#pair-progress", Facts).text = progress
 
@@ -217,5 +218,5 @@ class TrafficTest(Screen):
 
     def on_test_failed(self, msg: TestFailed) -> None:
         self.running = False
-        self.query_one("#pair-summary", Facts).text = Text.assemble(("the test could not run: ", "bold red"),
+        self.query_one("#pair-summary", Facts).text = Text.assemble(("the test could not run: ", LOOKS.alarm),
                                                                     safe(msg.reason))

@@ -18,6 +18,7 @@ from vnet_tui.pair.result import TraceEvent
 from vnet_tui.pair.throughput import bits
 
 from ..detail import Facts
+from ..looks import LOOKS
 from ..rows import state_text
 
 
@@ -25,11 +26,11 @@ def facts_text(role: str, owner: str, name: str, kind: str, state: Optional[str]
                mac: Optional[str], ips: list[str], note: str = "") -> Text:
     """The lines that say which end this is."""
     t = Text()
-    t.append(f"{role} · ", style="bold")
-    t.append_text(safe(owner, style="bold"))
+    t.append(f"{role} · ", style=LOOKS.label)
+    t.append_text(safe(owner, style=LOOKS.label))
     t.append("\n")
-    t.append_text(safe(name, style="bold cyan"))
-    t.append(f"  {kind}  ", style="dim")
+    t.append_text(safe(name, style=LOOKS.name))
+    t.append(f"  {kind}  ", style=LOOKS.note)
     if state:
         t.append_text(state_text(state))
     t.append("\nwhere  ")
@@ -37,61 +38,61 @@ def facts_text(role: str, owner: str, name: str, kind: str, state: Optional[str]
     t.append("\nMAC    ")
     t.append_text(safe(mac or "—"))
     t.append("\nIPs    ")
-    t.append_text(safe(", ".join(ips)) if ips else Text("—", style="dim"))
+    t.append_text(safe(", ".join(ips)) if ips else Text("—", style=LOOKS.note))
     if note:
-        t.append(f"\n{note}", style="dim italic")
+        t.append(f"\n{note}", style=LOOKS.aside)
     return t
 
 
 def deltas_text(delta: Optional[Counters], since: float, why: str = "") -> Text:
     """Counters as deltas since the view opened (or why there are none)."""
     t = Text()
-    t.append(f"since the view opened ({since:.0f} s)", style="dim")
+    t.append(f"since the view opened ({since:.0f} s)", style=LOOKS.note)
     if delta is None:
-        t.append(f"\n{why or 'no counters yet'}", style="yellow italic")
+        t.append(f"\n{why or 'no counters yet'}", style=LOOKS.hint)
         return t
     for d in ("tx", "rx"):
-        t.append(f"\n{d}  ", style="bold")
-        t.append(f"+{getattr(delta, d + '_packets'):,} pkt", style="bold")
+        t.append(f"\n{d}  ", style=LOOKS.label)
+        t.append(f"+{getattr(delta, d + '_packets'):,} pkt", style=LOOKS.label)
         t.append(f"  +{human_bytes(getattr(delta, d + '_bytes'))}")
         drops, errs = getattr(delta, d + "_dropped"), getattr(delta, d + "_errors")
-        t.append(f"  {drops} drop", style="red" if drops else "dim")
-        t.append(f"  {errs} err", style="red" if errs else "dim")
+        t.append(f"  {drops} drop", style=LOOKS.bad if drops else LOOKS.note)
+        t.append(f"  {errs} err", style=LOOKS.bad if errs else LOOKS.note)
     return t
 
 
 def mirror_text(dirs: list[Direction], why: str = "", skew: float = 0.0) -> Text:
     """The live mirror check: what each end transmitted against what the other received."""
     t = Text()
-    t.append("mirror  ", style="bold")
+    t.append("mirror  ", style=LOOKS.label)
     if not dirs:
-        t.append(why or "waiting for both ends' counters", style="dim italic")
+        t.append(why or "waiting for both ends' counters", style=LOOKS.aside)
         return t
     for i, d in enumerate(dirs):
         if i:
             t.append("\n        ")
-        style = "magenta" if d.verdict == "policy" else "green" if d.equal else "cyan" if d.ok else "bold red"
+        style = LOOKS.flagged if d.verdict == "policy" else LOOKS.good if d.equal else LOOKS.ref if d.ok else LOOKS.alarm
         t.append(d.text(), style=style)
     if skew:
-        t.append(f"\n        (guest read through its agent {skew * 1000:.0f} ms apart from the tap)", style="dim")
+        t.append(f"\n        (guest read through its agent {skew * 1000:.0f} ms apart from the tap)", style=LOOKS.note)
     return t
 
 
 def trace_line(e: TraceEvent, a: str, b: str, width: int = 12) -> Optional[Text]:
     """One trace line: a frame leaving end A, or arriving at end B with its latency."""
-    seq = Text(f"#{e.seq:05d}  ", style="bold")
+    seq = Text(f"#{e.seq:05d}  ", style=LOOKS.label)
     if e.kind == "sent":
-        return Text.assemble(seq, (f"{a[:width]:>{width}} ", "cyan"), ("━━▶", "cyan"), ("  left", "dim"))
+        return Text.assemble(seq, (f"{a[:width]:>{width}} ", LOOKS.ref), ("━━▶", LOOKS.ref), ("  left", LOOKS.note))
     if e.kind == "arrived" and e.seq < 0:  # a spoofed frame seen past the host end
-        return Text.assemble(" " * (width + 8), ("━━▶ ", "red"), (f"got past {b}", "red bold"),
+        return Text.assemble(" " * (width + 8), ("━━▶ ", LOOKS.bad), (f"got past {b}", LOOKS.alarm),
                              f"  ({e.received:,} so far)")
     if e.kind == "arrived":
         lat = f"{e.latency_ms:.3f} ms" if e.latency_ms is not None else ""
-        return Text.assemble(seq, (" " * (width + 1)), ("━━▶ ", "green"), (b, "green bold"), f"  {lat}")
+        return Text.assemble(seq, (" " * (width + 1)), ("━━▶ ", LOOKS.good), (b, LOOKS.done), f"  {lat}")
     if e.kind == "lost":
-        return Text.assemble(seq, (" " * (width + 1)), ("━━✗ ", "red"), (f"never arrived at {b}", "red bold"))
+        return Text.assemble(seq, (" " * (width + 1)), ("━━✗ ", LOOKS.bad), (f"never arrived at {b}", LOOKS.alarm))
     if e.kind in ("start", "note", "done"):
-        return Text(e.text, style="bold" if e.kind != "note" else "dim")
+        return Text(e.text, style=LOOKS.label if e.kind != "note" else LOOKS.note)
     return None
 
 
@@ -99,7 +100,7 @@ def _mode_summary(r: dict[str, Any]) -> Text:
     """A spoof or throughput test's result: the verdict, then its counts."""
     ok = r["status"] == "ok"
     t = Text()
-    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style="bold green" if ok else "bold red")
+    t.append("✓ " if ok else f"✗ {r['status'].replace('-', ' ')}: ", style=LOOKS.done if ok else LOOKS.alarm)
     if r.get("mode") == "throughput" and r["throughput"]["limit_bps"]:  # short: the per-second line must fit
         tp = r["throughput"]
         word = tp["direction"].replace("_", "-")
@@ -115,11 +116,11 @@ def _mode_summary(r: dict[str, Any]) -> Text:
         left = f"{sp['left_guest']:,}" if sp["left_guest"] is not None else "?"
         t.append(f"\nleft the guest end {left} · dropped at the host end {sp['dropped_at_host']:,} "
                  f"({sp['filter'].replace('_', ' ')}, rule {sp['rule']}) · got past {sp['got_past']:,}",
-                 style="bold")
+                 style=LOOKS.label)
     else:
         tp = r["throughput"]
         t.append("\nper second: " + "  ".join(bits(v) for v in tp["per_second_bps"]) +
-                 f"   frames sent {tp['frames_sent']:,} arrived {tp['frames_arrived']:,}", style="bold")
+                 f"   frames sent {tp['frames_sent']:,} arrived {tp['frames_arrived']:,}", style=LOOKS.label)
     return t
 
 
@@ -129,9 +130,9 @@ def summary_text(r: dict[str, Any]) -> Text:
     if r.get("mode", "frames") != "frames" and r["sent"]:
         return _mode_summary(r)
     if status not in ("ok", "lost"):
-        return Text.assemble((f"{status.replace('-', ' ')}: ", "bold yellow"), safe(r["message"]))
+        return Text.assemble((f"{status.replace('-', ' ')}: ", LOOKS.caution), safe(r["message"]))
     t = Text()
-    t.append("✓ " if status == "ok" else "✗ ", style="bold green" if status == "ok" else "bold red")
+    t.append("✓ " if status == "ok" else "✗ ", style=LOOKS.done if status == "ok" else LOOKS.alarm)
     t.append_text(safe(r["message"]))
     lat = r["latency_ms"]
     t.append(f"\nsent {r['sent']:,}  received {r['received']:,}  lost {r['lost']:,}  "
@@ -143,12 +144,12 @@ def summary_text(r: dict[str, Any]) -> Text:
     for name, d in (("guest", g), ("host", h)):
         parts.append(f"{name} end tx +{d['tx_packets']:,} rx +{d['rx_packets']:,}" if d else
                      f"{name} end not observable")
-    t.append("\ncounters: " + " · ".join(parts), style="dim")
+    t.append("\ncounters: " + " · ".join(parts), style=LOOKS.note)
     m = r.get("mirror") or {}
     if m.get("directions"):
         exact = all(d.get("verdict", "equal") == "equal" for d in m["directions"])
         t.append("  mirror ✓" if m.get("ok") and exact else "  mirror ≈ in step" if m.get("ok") else "  mirror ✗",
-                 style="green" if m.get("ok") else "red")
+                 style=LOOKS.good if m.get("ok") else LOOKS.bad)
     return t
 
 
@@ -181,4 +182,4 @@ class EndColumn(Vertical):
             now = human_rate(values[-1]) if values else "—"
             peak = human_rate(max(values)) if values else "—"
             self.query_one(f".{d}-title", Facts).text = Text.assemble(
-                (f"{d} bytes/s", "bold"), f"  now {now}, peak {peak} over the last {HISTORY} samples")
+                (f"{d} bytes/s", LOOKS.label), f"  now {now}, peak {peak} over the last {HISTORY} samples")
