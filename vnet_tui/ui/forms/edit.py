@@ -27,6 +27,7 @@ from vnet_tui.ops.requests import SetRequest
 from vnet_tui.txn import api
 from vnet_tui.txn.api import Result
 
+from ..looks import LOOKS
 from .add import mtu, words
 from .base import ChangeForm, field
 
@@ -80,7 +81,7 @@ class EditAdapterScreen(ChangeForm):
                 Text(
                     "A VM's guest MAC cannot change live (the guest owns its NIC): to change it, the NIC is "
                     "unplugged and plugged back with the new MAC. Change it on its own, not with the tap.",
-                    style="yellow",
+                    style=LOOKS.warn,
                 )
             )
             yield field("guest MAC", Input(value=self.guest_mac or "", id="edit-guest-mac"))
@@ -115,13 +116,13 @@ class EditAdapterScreen(ChangeForm):
 
     def compose_policy(self) -> ComposeResult:
         """The host end's policy: its own change, never with the fields above."""
-        yield Static(Text.assemble(("policy", "bold"), (" (host end): its own change, leave the fields "
-                                   "above unchanged", "dim"), no_wrap=True, overflow="ellipsis"),
+        yield Static(Text.assemble(("policy", LOOKS.label), (" (host end): its own change, leave the fields "
+                                   "above unchanged", LOOKS.note), no_wrap=True, overflow="ellipsis"),
                      classes="form-section")
         shown = getattr(self.app, "policy_words", {}).get(self.host_ifname) if self.host_ifname else None
         if shown:  # as the detail last read it from the kernel
-            now = Text("now: ", style="dim")
-            now.append_text(safe_text(" · ".join(shown), style="yellow"))
+            now = Text("now: ", style=LOOKS.note)
+            now.append_text(safe_text(" · ".join(shown), style=LOOKS.words))
             yield Static(now, classes="form-row")
         yield field("cable", Select([("unchanged", UNCHANGED), ("plugged", "plugged"), ("unplugged", "unplugged")],
                                     value=UNCHANGED, id="edit-cable", allow_blank=False))
