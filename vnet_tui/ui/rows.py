@@ -1,4 +1,4 @@
-"""The rows of the three panes and their cells (rich only, no Textual; their styles from looks.py); rowbuild.py makes them.
+"""The rows of the three panes and their cells (rich only; styles: looks.py); rowbuild.py makes them.
 
 Every row knows which end's counters its rate columns show (``end``),
 both ends of its adapter for the detail view, and a lower-case haystack
