@@ -37,16 +37,34 @@ NAMED_BY_THE_KERNEL = ("netns", "process")  # owners found without any runtime's
 YOUNG = 120.0  # s: a container this young may still get its runtime's record
 
 
-def _open(info: namespaces.NsInfo) -> Optional[Namespace]:
-    """Open a namespace by a bind mount, else by a holder process; None if it vanished."""
+def _open(info: namespaces.NsInfo) -> Optional[tuple[str, int]]:
+    """(where, fd) of a namespace opened by a bind mount, else by a holder process; None if it vanished.
+
+    Only opened, not entered: asking the host for its nsid needs no more,
+    and most namespaces on a busy server are not this host's containers.
+    """
     candidates = [f"/run/netns/{n}" for n in info.names] + info.paths
     candidates += [f"/proc/{p}/ns/net" for p in info.pids]
     for where in candidates:
         try:
-            return Namespace(where, expect_inode=info.inode)
-        except (NetnsError, FileNotFoundError, ProcessLookupError, PermissionError):
+            fd = os.open(where, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
             continue
+        try:
+            if os.fstat(fd).st_ino == info.inode:  # the one the scan saw (a pid may have been reused)
+                return where, fd
+        except OSError:
+            pass
+        os.close(fd)
     return None
+
+
+def _adopt(where: str, fd: int, inode: int) -> Optional[Namespace]:
+    """A Namespace (its socket made inside it) on an fd ``_open`` gave; None if it cannot be entered."""
+    try:
+        return Namespace(where, expect_inode=inode, fd=fd)
+    except (NetnsError, FileNotFoundError, ProcessLookupError, PermissionError):
+        return None  # (Namespace closed the fd)
 
 
 class Discoverer:
@@ -121,25 +139,34 @@ class Discoverer:
                     before = self.foreign[inode]
                     if (before is None and not ask_unnumbered) or (before is not None and before not in wanted):
                         continue
-            ns = known.ns if known else _open(info)
-            if ns is None:
+            if known is None:
+                opened = _open(info)
+                if opened is None:
+                    continue
+                try:
+                    nsid = self.host.sock.nsid_of(opened[1])
+                except OSError:
+                    nsid = None
+                if not (nsid is not None and nsid in wanted) and not lab:
+                    os.close(opened[1])  # not a container of this host: never entered
+                    self.foreign[inode] = nsid
+                    continue
+                ns = _adopt(opened[0], opened[1], inode)
+                if ns is None:
+                    continue
+                self.foreign.pop(inode, None)
+                fresh.append((inode, info, ns, nsid))
                 continue
-            nsid = known.nsid if known is not None and known.nsid in wanted else None
+            ns = known.ns
+            nsid = known.nsid if known.nsid in wanted else None
             if nsid is None:  # (5,000 containers: 5,000 requests on every rescan, for the same answers)
                 try:
                     nsid = self.host.nsid_of(ns)
                 except OSError:
                     nsid = None
             if not (nsid is not None and nsid in wanted) and not lab:
-                # not (or no longer) a container of this host
-                if known is None:
-                    ns.close()
-                    self.foreign[inode] = nsid
-                continue
+                continue  # no longer a container of this host
             self.foreign.pop(inode, None)
-            if known is None:
-                fresh.append((inode, info, ns, nsid))
-                continue
             known.info = info
             seen.add(inode)
             known.nsid = nsid

@@ -29,6 +29,7 @@ from vnet_tui.net.sweep import ends_of
 from .assemble import Assembler
 from .events import SHARED
 from .feed import EndKey
+from .firstturn import FIRST, first_shown
 from .privilege import CAP_SYS_ADMIN, effective_caps
 
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
@@ -74,6 +75,8 @@ class Structure:
     # a re-dump that fails (a storm interrupts every try) is tried again at the next apply, this many
     # times in a row; then events, a resync or the periodic re-dump ask again
     DUMP_RETRIES = 50
+    PENDING_TURN = 1000  # namespaces found but not read yet (a big server's first picture): read this many an apply
+
 
     def __init__(self, discoverer: Any, sel: selectors.BaseSelector) -> None:
         self.d = discoverer
@@ -101,6 +104,9 @@ class Structure:
         self._hidden_pub: dict[int, tuple[Any, Peer, Any]] = {}  # ifindex -> (end, its Peer, the end shown)
         self._hidden_nsids: set[int] = set()  # host nsids of namespaces we may not enter
         self._dump_failures: dict[int, int] = {}  # inode -> re-dumps failed in a row
+        # containers found at the first rescan but not read yet (firstturn.py): watched, left out of
+        # the topologies and the sweeps until their first dump
+        self.pending: set[int] = set()
         self.watch(self.d.host)
 
     @property
@@ -114,7 +120,8 @@ class Structure:
         return c.ns if c is not None else None
 
     def namespaces(self) -> list[Namespace]:
-        return [self.d.host] + [c.ns for c in self.d.containers.values()]
+        pending = self.pending
+        return [self.d.host] + [c.ns for i, c in self.d.containers.items() if i not in pending]
 
     def ends(self) -> dict[int, list[int]]:
         """For each container namespace with a cached dump, the ifindexes of its ends
@@ -198,6 +205,7 @@ class Structure:
 
     def unwatch(self, inode: int) -> None:
         self._dump_failures.pop(inode, None)
+        self.pending.discard(inode)
         sock = self.sockets.pop(inode, None)
         if sock is not None and sock is self.shared:
             if inode == self.host_inode:
@@ -301,10 +309,21 @@ class Structure:
         return bool(self.dirty) or self.changed or self.rescan_ns or self.rescan_vms
 
     # -- bringing the picture up to date ------------------------------------
-    def apply(self, force: bool = False) -> Optional[Topology]:
-        """Re-dump, rescan as asked; the new Topology if it changed (or ``force``), else None."""
+    def apply(self, force: bool = False, read_pending: bool = True) -> Optional[Topology]:
+        """Re-dump, rescan as asked; the new Topology if it changed (or ``force``), else None.
+
+        Namespaces still pending (a big server's first picture) are read
+        PENDING_TURN at a time, and only with ``read_pending``.
+        """
         changed, self.changed = force or self.changed, False
         dirty, self.dirty = self.dirty, set()
+        pending = self.pending
+        if pending:
+            later = [i for i in dirty if i in pending][self.PENDING_TURN if read_pending else 0:]
+            if later:
+                dirty.difference_update(later)
+                self.dirty.update(later)
+        filled = False  # pending namespaces read: a new topology once none is left
         for inode in dirty:
             ns = self.ns(inode)
             if ns is None:
@@ -314,8 +333,17 @@ class Structure:
                 tries = self._dump_failures[inode] = self._dump_failures.get(inode, 0) + 1
                 if inode in self.sockets and tries <= self.DUMP_RETRIES:
                     self.dirty.add(inode)
+                elif inode in pending:  # shown as before: a container whose links could not be read
+                    pending.discard(inode)
+                    filled = True
                 continue
             self._dump_failures.pop(inode, None)
+            if inode in pending:
+                pending.discard(inode)
+                self.states[inode] = st
+                self.version += 1
+                filled = True
+                continue
             old = self.states.get(inode)
             if st != old:
                 if old is not None:  # links a lost event did not report gone: their counters go too
@@ -324,6 +352,8 @@ class Structure:
                 self.states[inode] = st
                 self.version += 1
                 changed = True
+        if filled and not pending:
+            changed = True
         host_state = self.states.get(self.host_inode, NsState())
         if self.rescan_ns:
             self.rescan_ns = False
@@ -334,8 +364,11 @@ class Structure:
             changed |= self._refresh_vms(host_state)
         if not changed:
             return None
+        containers = self.d.containers
+        if pending:
+            containers = {i: c for i, c in containers.items() if i not in pending}
         topo = self.assembler.assemble(self.d.server.host_netns, self.d.hostname, self.host_inode, host_state,
-                        self.d.containers, self.states, self.by_nsid, self.vms)
+                                       containers, self.states, self.by_nsid, self.vms)
         if not self.can_enter:
             topo = self._mark_hidden(topo)
         if not force and topo == self.last:
@@ -384,11 +417,19 @@ class Structure:
         current = set(self.d.containers)
         for inode in [i for i in self.sockets if i != self.host_inode and i not in current]:
             self.unwatch(inode)
-        for inode in current - set(self.sockets):
+        new = current - set(self.sockets)
+        first = None
+        if self.last is None and len(new) > 2 * FIRST:  # a big server's first picture: the first screen first
+            first = first_shown(new, self.d.containers, host_state.links, self.by_nsid)
+        for inode in new:
             ns = self.d.containers[inode].ns
             try:
                 self.watch(ns)
             except OSError:
+                continue
+            if first is not None and inode not in first:
+                self.pending.add(inode)  # read in the turns after (apply)
+                self.dirty.add(inode)
                 continue
             st = dump(ns)
             if st is not None:

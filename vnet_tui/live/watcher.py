@@ -96,6 +96,11 @@ class Watcher:
     FULL_EVERY = 5  # sweeps: every 5th dumps every namespace whole (the others read the ends)
     SWEEP_BUDGET = 1000  # container namespaces a sweep reads besides the hot ones; more are read in turns
     RETRY_DUMP = 0.2  # s: a re-dump that failed (interrupted by a storm) is tried again this soon
+    # a big server's first picture shows the first screen's containers (live/firstturn.py); the rest are
+    # read in turns once the consumer said what it shows (``set_hot``: its first rows are up), or this
+    # long after the first picture was posted, PENDING_EVERY apart
+    PENDING_WAIT = 1.0
+    PENDING_EVERY = 0.02
 
     def __init__(self, server: Server, interval: float = 1.0,
                  discoverer: Optional[Callable[[Server], Any]] = None) -> None:
@@ -270,7 +275,11 @@ class Watcher:
         s.rescan_ns = s.rescan_vms = True
         s.dirty.add(s.host_inode)
         self._due: Optional[float] = None
+        self._pending_from = float("inf")  # monotonic time from which the rest of a first picture is read
         self._apply(force=True)
+        self._pending_from = time.monotonic() + self.PENDING_WAIT
+        if s.pending:
+            self._due = self._pending_from
         now = time.monotonic()
         self._next_sweep = now
         next_ns, next_vms = now + self.RESCAN_NS_EVERY, now + self.RESCAN_VMS_EVERY
@@ -336,12 +345,13 @@ class Watcher:
         assert s is not None
         rescan = (s.rescan_ns or s.rescan_vms) and not s.dirty  # (a rescan alone: no re-dumps in its cost)
         watched, cpu = len(s.sockets), time.thread_time()
-        self._post(s.apply(force=force))
+        self._post(s.apply(force=force, read_pending=time.monotonic() >= self._pending_from))
         if rescan and not force and len(s.sockets) == watched:  # a rescan that found nothing to open
             self._rescan_cpu = time.thread_time() - cpu
         self._last_apply = time.monotonic()
         if s.dirty:
-            self._schedule(self._last_apply + self.RETRY_DUMP)
+            self._schedule(max(self._last_apply + self.PENDING_EVERY, self._pending_from) if s.pending
+                           else self._last_apply + self.RETRY_DUMP)
 
     def _schedule(self, at: float) -> None:
         if self._due is None:
@@ -370,6 +380,10 @@ class Watcher:
                 self.interval = cmd[1]
             elif cmd[0] == "hot":
                 self._hot = cmd[1]
+                s = self._s
+                if s is not None and s.pending and self._pending_from > time.monotonic():
+                    self._pending_from = time.monotonic()  # the first rows are up: read the rest now
+                    self._due = self._pending_from
             elif cmd[0] == "pause":
                 self.paused = cmd[1]
                 if not self.paused:

@@ -28,12 +28,13 @@ class Namespace:
     ``where`` is a name under /run/netns, an absolute nsfs path
     (/proc/PID/ns/net, /run/docker/netns/X) or None for our own namespace.
     ``expect_inode`` guards against PID reuse: the opened namespace must be
-    the one discovery saw.
+    the one discovery saw.  ``fd``: the namespace already open there (it
+    is adopted: closed with this object, or at once if this fails).
     """
 
-    def __init__(self, where: Optional[str], expect_inode: Optional[int] = None) -> None:
+    def __init__(self, where: Optional[str], expect_inode: Optional[int] = None, fd: Optional[int] = None) -> None:
         self.where = where
-        self.fd = open_netns(where)
+        self.fd = open_netns(where) if fd is None else fd
         try:
             self.inode = netns_inode(self.fd)
             if expect_inode is not None and self.inode != expect_inode:
