@@ -19,6 +19,9 @@
   limit); for a lab VM's adapter, ``vmspoof`` (its guest sends forged
   pings through its guest agent, then is restored) and ``vmthroughput``
   (the guest's side through its agent: what ``vmguest`` runs there);
+  ``isolation`` proves a container adapter's bridge port isolation: frames
+  from temporary probe ports on its bridge (``probeport``), each kind held
+  back by one flag (``isokinds``), counted at the guest end;
   ``hostpolicy`` reads the host end's policy and its counters
   (vnet_tui.policy) for both and for the pair view.
 
