@@ -24,7 +24,7 @@ import pytest
 from tests.helpers import unique
 from tests.runtimes.rootfs import busybox
 from vnet_tui.core.errors import ChangeFailed, NotPermitted
-from vnet_tui.core.model import VM, Adapter, VMAdapter
+from vnet_tui.core.model import VM, Adapter, VMNic
 from vnet_tui.guest.qga import QGA
 from vnet_tui.lab import LabInfo
 
@@ -289,7 +289,7 @@ def test_an_agent_with_guest_exec_disabled_and_a_vm_not_ours_are_refused(tmp_pat
 
     sock = str(tmp_path / "qga.sock")
     t = _fake_agent(sock, {"guest-exec": False, "guest-exec-status": True, "guest-network-get-interfaces": True})
-    vm = VM("vm9", os.getpid(), True, None, [VMAdapter("net0", "c4:37:72:00:00:09", "vme00000000.0")], qga=sock,
+    vm = VM("vm9", os.getpid(), True, None, [VMNic("net0", "c4:37:72:00:00:09", "vme00000000.0")], qga=sock,
             runtime="lab")
     ok, why = guest_addresses_possible(vm, timeout=5.0)
     t.join(10)
@@ -304,7 +304,7 @@ def test_an_agent_with_guest_exec_disabled_and_a_vm_not_ours_are_refused(tmp_pat
     assert not ok and why.endswith("[guest-agent-unavailable]"), why
 
     other = VM("vm8", os.getpid(), True, None, [], qga=sock, runtime="libvirt")
-    adapter = Adapter("vme", "vm8", None, None, VMAdapter("net0", "c4:37:72:00:00:08", "vnet0"))
+    adapter = Adapter("vme", "vm8", None, None, VMNic("net0", "c4:37:72:00:00:08", "vnet0"))
     from vnet_tui.core.model import Topology
 
     with pytest.raises(NotPermitted) as e:

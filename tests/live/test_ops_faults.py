@@ -18,7 +18,7 @@ from tests.live.test_ops_support import cli, differences, dumps, lab_namespaces,
 from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, used by name)
 from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.core.server import Server
-from vnet_tui.net.change import faults
+from vnet_tui.net.faults import faults
 from vnet_tui.txn import api
 from vnet_tui.ops.requests import AddRequest, DelRequest, SetRequest
 from vnet_tui.safety import journal

@@ -19,7 +19,7 @@ from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, us
 from vnet_tui.core.errors import ChangeFailed
 from vnet_tui.core.server import Server
 from vnet_tui.discovery.qmp import QMP
-from vnet_tui.net.change import faults
+from vnet_tui.net.faults import faults
 from vnet_tui.ops import qmpview, unplug
 from vnet_tui.ops.requests import AddRequest
 from vnet_tui.safety import journal, unplugs

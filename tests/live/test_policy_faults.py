@@ -8,7 +8,7 @@ import pytest
 
 from tests.live.test_policy_helpers import GUEST_MAC, GUEST_V4, GUEST_V6, plab, sh, views  # noqa: F401
 from vnet_tui.core.errors import ChangeFailed
-from vnet_tui.net.change import faults
+from vnet_tui.net.faults import faults
 from vnet_tui.policy import plan, read, steps
 from vnet_tui.policy.port import Port
 

@@ -14,7 +14,7 @@ import pytest
 
 from tests.helpers import ip_json, netns
 from tests.unit.test_fdinfo import open_tap
-from vnet_tui.core.model import VMAdapter
+from vnet_tui.core.model import VMNic
 from vnet_tui.discovery.qemu import QemuProcess, find_qemu_processes, vm_adapters
 from vnet_tui.discovery.netinfo import taps_by_ifname
 from vnet_tui.discovery.qmp import QMP, QMPError, info_network, query_rx_filter_macs, query_status
@@ -107,7 +107,7 @@ def test_qemu_with_ifname_tap(runner: Runner) -> None:
     assert p.cmdline.qmp == qmp and p.cmdline.paused
     assert p.netns_inode == os.stat(f"/run/netns/{runner.ns}").st_ino
     assert list(p.taps.values()) == [tap]  # from fdinfo
-    assert vm_adapters(p) == [VMAdapter("net0", MAC, tap, "virtio-net-pci")]
+    assert vm_adapters(p) == [VMNic("net0", MAC, tap, "virtio-net-pci")]
     assert query_rx_filter_macs(qmp) == {"net0dev": MAC}
     assert query_status(qmp) == "prelaunch"  # -S: not started yet
 
@@ -131,15 +131,15 @@ def test_qmp_events_errors_and_hotplugged_tap(runner: Runner) -> None:
 
     p = found(qemu.pid)
     assert p.cmdline.adapters == []
-    assert vm_adapters(p) == [VMAdapter(f"tap:{hot}", None, hot)]  # the command line alone cannot name it
+    assert vm_adapters(p) == [VMNic(f"tap:{hot}", None, hot)]  # the command line alone cannot name it
     # QEMU can: a netdev with no NIC yet is named by its id, with no guest MAC
-    assert vm_adapters(p, hot=taps_by_ifname(info_network(qmp))) == [VMAdapter("hp0", None, hot)]
+    assert vm_adapters(p, hot=taps_by_ifname(info_network(qmp))) == [VMNic("hp0", None, hot)]
     with QMP(qmp) as q:
         q.cmd("device_add", driver="virtio-net-pci", id="hpnic", netdev="hp0", mac="c4:37:72:aa:bb:0d", bus="rp1")
     hot_nics = taps_by_ifname(info_network(qmp))
     assert hot_nics[hot] == ("hp0", "hpnic", "c4:37:72:aa:bb:0d")
     assert vm_adapters(found(qemu.pid), live_macs=query_rx_filter_macs(qmp), hot=hot_nics) == [
-        VMAdapter("hp0", "c4:37:72:aa:bb:0d", hot)]
+        VMNic("hp0", "c4:37:72:aa:bb:0d", hot)]
 
 
 def test_qemu_with_tap_passed_as_fd(runner: Runner) -> None:
@@ -168,7 +168,7 @@ def test_qemu_with_tap_passed_as_fd(runner: Runner) -> None:
     assert p.cmdline.tap_fds == {"hostnet0": fd}
     assert p.cmdline.qmp == mon_path  # from the fd, through /proc/PID/net/unix
     assert p.taps == {fd: tap}
-    assert vm_adapters(p) == [VMAdapter("hostnet0", MAC, tap, "virtio-net-pci")]
+    assert vm_adapters(p) == [VMNic("hostnet0", MAC, tap, "virtio-net-pci")]
     assert query_rx_filter_macs(p.cmdline.qmp or "") == {"net0": MAC}
 
 

@@ -350,9 +350,9 @@ async def test_edit_form_sets_a_policy_on_a_lab(tmp_path: Path, monkeypatch: pyt
         ns = server.host_netns
         assert ns is not None
         topo = topology_of(server)
-        from vnet_tui.ops.facts import Facts
+        from vnet_tui.ops.facts import ServerFacts
 
-        facts = Facts(topo)
+        facts = ServerFacts(topo)
         adapter = facts.adapter(facts.target("ct101"), "eth0")
         host = adapter.host.ifname
         assert "tbf" not in subprocess.run(["tc", "-n", ns, "qdisc", "show", "dev", host],

@@ -130,7 +130,7 @@ async def test_late_feed_messages_after_the_panes_are_gone_are_ignored():
 
 async def test_the_header_follows_columns_widened_by_new_rows():
     """A row wider than its column arrives, then only rates move: header and rows stay aligned."""
-    from vnet_tui.core.model import VM, VMAdapter
+    from vnet_tui.core.model import VM, VMNic
     from vnet_tui.ui.messages import TopologyChanged
 
     from .pilot import small_topology
@@ -140,7 +140,7 @@ async def test_the_header_follows_columns_widened_by_new_rows():
         await loaded(pilot)
         topo = small_topology()
         topo.vms.append(VM("a-much-longer-vm-name", 7777, True, None,
-                           [VMAdapter("net0", "c4:37:72:00:03:c9", "vme0000c9a3.0")]))
+                           [VMNic("net0", "c4:37:72:00:03:c9", "vme0000c9a3.0")]))
         app.post_message(TopologyChanged(topo))
         await pilot.pause(0.3)
         lines = screen_text(app).splitlines()

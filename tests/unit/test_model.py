@@ -9,7 +9,7 @@ from vnet_tui.core.model import (
     NetnsRef,
     Peer,
     Topology,
-    VMAdapter,
+    VMNic,
 )
 
 
@@ -23,7 +23,7 @@ def small_topology() -> Topology:
     return Topology(
         Host("vl-x-host", "lab x", [host_end, tap]),
         [Container("ct101", "netns", NetnsRef("vl-x-ct101", 4026532000, [42]), [guest_end])],
-        [VM("vm201", 5151, False, "/run/x.qmp", [VMAdapter("net0", "c4:37:72:00:00:09", "vme0000c9a1.0")])],
+        [VM("vm201", 5151, False, "/run/x.qmp", [VMNic("net0", "c4:37:72:00:00:09", "vme0000c9a1.0")])],
     )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from vnet_tui.core.model import VMAdapter
+from vnet_tui.core.model import VMNic
 from vnet_tui.discovery.qemu import (
     QemuCmdline,
     QemuProcess,
@@ -45,7 +45,7 @@ def test_lab_command_line() -> None:
     assert c.name == "vm201"
     assert c.qmp == "/run/vnet-tui/lab/vm201.qmp"
     assert c.paused is True
-    assert c.adapters == [VMAdapter("net0", "c4:37:72:00:c9:a1", "vme0000c9a1.0", "virtio-net-pci")]
+    assert c.adapters == [VMNic("net0", "c4:37:72:00:c9:a1", "vme0000c9a1.0", "virtio-net-pci")]
     assert c.tap_fds == {}
     assert c.nic_ids == {"net0": "net0dev"}
 
@@ -68,8 +68,8 @@ def test_keyval_fd_form_and_named_fd() -> None:
          "-device", "e1000,netdev=hostnet0,mac=52-54-00-01-02-03"]
     )  # fmt: skip
     assert c.tap_fds == {"hostnet0": 27}  # a named fd (getfd) has no number to match
-    assert c.adapters[0] == VMAdapter("hostnet0", "52:54:00:01:02:03", None, "e1000")
-    assert c.adapters[1] == VMAdapter("hostnet1", None, None, None)
+    assert c.adapters[0] == VMNic("hostnet0", "52:54:00:01:02:03", None, "e1000")
+    assert c.adapters[1] == VMNic("hostnet1", None, None, None)
 
 
 def test_name_forms() -> None:
@@ -99,9 +99,9 @@ def test_nic_shorthand_and_template_ifname() -> None:
          "-netdev", "tap,id=t0,ifname=tap%d", "-device", "virtio-net-pci,netdev=t0"]
     )  # fmt: skip
     assert c.adapters == [
-        VMAdapter("__org.qemu.nic0", "c4:37:72:00:00:01", "vme00000001.0", "virtio-net-pci"),
-        VMAdapter("__org.qemu.nic1", None, None, "e1000"),
-        VMAdapter("t0", None, None, "virtio-net-pci"),  # the kernel picks the name: fdinfo knows it
+        VMNic("__org.qemu.nic0", "c4:37:72:00:00:01", "vme00000001.0", "virtio-net-pci"),
+        VMNic("__org.qemu.nic1", None, None, "e1000"),
+        VMNic("t0", None, None, "virtio-net-pci"),  # the kernel picks the name: fdinfo knows it
     ]
 
 

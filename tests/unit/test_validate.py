@@ -182,7 +182,7 @@ def test_default_names() -> None:
     web = names.veth_host_name("web", "eth0", set())
     assert len(web) <= 15 and validate.ifname(web)
     assert names.vme_name("0000c9a1", {"vme0000c9a1.0"}) == ("vme0000c9a1.1", 1)
-    assert names.pending_owner(None, names.temp_name()) is not None
+    assert names.half_made_by(None, names.temp_name()) is not None
 
 
 # -- plan-level rules on the recorded lab ------------------------------------------------

@@ -214,9 +214,6 @@ class VMNic:
         return out
 
 
-VMAdapter = VMNic  # the old name, still imported by discovery, pair, ui and tests (docs/GLOSSARY.md)
-
-
 @dataclass
 class VM:
     """A virtual machine: a QEMU process and its adapters."""

@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
-from ..core.model import VMAdapter
+from ..core.model import VMNic
 from .qemu_cmdline import (  # noqa: F401 (re-exported: the command line is part of what this module reads)
     QGA_CHANNEL,
     QemuCmdline,
@@ -204,7 +204,7 @@ def find_qemu_processes() -> list[QemuProcess]:
 
 
 def vm_adapters(proc: QemuProcess, live_macs: Optional[dict[str, str]] = None,
-                hot: Optional[dict[str, tuple[str, Optional[str], Optional[str]]]] = None) -> list[VMAdapter]:
+                hot: Optional[dict[str, tuple[str, Optional[str], Optional[str]]]] = None) -> list[VMNic]:
     """The VM's adapters, host ends named from fdinfo where the command line cannot.
 
     ``fd=N`` netdevs take the tap name of fd N; ``ifname=`` ones keep it.
@@ -234,7 +234,7 @@ def vm_adapters(proc: QemuProcess, live_macs: Optional[dict[str, str]] = None,
                 ids.add(netdev)
                 if live_macs and nic in live_macs:
                     mac = live_macs[nic]
-                out.append(VMAdapter(netdev, nic_mac(mac) if mac else None, name))
+                out.append(VMNic(netdev, nic_mac(mac) if mac else None, name))
             else:
-                out.append(VMAdapter(f"tap:{name}", None, name))
+                out.append(VMNic(f"tap:{name}", None, name))
     return out

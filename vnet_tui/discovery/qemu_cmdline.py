@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Iterator, Optional
 
-from ..core.model import VMAdapter
+from ..core.model import VMNic
 
 _WANTED = {"name", "qmp", "chardev", "mon", "netdev", "device", "nic"}
 QGA_CHANNEL = "org.qemu.guest_agent.0"  # the virtio-serial port name qemu-ga listens on
@@ -103,7 +103,7 @@ class QemuCmdline:
 
     name: Optional[str] = None
     qmp: Optional[str] = None  # unix socket path of the first QMP monitor
-    adapters: list[VMAdapter] = field(default_factory=list)
+    adapters: list[VMNic] = field(default_factory=list)
     tap_fds: dict[str, int] = field(default_factory=dict)  # netdev id -> fd (fd=N / fds=N:M)
     paused: bool = False  # -S
     nic_ids: dict[str, str] = field(default_factory=dict)  # netdev id -> NIC device id (QMP name)
@@ -117,13 +117,13 @@ def parse_cmdline(argv: list[str]) -> QemuCmdline:
     out = QemuCmdline()
     chardevs: dict[str, dict[str, str]] = {}
     monitors: list[tuple[str, str]] = []  # ("path", P) | ("chardev", ID), in argv order
-    by_id: dict[str, VMAdapter] = {}
+    by_id: dict[str, VMNic] = {}
     nics = 0
     agent_chardev: Optional[str] = None
 
-    def adapter(nid: str) -> VMAdapter:
+    def adapter(nid: str) -> VMNic:
         if nid not in by_id:
-            by_id[nid] = VMAdapter(nid, None, None)
+            by_id[nid] = VMNic(nid, None, None)
         return by_id[nid]
 
     def netdev(opts: dict[str, str], nid: str) -> None:

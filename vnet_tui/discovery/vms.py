@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Optional
 
-from vnet_tui.core.model import VM, Interface, Owner, VMAdapter
+from vnet_tui.core.model import VM, Interface, Owner, VMNic
 from vnet_tui.owners.registry import Owners, scan_all
 
 from . import netinfo, qemu, qmp
@@ -64,7 +64,7 @@ def find_vms(host_inode: int, by_name: dict[str, Interface], owners: Optional[Ow
     return vms
 
 
-def owned_adapters(adapters: list[VMAdapter], owner: Owner) -> list[VMAdapter]:
+def owned_adapters(adapters: list[VMNic], owner: Owner) -> list[VMNic]:
     """The VM's adapters named as its owner names them (libvirt: net0 / vnet0, not hostnet0).
 
     The kernel stays the truth for the tap; the owner's NIC list gives the
@@ -73,14 +73,13 @@ def owned_adapters(adapters: list[VMAdapter], owner: Owner) -> list[VMAdapter]:
     nics = owner.details.get("nics") or []
     by_target = {n.get("target"): n for n in nics if n.get("target")}
     by_mac = {(n.get("mac") or "").lower(): n for n in nics if n.get("mac")}
-    out: list[VMAdapter] = []
+    out: list[VMNic] = []
     for a in adapters:
         nic = by_target.get(a.host_ifname) or by_mac.get((a.guest_mac or "").lower())
         if nic is None:
             out.append(a)
             continue
         mac = (nic.get("mac") or a.guest_mac or "").lower() or None
-        out.append(VMAdapter(nic.get("alias") or a.id, mac, a.host_ifname or nic.get("target"),
+        out.append(VMNic(nic.get("alias") or a.id, mac, a.host_ifname or nic.get("target"),
                              nic.get("model") or a.model, netdev=nic.get("netdev") or a.id))
     return out
-

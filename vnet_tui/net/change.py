@@ -23,20 +23,14 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from vnet_tui.core.errors import NotFound
 
-from .faults import FAULT_ENV, Faults, faults, qmp_call
-from .generation import link_generation, links_changed
-from .ipcommand import ip_command, sysctl_command
+from .faults import faults
+from .generation import links_changed
+from .ipcommand import ip_command
 from .netns import NetnsError, entered, netns_inode, open_netns
 from .rawread import open_socket
-from .refusal import errno_of, explain
 from .rtnl import addrs, linkchange
 from .rtnl.exchange import SocketClosed, ack
 from .tap import make_tap
-
-# ChangeNs, and the names this module held before it was split (the fault switch, errno texts, command
-# rendering, the link generation), which ops/, txn/, policy/, safety/ and the tests import from here
-__all__ = ["FAULT_ENV", "ChangeNs", "Faults", "errno_of", "explain", "faults", "ip_command", "link_generation",
-           "qmp_call", "sysctl_command"]
 
 T = TypeVar("T")
 

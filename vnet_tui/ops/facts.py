@@ -105,6 +105,3 @@ class ServerFacts:
     def address_book(self) -> AddressBook:
         """The same addresses, indexed for validate.ips_to_add."""
         return index_of(self.topology).addresses
-
-
-Facts = ServerFacts  # the old name, still imported by pair, ui and tests (docs/GLOSSARY.md)

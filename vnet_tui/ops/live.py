@@ -13,7 +13,8 @@ from vnet_tui.core.errors import ChangeFailed, NotFound
 from vnet_tui.core.model import Container, Topology
 from vnet_tui.core.server import Server
 from vnet_tui.discovery.qmp import QMP
-from vnet_tui.net.change import ChangeNs, link_generation
+from vnet_tui.net.change import ChangeNs
+from vnet_tui.net.generation import link_generation
 from vnet_tui.net.rawread import RawReadError, get_link
 
 from .index import index_of

@@ -98,9 +98,6 @@ def half_made_by(alias: Optional[str], ifname: str) -> Optional[int]:
     return None
 
 
-pending_owner = half_made_by  # the old name (tests/unit/test_validate.py)
-
-
 def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

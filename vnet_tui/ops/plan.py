@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, Protocol
 
 from vnet_tui.core.errors import ChangeFailed
-from vnet_tui.net.change import errno_of, explain
+from vnet_tui.net.refusal import errno_of, explain
 
 if TYPE_CHECKING:
     from .live import Live  # type only: live's change layer is not needed to describe a plan

@@ -17,7 +17,7 @@ import time
 from typing import Any
 
 from vnet_tui.discovery.qmp import QMPError
-from vnet_tui.net.change import qmp_call
+from vnet_tui.net.faults import qmp_call
 
 from . import qmpview
 

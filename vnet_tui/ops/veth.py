@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from vnet_tui.core.model import Container
-from vnet_tui.net.change import ip_command
+from vnet_tui.net.ipcommand import ip_command
 
 from . import macs, names, validate
 from .converge import converge

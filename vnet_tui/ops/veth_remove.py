@@ -12,7 +12,7 @@ from typing import Any, Optional
 
 from vnet_tui.core.errors import NotFound
 from vnet_tui.core.model import Container
-from vnet_tui.net.change import ip_command
+from vnet_tui.net.ipcommand import ip_command
 
 from .endstate import EndSnapshot, read_end
 from .live import HOST, Live

@@ -22,7 +22,8 @@ from typing import Any, Optional
 
 from vnet_tui.core.errors import ChangeFailed, InvalidInput
 from vnet_tui.core.model import VM
-from vnet_tui.net.change import ip_command, qmp_call
+from vnet_tui.net.faults import qmp_call
+from vnet_tui.net.ipcommand import ip_command
 
 from . import macs, names, qmpview, unplug, validate
 from .converge import converge

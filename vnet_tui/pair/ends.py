@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional
 
 from vnet_tui.core.errors import InvalidInput, NotFound, NotPermitted
-from vnet_tui.core.model import VM, Adapter, Container, Interface, Topology, VMAdapter
+from vnet_tui.core.model import VM, Adapter, Container, Interface, Topology, VMNic
 from vnet_tui.core.server import Server
 from vnet_tui.net.netns import NetnsError, entered, netns_inode, open_netns
-from vnet_tui.ops.facts import Facts
+from vnet_tui.ops.facts import ServerFacts
 from vnet_tui.safety.sshguard import protected
 
 from .framing import NEAREST_BRIDGE_BIT
@@ -58,7 +58,7 @@ class Pair:
     host: End
     guest: Optional[End] = None  # the container's end; None for a VM (the NIC is inside the guest)
     vm: Optional[VM] = None
-    vm_adapter: Optional[VMAdapter] = None
+    vm_adapter: Optional[VMNic] = None
     _fds: list[int] = field(default_factory=list)
 
     def close(self) -> None:
@@ -98,7 +98,7 @@ def _container_ns(ct: Container) -> Optional[str]:
 
 def find_adapter(topology: Topology, target: str, ifname: str) -> Adapter:
     """The adapter TARGET IFNAME names (exit 4 when there is none)."""
-    facts = Facts(topology)
+    facts = ServerFacts(topology)
     return facts.adapter(facts.target(target), ifname)
 
 

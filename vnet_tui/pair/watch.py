@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
-from vnet_tui.core.model import VM, Counters, VMAdapter
+from vnet_tui.core.model import VM, Counters, VMNic
 from vnet_tui.core.server import Server
 from vnet_tui.guest.qga import QGAError
 from vnet_tui.net.netns import open_netns
@@ -47,7 +47,7 @@ def guest_status(vm: VM) -> Optional[GuestReading]:
 class GuestWatch:
     """Reads one VM adapter's guest side (agent) with its tap (netlink); ``close`` when done."""
 
-    def __init__(self, server: Server, vm: VM, adapter: VMAdapter, tap_ifindex: Optional[int]) -> None:
+    def __init__(self, server: Server, vm: VM, adapter: VMNic, tap_ifindex: Optional[int]) -> None:
         self.vm = vm
         self.adapter = adapter
         self.tap_ifindex = tap_ifindex

@@ -18,7 +18,7 @@ from typing import Any, Optional
 from vnet_tui.core.errors import InvalidInput, NotPermitted
 from vnet_tui.discovery.owned import qmp_is_ours
 from vnet_tui.discovery.qmp import QMP
-from vnet_tui.net.change import qmp_call
+from vnet_tui.net.faults import qmp_call
 
 from .port import Port
 from .read import read

@@ -5,7 +5,7 @@ path, an fd the caller keeps, or None for our own) plus the host end's
 interface name.  Its pyroute2 socket is made *inside* the namespace by
 entering it from this thread (never ``IPRoute(netns=…)``, which forks);
 nftables runs there through libnftables (``policy.nft``).  Every change
-passes the project's fault-injection checkpoint first (``net.change.faults``),
+passes the project's fault-injection checkpoint first (``net.faults.faults``),
 so ``VNET_TUI_FAULT`` and ``faults.armed`` fail policy steps too.
 """
 
@@ -18,7 +18,7 @@ from typing import Any, Callable, Optional, TypeVar, Union
 from pyroute2 import IPRoute
 
 from vnet_tui.core.errors import NotFound
-from vnet_tui.net.change import faults
+from vnet_tui.net.faults import faults
 from vnet_tui.net.netns import NetnsError, entered, open_netns
 
 from . import nft

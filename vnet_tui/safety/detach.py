@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from vnet_tui.net.change import FAULT_ENV
+from vnet_tui.net.faults import FAULT_ENV
 
 from .journal import STATE_ENV, state_dir
 

@@ -18,7 +18,8 @@ import time
 from typing import Any
 
 from vnet_tui.discovery.qmp import QMP, QMPError
-from vnet_tui.net.change import ChangeNs, qmp_call
+from vnet_tui.net.change import ChangeNs
+from vnet_tui.net.faults import qmp_call
 from vnet_tui.ops import qmpview
 from vnet_tui.safety import journal
 from vnet_tui.safety.detach import daemonize, drop_empty_log, spawn

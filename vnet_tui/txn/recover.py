@@ -39,7 +39,7 @@ from typing import Any
 
 from vnet_tui.core.errors import VnetError
 from vnet_tui.discovery.qmp import QMP, QMPError
-from vnet_tui.net.change import qmp_call
+from vnet_tui.net.faults import qmp_call
 from vnet_tui.ops import qmpview, unplug
 from vnet_tui.ops.restore import plan_restore
 from vnet_tui.ops.endstate import EndSnapshot, read_end

@@ -15,7 +15,7 @@ from textual.widgets import Checkbox, Input, Select
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
 from vnet_tui.ops import macs
-from vnet_tui.ops.facts import Facts
+from vnet_tui.ops.facts import ServerFacts
 from vnet_tui.ops.plan import Plan
 from vnet_tui.ops.requests import AddRequest
 from vnet_tui.txn import api
@@ -38,7 +38,7 @@ class AddAdapterScreen(ChangeForm):
         self.targets = [c.name for c in topology.containers] + [v.name for v in topology.vms]
         self.vms = {v.name for v in topology.vms}
         self.target = target if target in self.targets else (self.targets[0] if self.targets else None)
-        taken = Facts(topology).macs()
+        taken = ServerFacts(topology).macs()
         self.auto_mac = macs.guest_mac(taken)
         self.auto_host_mac = macs.host_mac({**taken, self.auto_mac: "guest"})
         bridges = [i.ifname for i in topology.host.interfaces if i.kind == "bridge"]

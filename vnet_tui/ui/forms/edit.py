@@ -21,7 +21,7 @@ from vnet_tui.core.model import Interface, Topology
 from vnet_tui.core.server import Server
 from vnet_tui.core.text import safe as safe_text
 from vnet_tui.ops import policy
-from vnet_tui.ops.facts import Facts
+from vnet_tui.ops.facts import ServerFacts
 from vnet_tui.ops.plan import Plan
 from vnet_tui.ops.requests import SetRequest
 from vnet_tui.txn import api
@@ -53,7 +53,7 @@ class EditAdapterScreen(ChangeForm):
         self.guest_mac: Optional[str] = None
         self.host_ifname: Optional[str] = None  # the end a policy is set on
         try:
-            facts = Facts(topology)
+            facts = ServerFacts(topology)
             owner = facts.target(target)
             adapter = facts.adapter(owner, ifname)
             self.host_ifname = adapter.host.ifname if adapter.host else None
