@@ -80,6 +80,8 @@ async def probe(args: argparse.Namespace) -> dict[str, Any]:
             ok = await until(lambda: screen_full(app, want), args.timeout, step=0.005)
             await app.screen.wait_for_refresh()
             out["first_paint_s"] = time.time() - args.t0 if ok else None
+            t = os.times()
+            out["first_paint_cpu_s"] = t.user + t.system  # this process's CPU until then (all threads)
             ok = ok and await until(lambda: filled(app, want), args.timeout, step=0.005)
             await app.screen.wait_for_refresh()
             out["all_rows_s"] = time.time() - args.t0 if ok else None

@@ -59,10 +59,14 @@ def _open(info: namespaces.NsInfo) -> Optional[tuple[str, int]]:
     return None
 
 
-def _adopt(where: str, fd: int, inode: int) -> Optional[Namespace]:
-    """A Namespace (its socket made inside it) on an fd ``_open`` gave; None if it cannot be entered."""
+def _adopt(where: str, fd: int, inode: int, lazy: bool) -> Optional[Namespace]:
+    """A Namespace on an fd ``_open`` gave; None if it cannot be entered.
+
+    ``lazy`` (we may enter any namespace): its socket is made when first
+    used; else here, so a namespace this user may not enter is left out.
+    """
     try:
-        return Namespace(where, expect_inode=inode, fd=fd)
+        return Namespace(where, expect_inode=inode, fd=fd, lazy=lazy)
     except (NetnsError, FileNotFoundError, ProcessLookupError, PermissionError):
         return None  # (Namespace closed the fd)
 
@@ -86,6 +90,7 @@ class Discoverer:
         self.foreign: dict[int, Optional[int]] = {}
         self._unresolved_asked: frozenset[int] = frozenset()  # unresolved nsids when foreign ones were asked
         self.hostname = self._hostname()
+        self._may_enter = may_enter_namespaces()  # a namespace's socket can wait until it is read
 
     def _hostname(self) -> str:
         if self.server.lab:
@@ -151,7 +156,7 @@ class Discoverer:
                     os.close(opened[1])  # not a container of this host: never entered
                     self.foreign[inode] = nsid
                     continue
-                ns = _adopt(opened[0], opened[1], inode)
+                ns = _adopt(opened[0], opened[1], inode, self._may_enter)
                 if ns is None:
                     continue
                 self.foreign.pop(inode, None)

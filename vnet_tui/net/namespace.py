@@ -30,9 +30,13 @@ class Namespace:
     ``expect_inode`` guards against PID reuse: the opened namespace must be
     the one discovery saw.  ``fd``: the namespace already open there (it
     is adopted: closed with this object, or at once if this fails).
+    ``lazy``: the socket is made when first used, not here (for a caller
+    that may enter every namespace: discovery of 5,000 containers makes
+    those of the ones it reads later after the first screen, not before).
     """
 
-    def __init__(self, where: Optional[str], expect_inode: Optional[int] = None, fd: Optional[int] = None) -> None:
+    def __init__(self, where: Optional[str], expect_inode: Optional[int] = None, fd: Optional[int] = None,
+                 lazy: bool = False) -> None:
         self.where = where
         self.fd = open_netns(where) if fd is None else fd
         try:
@@ -42,7 +46,7 @@ class Namespace:
             # our own namespace needs no setns (which would need CAP_SYS_ADMIN):
             # reading works for any user
             self._enter_fd: Optional[int] = None if where is None else self.fd
-            self.sock = NetnsSocket(self._enter_fd)
+            self._sock: Optional[NetnsSocket] = None if lazy else NetnsSocket(self._enter_fd)
         except NetnsNotPermitted:
             os.close(self.fd)
             raise NetnsNotPermitted(f"network namespace {where}: not permitted: entering it needs "
@@ -51,6 +55,14 @@ class Namespace:
             os.close(self.fd)
             raise
         self._events: Optional[NetnsSocket] = None
+
+    @property
+    def sock(self) -> NetnsSocket:
+        """The namespace's socket for requests (made inside it on first use if ``lazy``)."""
+        s = self._sock
+        if s is None:
+            s = self._sock = NetnsSocket(self._enter_fd)
+        return s
 
     @property
     def enter_fd(self) -> Optional[int]:
@@ -77,7 +89,8 @@ class Namespace:
         return self.sock.nsid_of(other.fd)
 
     def close(self) -> None:
-        self.sock.close()
+        if self._sock is not None:
+            self._sock.close()
         if self._events is not None:
             self._events.close()
             self._events = None
