@@ -7,7 +7,9 @@ the screens watch (main.py, detail.py, the pair view); the operator's
 choices (``interval``, ``paused``, ``sort_mode``, ``filter_text``) are
 state too.  The app never looks inside a screen.  Side reads (policy,
 guest addresses, recovery) are in readers.py; layout and widgets in
-main.py, detail.py, help.py; keys in keys.py; colours in app.tcss.
+main.py, detail.py, help.py; keys in keys.py (the App binds those that act
+on any screen, the main screen those that act on the selected adapter);
+colours in app.tcss.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from vnet_tui.live.privilege import privilege
 
 from . import changes
 from .cells import SORTS
-from .detail import DetailScreen
 from .help import HelpScreen
 from .keys import bindings
 from .main import MainScreen
@@ -154,14 +155,7 @@ class VnetApp(Readers):
             self.pop_screen()
         self.main.go_to(pane, key)
 
-    # -- actions (keys.py binds them) --------------------------------------
-    def action_detail(self) -> None:
-        row = self.selected_row()
-        if row is None or isinstance(self.screen, DetailScreen):
-            return
-        pane, key = self.main.last_pane, row.key
-        self.push_screen(DetailScreen(lambda: self.main.row_at(pane, key)))
-
+    # -- actions of the keys that act on any screen (keys.py binds them; the selection's are main.py's) --
     def action_toggle_detail(self) -> None:
         self.main.toggle_detail()
 
@@ -192,22 +186,8 @@ class VnetApp(Readers):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    async def action_add(self) -> None:
-        await changes.add(self)
-
-    async def action_edit(self) -> None:
-        await changes.edit(self)
-
-    async def action_delete(self) -> None:
-        await changes.delete(self)
-
     async def action_undo(self) -> None:
         await changes.undo(self)
-
-    def action_pair(self) -> None:
-        from .pair import open_pair_view
-
-        open_pair_view(self)
 
     def action_reserved(self, what: str) -> None:
         self.notify(f"{what}: coming soon (not in this build)", timeout=3)

@@ -3,16 +3,15 @@
 The forms validate, preview, apply and report by themselves; this only
 decides what the selected row means (which container or VM, which end)
 and refuses politely when the app is read-only or the row is no adapter.
+The main screen's keys run them (main.py; ``u`` is the app's).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
+from .protocol import VnetAppState
 from .rows import Row
-
-if TYPE_CHECKING:
-    from .app import VnetApp
 
 
 def adapter_of(row: Optional[Row]) -> Optional[tuple[str, str, Optional[str]]]:
@@ -28,7 +27,7 @@ def adapter_of(row: Optional[Row]) -> Optional[tuple[str, str, Optional[str]]]:
     return None
 
 
-def allowed(app: "VnetApp") -> bool:
+def allowed(app: VnetAppState) -> bool:
     if app.read_write and app.server is not None and app.topo is not None:
         return True
     why = app.why if not app.read_write else "no live server (a recording)"
@@ -36,7 +35,7 @@ def allowed(app: "VnetApp") -> bool:
     return False
 
 
-async def add(app: "VnetApp") -> None:
+async def add(app: VnetAppState) -> None:
     from .forms import open_add_form
 
     if allowed(app):
@@ -44,7 +43,7 @@ async def add(app: "VnetApp") -> None:
         await open_add_form(app, app.server, app.topo, target=a[0] if a else None)
 
 
-async def edit(app: "VnetApp") -> None:
+async def edit(app: VnetAppState) -> None:
     from .forms import open_edit_form
 
     if allowed(app):
@@ -55,7 +54,7 @@ async def edit(app: "VnetApp") -> None:
         await open_edit_form(app, app.server, app.topo, a[0], a[1], a[2])
 
 
-async def delete(app: "VnetApp") -> None:
+async def delete(app: VnetAppState) -> None:
     from .forms import open_delete_form
 
     if allowed(app):
@@ -66,7 +65,7 @@ async def delete(app: "VnetApp") -> None:
         await open_delete_form(app, app.server, app.topo, a[0], a[1])
 
 
-async def undo(app: "VnetApp") -> None:
+async def undo(app: VnetAppState) -> None:
     from .forms import open_undo
 
     if allowed(app):

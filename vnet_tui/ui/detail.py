@@ -10,7 +10,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Label, Sparkline, Static
 
@@ -21,6 +20,7 @@ from vnet_tui.live.feed import Sample
 
 from .detailtext import NO_ROW, History, end_text, host_ifname, policy_text, summary_line
 from .footer import KeyFooter
+from .keys import MainKeysAbove, above_main_bindings
 from .protocol import vnet_app
 from .rows import End, Row
 
@@ -137,13 +137,14 @@ class DetailView(Vertical):
                                                  policy=policy if guest else None)
 
 
-class DetailScreen(Screen):
+class DetailScreen(MainKeysAbove):
     """The detail view, full size (``enter`` on a row): it follows the app's state, its row as
-    ``row_of`` finds it (the main screen's row of that key, in each new topology)."""
+    ``row_of`` finds it (the main screen's row of that key, in each new topology).  The main
+    screen's keys act here as there (``p a e d``; enter goes back)."""
 
     BINDINGS = [
         Binding("escape,enter,q", "app.pop_screen", "back", id="detail-back", tooltip="Back to the panes"),
-    ]
+    ] + above_main_bindings("detail")
     SHOWS_POLICY = True  # the app reads the shown host end's policy again while this is up
 
     def __init__(self, row_of: Optional[Callable[[], Optional[Row]]] = None) -> None:

@@ -3,8 +3,9 @@
 Textual's Footer shows every key in binding order and cuts the line at
 the right edge (at 120 columns ``u undo`` fell off).  This one ranks the
 keys: the focused screen's own keys first (a form's ctrl+s and esc, the
-pair view's t), then the app's keys in ``RANK`` order; it drops the
-lowest ranked until the rest fit, and shows them in their usual order.
+pair view's t), then keys.py's (the app's and the main screen's) in
+``RANK`` order; it drops the lowest ranked until the rest fit, and shows
+them in their usual order (keys.py's in its order).
 The change keys (a e d u) are left out of a read-only app's footer.
 """
 
@@ -16,12 +17,15 @@ from textual.binding import Binding
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
 
-# app keys, most important first (ids from keys.py)
+from .keys import KEYS
+
+# keys.py's keys (the app's and the main screen's), most important first (by id)
 RANK = ["detail", "help", "pair-view", "filter", "add-adapter", "edit-adapter", "delete-adapter", "undo", "quit",
         "fold-detail", "sort", "pause", "resync", "interval-up", "interval-down"]
 CHANGE_KEYS = {"add-adapter", "edit-adapter", "delete-adapter", "undo"}
 ELSEWHERE = {"help", "quit"}  # the app keys a footer shows on screens other than the main one
 PALETTE_WIDTH = 12  # "▏^p palette" and its margins
+ORDER = {k.id: i for i, k in enumerate(KEYS)}  # keys.py's keys (the app's and the main screen's), in order
 
 
 def key_width(display: str, description: str) -> int:
@@ -53,14 +57,18 @@ class KeyFooter(Footer):
                 continue
             if node is app and not main and binding.id not in ELSEWHERE:
                 continue
-            seen[binding.action] = (binding, enabled, tooltip, node is app)
+            seen[binding.action] = (binding, enabled, tooltip, binding.id in ORDER)
         items = list(seen.values())
 
         def rank(i: int) -> tuple[int, int]:
-            b, _e, _t, from_app = items[i]
-            if not from_app:
+            b, _e, _t, registry = items[i]
+            if not registry:
                 return 0, i
             return 1, RANK.index(b.id) if b.id in RANK else len(RANK) + i
+
+        def place(i: int) -> tuple[int, int]:  # a screen's own keys, then keys.py's in its order
+            b, _e, _t, registry = items[i]
+            return (1, ORDER[b.id]) if registry else (0, i)
 
         width = self.size.width or app.size.width
         room = width - (PALETTE_WIDTH if self.show_command_palette and app.ENABLE_COMMAND_PALETTE else 0)
@@ -71,7 +79,7 @@ class KeyFooter(Footer):
             if w <= room:
                 keep.add(i)
                 room -= w
-        return [(items[i][0], items[i][1], items[i][2]) for i in sorted(keep)]
+        return [(items[i][0], items[i][1], items[i][2]) for i in sorted(keep, key=place)]
 
     def compose(self) -> ComposeResult:
         if not self._bindings_ready:

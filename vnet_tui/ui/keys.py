@@ -1,5 +1,10 @@
 """Every key of the app in one place: the bindings, the help screen and the palette read it.
 
+Each key says where it is bound (``Key.on``): ``"app"`` keys act on any
+screen (help, filter, sort, pause, interval, resync, quit, undo); ``"main"``
+keys act on the selected adapter (``enter p a e d``) and are the main
+screen's (main.py), bound again, hidden, on the screens above it that
+still take them (the detail screen, the pair view: ``MainKeysAbove``).
 Changes (``a e d u``) open the forms of ui/forms (changes.py decides
 what the selection means); ``p`` opens the pair view (ui/pair).
 """
@@ -9,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.binding import Binding
+from textual.screen import Screen
+
+from .protocol import vnet_app
 
 
 @dataclass(frozen=True)
@@ -23,6 +31,7 @@ class Key:
     show: bool = True
     shown_as: str = ""  # how the help screen writes the key
     priority: bool = False  # acted on when it arrives, before the keys typed after it are routed
+    on: str = "app"  # "app": bound on the App; "main": on the main screen (it acts on the selection)
 
 
 KEYS: list[Key] = [
@@ -31,11 +40,11 @@ KEYS: list[Key] = [
     Key("shift+tab", "app.focus_previous", "previous pane", "Move to the previous pane", "prev-pane",
         False, "shift+tab"),
     Key("enter", "detail", "detail", "Open the selected adapter: both ends side by side, 60 s sparklines",
-        "detail", True, "enter"),
+        "detail", True, "enter", on="main"),
     Key("i", "toggle_detail", "fold", "Fold or unfold the detail pane below the panes (short terminals fold it)",
         "fold-detail", True, "i"),
     Key("p", "pair", "pair", "Pair view: both ends live with a mirror check; t there sends frames end to end",
-        "pair-view", True, "p"),
+        "pair-view", True, "p", on="main"),
     # priority: keys typed ahead of a busy app come as one burst, and each is sent to the focused widget
     # before the one before it has run its binding; `/` moves the keyboard to the filter bar, so it acts
     # at once and the rest of the burst lands there (an input focused types it: action_filter skips)
@@ -51,10 +60,11 @@ KEYS: list[Key] = [
     Key("question_mark", "help", "help", "Show every key", "help", True, "?"),
     Key("q", "quit", "quit", "Quit vnet-tui", "quit", True, "q"),
     Key("a", "add", "add", "Add an adapter to the selected container or VM (form with preview)",
-        "add-adapter", True, "a"),
+        "add-adapter", True, "a", on="main"),
     Key("e", "edit", "edit", "Edit the selected adapter: MAC, addresses, MTU, up/down, bridge",
-        "edit-adapter", True, "e"),
-    Key("d", "delete", "delete", "Delete the selected adapter (after confirmation)", "delete-adapter", True, "d"),
+        "edit-adapter", True, "e", on="main"),
+    Key("d", "delete", "delete", "Delete the selected adapter (after confirmation)", "delete-adapter",
+        True, "d", on="main"),
     Key("u", "undo", "undo", "Undo the last change", "undo", True, "u"),
 ]
 
@@ -70,7 +80,31 @@ EXTRA_HELP: list[tuple[str, str]] = [
 ]
 
 
+def _binding(k: Key, action: str, show: bool) -> Binding:
+    return Binding(k.keys, action, k.label, show=show, id=k.id, tooltip=k.tooltip, priority=k.priority)
+
+
 def bindings() -> list[Binding]:
-    """The app's BINDINGS."""
-    return [Binding(k.keys, k.action, k.label, show=k.show, id=k.id, tooltip=k.tooltip, priority=k.priority)
-            for k in KEYS]
+    """The App's BINDINGS: the keys that act on any screen."""
+    return [_binding(k, k.action, k.show) for k in KEYS if k.on == "app"]
+
+
+def main_bindings() -> list[Binding]:
+    """The main screen's BINDINGS: the keys that act on the selected adapter."""
+    return [_binding(k, k.action, k.show) for k in KEYS if k.on == "main"]
+
+
+def above_main_bindings(*but: str) -> list[Binding]:
+    """BINDINGS for a screen above the main one that still takes the main screen's keys: each runs the
+    main screen's action (``MainKeysAbove``), hidden (that screen's footer shows its own keys);
+    ``but``: the ids of keys the screen binds to something else (the detail screen's enter goes back)."""
+    return [_binding(k, f"on_main({k.action!r})", False) for k in KEYS if k.on == "main" and k.id not in but]
+
+
+class MainKeysAbove(Screen):
+    """A screen above the main one on which the main screen's keys act as they do there, on its
+    selection: bind ``above_main_bindings()``."""
+
+    async def action_on_main(self, action: str) -> None:
+        """Run the main screen's ``action``."""
+        await vnet_app(self).main.run_action(action)

@@ -3,7 +3,9 @@
 It follows the app's state (``watch``, follow.py): a new topology or
 sample, the policy and guest addresses read, the operator's choices
 (interval, pause, sort, filter) and the feed's problem; the app never
-looks inside it.
+looks inside it.  The keys that act on the selected adapter (``enter p a
+e d``) are bound here, their actions in mainkeys.py; the app binds only
+the keys that act on any screen.
 """
 
 from __future__ import annotations
@@ -24,7 +26,9 @@ from .filter import FilterBar
 from .follow import FollowsApp
 from .footer import KeyFooter
 from .header import StatusHeader
+from .keys import main_bindings
 from .layout import DETAIL_BIG, DETAIL_FULL, plan
+from .mainkeys import MainKeys
 from .panes import Pane
 from .rowbuild import RowCache, all_rows
 from .rows import Row, matches
@@ -34,11 +38,11 @@ FIRST_ROWS = 150  # a big server's first paint: this many rows a pane (more than
 FILL_STEP = 1000  # … then this many more after each refresh, until every row is in
 
 
-class MainScreen(FollowsApp):
+class MainScreen(MainKeys, FollowsApp):
     """Host, Containers and VMs visible together, and the selected adapter."""
 
     BINDINGS = [Binding("escape", "clear_filter", "clear filter", id="clear-filter",
-                        tooltip="Clear the filter kept with enter")]
+                        tooltip="Clear the filter kept with enter")] + main_bindings()
     SHOWS_POLICY = True  # the app reads the shown host end's policy again while this is up
 
     def __init__(self) -> None:
@@ -220,7 +224,7 @@ class MainScreen(FollowsApp):
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, Pane):
             self.last_pane = event.data_table.pane
-            self.vnet.action_detail()
+            self.action_detail()
 
     def on_descendant_focus(self, event: object) -> None:
         if isinstance(self.focused, Pane) and self.focused.pane != self.last_pane:

@@ -1,13 +1,14 @@
 """Command palette: every key's action, and 'go to' any adapter by name.
 
 The provider reads the app's state when the palette opens: the selected
-adapter (for 'detail of …') and every row of the three panes.
+adapter (for 'detail of …') and every row of the three panes.  It lists
+every key of keys.py, the app's and the main screen's.
 """
 
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Iterator
+from typing import Callable, Iterator, cast
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
@@ -17,9 +18,7 @@ from vnet_tui.core.text import visible
 
 from .footer import CHANGE_KEYS
 from .keys import KEYS
-
-if TYPE_CHECKING:
-    from .app import VnetApp
+from .protocol import VnetAppState
 
 
 def highlight(matcher: Matcher, name: str) -> Content:
@@ -36,8 +35,8 @@ class VnetCommands(Provider):
     """Actions of vnet-tui and the adapters on screen."""
 
     @property
-    def vnet(self) -> "VnetApp":
-        return self.app  # type: ignore[return-value]
+    def vnet(self) -> VnetAppState:
+        return cast(VnetAppState, self.app)  # a provider is no DOM node: vnet_app() is for those
 
     def _actions(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
         app = self.vnet
@@ -52,7 +51,8 @@ class VnetCommands(Provider):
                 name = f"Open the detail of {cur.name}"
             elif k.id == "pair-view" and cur is not None:
                 name = f"Open the pair view of {cur.name}"
-            yield name, f"key {k.shown_as}", partial(app.run_action, k.action)
+            on = app.main if k.on == "main" else None  # a main-screen key runs there, whatever screen is up
+            yield name, f"key {k.shown_as}", partial(app.run_action, k.action, on)
 
     def _adapters(self) -> Iterator[tuple[str, str, Callable[[], object]]]:
         app = self.vnet

@@ -3,12 +3,13 @@
 Screens type ``self.app`` through ``VnetAppState`` (``vnet_app(node)``)
 instead of importing the app class: the app owns the feed and the state
 (``topo``, ``sample`` and the operator's choices); screens and widgets
-follow it (``watch``) and never reach into one another.
+follow it (``watch``) and never reach into one another.  The palette
+and the change keys (palette.py, changes.py) type it so too.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Optional, Protocol, cast
+from typing import TYPE_CHECKING, Any, Awaitable, Optional, Protocol, cast
 
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
@@ -17,6 +18,7 @@ from vnet_tui.live.feed import Feed, Sample
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
+    from .main import MainScreen
     from .rows import Row
 
 
@@ -39,7 +41,18 @@ class VnetAppState(Protocol):
 
     def policy_for(self, row: "Optional[Row]") -> Optional[list[str]]: ...
 
-    def action_detail(self) -> None: ...
+    @property
+    def main(self) -> "MainScreen": ...  # the main screen (the selection, the keys that act on it)
+
+    def selected_row(self) -> "Optional[Row]": ...
+
+    def visible_rows(self) -> "dict[str, list[Row]]": ...
+
+    def go_to(self, pane: str, key: str) -> None: ...
+
+    def push_screen(self, screen: Any, *args: Any, **kw: Any) -> Any: ...
+
+    def run_action(self, action: str, default_namespace: "Optional[DOMNode]" = None) -> Awaitable[bool]: ...
 
     def notify(self, message: str, *, title: str = "", severity: Any = "information",
                timeout: Optional[float] = None, markup: bool = True) -> None: ...

@@ -30,6 +30,7 @@ from vnet_tui.pair.mirror import MirrorWatch
 
 from ..detail import Facts
 from ..footer import KeyFooter
+from ..keys import MainKeysAbove, above_main_bindings
 from .ends import Deltas, PairEnds, container_facts, find_ends, host_facts, title_of
 from .guest import GuestPolling, GuestRates
 from .messages import TestFailed
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     from ..app import VnetApp
 
 
-class PairScreen(TrafficTest, GuestPolling, PolicyPanel):
+class PairScreen(TrafficTest, GuestPolling, PolicyPanel, MainKeysAbove):
     """Both ends of one adapter, live; ``t`` sends frames through it, ``s`` spoofed ones, ``l`` tests its limit."""
 
     CSS_PATH = Path(__file__).with_name("pair.tcss")
@@ -63,7 +64,7 @@ class PairScreen(TrafficTest, GuestPolling, PolicyPanel):
         Binding("f", "flip", "flip direction", id="pair-flip",
                 tooltip="Send from the other end next time (containers); l then tests the other limit"),
         Binding("escape,q", "close", "back", id="pair-back", tooltip="Back to the panes"),
-    ]
+    ] + above_main_bindings()  # enter p a e d act on the main screen's selection, as there
 
     def __init__(self, pane: str, key: str, target: str, ifname: str) -> None:
         super().__init__(id="pair")
