@@ -1,11 +1,12 @@
-"""Raw rtnetlink requests for the policy reader, decoded with pyroute2's message classes.
+"""Raw rtnetlink requests for the policy reader: one socket in the port's namespace.
 
 pyroute2 0.9.7's sync ``IPRoute`` has no working plain get for qdiscs
 (``nlm_request`` fails, ``tc('dump')`` dumps every qdisc of the
 namespace — with 1,000 ports that is 1,000× the work per port).  So a
-request is packed here and sent on a NETLINK_ROUTE socket made inside
-the port's namespace, and the answers are decoded by pyroute2's
-``tcmsg``/``ifinfmsg`` (``attrs``/``get_attr`` as everywhere else).
+request is sent on a NETLINK_ROUTE socket made inside the port's
+namespace.  tc messages are the codec's (``net/rtnl/tc.py``: the tcmsg
+layout, the requests, ``parse_tc`` → ``TcMsg``); a link's few facts are
+parsed here, and ``link`` (a whole link, rarely) is pyroute2's ``ifinfmsg``.
 Get requests name the port (``tcm_ifindex``, ``tcm_parent``), and the
 class/filter dumps are per device in the kernel, so a read costs the
 same on a namespace with one port or a thousand.  ``read_many`` (every
@@ -23,14 +24,16 @@ import struct
 from typing import Any, Optional
 
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
 from vnet_tui.net.netns import netlink_socket, run_in
+from vnet_tui.net.rtnl.exchange import replies
+from vnet_tui.net.rtnl.message import HEADER_SIZE, error_code, message, seq_of
+from vnet_tui.net.rtnl.tc import (TC_H_INGRESS, TCMSG, TcMsg, dump_classes_request, dump_filters_request,
+                                  dump_qdiscs_request, get_qdisc_request, parse_tc, tc_head)
 
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_ECHO, NLM_F_DUMP = 0x1, 0x4, 0x8, 0x300
+NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_GETLINK, RTM_GETQDISC, RTM_GETTCLASS, RTM_GETTFILTER = 18, 38, 42, 46
-RTM_NEWLINK, RTM_NEWQDISC, RTM_DELQDISC, RTM_NEWTCLASS, RTM_NEWTFILTER = 16, 36, 37, 40, 44
+RTM_GETLINK = 18
 NLM_F_REPLACE, NLM_F_CREATE = 0x100, 0x400
 IFLA_EXT_MASK = 29
 IFLA_IFNAME, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_CARRIER = 3, 10, 16, 18, 33
@@ -38,13 +41,10 @@ IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 
 IFLA_BR_VLAN_FILTERING = 7
 OPERSTATES = {0: "unknown", 1: "notpresent", 2: "down", 3: "lowerlayerdown", 4: "testing", 5: "dormant", 6: "up"}
 RTEXT_FILTER_BRVLAN = 1 << 1
-TC_H_ROOT, TC_H_INGRESS = 0xFFFFFFFF, 0xFFFFFFF1
 AF_BRIDGE = 7
 
 _HDR = struct.Struct("=IHHII")
 _IFI = struct.Struct("=BxHiII")
-_TCM = struct.Struct("=BxxxiIII")
-_ERR = struct.Struct("=i")
 
 
 class Reader:
@@ -54,6 +54,7 @@ class Reader:
         self.sock = netlink_socket(fd)
         self.sock.settimeout(5.0)  # the kernel answers at once; never hang a read on a lost reply
         self.seq = 0
+        self._buf = bytearray(1 << 16)  # one receive buffer: the codec's ``replies`` reads into it
         self._links: Optional[dict[int, bytes]] = None  # prefetched: ifindex -> RTM_NEWLINK message
         self._qdiscs: Optional[dict[tuple[int, int], bytes]] = None  # prefetched: (ifindex, parent) -> RTM_NEWQDISC
         self._names: Optional[dict[str, int]] = None  # prefetched links by name
@@ -67,42 +68,40 @@ class Reader:
         self._links = {_IFI.unpack_from(c, _HDR.size)[2]: c
                        for c in self._request(RTM_GETLINK, 0, _IFI.pack(0, 0, 0, 0, 0), dump=True)}
         qdiscs: dict[tuple[int, int], bytes] = {}
-        for c in self._request(RTM_GETQDISC, 0, _TCM.pack(0, 0, 0, 0, 0), dump=True):
-            _family, index, _handle, parent, _info = _TCM.unpack_from(c, _HDR.size)
+        for c in self._exchange(dump_qdiscs_request(self._next())):
+            _family, index, _handle, parent, _info = TCMSG.unpack_from(c, HEADER_SIZE)
             qdiscs.setdefault((index, parent), c)
         self._qdiscs = qdiscs
 
     def close(self) -> None:
         self.sock.close()
 
-    def _request(self, mtype: int, flags: int, body: bytes, dump: bool = False) -> list[bytes]:
+    def _next(self) -> int:
         self.seq += 1
-        seq = self.seq
+        return self.seq
+
+    def _request(self, mtype: int, flags: int, body: bytes, dump: bool = False) -> list[bytes]:
         if dump:
             flags |= NLM_F_DUMP  # (NLM_F_REPLACE/NLM_F_CREATE share its bits: say which it is)
         else:
             flags |= NLM_F_ACK  # an answer may be empty (a qdisc get for an ingress queue with no qdisc): the ack ends it
-        self.sock.send(_HDR.pack(_HDR.size + len(body), mtype, NLM_F_REQUEST | flags, seq, 0) + body)
+        return self._exchange(message(mtype, NLM_F_REQUEST | flags, self._next(), body))
+
+    def _exchange(self, request: bytes) -> list[bytes]:
+        """Send one encoded request; its answers (whole messages, header included) until DONE or the ACK."""
+        seq, buf = seq_of(request), self._buf
+        self.sock.send(request)
         out: list[bytes] = []
-        while True:
-            data = self.sock.recv(1 << 16)
-            off = 0
-            while off + _HDR.size <= len(data):
-                length, t, _fl, s, _pid = _HDR.unpack_from(data, off)
-                if length < _HDR.size:
-                    raise OSError(errno.EPROTO, "bad netlink message")
-                chunk = data[off:off + length]
-                off += (length + 3) & ~3
-                if s != seq:
-                    continue
-                if t == NLMSG_ERROR:
-                    err = -_ERR.unpack_from(chunk, _HDR.size)[0]
-                    if err:
-                        raise OSError(err, os.strerror(err))
-                    return out
-                if t == NLMSG_DONE:
-                    return out
-                out.append(chunk)
+        for t, _flags, off, end in replies(self.sock, buf, seq):
+            if t == NLMSG_ERROR:
+                err = -error_code(buf, off)
+                if err:
+                    raise OSError(err, os.strerror(err))
+                return out
+            if t == NLMSG_DONE:
+                return out
+            out.append(bytes(buf[off - HEADER_SIZE:end]))
+        return out  # not reached: replies() reads until the answer or raises
 
     @staticmethod
     def _decode(cls: Any, chunks: list[bytes]) -> list[Any]:
@@ -110,7 +109,6 @@ class Reader:
         for c in chunks:
             m = cls(c)
             m.decode()
-            m.raw = c  # for attributes pyroute2 does not decode (TCA_TBF_RATE64)
             msgs.append(m)
         return msgs
 
@@ -181,30 +179,24 @@ class Reader:
             if hit is not None or parent == TC_H_INGRESS:
                 return hit
         try:
-            # a qdisc get is answered only to NLM_F_ECHO (qdisc_get_notify)
-            chunks = self._request(RTM_GETQDISC, NLM_F_ECHO, _TCM.pack(0, index, 0, parent, 0))
+            chunks = self._exchange(get_qdisc_request(self._next(), index, parent))
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.EINVAL, errno.ENODEV):
                 return None
             raise
         return chunks[0] if chunks else None
 
-    def qdisc(self, index: int, parent: int) -> Optional[Any]:
-        """The qdisc at ``parent`` of one interface, decoded by pyroute2 (None: none there)."""
+    def qdisc(self, index: int, parent: int) -> Optional[TcMsg]:
+        """The qdisc at ``parent`` of one interface (None: none there)."""
         c = self.qdisc_message(index, parent)
-        return self.decoded_tc(c) if c is not None else None
+        return decoded_tc(c) if c is not None else None
 
-    @classmethod
-    def decoded_tc(cls, chunk: bytes) -> Any:
-        """A raw tc message decoded by pyroute2 (``raw`` kept on it)."""
-        return cls._decode(tcmsg, [chunk])[0]
+    def classes(self, index: int) -> list[TcMsg]:
+        return [decoded_tc(c) for c in self._exchange(dump_classes_request(self._next(), index))]
 
-    def classes(self, index: int) -> list[Any]:
-        return self._decode(tcmsg, self._request(RTM_GETTCLASS, 0, _TCM.pack(0, index, 0, 0, 0), dump=True))
-
-    def filters(self, index: int, parent: int) -> list[Any]:
+    def filters(self, index: int, parent: int) -> list[TcMsg]:
         try:
-            return self._decode(tcmsg, self._request(RTM_GETTFILTER, 0, _TCM.pack(0, index, 0, parent, 0), dump=True))
+            return [decoded_tc(c) for c in self._exchange(dump_filters_request(self._next(), index, parent))]
         except OSError as e:
             if e.errno in (errno.ENOENT, errno.EINVAL):
                 return []
@@ -242,14 +234,11 @@ def attrs(data: bytes, offset: int) -> dict[int, bytes]:
     return out
 
 
+def decoded_tc(chunk: bytes) -> TcMsg:
+    """A raw tc message (header included) as the codec reads it."""
+    return parse_tc(chunk, HEADER_SIZE, len(chunk))
+
+
 def qdisc_head(chunk: bytes) -> tuple[Optional[str], int]:
     """(TCA_KIND, handle) of a raw qdisc message: what a qdisc with no options to read comes to."""
-    handle = _TCM.unpack_from(chunk, _HDR.size)[2]
-    kind = attrs(chunk, _HDR.size + _TCM.size).get(1)  # TCA_KIND
-    return (kind.rstrip(b"\0").decode(errors="replace") if kind is not None else None), handle
-
-
-def tc_options(msg: Any) -> dict[int, bytes]:
-    """A tc message's TCA_OPTIONS attributes, raw."""
-    top = attrs(msg.raw, _HDR.size + _TCM.size)
-    return attrs(top.get(2, b""), 0)
+    return tc_head(chunk, HEADER_SIZE, len(chunk))

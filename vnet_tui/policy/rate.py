@@ -22,13 +22,13 @@ ifb redirect) is shown by ``read`` and left alone: changing it is refused
 from __future__ import annotations
 
 import errno
-import struct
 from typing import Any, Optional, Union
 
 from vnet_tui.core.errors import InvalidInput
+from vnet_tui.net.rtnl.tc import RTM_DELQDISC, RTM_NEWQDISC, TC_H_ROOT, tbf_qdisc, tcmsg
 
 from . import chains, nftrules, probe, validate
-from .nlread import NLM_F_CREATE, NLM_F_REPLACE, RTM_DELQDISC, RTM_NEWQDISC, TC_H_ROOT
+from .nlread import NLM_F_CREATE, NLM_F_REPLACE
 from .port import Port
 from .read import OUR_HANDLE, list_ours, read
 from .steps import Step
@@ -36,17 +36,13 @@ from .steps import Step
 LATENCY = "50ms"
 LATENCY_US = 50_000
 PSCHED_TICK_NS = 64
-TC_LINKLAYER_ETHERNET = 1
-TCA_KIND, TCA_OPTIONS = 1, 2
-TCA_TBF_PARMS, TCA_TBF_RATE64, TCA_TBF_BURST = 1, 4, 6
-_RATESPEC = struct.Struct("=BBHhHI")
-_TCMSG = struct.Struct("=BxxxiIII")
 Rate = Union[str, int, None]
 
 
 def tbf_request(index: int, bps: int, burst: int, latency_us: int = LATENCY_US,
                 kernel: Optional[dict[str, int]] = None) -> bytes:
-    """RTM_NEWQDISC body: root tbf ``5654:`` with the rate (RATE64 above 32 bits) and the burst in bytes.
+    """RTM_NEWQDISC body: root tbf ``5654:`` with the rate (RATE64 above 32 bits) and the burst in bytes
+    (the layout is the codec's, ``net/rtnl/tc.tbf_qdisc``).
 
     TCA_TBF_BURST hands the kernel the burst itself (it converts to time
     once); pyroute2 0.9.7 sends only its own µs-rounded buffer ticks, which
@@ -58,19 +54,7 @@ def tbf_request(index: int, bps: int, burst: int, latency_us: int = LATENCY_US,
     limit = min(0xFFFFFFFF, rate * latency_us // 1_000_000 + burst)
     if kernel is not None:  # putting back what was read: the kernel's own numbers, to the tick
         rate, ticks, limit = kernel["rate_bytes"], kernel["buffer_ticks"], kernel["limit_bytes"]
-    qopt = _RATESPEC.pack(0, TC_LINKLAYER_ETHERNET, 0, -1, 0, min(rate, 0xFFFFFFFF)) + bytes(_RATESPEC.size) \
-        + struct.pack("=III", limit, ticks, 0)
-    opts = _attr(TCA_TBF_PARMS, qopt)
-    if kernel is None:
-        opts += _attr(TCA_TBF_BURST, struct.pack("=I", burst))
-    if rate > 0xFFFFFFFF:
-        opts += _attr(TCA_TBF_RATE64, struct.pack("=Q", rate))
-    return _TCMSG.pack(0, index, OUR_HANDLE << 16, TC_H_ROOT, 0) + _attr(TCA_KIND, b"tbf\0") + _attr(TCA_OPTIONS, opts)
-
-
-def _attr(t: int, payload: bytes) -> bytes:
-    n = 4 + len(payload)
-    return struct.pack("=HH", n, t) + payload + bytes((4 - n % 4) % 4)
+    return tbf_qdisc(index, OUR_HANDLE << 16, rate, ticks, limit, burst if kernel is None else None)
 
 
 def _tbf_set(bps: int, burst: int, kernel: Optional[dict[str, int]] = None) -> Any:
@@ -84,7 +68,7 @@ def _tbf_set(bps: int, burst: int, kernel: Optional[dict[str, int]] = None) -> A
 def _tbf_del(p: Port) -> None:
     def run() -> None:
         try:
-            p.raw.change(RTM_DELQDISC, 0, _TCMSG.pack(0, p.index, OUR_HANDLE << 16, TC_H_ROOT, 0))
+            p.raw.change(RTM_DELQDISC, 0, tcmsg(p.index, OUR_HANDLE << 16, TC_H_ROOT))
         except OSError as e:
             if e.errno not in (errno.ENOENT, errno.EINVAL):  # already gone
                 raise

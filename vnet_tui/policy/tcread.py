@@ -1,15 +1,19 @@
 """A port's tc, as the policy reader reports it: the root qdisc (tbf/htb rate-in), the ingress
 qdisc's filters and actions, and a rate-out found behind an ifb redirect.
 
-Shapes are ``read``'s (``rate_in``, ``root_qdisc``, ``ingress``; see its opening comment).
+Shapes are ``read``'s (``rate_in``, ``root_qdisc``, ``ingress``; see its opening comment).  The
+messages are read by the codec (``net/rtnl/tc.py``: ``TcMsg``, ``tbf_parms``, ``htb_parms``,
+``parse_actions``); what they come to is here.
 """
 
 from __future__ import annotations
 
-import struct
 from typing import Any, Optional
 
-from .nlread import TC_H_INGRESS, TC_H_ROOT, Reader, qdisc_head, tc_options
+from vnet_tui.net.rtnl.tc import (TC_H_INGRESS, TC_H_MAJ_INGRESS, TC_H_ROOT, TCA_U32_SEL, TcMsg, TcStats,
+                                  htb_parms, parse_actions, tbf_parms)
+
+from .nlread import Reader, decoded_tc, qdisc_head
 
 OUR_HANDLE = 0x5654  # "VT": root qdiscs vnet-tui makes carry handle 5654:
 PSCHED_TICK_NS = 64  # PSCHED_SHIFT = 6: a tc "tick" is 64 ns since Linux 2.6.31
@@ -27,24 +31,16 @@ def _burst(rate_bytes: int, ticks: int) -> int:
     return -(-rate_bytes * ticks * PSCHED_TICK_NS // 1_000_000_000)
 
 
-def _stats(msg: Any) -> dict[str, int]:
-    out = {"bytes": 0, "packets": 0, "drops": 0, "overlimits": 0, "backlog": 0}
-    st = msg.get_attr("TCA_STATS2")
-    if st is not None:
-        b = st.get_attr("TCA_STATS_BASIC") or {}
-        q = st.get_attr("TCA_STATS_QUEUE") or {}
-        out.update(bytes=b.get("bytes", 0), packets=b.get("packets", 0), drops=q.get("drops", 0),
-                   overlimits=q.get("overlimits", 0), backlog=q.get("backlog", 0))
-    return out
+def _stats(st: TcStats) -> dict[str, int]:
+    return {"bytes": st.bytes, "packets": st.packets, "drops": st.drops, "overlimits": st.overlimits,
+            "backlog": st.backlog}
 
 
-def _tbf(q: Any) -> Optional[dict[str, Any]]:
-    opts = tc_options(q)
-    if 1 not in opts or len(opts[1]) < 36:
+def _tbf(q: TcMsg) -> Optional[dict[str, Any]]:
+    p = tbf_parms(q.options or {})
+    if p is None:
         return None
-    rate32 = struct.unpack_from("=I", opts[1], 8)[0]
-    limit, ticks = struct.unpack_from("=II", opts[1], 24)
-    rate = struct.unpack("=Q", opts[4][:8])[0] if len(opts.get(4, b"")) >= 8 else rate32  # TCA_TBF_RATE64
+    rate, limit, ticks = p
     return {"rate_bps": int(rate) * 8, "burst_bytes": _burst(int(rate), ticks), "limit_bytes": limit,
             "kernel": {"rate_bytes": int(rate), "buffer_ticks": ticks, "limit_bytes": limit}}
 
@@ -52,18 +48,16 @@ def _tbf(q: Any) -> Optional[dict[str, Any]]:
 def _htb_classes(rd: Reader, index: int) -> list[dict[str, Any]]:
     out = []
     for c in rd.classes(index):
-        if c.get_attr("TCA_KIND") != "htb":
+        if c.kind != "htb" or c.options is None:
             continue
-        opts = c.get_attr("TCA_OPTIONS")
-        p = opts.get_attr("TCA_HTB_PARMS") if opts is not None else None
-        if not p:
+        p = htb_parms(c.options)
+        if p is None:
             continue
-        rate = opts.get_attr("TCA_HTB_RATE64") or p["rate"]
-        ceil = opts.get_attr("TCA_HTB_CEIL64") or p["ceil"]
-        st = _stats(c)
-        out.append({"classid": handle_text(c["handle"]), "rate_bps": int(rate) * 8, "ceil_bps": int(ceil) * 8,
-                    "burst_bytes": _burst(int(rate), p["buffer"]), "bytes": st["bytes"], "packets": st["packets"],
-                    "drops": st["drops"], "overlimits": st["overlimits"]})
+        rate, ceil, buffer = p
+        st = c.stats
+        out.append({"classid": handle_text(c.handle), "rate_bps": int(rate) * 8, "ceil_bps": int(ceil) * 8,
+                    "burst_bytes": _burst(int(rate), buffer), "bytes": st.bytes, "packets": st.packets,
+                    "drops": st.drops, "overlimits": st.overlimits})
     return out
 
 
@@ -74,12 +68,10 @@ def _root(rd: Reader, index: int) -> tuple[dict[str, Any], Optional[dict[str, An
     kind, h = qdisc_head(raw)
     if kind not in ("tbf", "htb"):  # nothing in its options to read: no decoding (noqueue on 5,000 ports)
         return {"kind": kind, "handle": handle_text(h), "ours": False, "default": h == 0}, None
-    q = rd.decoded_tc(raw)
-    kind = q.get_attr("TCA_KIND")
-    h = q["handle"]
+    q = decoded_tc(raw)
     ours = (h >> 16) == OUR_HANDLE and kind == "tbf"
     root = {"kind": kind, "handle": handle_text(h), "ours": ours, "default": h == 0}
-    st = _stats(q)
+    st = _stats(q.stats)
     if kind == "tbf":
         p = _tbf(q)
         if p:
@@ -92,32 +84,15 @@ def _root(rd: Reader, index: int) -> tuple[dict[str, Any], Optional[dict[str, An
     return root, None
 
 
-def _actions(rd: Reader, f: Any) -> list[dict[str, Any]]:
-    opts = f.get_attr("TCA_OPTIONS")
-    if opts is None:
-        return []
-    acts = None
-    for name in ("TCA_U32_ACT", "TCA_BPF_ACT", "TCA_MATCHALL_ACT", "TCA_FLOWER_ACT"):
-        try:
-            acts = opts.get_attr(name)
-        except Exception:
-            acts = None
-        if acts is not None:
-            break
+def _actions(rd: Reader, f: TcMsg) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for _name, act in (acts["attrs"] if acts is not None else []):
-        kind = act.get_attr("TCA_ACT_KIND")
-        item: dict[str, Any] = {"kind": kind}
-        st = act.get_attr("TCA_ACT_STATS")
-        if st is not None:
-            b = st.get_attr("TCA_STATS_BASIC") or {}
-            item.update(packets=b.get("packets", 0), bytes=b.get("bytes", 0))
-        ao = act.get_attr("TCA_ACT_OPTIONS")
-        if kind == "mirred" and ao is not None:
-            p = ao.get_attr("TCA_MIRRED_PARMS") or {}
-            direction, what = MIRRED.get(p.get("eaction", 0), ("?", "?"))
-            item.update(action=what, direction=direction, to=rd.ifname(p.get("ifindex", 0)),
-                        to_ifindex=p.get("ifindex"))
+    for act in parse_actions(f.kind, f.options):
+        item: dict[str, Any] = {"kind": act.kind}
+        if act.packets is not None:
+            item.update(packets=act.packets, bytes=act.bytes)
+        if act.eaction is not None:  # mirred with its options
+            direction, what = MIRRED.get(act.eaction, ("?", "?"))
+            item.update(action=what, direction=direction, to=rd.ifname(act.ifindex or 0), to_ifindex=act.ifindex)
         out.append(item)
     return out
 
@@ -129,13 +104,12 @@ def _ingress(rd: Reader, index: int) -> tuple[Optional[dict[str, Any]], Optional
         return None, None
     filters = []
     shaped: Optional[dict[str, Any]] = None
-    for f in rd.filters(index, 0xFFFF0000):
-        opts = f.get_attr("TCA_OPTIONS")
-        if not opts or (f.get_attr("TCA_KIND") == "u32" and not opts.get_attr("TCA_U32_SEL")):
+    for f in rd.filters(index, TC_H_MAJ_INGRESS):
+        opts = f.options
+        if opts is None or (f.kind == "u32" and TCA_U32_SEL not in opts):
             continue  # the per-priority header message, u32's hash table itself
         acts = _actions(rd, f)
-        filters.append({"kind": f.get_attr("TCA_KIND"), "pref": f["info"] >> 16, "handle": f"{f['handle']:x}",
-                        "actions": acts})
+        filters.append({"kind": f.kind, "pref": f.info >> 16, "handle": f"{f.handle:x}", "actions": acts})
         for a in acts:
             if a.get("kind") == "mirred" and a.get("action") == "redirect" and a.get("to_ifindex") and shaped is None:
                 _r, rate = _root(rd, a["to_ifindex"])
@@ -143,4 +117,4 @@ def _ingress(rd: Reader, index: int) -> tuple[Optional[dict[str, Any]], Optional
                     shaped = {"mechanism": "ifb", "ours": False, "via": a["to"], "rate_bps": rate["rate_bps"],
                               "burst_bytes": rate["burst_bytes"], "drops": rate["drops"],
                               "overlimits": rate["overlimits"]}
-    return {"handle": handle_text(q["handle"]), "filters": filters}, shaped
+    return {"handle": handle_text(q.handle), "filters": filters}, shaped

@@ -10,17 +10,21 @@
 ``stats``      RTM_GETSTATS requests and replies (the sweep's one-unpack layout)
 ``routes``     rtmsg, route dumps by output interface, ``RouteMsg``
 ``nsid``       RTM_GETNSID
+``tc``         tcmsg, ``TcMsg`` and ``parse_tc`` (qdiscs, classes, filters, actions), tc dumps, a tbf
 ``exchange``   a request's replies on a socket, an ACK
 ``batch``      many requests per ``sendall``, every ACK checked
 =============  =====================================================================
 
 Its users: the sockets and dumps (``net/session.py``), the counter sweep
 (``net/sweep.py``), the change layer (``net/change.py``), the raw reads
-of one end (``net/rawread.py``) and the lab (``lab/nl.py``); net/ packs
-and unpacks netlink nowhere else (policy/ still reads tc messages with
-its own layouts, ``policy/nlread.py``).  The decoders are
-checked against pyroute2's on real dumps (tests/live/test_rtnl_codec.py),
-the encoders by pyroute2's decoding (tests/unit/test_rtnl_roundtrip.py).
+of one end (``net/rawread.py``), the lab (``lab/nl.py``) and the policy's
+tc reads and rate-in (``policy/nlread.py``, ``tcread.py``, ``rate.py``).
+net/ packs and unpacks netlink nowhere else, and tc nowhere at all outside
+``tc`` (the policy reader still parses a link's few IFLA_* facts itself,
+``nlread.link_facts``).  The decoders are
+checked against pyroute2's on real dumps (tests/live/test_rtnl_codec.py,
+test_rtnl_tc.py), the encoders by pyroute2's decoding
+(tests/unit/test_rtnl_roundtrip.py, test_rtnl_tc.py).
 The names below are the family's public face; import a module for the rest.
 """
 
