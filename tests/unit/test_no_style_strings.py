@@ -29,28 +29,9 @@ PATTERNS = {
     "style constant": re.compile(rf"^\s*[A-Z][A-Z_0-9]*(?:\s*,\s*[A-Z][A-Z_0-9]*)*\s*=\s*(?:\(\s*)?{_STYLE}"),
 }
 
-# Lines allowed to keep a style string, by file and exact text (stripped), each with its reason.
-# detail.py and pair/screen.py were being changed by another task (key bindings) when the
-# palette moved to .tcss; their titles' styles move to LOOKS once that has landed — delete
-# each entry then.
-ALLOWED: dict[str, set[str]] = {
-    "detail.py": {
-        '(f"{d} bytes/s", "bold"), f"  peak {peak}" if narrow else f" over the last {HISTORY} samples, peak {peak}")',
-        'title.append_text(safe(row.name, style="bold"))',
-        'title.append_text(safe(f"{row.guest.owner}:{g}", style="bold"))',
-        'title.append("  guest end ⇄ host end  ", style="dim")',
-        'title.append_text(safe(h, style="bold"))',
-    },
-    "pair/screen.py": {
-        'title.update(Text(f"Pair {self.target}:{self.ifname} — the adapter is gone", style="bold red"))',
-        't = Text("Pair ", style="bold")',
-        't.append_text(safe(title_of(ends), style="bold cyan"))',
-        't.append("  guest end ⇄ host end  ", style="dim")',
-        't.append_text(safe(h.iface.ifname, style="bold cyan"))',
-        't.append(f"   t: {self.plan_text()}", style="dim")',
-        't.append(f"   s: spoof {self.spoof_kind}", style="dim")',
-    },
-}
+# Lines allowed to keep a style string, by file and exact text (stripped), each with a comment
+# saying why.  None today: add one only for a style that cannot come from .tcss.
+ALLOWED: dict[str, set[str]] = {}
 
 
 def style_strings(text: str) -> list[tuple[int, str, str]]:

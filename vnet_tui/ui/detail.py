@@ -21,6 +21,7 @@ from vnet_tui.live.feed import Sample
 from .detailtext import NO_ROW, History, end_text, host_ifname, policy_text, summary_line
 from .footer import KeyFooter
 from .keys import MainKeysAbove, above_main_bindings
+from .looks import LOOKS
 from .protocol import vnet_app
 from .rows import End, Row
 
@@ -89,7 +90,7 @@ class EndBox(Vertical):
                 spark.data = data
             peak = human_rate(max(values)) if values else "—"
             self.query_one(f".{d}-title", Facts).text = Text.assemble(
-                (f"{d} bytes/s", "bold"), f"  peak {peak}" if narrow else f" over the last {HISTORY} samples, peak {peak}")
+                (f"{d} bytes/s", LOOKS.label), f"  peak {peak}" if narrow else f" over the last {HISTORY} samples, peak {peak}")
 
 
 class DetailView(Vertical):
@@ -122,14 +123,14 @@ class DetailView(Vertical):
             self.query_one("#host-end", EndBox).show(None, None, None, Text(""))
             return
         title = Text("Adapter ")
-        title.append_text(safe(row.name, style="bold"))
+        title.append_text(safe(row.name, style=LOOKS.label))
         if row.guest and row.host:
             g = row.guest.vm_adapter.id if row.guest.vm_adapter else (row.guest.iface.ifname if row.guest.iface else "?")
             h = row.host.iface.ifname if row.host.iface else "?"
             title = Text("Adapter ")
-            title.append_text(safe(f"{row.guest.owner}:{g}", style="bold"))
-            title.append("  guest end ⇄ host end  ", style="dim")
-            title.append_text(safe(h, style="bold"))
+            title.append_text(safe(f"{row.guest.owner}:{g}", style=LOOKS.label))
+            title.append("  guest end ⇄ host end  ", style=LOOKS.note)
+            title.append_text(safe(h, style=LOOKS.label))
         self._title(title)
         guest, host = row.guest, row.host
         self.query_one("#guest-end", EndBox).show(guest if guest else host, sample, history)

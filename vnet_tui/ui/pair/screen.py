@@ -31,6 +31,7 @@ from vnet_tui.pair.mirror import MirrorWatch
 from ..detail import Facts
 from ..footer import KeyFooter
 from ..keys import MainKeysAbove, above_main_bindings
+from ..looks import LOOKS
 from .ends import Deltas, PairEnds, container_facts, find_ends, host_facts, title_of
 from .guest import GuestPolling, GuestRates
 from .messages import TestFailed
@@ -149,7 +150,7 @@ class PairScreen(TrafficTest, GuestPolling, PolicyPanel, MainKeysAbove):
         ends, sample = self.ends, self.vnet.sample
         title = self.query_one("#pair-title", Static)
         if ends is None or ends.host is None or ends.host.iface is None:
-            title.update(Text(f"Pair {self.target}:{self.ifname} — the adapter is gone", style="bold red"))
+            title.update(Text(f"Pair {self.target}:{self.ifname} — the adapter is gone", style=LOOKS.alarm))
             return
         g, h = ends.guest, ends.host
         since = time.monotonic() - self.opened
@@ -172,13 +173,13 @@ class PairScreen(TrafficTest, GuestPolling, PolicyPanel, MainKeysAbove):
         self.query_one("#pair-guest", EndColumn).show(gfacts, deltas_text(guest_delta, since, why), grx, gtx)
         self.query_one("#pair-mirror", Facts).text = mirror_text(dirs, why, skew)
         self.query_one("#pair-policy", Facts).text = self.policy_text(h.iface.ifname, self.vnet.server is not None)
-        t = Text("Pair ", style="bold")
-        t.append_text(safe(title_of(ends), style="bold cyan"))
-        t.append("  guest end ⇄ host end  ", style="dim")
-        t.append_text(safe(h.iface.ifname, style="bold cyan"))
-        t.append(f"   t: {self.plan_text()}", style="dim")
+        t = Text("Pair ", style=LOOKS.label)
+        t.append_text(safe(title_of(ends), style=LOOKS.name))
+        t.append("  guest end ⇄ host end  ", style=LOOKS.note)
+        t.append_text(safe(h.iface.ifname, style=LOOKS.name))
+        t.append(f"   t: {self.plan_text()}", style=LOOKS.note)
         if not ends.is_vm:
-            t.append(f"   s: spoof {self.spoof_kind}", style="dim")
+            t.append(f"   s: spoof {self.spoof_kind}", style=LOOKS.note)
         title.update(t)
 
     def _check(self, guest: Any, host: Any, policy: dict[str, tuple[int, str]]) -> list:
