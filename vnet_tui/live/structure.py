@@ -11,6 +11,7 @@ would pass that state between modules instead.
 
 from __future__ import annotations
 
+import gc
 import os
 import selectors
 import socket
@@ -352,8 +353,12 @@ class Structure:
                 self.states[inode] = st
                 self.version += 1
                 changed = True
-        if filled and not pending:
-            changed = True
+        if filled:
+            # what a turn read lives as long as its namespace: out of the cyclic GC's way, as the app does
+            # with its first picture (a full collection over a filling server's objects, again and again,
+            # cost more than reading them)
+            gc.freeze()
+            changed |= not pending
         host_state = self.states.get(self.host_inode, NsState())
         if self.rescan_ns:
             self.rescan_ns = False
@@ -420,7 +425,7 @@ class Structure:
         new = current - set(self.sockets)
         first = None
         if self.last is None and len(new) > 2 * FIRST:  # a big server's first picture: the first screen first
-            first = first_shown(new, self.d.containers, host_state.links, self.by_nsid)
+            first = first_shown(new, self.d.containers, host_state.links, self.by_nsid, FIRST)
         for inode in new:
             ns = self.d.containers[inode].ns
             try:
