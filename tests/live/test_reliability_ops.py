@@ -22,6 +22,7 @@ import pytest
 
 from tests.live.test_ops_support import cli, cli_json, dumps, lab_namespaces, link, make_lab, settle
 from tests.live.test_ops_support import state  # noqa: F401, I001 (a fixture, used by name)
+from tests.live.killpoint import killed_after_fsync
 from vnet_tui.safety import journal
 
 pytestmark = [pytest.mark.live, pytest.mark.timeout(300)]
@@ -86,26 +87,9 @@ def test_protected_change_killed_mid_way_is_restored_by_its_timer(state: str) ->
         start = dumps(nss, sysctls=True)
         argv = ["adapter", "set", "ct101", "eth0", "--lab", lab, "--mtu", "1400", "--add-ip", "198.18.79.1/16",
                 "--confirm", "--confirm-timeout", "3"]
-        # where the write-ahead line comes: count the sends before the first fsync (no -f: the timer is
-        # a child and must not be traced, nor killed)
-        # (confirmed by hand next: a deadline that two CLI starts meet on a loaded machine too)
-        confirmed = [*argv[:-1], "120"]
-        trace = subprocess.run(["strace", "-qq", "-e", "trace=sendto,fsync", sys.executable, "-m", "vnet_tui",
-                                *confirmed],
-                               capture_output=True, text=True, env=env, timeout=120)
-        assert trace.returncode == 0, trace.stderr[-2000:]
-        calls = ["fsync" if "fsync(" in x else "sendto" for x in trace.stderr.splitlines() if "(" in x]
-        before = calls[: calls.index("fsync")].count("sendto")
-        cid = json.loads(cli("adapter", "confirm", "--list", "--json").stdout)["pending"][-1]["id"]
-        cli("adapter", "confirm", cid, check=0)
-        cli("undo", "--lab", lab, check=0)
-        settle(nss)
-        assert dumps(nss, sysctls=True) == start
-        for n in (before + 2, before + 4):  # killed after the first steps of the change
-            r = subprocess.run(["strace", "-qq", "-o", "/dev/null", "-e", "trace=sendto", "-e",
-                                f"inject=sendto:signal=SIGKILL:when={n}", sys.executable, "-m", "vnet_tui", *argv],
-                               capture_output=True, text=True, env=env, timeout=120)
-            assert r.returncode != 0
+        for k in (2, 4):  # killed after the first steps of the change: its k-th send after the write-ahead line
+            r = killed_after_fsync([sys.executable, "-m", "vnet_tui", *argv], k, env=env)
+            assert r.returncode == -9, (r.returncode, r.stderr[-2000:])
             opened = journal.incomplete()
             assert opened and opened[-1].get("confirm"), "the write-ahead line names the timer's change"
             cid = opened[-1]["id"]
@@ -114,7 +98,7 @@ def test_protected_change_killed_mid_way_is_restored_by_its_timer(state: str) ->
                 time.sleep(0.2)
             assert journal.outcome(cid) == "aborted", "the revert timer did not settle the killed change"
             settle(nss)
-            assert dumps(nss, sysctls=True) == start, f"killed at send {n}"
+            assert dumps(nss, sysctls=True) == start, f"killed at send {k} after the write-ahead line"
 
 
 def test_undo_never_crosses_a_lab_rebuild_or_a_replaced_namespace(state: str) -> None:  # noqa: F811
