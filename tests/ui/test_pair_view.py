@@ -186,7 +186,7 @@ async def _run_s(app: VnetApp, pilot: Any, screen: PairScreen) -> dict[str, Any]
 @pytest.mark.timeout(400)
 async def test_s_on_a_vm_makes_its_guest_send_spoofed_pings_that_its_taps_filter_drops(pair_lab: LabInfo):
     """`s` on a VM adapter: the guest itself sends (through its agent); without a MAC filter they get past,
-    with one the tap drops and counts them; `k` picks the IPv4 source; `l` is refused with the reason."""
+    with one the tap drops and counts them; `k` picks the IPv4 source; `f` then `l` measure rate-in (no limit)."""
     vm = pair_lab.vms[0]
     feed = Watcher(Server(lab=pair_lab.name), interval=0.5)
     app = VnetApp(feed)
@@ -199,8 +199,16 @@ async def test_s_on_a_vm_makes_its_guest_send_spoofed_pings_that_its_taps_filter
             assert r["mode"] == "spoof" and r["status"] == "got-past", r["message"]
             assert r["spoof"]["sender"] == "guest" and r["spoof"]["guest_restored"] is True
             assert r["spoof"]["got_past"] == r["sent"] == PairScreen.SPOOF_FRAMES
+            # l on a lab VM: f picks rate-in (the tap sends, the guest counts through its agent); no limit set
+            await pilot.press("f")
+            assert any("l now tests rate-in (the tap sends)" in n.message for n in app._notifications)
             await pilot.press("l")
-            assert any("busybox" in n.message for n in app._notifications)
+            await wait_for(pilot, lambda: screen.result is not None and screen.result.get("mode") == "throughput"
+                           or "could not run" in screen_text(app), timeout=90, what="the VM throughput result")
+            r = screen.result
+            assert r is not None and r["mode"] == "throughput", screen_text(app)
+            assert r["status"] == "no-limit" and r["throughput"]["direction"] == "rate_in", r["message"]
+            assert r["method"] == "guest-counters"
             r = subprocess.run([sys.executable, "-m", "vnet_tui", "adapter", "set", vm.name, "net0", "--lab",
                                 pair_lab.name, "--mac-filter", "on"], capture_output=True, text=True, timeout=120)
             assert r.returncode == 0, r.stderr

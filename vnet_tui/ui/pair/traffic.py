@@ -70,18 +70,29 @@ class TrafficTest(Screen):
             kind = self.spoof_kind if self.spoof_kind in VM_SPOOFS else VM_SPOOFS[0]
             t.append(f"\ns: the guest itself sends {self.SPOOF_FRAMES:,} pings with a spoofed "
                      f"{SPOOFS[kind].forged} (through its agent), counted dropped at the host end (k: "
-                     f"{' or '.join(VM_SPOOFS)}) · l: containers only (busybox has no sender at a set rate)",
-                     style=LOOKS.note)
+                     f"{' or '.join(VM_SPOOFS)}) · l: {self.THROUGHPUT_SECONDS:g} s of traffic against the host "
+                     f"end's {self.vm_limit_text()}", style=LOOKS.note)
         else:
             t.append(f"\ns: {self.SPOOF_FRAMES:,} frames with a spoofed {SPOOFS[self.spoof_kind].forged} from the "
                      f"guest end, counted dropped at the host end (k: what is spoofed) · l: {self.THROUGHPUT_SECONDS:g} s "
                      "of traffic against the host end's rate limit", style=LOOKS.note)
         return t
 
+    def vm_limit_text(self) -> str:
+        if not self.flipped:
+            return "rate limit (f: pick rate-in or rate-out)"
+        return "rate-in (the tap sends; f: rate-out)" if self.from_end == "host" else \
+            "rate-out (the guest pings; f: rate-in)"
+
     # -- keys ----------------------------------------------------------------
     def action_flip(self) -> None:
-        if self.ends is not None and self.ends.is_vm:
-            self.notify("a VM's host end asks and its guest answers: both directions are tested", timeout=3)
+        if self.ends is not None and self.ends.is_vm:  # t tests both ways; f picks l's direction
+            self.from_end = "host" if self.from_end == "guest" or not self.flipped else "guest"
+            self.flipped = True
+            self.repaint()
+            self.notify("t: a VM's host end asks and its guest answers, both directions are tested; l now tests "
+                        f"{'rate-in (the tap sends)' if self.from_end == 'host' else 'rate-out (the guest sends)'}",
+                        timeout=3)
             return
         self.from_end = "host" if self.from_end == "guest" else "guest"
         self.flipped = True
@@ -122,9 +133,9 @@ class TrafficTest(Screen):
             self.notify("the adapter is gone", severity="warning", timeout=3)
             return
         vm = ends.is_vm
-        if vm and mode == "throughput":
-            self.notify("the throughput test needs traffic offered at a set rate: a VM's guest (busybox) has no "
-                        "such sender, so it runs on container adapters", severity="warning", timeout=4)
+        if vm and mode == "throughput" and ends.guest.vm is not None and ends.guest.vm.runtime != "lab":
+            self.notify("the throughput test runs the guest's side through its agent: lab VMs only (pair-test "
+                        "says the same)", severity="warning", timeout=4)
             return
         if vm and mode == "spoof" and self.spoof_kind not in VM_SPOOFS:
             self.spoof_kind = VM_SPOOFS[0]  # the guest forges only these (pair.vmspoof)
@@ -134,6 +145,8 @@ class TrafficTest(Screen):
                                                                             if ends.guest.iface else "?")
         if vm and mode == "spoof":
             a, b, frames = f"the guest's {g}", h, self.SPOOF_FRAMES
+        elif vm and mode == "throughput":
+            a, b, frames = "", "", 0
         elif vm:
             a, b = h, f"answered by the guest, back at {h}"
         elif mode == "frames":
