@@ -1,7 +1,7 @@
 """A big server's first picture: the first screen's containers first, the rest in turns (live/firstturn.py).
 
-Made small here: "big" is more than twice FIRST containers, and FIRST
-is 2.  The first picture holds the first two containers by name and the
+Made small here: "big" is more than SPLIT_ABOVE containers, 4 here,
+and FIRST is 2.  The first picture holds the first two containers by name and the
 containers of the first two host ends by name (here other ones: the
 host ends are numbered backwards), no other; the rest are read
 PENDING_TURN at a time, and only when allowed; once all are read, the
@@ -26,6 +26,7 @@ pytestmark = pytest.mark.live
 
 def test_first_picture_shows_the_first_rows_then_the_rest(monkeypatch):
     monkeypatch.setattr(structure, "FIRST", 2)
+    monkeypatch.setattr(structure, "SPLIT_ABOVE", 4)
     monkeypatch.setattr(structure.Structure, "PENDING_TURN", 3)
     with netns(9) as (host, *guests):
         guests.sort(key=natural_key)  # vt-…-1 … vt-…-8, as the Containers pane sorts them
@@ -61,6 +62,7 @@ def test_first_picture_shows_the_first_rows_then_the_rest(monkeypatch):
 
 def test_a_small_server_is_read_whole_at_once(monkeypatch):
     monkeypatch.setattr(structure, "FIRST", 2)
+    monkeypatch.setattr(structure, "SPLIT_ABOVE", 4)
     with netns(5) as (host, *guests):
         for n, g in enumerate(guests, 1):
             sh("ip", "-n", host, "link", "add", f"veth{n}.0", "type", "veth", "peer", "name", "eth0", "netns", g)
@@ -70,7 +72,7 @@ def test_a_small_server_is_read_whole_at_once(monkeypatch):
                 s.rescan_ns = s.rescan_vms = True
                 s.dirty.add(s.host_inode)
                 first = s.apply(force=True)
-                assert first is not None and not s.pending  # 4 containers: not more than twice FIRST
+                assert first is not None and not s.pending  # 4 containers: not more than SPLIT_ABOVE
                 assert strip(first) == strip(discover(Server(netns=host)))
             finally:
                 s.close()

@@ -30,7 +30,7 @@ from vnet_tui.net.sweep import ends_of
 from .assemble import Assembler
 from .events import SHARED
 from .feed import EndKey
-from .firstturn import FIRST, first_shown
+from .firstturn import FIRST, SPLIT_ABOVE, first_shown
 from .privilege import CAP_SYS_ADMIN, effective_caps
 
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
@@ -424,7 +424,7 @@ class Structure:
             self.unwatch(inode)
         new = current - set(self.sockets)
         first = None
-        if self.last is None and len(new) > 2 * FIRST:  # a big server's first picture: the first screen first
+        if self.last is None and len(new) > SPLIT_ABOVE:  # a big server's first picture: the first screen first
             first = first_shown(new, self.d.containers, host_state.links, self.by_nsid, FIRST)
         for inode in new:
             ns = self.d.containers[inode].ns
