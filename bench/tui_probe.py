@@ -6,7 +6,8 @@ fd limit, a Discoverer, the live Watcher at 1 s) but under Textual's
 
 - ``first_paint_s``: from the parent's spawn time (``--t0``, wall clock)
   until every pane holds the rows it has room for, a sample is shown, and
-  the screen has been refreshed with them; ``all_rows_s``: until every
+  the screen has been refreshed with them (``first_paint_cpu_s``: the
+  process's CPU, every thread, until then); ``all_rows_s``: until every
   pane holds all its rows (a big server's fill in after the first paint);
 - ``keys_ms``: key press (down/up in the Containers pane, at random
   moments while counters stream) until the screen is refreshed
