@@ -4,12 +4,16 @@ Ours: the CLI, ``vnet-tui lab up NAME --containers N --vms 0`` and
 ``vnet-tui lab down NAME``, wall time of each command (it also starts a
 holder process per container, which the baseline does not).
 
-Baseline, same names, MACs and addresses (lab.names.plan): one
-``ip -batch`` making the namespaces; one ``ip -n HOST -batch`` making the
-bridges (past ~1,000 containers br1… linked to br0 by a veth pair, as
-``lab up`` does) and every veth (peer already in its container, on its bridge, up);
-one ``ip -n CT -batch`` per container (lo and eth0 up, IPv4, IPv6) — a
-batch cannot switch namespaces.  Down: one ``ip -batch`` of ``netns del``.
+Baseline, same names, MACs and addresses (lab.names.plan) and the same
+network as ``lab up`` makes (lab/build.py): one ``ip -batch`` making the
+namespaces; the host namespace's IPv6 default off (host ends without IPv6);
+one ``ip -n HOST -batch`` making the bridges, down (past ~1,000 containers
+br1… linked to br0 by a veth pair, as ``lab up`` does) and every veth (peer
+already in its container, on its bridge, up); one ``ip -n CT -batch`` per
+container (lo up, eth0 without IPv6 link-local and up, IPv4, IPv6 without
+DAD) — a batch cannot switch namespaces; then the bridges up, br0 the
+multicast querier, and the host's IPv6 default back.  Down: one
+``ip -batch`` of ``netns del``.
 """
 
 from __future__ import annotations
@@ -45,13 +49,19 @@ def _batch(lines: list[str], netns: str | None = None) -> None:
         raise RuntimeError(f"ip -batch failed: {r.stderr.strip()[:500]}")
 
 
+def _sysctl(netns: str, path: str, value: str) -> None:
+    subprocess.run([IP, "netns", "exec", netns, "sh", "-c", f"echo {value} > /proc/sys/{path}"], check=True)
+
+
 def ip_batch_up(name: str, containers: int) -> None:
     p = plan(LabSpec(name, containers, 0, 7))
     _batch([f"netns add {p.host_netns}"] + [f"netns add {c.netns}" for c in p.containers])
-    host = []
-    for br in p.bridges:
-        host += [f"link add {br.name} address {br.mac} type bridge", f"link set {br.name} up"]
-    host += [f"addr add {BRIDGE_IPV4} dev {BRIDGE}", f"addr add {BRIDGE_IPV6} dev {BRIDGE}"]
+    _sysctl(p.host_netns, "net/ipv6/conf/default/disable_ipv6", "1")
+    # the bridges down until their ports are in; br0 with IPv6 (its address; the querier's link-local)
+    _batch([f"link add {br.name} address {br.mac} type bridge" for br in p.bridges], p.host_netns)
+    _sysctl(p.host_netns, f"net/ipv6/conf/{BRIDGE}/accept_dad", "0")
+    _sysctl(p.host_netns, f"net/ipv6/conf/{BRIDGE}/disable_ipv6", "0")
+    host = [f"addr add {BRIDGE_IPV4} dev {BRIDGE}", f"addr add {BRIDGE_IPV6} dev {BRIDGE} nodad"]
     for br in p.bridges[1:]:
         host += [f"link add {br.downlink} address {br.downlink_mac} master {BRIDGE} up type veth "
                  f"peer name {br.uplink} address {br.uplink_mac}",
@@ -61,8 +71,11 @@ def ip_batch_up(name: str, containers: int) -> None:
                     f"peer name {c.ifname} address {c.mac} netns {c.netns}")
     _batch(host, p.host_netns)
     for c in p.containers:
-        _batch(["link set lo up", f"link set {c.ifname} up", f"addr add {c.ipv4} dev {c.ifname}",
-                f"addr add {c.ipv6} dev {c.ifname}"], c.netns)
+        _batch(["link set lo up", f"link set {c.ifname} addrgenmode none", f"link set {c.ifname} up",
+                f"addr add {c.ipv4} dev {c.ifname}", f"addr add {c.ipv6} dev {c.ifname} nodad"], c.netns)
+    _batch([f"link set {br.name} up" for br in p.bridges[1:]]
+           + [f"link set {BRIDGE} up type bridge mcast_querier 1"], p.host_netns)
+    _sysctl(p.host_netns, "net/ipv6/conf/default/disable_ipv6", "0")
 
 
 def ip_batch_down(name: str, containers: int) -> None:

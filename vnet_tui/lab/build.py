@@ -10,12 +10,35 @@ namespaces:
 Each veth is one RTM_NEWLINK (host end on its bridge and up, peer named
 ``eth0`` already in the container's namespace, one queue each way, echoed
 so the peer's ifindex needs no lookup: bulk.py), up to 128 in one send; each
-container then takes one send and one answer (loopback up, eth0 up, IPv4,
-IPv6; only the last asks for an ACK).  Where the time goes at 5,000
-containers is the kernel: the rtnl lock every change takes (shared with
-everything else on the machine) and work that grows with the host
-namespace's links; this side keeps its system calls per container few
-(bulk.sockets_in: setns + socket per namespace, one return home per batch).
+container then takes one send and one answer (loopback up, eth0 without
+IPv6 link-local, eth0 up, IPv4, IPv6; only the last asks for an ACK).
+
+What made 5,000 containers take minutes (178–185 s; 23–26 s now, measured
+with each change below left out in turn) was work that grew with the lab
+for every container added, so the whole build grew with its square:
+
+- the bridges are down while their ports are added, and come up (br0 the
+  multicast querier) once every container is in (without: 131 s).  On an up
+  bridge whose querier is on, each port added made a query go out of every
+  port (the kernel restarts every port's own queries when the ports' states
+  are recomputed): each container received one, IPv4 and IPv6, for every
+  port added to its bridge after it.  Without the querier the bridges flood
+  every container's MLD reports and solicitations to every port instead.
+  Up at the end: a query per port, once.
+- host ends (and taps, and the links between bridges) have no IPv6 (without:
+  46 s): the host namespace's default is ``disable_ipv6`` while the lab is
+  built, restored after, so adapters added later get the kernel's usual
+  IPv6.  With it, each host end's DAD, router solicitations and MLD reports
+  were routed past every other host end's link-local and multicast route.
+  br0 keeps IPv6 (its address; the querier sends from its link-local).
+- container ends make no IPv6 link-local (bulk.no_link_local; without:
+  31 s): their static IPv6 address is added without DAD, and they send no
+  solicitations for the bridges to flood.
+
+This side keeps its system calls per container few (bulk.sockets_in:
+setns + socket per namespace, one return home per batch); no sysctl is
+written per namespace (a path under /proc/sys is looked up past every
+namespace's entry of the same name: 5,000 namespaces, 5,000 compares).
 
 A lab bigger than a bridge's 1,024 ports gets br1, br2, … (names.py),
 each linked to br0 by a veth pair: one L2 segment, br0 its gateway.
@@ -51,12 +74,14 @@ Progress = Callable[[str], None]
 EVENT_TIMEOUT = 30.0  # s of silence from the keeper, unless it is waiting in the kernel:
 KERNEL_TIMEOUT = 300.0  # then up to this
 PROGRESS_EVERY = 0.5  # s: progress lines at most this often
+LINK_LOCAL_WAIT = 10.0  # s: at most this for br0's link-local once the bridges are up
 # Namespace-wide sysctls the keeper sets before anything is in a namespace.
-# None now: a lab's host ends and containers keep the kernel's defaults
-# (IPv6 with DAD), so adapters added later behave as on a real server.  What
-# keeps a big lab quiet is the bridge's multicast querier (nl.querier_on).
+# None: adapters added later behave as on a real server.  (The host ends'
+# IPv6 is off through the host namespace's default while the lab is built:
+# _Builder.build_host, finish_host.)
 HOST_SYSCTLS: list[list[str]] = []
 CT_SYSCTLS: list[list[str]] = []
+HOST_END_IPV6 = "net/ipv6/conf/default/disable_ipv6"  # in the host namespace: "1" while building
 
 
 class _Keeper:
@@ -164,6 +189,7 @@ class _Builder:
         self.hb: Optional[nl.Batch] = None
         self.hc: Optional[bulk.Channel] = None
         self.br_index: dict[str, int] = {}
+        self.ipv6_default: Optional[str] = None  # the host namespace's default disable_ipv6, to restore
         self.ct_pids: dict[int, int] = {}
         self.vm_pids: dict[int, int] = {}
         self.done_ct = 0
@@ -190,14 +216,23 @@ class _Builder:
 
     # the host: bridges and taps
     def build_host(self) -> None:
+        """Bridges (down until finish_host), the links between them, br0's addresses, the taps.
+
+        Everything made here and every host end after it comes without IPv6
+        (the namespace's default, until finish_host); br0 gets it back.
+        """
         self.host_fd = open_netns(self.p.host_netns)
         hb = self.hb = nl.Batch(self.host_fd)
         self.hc = bulk.Channel(self.host_fd)
+        with entered(self.host_fd):
+            self.ipv6_default = kernel.read_sysctl(HOST_END_IPV6)
+            kernel.write_sysctl(HOST_END_IPV6, "1")
         # br0 learns every group of the lab (the other bridges pass their reports up to it)
         groups = 1 << max(12, (4 * (len(self.p.containers) + len(self.p.vms))).bit_length())
         hb.run([(nl.new_bridge(hb.next_seq(), br.name, br.mac, groups), f"create {br.name}")
-                for br in self.p.bridges]
-               + [(nl.querier_on(hb.next_seq(), BRIDGE), f"{BRIDGE}: multicast querier on")])
+                for br in self.p.bridges])
+        hb.run([(nl.set_link(hb.next_seq(), br.name, up=False), f"set {br.name} down until it has its ports")
+                for br in self.p.bridges])
         self.br_index = {br.name: hb.link_index(br.name) for br in self.p.bridges}
         br0 = self.br_index[BRIDGE]
         links = [br for br in self.p.bridges if br.uplink]
@@ -209,12 +244,29 @@ class _Builder:
         with entered(self.host_fd):
             # br0's link-local must be usable at once: the querier sends from it
             kernel.write_sysctl(f"net/ipv6/conf/{BRIDGE}/accept_dad", "0")
+            kernel.write_sysctl(f"net/ipv6/conf/{BRIDGE}/disable_ipv6", "0")
             for v in self.p.vms:
                 kernel.make_tap(v.tap)
         hb.run([(nl.new_addr(hb.next_seq(), br0, a), f"address {a} on {BRIDGE}")
                 for a in (BRIDGE_IPV4, BRIDGE_IPV6)]
                + [(nl.set_link(hb.next_seq(), v.tap, mac=v.host_mac, master=br0), f"set up {v.tap}")
                   for v in self.p.vms])
+
+    def finish_host(self) -> None:
+        """Every port is in: the bridges up (br0 last, the multicast querier), the host's IPv6 default back."""
+        hb = self.hb
+        assert hb is not None
+        hb.run([(nl.set_link(hb.next_seq(), br.name), f"set {br.name} up") for br in self.p.bridges
+                if br.name != BRIDGE]
+               + [(nl.querier_on(hb.next_seq(), BRIDGE), f"{BRIDGE}: up, multicast querier on")])
+        with entered(self.host_fd):
+            if self.ipv6_default is not None:
+                kernel.write_sysctl(HOST_END_IPV6, self.ipv6_default)
+            # br0 makes its link-local when its carrier comes (linkwatch, up to a second
+            # later): the lab is up once br0 is as it will stay (and the querier has its source)
+            deadline = time.monotonic() + LINK_LOCAL_WAIT
+            while not kernel.has_link_local(BRIDGE) and time.monotonic() < deadline:
+                time.sleep(0.01)
 
     # containers, as their holders report
     def build_containers(self, batch: list[ContainerPlan]) -> None:
@@ -235,9 +287,10 @@ class _Builder:
                     idx = peers.get(first + k) or bulk.link_index(sock, c.ifname)  # no echo: an older kernel
                     bulk.configure(sock, [
                         (bulk.set_up(1, "lo", ack=False), f"{c.name}: loopback up"),
-                        (bulk.set_up(2, c.ifname, ack=False), f"{c.name}: {c.ifname} up"),
-                        (bulk.new_addr(3, idx, c.ipv4, ack=False), f"{c.name}: address {c.ipv4}"),
-                        (bulk.new_addr(4, idx, c.ipv6), f"{c.name}: address {c.ipv6}")])
+                        (bulk.no_link_local(2, idx, ack=False), f"{c.name}: {c.ifname} without link-local"),
+                        (bulk.set_up(3, c.ifname, ack=False), f"{c.name}: {c.ifname} up"),
+                        (bulk.new_addr(4, idx, c.ipv4, ack=False), f"{c.name}: address {c.ipv4}"),
+                        (bulk.new_addr(5, idx, c.ipv6), f"{c.name}: address {c.ipv6}")])
             finally:
                 for sock in socks:
                     sock.close()
@@ -295,6 +348,9 @@ class _Builder:
                 assert host_ready
                 for k in range(0, len(ready), 128):
                     self.build_containers(ready[k:k + 128])
+        if not host_ready:
+            raise ChangeFailed("the lab's keeper finished without making the host namespace", rule="lab-build")
+        self.finish_host()
         self.keeper.close()
         self.wait_vms()
 

@@ -112,6 +112,22 @@ def write_sysctl(path: str, value: str) -> None:
         f.write(value)
 
 
+def read_sysctl(path: str) -> str:
+    """A sysctl as the calling thread's namespaces see it, stripped."""
+    with open("/proc/sys/" + path) as f:
+        return f.read().strip()
+
+
+def has_link_local(ifname: str) -> bool:
+    """Has link ``ifname`` (in the calling thread's network namespace) an IPv6 link-local address yet?"""
+    try:
+        # lines: address index prefix scope flags name; scope 20: link
+        with open("/proc/thread-self/net/if_inet6") as f:
+            return any(len(w) == 6 and w[5] == ifname and w[3] == "20" for w in map(str.split, f))
+    except FileNotFoundError:  # no IPv6 in this kernel
+        return True
+
+
 def process_start(pid: int) -> Optional[int]:
     """The process's start time (clock ticks since boot): with the pid, its identity. None: gone."""
     try:

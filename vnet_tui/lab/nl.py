@@ -32,10 +32,11 @@ def new_veth(seq: int, ifname: str, mac: str, master: int, peer_ifname: str, pee
     return linkchange.new_veth(seq, ifname, mac, peer_ifname, peer_mac, peer_netns_fd, master=master, up=True)
 
 
-def set_link(seq: int, name: str, up: bool = True, mac: Optional[str] = None,
+def set_link(seq: int, name: str, up: Optional[bool] = True, mac: Optional[str] = None,
              master: Optional[int] = None) -> bytes:
-    """Change link ``name`` (looked up by name): MAC, master, up."""
-    return linkchange.set_link(seq, 0, ifname=name, address=mac, master=master, state="up" if up else None)
+    """Change link ``name`` (looked up by name): MAC, master, up (False: down; None: as it is)."""
+    state = None if up is None else "up" if up else "down"
+    return linkchange.set_link(seq, 0, ifname=name, address=mac, master=master, state=state)
 
 
 def del_link(seq: int, name: str) -> bytes:
