@@ -14,7 +14,7 @@ against docs/CLI.md in one place.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any, Iterator, Literal, Optional
 
 PeerKind = Literal["host", "container", "vm"]
@@ -49,7 +49,7 @@ class Counters:
         return Counters(*(getattr(self, f) - getattr(other, f) for f in COUNTER_FIELDS))
 
     def to_json(self) -> dict[str, int]:
-        return asdict(self)
+        return {f: getattr(self, f) for f in COUNTER_FIELDS}  # asdict's deep copy: 15,000 calls at 5,000
 
 
 @dataclass

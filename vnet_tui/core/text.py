@@ -111,3 +111,13 @@ def for_json(obj: Any) -> Any:
     if isinstance(obj, (list, tuple)):
         return [for_json(v) for v in obj]
     return obj
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(s: str) -> tuple:
+    """'veth10.0' after 'veth9.0': digits compare as numbers (the panes' name order, and the
+    watcher's first picture of a big server, which reads the first screen's rows first)."""
+    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(s.lower()))
+

@@ -7,25 +7,20 @@ first in the panes' name order — the first of the Containers pane, and
 those whose guest ends pair the first host ends of the Host pane — posts
 that topology (with the others left out until read), and reads the rest
 in the turns after (structure.py).  The panes sort rows by name with
-digits compared as numbers (ui/rows.natural_key), so the same order is
+digits compared as numbers (core/text.natural_key), so the same order is
 used here.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterable, Mapping
+
+from vnet_tui.core.text import natural_key
 
 FIRST = 200  # containers, and host ends, read first: more rows than any screen shows (ui/main.FIRST_ROWS)
 # past this many new containers the first picture is split: up to it, reading them all costs less than
 # the second picture does (measured at 1,000: first paint the same, the fill's second topology extra)
 SPLIT_ABOVE = 1000
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(s: str) -> tuple:
-    """'veth10.0' after 'veth9.0': digits compare as numbers (the panes' name order)."""
-    return tuple(int(p) if p.isdigit() else p for p in _DIGITS.split(s.lower()))
 
 
 def first_shown(new: Iterable[int], containers: Mapping[int, Any], host_links: Iterable[Any],

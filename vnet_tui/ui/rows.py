@@ -8,7 +8,6 @@ for the filter.  Every name that came from the system is rendered with
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -16,7 +15,7 @@ from rich.style import Style
 from rich.text import Text
 
 from vnet_tui.core.model import VM, Interface, VMNic
-from vnet_tui.core.text import safe
+from vnet_tui.core.text import natural_key, safe  # noqa: F401 (natural_key: the rows' order, re-used by rowbuild)
 from vnet_tui.live.feed import EndKey
 from vnet_tui.net.netns import NOT_VISIBLE
 
@@ -59,11 +58,6 @@ class Row:
     host: Optional[End] = None
     haystack: str = ""
     natural: tuple = field(default_factory=tuple)
-
-
-def natural_key(s: str) -> tuple:
-    """'veth10.0' after 'veth9.0': digits compare as numbers."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", s.lower()))
 
 
 def state_text(state: str) -> Text:
