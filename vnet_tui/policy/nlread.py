@@ -6,7 +6,7 @@ namespace — with 1,000 ports that is 1,000× the work per port).  So a
 request is sent on a NETLINK_ROUTE socket made inside the port's
 namespace.  tc messages are the codec's (``net/rtnl/tc.py``: the tcmsg
 layout, the requests, ``parse_tc`` → ``TcMsg``); a link's few facts are
-parsed here, and ``link`` (a whole link, rarely) is pyroute2's ``ifinfmsg``.
+parsed here, and ``link`` (a whole link, rarely) is the codec's ``parse_link``.
 Get requests name the port (``tcm_ifindex``, ``tcm_parent``), and the
 class/filter dumps are per device in the kernel, so a read costs the
 same on a namespace with one port or a thousand.  ``read_many`` (every
@@ -23,10 +23,9 @@ import socket
 import struct
 from typing import Any, Optional
 
-from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
-
 from vnet_tui.net.netns import netlink_socket, run_in
 from vnet_tui.net.rtnl.exchange import replies
+from vnet_tui.net.rtnl.links import LinkMsg, ifinfo, parse_link
 from vnet_tui.net.rtnl.message import HEADER_SIZE, error_code, message, seq_of
 from vnet_tui.net.rtnl.tc import (TC_H_INGRESS, TCMSG, TcMsg, dump_classes_request, dump_filters_request,
                                   dump_qdiscs_request, get_qdisc_request, parse_tc, tc_head)
@@ -35,7 +34,6 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_GETLINK = 18
 NLM_F_REPLACE, NLM_F_CREATE = 0x100, 0x400
-IFLA_EXT_MASK = 29
 IFLA_IFNAME, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_CARRIER = 3, 10, 16, 18, 33
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 IFLA_BR_VLAN_FILTERING = 7
@@ -103,27 +101,15 @@ class Reader:
             out.append(bytes(buf[off - HEADER_SIZE:end]))
         return out  # not reached: replies() reads until the answer or raises
 
-    @staticmethod
-    def _decode(cls: Any, chunks: list[bytes]) -> list[Any]:
-        msgs = []
-        for c in chunks:
-            m = cls(c)
-            m.decode()
-            msgs.append(m)
-        return msgs
-
-    def link(self, index: int, family: int = 0, ext_mask: int = 0) -> Optional[Any]:
-        """RTM_GETLINK for one ifindex (None: gone)."""
-        body = _IFI.pack(family, 0, index, 0, 0)
-        if ext_mask:
-            body += struct.pack("=HHI", 8, IFLA_EXT_MASK, ext_mask)
+    def link(self, index: int) -> Optional[LinkMsg]:
+        """RTM_GETLINK for one ifindex, read by the codec (None: gone)."""
         try:
-            msgs = self._decode(ifinfmsg, self._request(RTM_GETLINK, 0, body))
+            chunks = self._request(RTM_GETLINK, 0, ifinfo(index))  # acked: a get's one answer, then the ACK
         except OSError as e:
             if e.errno == errno.ENODEV:
                 return None
             raise
-        return msgs[0] if msgs else None
+        return parse_link(chunks[0], HEADER_SIZE, len(chunks[0])) if chunks else None
 
     def link_facts(self, index: int) -> Optional[dict[str, Any]]:
         """The few facts of one link the policy needs, parsed here (pyroute2 decodes ~60 attributes: 10× slower).
@@ -208,7 +194,7 @@ class Reader:
 
     def ifname(self, index: int) -> Optional[str]:
         m = self.link(index)
-        return m.get_attr("IFLA_IFNAME") if m is not None else None
+        return m.ifname if m is not None else None
 
 
 def ifindex(fd: Optional[int], ifname: str) -> int:
