@@ -42,6 +42,9 @@ class VnetAppState(Protocol):
     def policy_for(self, row: "Optional[Row]") -> Optional[list[str]]: ...
 
     @property
+    def screen(self) -> Any: ...  # the screen on top
+
+    @property
     def main(self) -> "MainScreen": ...  # the main screen (the selection, the keys that act on it)
 
     def selected_row(self) -> "Optional[Row]": ...

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
+from ..protocol import VnetAppState
 from .screen import PairScreen
 
-if TYPE_CHECKING:
-    from ..app import VnetApp
 
-
-def open_pair_view(app: "VnetApp") -> None:
+def open_pair_view(app: VnetAppState) -> None:
     """Open the pair view on the selected adapter (or say why not)."""
     from ..changes import adapter_of
 

@@ -34,6 +34,7 @@ from vnet_tui.policy import probe
 
 from ..detail import Facts
 from ..looks import LOOKS
+from ..protocol import vnet_app
 from .messages import TestFailed
 
 POLICY_EVERY = 1.0  # s: at most this often, on a sample
@@ -110,7 +111,7 @@ class PolicyPanel(Screen):
     # -- i: the isolation test ------------------------------------------------------------
     def action_isolation(self) -> None:
         me: Any = self
-        app: Any = self.app
+        app = vnet_app(self)
         if me.running:
             self.notify("a test is running", timeout=2)
             return
@@ -139,7 +140,7 @@ class PolicyPanel(Screen):
         from vnet_tui.pair import run_pair_test
 
         me: Any = self
-        app: Any = self.app
+        app = vnet_app(self)
         try:
             result = run_pair_test(app.server, me.target, me.ifname, None, frames, topology=app.topo,
                                    cancel=me.cancel, isolation=True)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import Any, Optional
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -32,16 +32,13 @@ from ..detail import Facts
 from ..footer import KeyFooter
 from ..keys import MainKeysAbove, above_main_bindings
 from ..looks import LOOKS
+from ..protocol import VnetAppState, vnet_app
 from .ends import Deltas, PairEnds, container_facts, find_ends, host_facts, title_of
 from .guest import GuestPolling, GuestRates
 from .messages import TestFailed
 from .policy import PolicyPanel
 from .traffic import TrafficTest
 from .widgets import EndColumn, deltas_text, mirror_text
-
-if TYPE_CHECKING:
-    from ..app import VnetApp
-
 
 class PairScreen(TrafficTest, GuestPolling, PolicyPanel, MainKeysAbove):
     """Both ends of one adapter, live; ``t`` sends frames through it, ``s`` spoofed ones, ``l`` tests its limit."""
@@ -78,8 +75,8 @@ class PairScreen(TrafficTest, GuestPolling, PolicyPanel, MainKeysAbove):
         self.mirror: Optional[MirrorWatch] = None  # made once it is known whether the guest is a VM
 
     @property
-    def vnet(self) -> "VnetApp":
-        return self.app  # type: ignore[return-value]
+    def vnet(self) -> VnetAppState:
+        return vnet_app(self)
 
     @property
     def is_vm(self) -> bool:

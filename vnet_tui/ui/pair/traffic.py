@@ -24,6 +24,7 @@ from vnet_tui.pair.result import TraceEvent
 
 from ..detail import Facts
 from ..looks import LOOKS
+from ..protocol import vnet_app
 from .messages import TestDone, TestFailed, TraceBatch
 from .widgets import summary_text, trace_line
 
@@ -118,7 +119,7 @@ class TrafficTest(Screen):
         self.start("throughput")
 
     def start(self, mode: str) -> None:
-        app: Any = self.app
+        app = vnet_app(self)
         if self.running:
             self.notify("a test is running", timeout=2)
             return
@@ -181,7 +182,7 @@ class TrafficTest(Screen):
                 self.post_message(TraceBatch(pending[:], e.sent, e.received, frames))
                 pending.clear()
 
-        app: Any = self.app
+        app = vnet_app(self)
         kw: dict[str, Any] = {}
         from_end: Optional[str] = self.from_end
         if mode == "spoof":
