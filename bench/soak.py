@@ -18,6 +18,11 @@ watcher, no Textual) in a process of its own: what the core holds, apart
 from the UI's caches.  The run is written to bench/results/soak-latest.json.  Everything it
 made is removed at the end, also on failure or Ctrl-C.  Nothing touches
 the machine's own network: the lab lives in namespaces ``vl-…``.
+
+Over 300 lines on purpose: one soak run, whose parts (the lab, the
+traffic, the churn, the tmux terminal, the samples and the verdict) share
+the run's state and its clean-up; the lab and the traffic themselves are
+vnet-tui's own (vnet_tui.lab, vnet_tui.demo).
 """
 
 from __future__ import annotations
