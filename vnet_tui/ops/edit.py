@@ -243,9 +243,9 @@ class EndEdit:
 
     def rollback(self, live: Live) -> list[str]:
         left = restore(live, self.key, self.label, self.before)
-        for slot in [s for s in live.scratch if s.startswith("promote:")]:  # a step failed in between (converge's)
+        for slot in list(live.promote_saved):  # a step failed between PromoteOn and PromoteBack (converge's)
             ns_key, name = slot.split(":")[1:3]
-            if live.scratch.pop(slot) == "0":
+            if live.promote_saved.pop(slot) == "0":
                 live.ns(ns_key).sysctl_write(f"ipv4/conf/{name}/promote_secondaries", "0")
         return left
 

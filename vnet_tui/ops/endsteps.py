@@ -168,7 +168,7 @@ class PromoteOn:
     def do(self, live: "Live") -> None:
         g = self.guard
         old = live.ns(g.key).sysctl_read(g.path)
-        live.scratch.setdefault(g.slot, old)  # a failed step may have left it on: keep the first value
+        live.promote_saved.setdefault(g.slot, old)  # a failed step may have left it on: keep the first value
         if old == "0":
             live.ns(g.key).sysctl_write(g.path, "1")
 
@@ -184,6 +184,6 @@ class PromoteBack:
 
     def do(self, live: "Live") -> None:
         g = self.guard
-        if live.scratch.get(g.slot) == "0":
+        if live.promote_saved.get(g.slot) == "0":
             live.ns(g.key).sysctl_write(g.path, "0")
-        live.scratch.pop(g.slot, None)  # only once it is back: a rollback finds it otherwise
+        live.promote_saved.pop(g.slot, None)  # only once it is back: a rollback finds it otherwise

@@ -52,7 +52,9 @@ class Live:
         self.labels = labels(server, topology)
         self._ns: dict[str, ChangeNs] = {}
         self._qmp: dict[str, QMP] = {}
-        self.scratch: dict[str, object] = {}  # facts steps hand to later steps
+        # an end's promote_secondaries as it was before PromoteOn (endsteps.py), by PromoteGuard.slot
+        # ("promote:NS:IFNAME"), until PromoteBack or the edit's rollback puts it back
+        self.promote_saved: dict[str, str] = {}
         self._index: dict[tuple[str, str], tuple[int, int]] = {}  # (key, ifname) -> (generation, ifindex)
 
     def __enter__(self) -> "Live":

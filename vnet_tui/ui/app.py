@@ -148,7 +148,7 @@ class VnetApp(Readers):
         return self.main.selected_row()
 
     def visible_rows(self) -> dict[str, list[Row]]:
-        return {p: list(self.main.pane(p).rows_by_key.values()) for p in ("host", "containers", "vms")}
+        return self.main.visible_rows()
 
     def go_to(self, pane: str, key: str) -> None:
         while len(self.screen_stack) > 1:

@@ -231,6 +231,10 @@ class MainScreen(MainKeys, FollowsApp):
             self.last_pane = self.focused.pane
             self.show_detail()
 
+    def visible_rows(self) -> dict[str, list[Row]]:
+        """Each pane's rows as they are on screen (filtered), in order."""
+        return {p: list(self.pane(p).rows_by_key.values()) for p in ("host", "containers", "vms")}
+
     def go_to(self, pane: str, key: str) -> None:
         p = self.pane(pane)
         if key in p.rows_by_key:
