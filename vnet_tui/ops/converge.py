@@ -2,8 +2,8 @@
 
 The order is what keeps changes safe: rename, MAC, MTU, master, add
 addresses, remove addresses (new before old; ``promote_secondaries`` held
-on so a primary's removal keeps the new ones), IPv6 on before its
-addresses and off after, up, routes (a route needs its device up),
+on so a primary's removal keeps the new ones), the IPv6 address
+generation mode and IPv6 on before its addresses (and off after), up, routes (a route needs its device up),
 sysctls, down, alias.  Used for creation, edits, rollbacks, undo and the
 revert timer alike.
 
@@ -45,6 +45,10 @@ def converge(key: str, label: Optional[str], cur: EndSnapshot, want: EndSnapshot
             made.append(SetMaster(key, label, name, want.master))
         else:
             link(["nomaster"], master=0)
+    if want.addr_gen_mode not in (None, cur.addr_gen_mode or "0"):  # unread (an end just made): the default
+        # before up (and IPv6 on): the mode decides whether the kernel makes a link-local as it comes up
+        path = f"ipv6/conf/{name}/addr_gen_mode"
+        made.append(SysctlWrite(key, label, path, want.addr_gen_mode, want.addr_gen_mode))
     v6path = f"ipv6/conf/{name}/disable_ipv6"
     v6step = SysctlWrite(key, label, v6path, want.ipv6_disabled or "", want.ipv6_disabled or "0")
     v6change = want.ipv6_disabled is not None and want.ipv6_disabled != cur.ipv6_disabled

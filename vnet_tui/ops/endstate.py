@@ -42,6 +42,9 @@ class EndSnapshot:
     alias: Optional[str] = None
     ifindex: int = 0
     ipv6_disabled: Optional[str] = None  # net.ipv6.conf.IF.disable_ipv6 ("0"/"1"; None: leave alone)
+    # net.ipv6.conf.IF.addr_gen_mode ("0" eui64, "1" none: no link-local…; None: leave alone): an end
+    # re-made by an undo or a rollback gets it back before it comes up, or the kernel gives it a link-local
+    addr_gen_mode: Optional[str] = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -85,9 +88,10 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
         return None
     link, index, master_name, addrs, routes = got
     name = link["ifname"]
-    # the three sysctls in one visit to the namespace
-    proxy_arp, proxy_ndp, ipv6_disabled = ns.sysctl_read_many(
-        [f"ipv4/conf/{name}/proxy_arp", f"ipv6/conf/{name}/proxy_ndp", f"ipv6/conf/{name}/disable_ipv6"]
+    # the four sysctls in one visit to the namespace
+    proxy_arp, proxy_ndp, ipv6_disabled, addr_gen_mode = ns.sysctl_read_many(
+        [f"ipv4/conf/{name}/proxy_arp", f"ipv6/conf/{name}/proxy_ndp", f"ipv6/conf/{name}/disable_ipv6",
+         f"ipv6/conf/{name}/addr_gen_mode"]
     )
     return EndSnapshot(
         ifname=name,
@@ -103,6 +107,7 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
         alias=link["alias"],
         ifindex=index,
         ipv6_disabled=ipv6_disabled,
+        addr_gen_mode=addr_gen_mode,
     )
 
 
@@ -222,9 +227,10 @@ def differences(want: EndSnapshot, got: Optional[EndSnapshot]) -> list[str]:
     if got is None:
         return [f"{want.ifname} does not exist"]
     out = []
-    for f in ("ifname", "mac", "mtu", "up", "master", "proxy_arp", "proxy_ndp", "alias", "ipv6_disabled"):
+    for f in ("ifname", "mac", "mtu", "up", "master", "proxy_arp", "proxy_ndp", "alias", "ipv6_disabled",
+              "addr_gen_mode"):
         w, g = getattr(want, f), getattr(got, f)
-        if f in ("proxy_arp", "proxy_ndp", "ipv6_disabled") and w is None:
+        if f in ("proxy_arp", "proxy_ndp", "ipv6_disabled", "addr_gen_mode") and w is None:
             continue
         if w != g:
             out.append(f"{want.ifname}: {f} is {g!r}, expected {w!r}")
