@@ -67,8 +67,10 @@ def test_named_namespace_and_its_process_share_one_inode() -> None:
         proc = subprocess.Popen(["ip", "netns", "exec", name, "sleep", "30"])
         inode = os.stat(f"/run/netns/{name}").st_ino
         deadline = time.monotonic() + 5
-        while os.stat(f"/proc/{proc.pid}/ns/net").st_ino != inode:  # until `ip` has done setns
-            assert time.monotonic() < deadline, "the process never entered the namespace"
+        # until `ip` has done setns and exec'd sleep (CI once read its comm in between: 'ip')
+        while os.stat(f"/proc/{proc.pid}/ns/net").st_ino != inode or \
+                open(f"/proc/{proc.pid}/comm").read().strip() != "sleep":
+            assert time.monotonic() < deadline, "the process never entered the namespace and ran sleep"
             time.sleep(0.01)
         root = os.stat("/proc/self/ns/net").st_ino
         found = scan_namespaces(root_inode=root)
