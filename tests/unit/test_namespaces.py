@@ -12,6 +12,7 @@ from tests.helpers import unique
 from vnet_tui.discovery.namespaces import (
     NsInfo,
     is_kernel_thread,
+    leader,
     leader_pid,
     netns_mounts,
     proc_comm,
@@ -51,6 +52,29 @@ def test_leader_skips_kernel_threads_and_pids_that_moved() -> None:
     # a pid recorded for a namespace it is no longer in does not lead it
     assert leader_pid(NsInfo(root + 1, [], [], [me])) is None
     assert leader_pid(NsInfo(root, [], [], [2**22 + 1])) is None
+
+
+def test_leader_reads_the_same_from_a_process_table_and_says_a_stopped_one_is_stopped() -> None:
+    from vnet_tui.owners.base import ProcTable
+
+    root = os.stat("/proc/self/ns/net").st_ino
+    me = os.getpid()
+    proc = subprocess.Popen(["sleep", "30"])
+    try:
+        os.kill(proc.pid, 19)  # SIGSTOP
+        deadline = time.monotonic() + 5
+        while open(f"/proc/{proc.pid}/stat").read().rsplit(")", 1)[1].split()[0] != "T":
+            assert time.monotonic() < deadline, "sleep never stopped"
+            time.sleep(0.01)
+        table = ProcTable()
+        assert 2 in table.kthreads and me not in table.kthreads and table.states[proc.pid] == "T"
+        for pids, want in (([2, proc.pid], (proc.pid, "stopped")), ([2, me], (me, "running"))):
+            info = NsInfo(root, [], [], pids)
+            assert leader(info, table) == leader(info) == want  # kthreadd (2) never leads
+        assert leader(NsInfo(root + 1, [], [], [me]), table) == (None, None)  # not in it any more: checked now
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_proc_comm() -> None:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 NETNS_DIRS = ("/run/netns", "/var/run/netns")  # what `ip netns` names
 PF_KTHREAD = 0x00200000
@@ -120,36 +120,61 @@ def scan_namespaces(root_inode: Optional[int] = None) -> dict[int, NsInfo]:
     return found
 
 
-def is_kernel_thread(pid: int) -> Optional[bool]:
-    """True for a kernel thread (PF_KTHREAD), None if the process is gone."""
+def _stat_fields(pid: int) -> Optional[list[bytes]]:
+    """The fields of /proc/PID/stat after the command (state first), or None if the process is gone."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
     except _GONE:
         return None
     # comm may hold spaces and parentheses: the fields start after the last ')'
-    fields = data[data.rfind(b")") + 2 :].split()
+    return data[data.rfind(b")") + 2 :].split()
+
+
+def _is_kthread(fields: list[bytes]) -> Optional[bool]:
     try:
         return bool(int(fields[6]) & PF_KTHREAD)
     except (IndexError, ValueError):
         return None
 
 
-def leader_pid(info: NsInfo) -> Optional[int]:
-    """The lowest pid in the namespace that is not a kernel thread, or None.
+def is_kernel_thread(pid: int) -> Optional[bool]:
+    """True for a kernel thread (PF_KTHREAD), None if the process is gone."""
+    fields = _stat_fields(pid)
+    return None if fields is None else _is_kthread(fields)
+
+
+def leader(info: NsInfo, procs: Any = None) -> tuple[Optional[int], Optional[str]]:
+    """(pid, state) of the lowest pid in the namespace that is not a kernel thread, or (None, None).
 
     Checked now, not at scan time: the pid must still be in ``info.inode``.
+    The state ("stopped" for a SIGSTOPped process, else "running") comes
+    from the same read of its stat as the kernel-thread check; ``procs``
+    (an ``owners.base.ProcTable`` read a moment ago) answers both for the
+    processes it has, without reading their stat again.
     """
     for pid in sorted(info.pids):
-        if is_kernel_thread(pid) is not False:
-            continue
+        if procs is not None and pid in procs.states:
+            if pid in procs.kthreads:
+                continue
+            letter = procs.states[pid][:1]
+        else:
+            fields = _stat_fields(pid)
+            if fields is None or _is_kthread(fields) is not False:
+                continue
+            letter = fields[0][:1].decode()
         try:
             if os.stat(f"/proc/{pid}/ns/net").st_ino != info.inode:
                 continue
         except _GONE:
             continue
-        return pid
-    return None
+        return pid, ("stopped" if letter in ("T", "t") else "running")
+    return None, None
+
+
+def leader_pid(info: NsInfo) -> Optional[int]:
+    """The lowest pid in the namespace that is not a kernel thread, or None (``leader``)."""
+    return leader(info)[0]
 
 
 def proc_comm(pid: int) -> Optional[str]:

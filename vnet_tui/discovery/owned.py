@@ -30,20 +30,21 @@ def container_owner(info: namespaces.NsInfo, lab: Optional[str], owners: Optiona
     rec = owners.of_pids(info.pids) if owners is not None else None
     if rec is not None:
         return owner_of(rec)
-    pid = namespaces.leader_pid(info)
-    if pid is not None:
+    pid, state = namespaces.leader(info, owners.procs if owners is not None else None)
+    ours = bool(lab) and any(n.startswith(f"{LAB_PREFIX}{lab}-") for n in info.names)
+    if pid is not None and not ours:  # (a lab's holders are ours: their cgroup is whatever vnet-tui runs in)
         text = cgroup.read_cgroup(pid)
         found = cgroup.owner_from_cgroup(text) if text else None
         if found:
             runtime, name = found
-            return Owner(runtime, name, name, state=process_state(pid))
+            return Owner(runtime, name, name, state=state)
     if info.names:
         name = info.names[0]
         prefix = f"{LAB_PREFIX}{lab}-" if lab else None
         short = name[len(prefix):] if prefix and name.startswith(prefix) else name
-        return Owner("netns", name, short, state=process_state(pid) if pid is not None else None)
+        return Owner("netns", name, short, state=state)
     if pid is not None:
-        return Owner("process", f"pid:{pid}", namespaces.proc_comm(pid) or f"pid{pid}", state=process_state(pid))
+        return Owner("process", f"pid:{pid}", namespaces.proc_comm(pid) or f"pid{pid}", state=state)
     return Owner("netns", f"netns:{info.inode}", f"netns:{info.inode}")
 
 

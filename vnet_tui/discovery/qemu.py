@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass
-from typing import Iterator, Optional
+from typing import AbstractSet, Iterator, Optional
 
 from ..core.model import VMNic
 from .qemu_cmdline import (  # noqa: F401 (re-exported: the command line is part of what this module reads)
@@ -178,12 +178,14 @@ def _qemu_at(pid: int, dirfd: int) -> Optional[QemuProcess]:
     return QemuProcess(pid, inode, cmd, _taps_at(dirfd))
 
 
-def find_qemu_processes() -> list[QemuProcess]:
-    """Every QEMU process we can see, by pid."""
+def find_qemu_processes(skip: AbstractSet[int] = frozenset()) -> list[QemuProcess]:
+    """Every QEMU process we can see, by pid; ``skip``: pids not to look at (known to be elsewhere)."""
     found: list[QemuProcess] = []
     with os.scandir("/proc") as it:
         pids = sorted(int(e.name) for e in it if e.name.isdigit())
     for pid in pids:
+        if pid in skip:
+            continue
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as f:
                 raw = f.read()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Optional
+from typing import AbstractSet, Callable, Optional
 
 from vnet_tui.core.errors import NotFound
 from vnet_tui.core.model import VM, Container, Host, Interface, NetnsRef, Peer, Topology
@@ -35,11 +35,13 @@ from . import namespaces
 from .containerns import ContainerNs, VmIdentity
 from .interfaces import interfaces_from_state
 from .owned import LAB_PREFIX, container_owner, owner_of
+from .split import read_all
 from .vms import find_vms
 
 
 NAMED_BY_THE_KERNEL = ("netns", "process")  # owners found without any runtime's record
 YOUNG = 120.0  # s: a container this young may still get its runtime's record
+NSID_BATCH = 256  # namespaces opened, then asked for their nsids together
 
 
 def _open(info: namespaces.NsInfo) -> Optional[tuple[str, int]]:
@@ -95,6 +97,7 @@ class Discoverer:
         self.foreign: dict[int, Optional[int]] = {}
         self._unresolved_asked: frozenset[int] = frozenset()  # unresolved nsids when foreign ones were asked
         self.hostname = self._hostname()
+        self.elsewhere: frozenset[int] = frozenset()  # pids in other namespaces at the last namespace scan
         self._may_enter = may_enter_namespaces()  # a namespace's socket can wait until it is read
 
     def _hostname(self) -> str:
@@ -129,6 +132,8 @@ class Discoverer:
         """
         wanted = {l.link_netnsid for l in host_links if l.link_netnsid is not None}
         infos = namespaces.scan_namespaces()
+        # processes in namespaces other than the host's: a QEMU among them is not this host's VM
+        self.elsewhere = frozenset(p for i, info in infos.items() if i != self.host.inode for p in info.pids)
         # nsids the host's peer links point at that no known container answers: only these can make
         # a namespace not known yet a container (the kernel gives a namespace its nsid in the host
         # when a link there first points into it)
@@ -136,7 +141,8 @@ class Discoverer:
         ask_unnumbered = bool(unresolved - self._unresolved_asked)
         by_nsid: dict[int, ContainerNs] = {}
         seen: set[int] = set()
-        fresh: list[tuple[int, namespaces.NsInfo, Namespace, int]] = []
+        fresh: list[tuple[int, namespaces.NsInfo, Namespace, Optional[int]]] = []
+        new: list[tuple[int, namespaces.NsInfo, bool, str, int]] = []  # opened, not known yet: (…, where, fd)
         for inode, info in infos.items():
             if inode == self.host.inode:
                 continue
@@ -151,21 +157,11 @@ class Discoverer:
                         continue
             if known is None:
                 opened = _open(info)
-                if opened is None:
-                    continue
-                try:
-                    nsid = self.host.sock.nsid_of(opened[1])
-                except OSError:
-                    nsid = None
-                if not (nsid is not None and nsid in wanted) and not lab:
-                    os.close(opened[1])  # not a container of this host: never entered
-                    self.foreign[inode] = nsid
-                    continue
-                ns = _adopt(opened[0], opened[1], inode, self._may_enter)
-                if ns is None:
-                    continue
-                self.foreign.pop(inode, None)
-                fresh.append((inode, info, ns, nsid))
+                if opened is not None:
+                    new.append((inode, info, lab, *opened))
+                    if len(new) == NSID_BATCH:  # (a few fds open at a time: foreign ones are closed)
+                        fresh += self._settle(new, wanted)
+                        new = []
                 continue
             ns = known.ns
             nsid = known.nsid if known.nsid in wanted else None
@@ -182,6 +178,7 @@ class Discoverer:
             known.nsid = nsid
             if nsid is not None:
                 by_nsid[nsid] = known
+        fresh += self._settle(new, wanted)
         self._unresolved_asked = unresolved
         for inode in [i for i in self.foreign if i not in infos]:
             del self.foreign[inode]
@@ -208,6 +205,29 @@ class Discoverer:
         self.owners = owners  # None: not asked this time (the VMs' owners are then asked for themselves)
         self._name_all()
         return by_nsid
+
+    def _settle(self, new: list[tuple[int, namespaces.NsInfo, bool, str, int]],
+                wanted: set[int]) -> list[tuple[int, namespaces.NsInfo, Namespace, Optional[int]]]:
+        """Which of the namespaces just opened are this host's containers: the host's nsid for each,
+        asked in one batch (5,000 namespaces: 20 sends, not 5,000).  The others are closed unentered."""
+        if not new:
+            return []
+        try:
+            nsids = self.host.sock.nsids_of([fd for *_, fd in new])
+        except OSError:
+            nsids = [None] * len(new)
+        fresh = []
+        for (inode, info, lab, where, fd), nsid in zip(new, nsids):
+            if not (nsid is not None and nsid in wanted) and not lab:
+                os.close(fd)  # not a container of this host: never entered
+                self.foreign[inode] = nsid
+                continue
+            ns = _adopt(where, fd, inode, self._may_enter)
+            if ns is None:
+                continue
+            self.foreign.pop(inode, None)
+            fresh.append((inode, info, ns, nsid))
+        return fresh
 
     def _owners_if_needed(self, fresh: bool) -> Optional[Owners]:
         """Every runtime's records, when what they say may matter; None when it cannot.
@@ -239,9 +259,13 @@ class Discoverer:
             c.ns.close()
 
     # -- the whole picture -------------------------------------------------
-    def discover(self) -> Topology:
-        """Dump everything and pair every end."""
-        host_state = self.host.read()
+    def discover(self, split: bool = False, on_host: Optional[Callable[[NsState], None]] = None) -> Topology:
+        """Dump everything and pair every end.  ``split``: read the containers with two processes
+        when there are many (split.py; only for a caller with one thread).  ``on_host``: told the
+        host's links (their messages kept) as soon as they are read, before the containers are."""
+        host_state = self.host.read(keep_raw=on_host is not None)
+        if on_host is not None:
+            on_host(host_state)
         by_nsid = self.refresh_namespaces(host_state.links)
         host_ifaces = interfaces_from_state(host_state)
         host = Host(self.server.host_netns, self.hostname, host_ifaces, inode=self.host.inode)
@@ -249,10 +273,9 @@ class Discoverer:
 
         containers: list[Container] = []
         states: dict[int, tuple[ContainerNs, list[Interface]]] = {}
-        for c in sorted(self.containers.values(), key=lambda c: c.name):
-            try:
-                st: NsState = c.ns.read()
-            except OSError:
+        order = sorted(self.containers.values(), key=lambda c: c.name)
+        for c, st in zip(order, read_all([c.ns for c in order], split)):
+            if st is None:
                 continue
             ifaces = interfaces_from_state(st)
             states[c.ns.inode] = (c, ifaces)
@@ -289,14 +312,15 @@ class Discoverer:
                 other = by_index[h.link_ifindex]
                 h.peer = Peer("host", None, self.server.host_netns, other.ifname, other.ifindex)
 
-        vms = self._vms(host_ifaces, self.owners)
+        vms = self._vms(host_ifaces, self.owners, self.elsewhere)  # (the scan a moment ago: not stale)
         return Topology(host, containers, vms)
 
-    def _vms(self, host_ifaces: list[Interface], owners: Optional[Owners] = None) -> list[VM]:
+    def _vms(self, host_ifaces: list[Interface], owners: Optional[Owners] = None,
+             elsewhere: AbstractSet[int] = frozenset()) -> list[VM]:
         """The VMs (vms.find_vms), given display names unique among the containers and VMs; their taps'
         peers set."""
         by_name = {i.ifname: i for i in host_ifaces}
-        vms = find_vms(self.host.inode, by_name, owners)
+        vms = find_vms(self.host.inode, by_name, owners, elsewhere)
         self.vm_names = [VmIdentity(v.runtime, v.owner_name, f"{v.runtime}:{v.owner.id if v.owner else v.pid}")
                          for v in vms]
         names = identity.displays([*self.containers.values(), *self.vm_names])
@@ -322,7 +346,7 @@ def may_enter_namespaces() -> bool:
     return os.geteuid() == 0
 
 
-def discover(server: Server) -> Topology:
-    """One-shot discovery (``show``)."""
+def discover(server: Server, split: bool = False, on_host: Optional[Callable[[NsState], None]] = None) -> Topology:
+    """One-shot discovery (``show``; ``split``, ``on_host``: see ``Discoverer.discover``)."""
     with Discoverer(server) as d:
-        return d.discover()
+        return d.discover(split, on_host)

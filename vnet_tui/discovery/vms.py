@@ -9,7 +9,7 @@ containers and VMs) are given by the Discoverer, which knows both.
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import AbstractSet, Optional
 
 from vnet_tui.core.model import VM, Interface, Owner, VMNic
 from vnet_tui.owners.registry import Owners, scan_all
@@ -18,12 +18,18 @@ from . import netinfo, qemu, qmp
 from .owned import owner_of, process_state, qmp_is_ours
 
 
-def find_vms(host_inode: int, by_name: dict[str, Interface], owners: Optional[Owners] = None) -> list[VM]:
-    """The QEMU processes of the host namespace ``host_inode`` (whose links are ``by_name``) as VMs."""
+def find_vms(host_inode: int, by_name: dict[str, Interface], owners: Optional[Owners] = None,
+             elsewhere: AbstractSet[int] = frozenset()) -> list[VM]:
+    """The QEMU processes of the host namespace ``host_inode`` (whose links are ``by_name``) as VMs.
+
+    ``elsewhere``: pids the namespace scan found in other namespaces, not
+    looked at (a QEMU there is another server's; at 5,000 containers
+    their holders were 5,000 command lines read for nothing).
+    """
     if owners is None:
         owners = scan_all(only=("libvirt",))
     vms: list[VM] = []
-    for proc in qemu.find_qemu_processes():
+    for proc in qemu.find_qemu_processes(elsewhere):
         adapters = qemu.vm_adapters(proc)
         taps = [a.host_ifname for a in adapters if a.host_ifname]
         # a QEMU in another namespace is another server's, whatever its taps are called: tap names

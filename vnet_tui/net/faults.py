@@ -20,7 +20,6 @@ import os
 from contextlib import contextmanager
 from typing import Any, Iterator, Optional
 
-from pyroute2.netlink.exceptions import NetlinkError
 
 FAULT_ENV = "VNET_TUI_FAULT"
 
@@ -69,6 +68,8 @@ class Faults:
             self._fail_at = None
             self.fired = what
             if netlink:
+                from pyroute2.netlink.exceptions import NetlinkError  # deferred: importing pyroute2 costs 0.2 s
+
                 raise NetlinkError(self._errno, f"{os.strerror(self._errno)} (injected at {what})")
             raise OSError(self._errno, f"{os.strerror(self._errno)} (injected at {what})")
 

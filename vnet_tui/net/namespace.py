@@ -20,6 +20,7 @@ class NsState:
     links: list[rtnl.LinkMsg] = field(default_factory=list)
     addrs: list[rtnl.AddrMsg] = field(default_factory=list)
     stats: dict[int, tuple[int, ...]] = field(default_factory=dict)
+    raw_links: dict[int, bytes] = field(default_factory=dict)  # RTM_NEWLINK messages as read, if kept
 
 
 class Namespace:
@@ -75,14 +76,17 @@ class Namespace:
             self._events = NetnsSocket(self._enter_fd, EVENT_GROUPS)
         return self._events
 
-    def read(self) -> NsState:
-        """Dump links, addresses and counters."""
+    def read(self, keep_raw: bool = False) -> NsState:
+        """Dump links with their counters, and addresses: two dumps.  ``keep_raw``: keep each link's
+        message too (``NsState.raw_links``), for a reader that wants what ``parse_link`` leaves out."""
         s = self.sock
-        return NsState(
-            links=s.links(),
-            addrs=s.addrs(),
-            stats={m.ifindex: m.values for m in s.stats()},
-        )
+        if not keep_raw:
+            links = s.counted_links()
+            return NsState(links=links, addrs=s.addrs(), stats={m.ifindex: m.stats64 for m in links})
+        both = s.dump(rtnl.dump_counted_links_request, _with_message)
+        links = [m for m, _ in both]
+        return NsState(links=links, addrs=s.addrs(), stats={m.ifindex: m.stats64 for m in links},
+                       raw_links={m.ifindex: raw for m, raw in both})
 
     def nsid_of(self, other: "Namespace") -> Optional[int]:
         """The id this namespace uses for ``other`` in IFLA_LINK_NETNSID."""
@@ -98,6 +102,11 @@ class Namespace:
 
     def __repr__(self) -> str:
         return f"Namespace({self.where!r}, inode={self.inode})"
+
+
+def _with_message(buf: bytes, off: int, end: int) -> tuple[rtnl.LinkMsg, bytes]:
+    """A link and its whole message (header included: ``buf[off - 16:end]``)."""
+    return rtnl.parse_link(buf, off, end), bytes(buf[off - rtnl.NLMSGHDR.size:end])
 
 
 def named_nsids(host: Namespace, dirs: Iterable[str] = ("/run/netns", "/run/docker/netns")) -> dict[int, str]:

@@ -6,10 +6,10 @@ import errno
 import os
 import socket
 import threading
-from typing import Callable, Optional, TypeVar
+from typing import Callable, Optional, Sequence, TypeVar
 
 from . import rtnl
-from .rtnl.exchange import replies
+from .rtnl.exchange import SocketClosed, replies
 from .netns import netlink_socket
 
 T = TypeVar("T")
@@ -111,6 +111,10 @@ class NetnsSocket:
     def links(self) -> list[rtnl.LinkMsg]:
         return self.dump(rtnl.dump_links_request, rtnl.parse_link)
 
+    def counted_links(self) -> list[rtnl.LinkMsg]:
+        """Links with their counters (``LinkMsg.stats64``), in one dump."""
+        return self.dump(rtnl.dump_counted_links_request, rtnl.parse_link)
+
     def addrs(self) -> list[rtnl.AddrMsg]:
         return self.dump(rtnl.dump_addrs_request, rtnl.parse_addr)
 
@@ -131,6 +135,29 @@ class NetnsSocket:
             if mtype == rtnl.RTM_NEWNSID:
                 return rtnl.parse_nsid(buf, off, end)
         return None  # not reached: replies() reads until the answer or raises
+
+    def nsids_of(self, ns_fds: Sequence[int], batch: int = 256) -> list[Optional[int]]:
+        """``nsid_of`` each namespace, in order (None: unassigned, or the kernel refused to say).
+
+        The requests go ``batch`` to a ``send``: the kernel answers each
+        message of a datagram in turn, one reply (or error) apiece.
+        """
+        out: list[Optional[int]] = []
+        buf = self._buf
+        for i in range(0, len(ns_fds), batch):
+            seqs = [self._next_seq() for _ in ns_fds[i:i + batch]]
+            self.sock.send(b"".join(rtnl.get_nsid_request(q, fd) for q, fd in zip(seqs, ns_fds[i:i + batch])))
+            answers: dict[int, Optional[int]] = {}
+            want = set(seqs)
+            while len(answers) < len(seqs):
+                n = self.sock.recv_into(buf)
+                if n <= 0:
+                    raise SocketClosed()
+                for mtype, _flags, seq, off, end in rtnl.messages(buf, n):
+                    if seq in want:
+                        answers[seq] = rtnl.parse_nsid(buf, off, end) if mtype == rtnl.RTM_NEWNSID else None
+            out.extend(answers[q] for q in seqs)
+        return out
 
     def read_events(self) -> list[tuple[int, object]]:
         """Drain pending events without blocking (see ``drain_events``)."""

@@ -4,8 +4,8 @@
 processes *inside* it (a container's init, a VM's QEMU), which is how
 discovery matches it to a network namespace or a QEMU process.
 
-``ProcTable`` reads ``/proc/PID/stat`` of every process once (comm and
-parent: ~10 ms per 1,000 processes) and command lines only when a module
+``ProcTable`` reads ``/proc/PID/stat`` of every process once (comm,
+parent, state, kernel thread or not: ~10 ms per 1,000 processes) and command lines only when a module
 asks, so looking for five runtimes costs one pass over /proc.
 """
 
@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Literal, Optional
 
+PF_KTHREAD = 0x00200000
 _GONE = (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError)
 
 
@@ -40,6 +41,8 @@ class ProcTable:
         self.proc = proc
         self.comms: dict[int, str] = {}
         self.parents: dict[int, int] = {}
+        self.states: dict[int, str] = {}  # the state letter (R, S, T, …)
+        self.kthreads: set[int] = set()  # kernel threads (PF_KTHREAD)
         self._argv: dict[int, Optional[list[str]]] = {}
         self._children: Optional[dict[int, list[int]]] = None
         with os.scandir(proc) as it:
@@ -56,8 +59,11 @@ class ProcTable:
             rest = data[rp + 2:].split()
             try:
                 self.parents[pid] = int(rest[1])
+                if int(rest[6]) & PF_KTHREAD:
+                    self.kthreads.add(pid)
             except (IndexError, ValueError):
                 continue
+            self.states[pid] = rest[0].decode(errors="replace")
             self.comms[pid] = data[lp + 1:rp].decode(errors="replace")
 
     def pids(self) -> Iterator[int]:

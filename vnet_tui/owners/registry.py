@@ -26,6 +26,7 @@ class Owners:
     records: list[Owned] = field(default_factory=list)
     by_pid: dict[int, Owned] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    procs: Optional[ProcTable] = None  # the processes as they were read for this scan
 
     def of_pids(self, pids: Iterable[int]) -> Optional[Owned]:
         """The record whose processes include one of ``pids`` (a namespace's holders)."""
@@ -53,7 +54,7 @@ def scanners() -> list[tuple[str, Scanner]]:
 def scan_all(procs: Optional[ProcTable] = None, only: Optional[Iterable[str]] = None) -> Owners:
     """Every runtime's records; a runtime that fails is noted, never fatal."""
     procs = procs or ProcTable()
-    owners = Owners()
+    owners = Owners(procs=procs)
     wanted = set(only) if only is not None else None
     for name, scan in scanners():
         if wanted is not None and name not in wanted:

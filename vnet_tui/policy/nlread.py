@@ -24,9 +24,11 @@ import struct
 from typing import Any, Optional
 
 from vnet_tui.net.netns import netlink_socket, run_in
+from vnet_tui.net.rtnl.attr import u32_attr
 from vnet_tui.net.rtnl.exchange import replies
 from vnet_tui.net.rtnl.links import LinkMsg, ifinfo, parse_link
 from vnet_tui.net.rtnl.message import HEADER_SIZE, error_code, message, seq_of
+from vnet_tui.net.rtnl.numbers import IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS
 from vnet_tui.net.rtnl.tc import (TC_H_INGRESS, TCMSG, TcMsg, dump_classes_request, dump_filters_request,
                                   dump_qdiscs_request, get_qdisc_request, parse_tc, tc_head)
 
@@ -34,7 +36,7 @@ NLM_F_REQUEST, NLM_F_ACK, NLM_F_DUMP = 0x1, 0x4, 0x300
 NLMSG_ERROR, NLMSG_DONE = 2, 3
 RTM_GETLINK = 18
 NLM_F_REPLACE, NLM_F_CREATE = 0x100, 0x400
-IFLA_IFNAME, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_CARRIER = 3, 10, 16, 18, 33
+IFLA_IFNAME, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_CARRIER, IFLA_LINK_NETNSID = 3, 10, 16, 18, 33, 37
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
 IFLA_BR_VLAN_FILTERING = 7
 OPERSTATES = {0: "unknown", 1: "notpresent", 2: "down", 3: "lowerlayerdown", 4: "testing", 5: "dormant", 6: "up"}
@@ -43,6 +45,16 @@ AF_BRIDGE = 7
 
 _HDR = struct.Struct("=IHHII")
 _IFI = struct.Struct("=BxHiII")
+_RTA = struct.Struct("=HH")
+_TOP = frozenset((IFLA_IFNAME, IFLA_OPERSTATE, IFLA_CARRIER, IFLA_MASTER, IFLA_LINKINFO))  # what link_facts reads
+_NAME = frozenset((IFLA_IFNAME,))
+_ADAPTER = frozenset((IFLA_IFNAME, IFLA_LINKINFO, IFLA_LINK_NETNSID))
+_KIND = frozenset((IFLA_INFO_KIND,))
+BRPORT = {"state": 1, "hairpin": 4, "learning": 8, "unicast_flood": 9, "mcast_flood": 27, "bcast_flood": 30,
+          "isolated": 33, "locked": 39}  # the IFLA_BRPORT_* the policy reads (linux/if_link.h)
+_BRPORT = frozenset(BRPORT.values())
+_INFO = frozenset((IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA))
+_BRIDGE = frozenset((IFLA_BR_VLAN_FILTERING,))
 
 
 class Reader:
@@ -57,14 +69,22 @@ class Reader:
         self._qdiscs: Optional[dict[tuple[int, int], bytes]] = None  # prefetched: (ifindex, parent) -> RTM_NEWQDISC
         self._names: Optional[dict[str, int]] = None  # prefetched links by name
 
-    def prefetch(self) -> None:
+    def prefetch(self, links: Optional[dict[int, bytes]] = None) -> None:
         """Dump every link and qdisc of the namespace once; ``link_facts`` and ``qdisc`` then answer from it.
 
-        A qdisc dump leaves out the built-in ones (noop): a root qdisc
-        missing from it is still asked for; an ingress one missing is none.
+        ``links``: the namespace's RTM_NEWLINK messages (header included)
+        by ifindex, dumped a moment ago by the caller: not dumped again (at
+        5,000 host ends a link dump costs the kernel 0.3 s, mostly finding
+        each peer's nsid).  A qdisc dump leaves out the built-in ones
+        (noop): a root qdisc missing from it is still asked for; an
+        ingress one missing is none.
         """
-        self._links = {_IFI.unpack_from(c, _HDR.size)[2]: c
-                       for c in self._request(RTM_GETLINK, 0, _IFI.pack(0, 0, 0, 0, 0), dump=True)}
+        if links is not None:
+            self._links = links
+        else:
+            body = _IFI.pack(0, 0, 0, 0, 0) + u32_attr(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)  # no counters
+            self._links = {_IFI.unpack_from(c, _HDR.size)[2]: c
+                           for c in self._request(RTM_GETLINK, 0, body, dump=True)}
         qdiscs: dict[tuple[int, int], bytes] = {}
         for c in self._exchange(dump_qdiscs_request(self._next())):
             _family, index, _handle, parent, _info = TCMSG.unpack_from(c, HEADER_SIZE)
@@ -115,7 +135,7 @@ class Reader:
         """The few facts of one link the policy needs, parsed here (pyroute2 decodes ~60 attributes: 10× slower).
 
         Keys: ifname, flags, operstate, carrier, master, kind, slave_kind,
-        brport (IFLA_BRPORT_* number → u8 value), br_vlan_filtering (a bridge's own; None if not said).
+        brport (IFLA_BRPORT_* number in ``BRPORT`` → u8 value), br_vlan_filtering (a bridge's own; None if not said).
         """
         if self._links is not None and index in self._links:
             c = self._links[index]
@@ -131,13 +151,12 @@ class Reader:
                 return None
             c = chunks[0]
         flags = _IFI.unpack_from(c, _HDR.size)[3]  # family, type, index, flags, change
-        top = attrs(c, _HDR.size + _IFI.size)
-        info = attrs(top.get(IFLA_LINKINFO, b""), 0)
-        slave = attrs(info.get(IFLA_INFO_SLAVE_DATA, b""), 0)
-        data = attrs(info.get(IFLA_INFO_DATA, b""), 0)
+        top = attrs(c, _HDR.size + _IFI.size, _TOP)
+        info = attrs(top.get(IFLA_LINKINFO, b""), 0, _INFO)
         kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode() or None
         slave_kind = info.get(IFLA_INFO_SLAVE_KIND, b"").rstrip(b"\0").decode() or None
-        vf = data.get(IFLA_BR_VLAN_FILTERING) if kind == "bridge" else None
+        slave = attrs(info.get(IFLA_INFO_SLAVE_DATA, b""), 0, _BRPORT) if slave_kind == "bridge" else {}
+        vf = attrs(info.get(IFLA_INFO_DATA, b""), 0, _BRIDGE).get(IFLA_BR_VLAN_FILTERING) if kind == "bridge" else None
         return {
             "ifname": top.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace"),
             "flags": flags,
@@ -145,7 +164,7 @@ class Reader:
             "carrier": bool(top[IFLA_CARRIER][0]) if IFLA_CARRIER in top else None,
             "master": struct.unpack("=I", top[IFLA_MASTER][:4])[0] if IFLA_MASTER in top else None,
             "kind": kind, "slave_kind": slave_kind,
-            "brport": {t: v[0] for t, v in slave.items() if len(v) == 1} if slave_kind == "bridge" else {},
+            "brport": {t: v[0] for t, v in slave.items() if len(v) == 1},
             "br_vlan_filtering": bool(vf[0]) if vf else None,
         }
 
@@ -154,9 +173,20 @@ class Reader:
         if self._links is None:
             return None
         if self._names is None:
-            self._names = {attrs(c, _HDR.size + _IFI.size).get(IFLA_IFNAME, b"").rstrip(b"\0").decode(
+            self._names = {attrs(c, _HDR.size + _IFI.size, _NAME).get(IFLA_IFNAME, b"").rstrip(b"\0").decode(
                 errors="replace"): i for i, c in self._links.items()}
         return self._names.get(ifname)
+
+    def adapter_ends(self) -> list[str]:
+        """The prefetched links that may be an adapter's host end: a veth whose peer is in another
+        namespace (IFLA_LINK_NETNSID), a tun/tap (a VM's).  Empty if nothing was prefetched."""
+        out = []
+        for c in (self._links or {}).values():
+            top = attrs(c, _HDR.size + _IFI.size, _ADAPTER)
+            kind = attrs(top.get(IFLA_LINKINFO, b""), 0, _KIND).get(IFLA_INFO_KIND, b"").rstrip(b"\0")
+            if (kind == b"veth" and IFLA_LINK_NETNSID in top) or kind == b"tun":
+                out.append(top.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace"))
+        return out
 
     def qdisc_message(self, index: int, parent: int) -> Optional[bytes]:
         """The raw RTM_NEWQDISC at ``parent`` (TC_H_ROOT, TC_H_INGRESS) of one interface (None: none there)."""
@@ -208,14 +238,22 @@ def ifindex(fd: Optional[int], ifname: str) -> int:
     return look() if fd is None else run_in(fd, look)
 
 
-def attrs(data: bytes, offset: int) -> dict[int, bytes]:
-    """The netlink attributes in ``data`` from ``offset``: type (flags masked) → payload (last one wins)."""
+def attrs(data: bytes, offset: int, only: Optional[frozenset[int]] = None) -> dict[int, bytes]:
+    """The netlink attributes in ``data`` from ``offset``: type (flags masked) → payload (last one wins).
+
+    ``only``: just these types are copied out (a link message carries ~50
+    attributes; ``show`` at 5,000 ports read each of them twice).
+    """
     out: dict[int, bytes] = {}
-    while offset + 4 <= len(data):
-        n, t = struct.unpack_from("=HH", data, offset)
+    size = len(data)
+    unpack = _RTA.unpack_from
+    while offset + 4 <= size:
+        n, t = unpack(data, offset)
         if n < 4:
             break
-        out[t & 0x3FFF] = data[offset + 4:offset + n]
+        t &= 0x3FFF
+        if only is None or t in only:
+            out[t] = data[offset + 4:offset + n]
         offset += (n + 3) & ~3
     return out
 

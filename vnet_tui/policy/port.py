@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import os
 import shlex
-from typing import Any, Callable, Optional, TypeVar, Union
-
-from pyroute2 import IPRoute
+from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar, Union
 
 from vnet_tui.core.errors import NotFound
 from vnet_tui.net.faults import faults
@@ -23,6 +21,9 @@ from vnet_tui.net.netns import NetnsError, entered, open_netns
 
 from . import nft
 from .nlread import Reader, ifindex
+
+if TYPE_CHECKING:
+    from pyroute2 import IPRoute
 
 T = TypeVar("T")
 Where = Union[str, int, None]
@@ -46,7 +47,7 @@ class Port:
         if label is None and isinstance(where, str):
             label = where
         self.label = label  # how commands name the namespace: a /run/netns name, a path, or None
-        self._ipr: Optional[IPRoute] = None
+        self._ipr: Optional["IPRoute"] = None
         self._raw: Optional[Reader] = None
         self._index: Optional[int] = index  # known already (a dump the caller made), else looked up once
 
@@ -76,8 +77,10 @@ class Port:
             return fn()
 
     @property
-    def ipr(self) -> IPRoute:
+    def ipr(self) -> "IPRoute":
         if self._ipr is None:
+            from pyroute2 import IPRoute  # deferred: 0.2 s to import, and reading a policy never needs it
+
             self._ipr = self.inside(IPRoute)
         return self._ipr
 

@@ -54,20 +54,18 @@ from typing import Any, Iterable, Optional
 from vnet_tui.core.errors import NotFound
 
 from . import nft, nftrules, probe
-from .nlread import Reader
+from .nlread import BRPORT, Reader
 from .port import Port
 from .tcread import OUR_HANDLE, _ingress, _root, handle_text
 from .words import SETTINGS_KEYS, settings, summary
 
-__all__ = ["OUR_HANDLE", "SETTINGS_KEYS", "handle_text", "list_ours", "our_tables", "read", "read_many", "settings",
-           "summary"]
+__all__ = ["OUR_HANDLE", "SETTINGS_KEYS", "handle_text", "list_ours", "our_tables", "read", "read_adapter_ports",
+           "read_many", "settings", "summary"]
 
 IFF_UP = 0x1
 BR_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
 
 
-BRPORT = {"state": 1, "hairpin": 4, "learning": 8, "unicast_flood": 9, "mcast_flood": 27, "bcast_flood": 30,
-          "isolated": 33, "locked": 39}  # IFLA_BRPORT_* numbers (linux/if_link.h)
 BRPORT_DEFAULT = {"learning": 1, "unicast_flood": 1, "mcast_flood": 1, "bcast_flood": 1}
 
 
@@ -159,19 +157,29 @@ def list_ours(fd: Optional[int], ifname: str) -> Optional[list[dict[str, Any]]]:
 def read_many(where: Any, ifnames: Iterable[str]) -> dict[str, dict[str, Any]]:
     """``read`` for several host ends of one namespace: one namespace fd, one netlink socket, one
     ``list tables`` — a port without a table of ours costs no nftables call (show at 1,000 ports)."""
-    out: dict[str, dict[str, Any]] = {}
     names = list(ifnames)
-    if not names:
-        return out
-    with Port(where, names[0]) as first:
+    return _read_ports(where, names) if names else {}
+
+
+def read_adapter_ports(where: Any, links: Optional[dict[int, bytes]] = None) -> dict[str, dict[str, Any]]:
+    """``read_many`` for every link of the namespace that may be an adapter's host end (``Reader.adapter_ends``):
+    what ``show`` asks while it is still finding out which ones are (core/forked.py).  ``links``: the
+    namespace's link messages the caller dumped already (``Reader.prefetch``)."""
+    return _read_ports(where, None, links)
+
+
+def _read_ports(where: Any, names: Optional[list[str]],
+                links: Optional[dict[int, bytes]] = None) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    with Port(where, names[0] if names else "") as first:
         fd = first.fd
         label = first.label
         tables = our_tables(fd)
         rd = Reader(fd)
         try:
-            if len(names) > 1:
-                rd.prefetch()  # one link and one qdisc dump for every port, not three gets each
-            for name in names:
+            if names is None or len(names) > 1:
+                rd.prefetch(links)  # one link and one qdisc dump for every port, not three gets each
+            for name in rd.adapter_ends() if names is None else names:
                 with Port(fd, name, label=label, index=rd.index_of(name)) as port:
                     listing: Any = "unread"
                     if tables is not None and nftrules.table_name(name) not in tables:

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Optional
 
 from .attr import I32, RTA, U32, attrs, cstr, mac_text, str_attr, u32_attr
 from .message import message
+from .stats import STATS64_8
 from .numbers import (ARPHRD_LOOPBACK, IFF_UP, IFLA_ADDRESS, IFLA_EXT_MASK, IFLA_IFALIAS, IFLA_IFNAME,
                       IFLA_INFO_KIND, IFLA_INFO_SLAVE_KIND, IFLA_LINK, IFLA_LINK_NETNSID, IFLA_LINKINFO,
-                      IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE, NLM_F_DUMP, NLM_F_REQUEST, OPERSTATES,
+                      IFLA_MASTER, IFLA_MTU, IFLA_OPERSTATE, IFLA_STATS64, NLM_F_DUMP, NLM_F_REQUEST, OPERSTATES,
                       RTEXT_FILTER_SKIP_STATS, RTM_GETLINK)
 
 # struct ifinfomsg: family, (pad), type (ARPHRD_*), index, flags, change
@@ -57,10 +58,14 @@ class LinkMsg:
     slave_kind: Optional[str] = None
     arptype: int = 0
     hwaddr: Optional[str] = None  # IFLA_ADDRESS of any length (pyroute2's ``address``)
+    # the first eight counters of IFLA_STATS64 (rtnl_link_stats64: rx/tx packets, bytes, errors,
+    # dropped), when the dump asked for them (``dump_counted_links_request``); not the link's identity
+    stats64: tuple[int, ...] = field(default=(), compare=False, repr=False)
+
 
 
 _WANTED_LINK_ATTRS = frozenset((IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE,
-                                IFLA_LINKINFO, IFLA_IFALIAS, IFLA_LINK_NETNSID))
+                                IFLA_LINKINFO, IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_STATS64))
 
 
 def parse_link(buf: bytes, off: int, end: int) -> LinkMsg:
@@ -98,6 +103,9 @@ def parse_link(buf: bytes, off: int, end: int) -> LinkMsg:
                 m.link_netnsid = I32.unpack_from(buf, v)[0]
             elif t == IFLA_IFALIAS:
                 m.alias = cstr(buf, v, b) or None
+            elif t == IFLA_STATS64:
+                if b - v >= STATS64_8.size:
+                    m.stats64 = STATS64_8.unpack_from(buf, v)
             else:  # IFLA_LINKINFO
                 for t2, a2, b2 in attrs(buf, v, b):
                     if t2 == IFLA_INFO_KIND:
@@ -116,6 +124,12 @@ def dump_links_request(seq: int) -> bytes:
     # from RTM_GETSTATS, so the kernel need not fill IFLA_STATS/IFLA_STATS64 either
     body = ifinfo() + u32_attr(IFLA_EXT_MASK, RTEXT_FILTER_SKIP_STATS)
     return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, body)
+
+
+def dump_counted_links_request(seq: int) -> bytes:
+    """RTM_GETLINK dump of every link with its counters (IFLA_STATS64): one dump where links and
+    RTM_GETSTATS took two (``show`` at 5,000 containers: 5,000 requests fewer)."""
+    return message(RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, ifinfo())
 
 
 def get_link_request(seq: int, index: int = 0, ifname: Optional[str] = None) -> bytes:

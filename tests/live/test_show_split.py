@@ -1,0 +1,101 @@
+"""``show`` with its work spread over processes and batches (issue 14: 5,000 containers).
+
+Made small here: SPLIT_ABOVE is 2, so a handful of namespaces is "many".
+What the split read, the batched nsid requests and the policies read
+by a child while discovery runs give must be what the one-process,
+one-request-at-a-time read gives.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.helpers import netns
+from tests.ui.test_watcher import sh, strip
+from vnet_tui.commands import show
+from vnet_tui.core.server import Server
+from vnet_tui.discovery import split
+from vnet_tui.discovery.topology import Discoverer, discover
+from vnet_tui.policy import read as pread
+
+pytestmark = pytest.mark.live
+
+
+def _lab(host: str, guests: list[str]) -> None:
+    sh("ip", "-n", host, "link", "add", "br0", "type", "bridge")
+    for n, g in enumerate(guests, 1):
+        sh("ip", "-n", host, "link", "add", f"veth{n}.0", "type", "veth", "peer", "name", "eth0", "netns", g)
+        sh("ip", "-n", host, "link", "set", f"veth{n}.0", "master", "br0", "up")
+        sh("ip", "-n", g, "addr", "add", f"198.18.0.{n}/24", "dev", "eth0")
+        sh("ip", "-n", g, "link", "set", "eth0", "up")
+
+
+def test_batched_nsid_requests_answer_as_one_at_a_time():
+    with netns(6) as (host, *others):
+        _lab(host, others[:4])  # others[4] has no link from the host: no nsid there
+        with Discoverer(Server(netns=host)) as d:
+            fds = [os.open(f"/run/netns/{n}", os.O_RDONLY) for n in others]
+            r, w = os.pipe()  # not a namespace: the kernel refuses it
+            try:
+                one = [d.host.sock.nsid_of(fd) for fd in fds]
+                assert all(i is not None for i in one[:4]) and one[4] is None
+                assert d.host.sock.nsids_of(fds, batch=2) == one  # three sends, the last one short
+                assert d.host.sock.nsids_of([fds[0], r, fds[1]]) == [one[0], None, one[1]]
+            finally:
+                for fd in (*fds, r, w):
+                    os.close(fd)
+
+
+def test_the_split_read_is_the_one_process_read(monkeypatch):
+    monkeypatch.setattr(split, "SPLIT_ABOVE", 2)
+    with netns(6) as (host, *guests):
+        _lab(host, guests)
+        whole = discover(Server(netns=host))
+        parent_reads = []
+        real = split.read_one
+        monkeypatch.setattr(split, "read_one", lambda ns: (parent_reads.append(ns.inode), real(ns))[1])
+        halves = discover(Server(netns=host), split=True)
+        assert len(parent_reads) == 2  # this process read the first half; the child's reads are not here
+        assert strip(halves) == strip(whole)
+        assert sorted(c.name for c in halves.containers) == sorted(guests)
+        assert all(i.peer is not None for i in halves.host.interfaces if i.ifname.startswith("veth"))
+
+
+def _policies(data: dict) -> dict:
+    return {i["ifname"]: i.get("policy") for i in data["host"]["interfaces"] if i["ifname"].startswith("veth")}
+
+
+def test_show_takes_the_policies_a_child_read_and_reads_the_rest_itself(monkeypatch, capsys):
+    with netns(4) as (host, *guests):
+        _lab(host, guests)
+        server = Server(netns=host)
+        want = pread.read_many(host, [f"veth{n}.0" for n in range(1, 4)])
+        assert set(pread.read_adapter_ports(host)) == set(want)  # the veths, not br0 or lo
+        assert pread.read_adapter_ports(host) == want
+
+        asked: list[list[str]] = []
+        real = pread.read_many
+        monkeypatch.setattr(pread, "read_many", lambda where, names: (asked.append(list(names)), real(where, names))[1])
+        seen = []
+        data = discover(server, on_host=seen.append).to_json()
+        assert len(seen) == 1 and set(seen[0].raw_links) == {l.ifindex for l in seen[0].links}
+        show.add_policies(server, data, show._adapter_policies(server, seen[0].raw_links))  # what the child sends
+        assert _policies(data) == want and asked == []  # nothing left to read here
+
+        data = discover(server).to_json()
+        show.add_policies(server, data, {"veth1.0": want["veth1.0"]})  # a child that saw one port
+        assert _policies(data) == want and asked == [["veth2.0", "veth3.0"]]
+
+        data = discover(server).to_json()
+        show.add_policies(server, data, show.FAILED)  # no child, or it failed
+        assert _policies(data) == want
+
+        # the command itself: the child's policies, the containers read by two processes
+        out = subprocess.run([sys.executable, "-m", "vnet_tui", "show", "--netns", host, "--json"],
+                             check=True, capture_output=True, text=True).stdout
+        assert _policies(json.loads(out)) == want
