@@ -35,6 +35,7 @@ from vnet_tui.policy import probe
 from ..detail import Facts
 from ..looks import LOOKS
 from ..protocol import vnet_app
+from .gate import may_start
 from .messages import TestFailed
 
 POLICY_EVERY = 1.0  # s: at most this often, on a sample
@@ -111,21 +112,10 @@ class PolicyPanel(Screen):
     # -- i: the isolation test ------------------------------------------------------------
     def action_isolation(self) -> None:
         me: Any = self
+        if not may_start(self, "bridge to send frames on", "the isolation test adds probe ports"):
+            return
         app = vnet_app(self)
-        if me.running:
-            self.notify("a test is running", timeout=2)
-            return
-        if app.server is None or app.topo is None:
-            self.notify("a recording: there is no live bridge to send frames on", severity="warning", timeout=4)
-            return
-        if not app.read_write:
-            self.notify(f"read-only: {app.why}", title="the isolation test adds probe ports", severity="warning",
-                        timeout=4)
-            return
         ends = me.ends
-        if ends is None or ends.host is None or ends.host.iface is None:
-            self.notify("the adapter is gone", severity="warning", timeout=3)
-            return
         me.running, me.mode, me.result = True, "isolation", None
         me.cancel.clear()
         log = self.query_one("#pair-trace", RichLog)

@@ -25,6 +25,7 @@ from vnet_tui.pair.result import TraceEvent
 from ..detail import Facts
 from ..looks import LOOKS
 from ..protocol import vnet_app
+from .gate import may_start
 from .messages import TestDone, TestFailed, TraceBatch
 from .widgets import summary_text, trace_line
 
@@ -119,20 +120,10 @@ class TrafficTest(Screen):
         self.start("throughput")
 
     def start(self, mode: str) -> None:
+        if not may_start(self, "pair to send frames through", "the pair tests send frames"):
+            return
         app = vnet_app(self)
-        if self.running:
-            self.notify("a test is running", timeout=2)
-            return
-        if app.server is None or app.topo is None:
-            self.notify("a recording: there is no live pair to send frames through", severity="warning", timeout=4)
-            return
-        if not app.read_write:
-            self.notify(f"read-only: {app.why}", title="the pair tests send frames", severity="warning", timeout=4)
-            return
         ends = self.ends
-        if ends is None or ends.host is None or ends.host.iface is None:
-            self.notify("the adapter is gone", severity="warning", timeout=3)
-            return
         vm = ends.is_vm
         if vm and mode == "throughput" and ends.guest.vm is not None and ends.guest.vm.runtime != "lab":
             self.notify("the throughput test runs the guest's side through its agent: lab VMs only (pair-test "
