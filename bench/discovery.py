@@ -19,7 +19,7 @@ from . import baselines
 from .common import Figure, measure, median
 from .sweep import lab_namespaces
 
-TARGET_S = 2.0
+TARGET_S, TARGET_5000_S = 2.0, 3.0  # issue 6 at 1,000 containers; issue 14 past 1,000 (at 5,000)
 
 
 def show_json(lab: str) -> tuple[float, float, dict]:
@@ -39,10 +39,11 @@ def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str]
     cts, vms = len(shown.get("containers", [])), len(shown.get("vms", []))
     paired = sum(1 for c in shown.get("containers", []) for i in c.get("interfaces", [])
                  if i.get("peer") and i.get("kind") != "loopback")
+    target = TARGET_S if len(info.containers) <= 1000 else TARGET_5000_S
     log(f"  show --json: {median(walls):.2f} s wall, {median(cpus):.2f} s CPU "
         f"({cts} containers, {vms} VMs, {paired} guest ends paired)")
-    fig = Figure("discovery", "discovery: show --json end to end (wall)", median(walls), "s", TARGET_S,
-                 f"≤ {TARGET_S:g} s", samples=walls,
+    fig = Figure("discovery", "discovery: show --json end to end (wall)", median(walls), "s", target,
+                 f"≤ {target:g} s", samples=walls,
                  detail={"cpu_s_median": median(cpus), "containers": cts, "vms": vms, "paired_guest_ends": paired,
                          "complete": cts == len(info.containers) and vms == len(info.vms)
                          and paired == len(info.containers)})
