@@ -10,25 +10,16 @@ asserted here (bench/lab.py measures it).
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 
 import pytest
 
 from tests.helpers import ip_json, unique
-from vnet_tui.lab import bulk, lab, registry
+from tests.live.test_lab import state_dir  # noqa: F401 - autouse: a lab state folder of its own
+from vnet_tui.lab import bulk, lab
 from vnet_tui.lab.nl import NetlinkError
 from vnet_tui.net.netns import open_netns
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(autouse=True)
-def state_dir(monkeypatch):
-    path = tempfile.mkdtemp(prefix="vnet-lab-")
-    monkeypatch.setenv(registry.STATE_ENV, path)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def _here() -> tuple[int, int]:

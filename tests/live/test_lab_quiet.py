@@ -10,27 +10,17 @@ other over IPv4 and IPv6.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
-import tempfile
 
 import pytest
 
 from tests.helpers import ip_json, unique
-from tests.live.test_lab import check_reach
-from vnet_tui.lab import lab, registry
+from tests.live.test_lab import check_reach, state_dir  # noqa: F401 - state_dir: autouse
+from vnet_tui.lab import lab
 from vnet_tui.lab.names import BRIDGE
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(autouse=True)
-def state_dir(monkeypatch):
-    path = tempfile.mkdtemp(prefix="vnet-lab-")
-    monkeypatch.setenv(registry.STATE_ENV, path)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def addrs(netns: str, ifname: str) -> set[str]:
