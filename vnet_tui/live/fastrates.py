@@ -64,10 +64,15 @@ class FastRateTracker(RateTracker):
         return changed
 
     def history_of(self, key: Hashable) -> tuple[list[float], list[float]]:
-        """The last HISTORY rx and tx byte rates of ``key`` (oldest first), from the snapshots."""
+        """The last HISTORY rx and tx byte rates of ``key`` (oldest first), from the snapshots.
+
+        Safe to call from another thread while a sweep records: the ring is
+        copied in one step (``tuple`` of a deque holds the GIL throughout),
+        a snapshot is never changed once in the ring but for ``forget``'s
+        single-key pops, and a dict's ``get`` is one step too."""
         rx: list[float] = []
         tx: list[float] = []
-        for snap in self._ring:
+        for snap in tuple(self._ring):
             r = snap.get(key)
             if r is not None:
                 rx.append(r.rx_bps)

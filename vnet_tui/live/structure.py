@@ -360,13 +360,14 @@ class Structure:
             gc.freeze()
             changed |= not pending
         host_state = self.states.get(self.host_inode, NsState())
+        scanned = self.rescan_ns
         if self.rescan_ns:
             self.rescan_ns = False
             self._hidden_names = None
             changed |= self._refresh_namespaces(host_state)
         if self.rescan_vms:
             self.rescan_vms = False
-            changed |= self._refresh_vms(host_state)
+            changed |= self._refresh_vms(host_state, scanned)
         if not changed:
             return None
         containers = self.d.containers
@@ -441,10 +442,15 @@ class Structure:
                 self.states[inode] = st
         return before != (set(self.sockets), {k: v.ns.inode for k, v in self.by_nsid.items()})
 
-    def _refresh_vms(self, host_state: NsState) -> bool:
+    def _refresh_vms(self, host_state: NsState, scanned: bool = False) -> bool:
+        """``scanned``: the namespaces were scanned a moment ago (this same ``apply``): the runtimes' records
+        and the pids found in other namespaces are reused, not read again (a pid found elsewhere any
+        earlier could since have been reused by a new QEMU here)."""
+        d = self.d
+        owners, elsewhere = (d.owners, d.elsewhere) if scanned else (None, frozenset())
         try:
             # Discoverer._vms is the one place that knows QEMU; it should be public (reported)
-            vms = self.d._vms(interfaces_from_state(NsState(host_state.links, host_state.addrs)))
+            vms = d._vms(interfaces_from_state(NsState(host_state.links, host_state.addrs)), owners, elsewhere)
         except OSError:
             return False
         if vms == self.vms:

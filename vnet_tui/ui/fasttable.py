@@ -88,6 +88,10 @@ class FastTable(DataTable):
                 out.append(key.value)
         return out
 
+    def on_screen_rows(self) -> "set[str]":
+        """``keys_on_screen`` as a set."""
+        return set(self.keys_on_screen())
+
     def forget_stale_renders(self) -> None:
         """Drop DataTable's cached renders once rows are gone.
 

@@ -14,6 +14,8 @@ from typing import Iterable, Optional
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
 
 from vnet_tui.core.text import visible
@@ -57,6 +59,9 @@ class Pane(FastTable):
         self.sort_mode = "name"
         self._rates: dict[str, tuple[str, str]] = {}  # the rate texts on screen, per row
         self._values: dict[str, tuple[float, float]] = {}  # the rates behind them
+        # rows off screen whose rate moved while sorting by name: their value is in _values, their cells
+        # are written when they come on screen (render_lines) — a tick formats what is seen, not the server
+        self._stale: set[str] = set()
         self.by_end: dict[tuple[int, int], list[str]] = {}  # end -> the rows that show its rates
         self.shown_cols: list[str] = [k for k, _ in self.columns_spec]  # the columns shown (fit_columns)
         self._cell_widths: Optional[dict[str, int]] = None  # widest cell per column over the rows (None: measure)
@@ -171,6 +176,7 @@ class Pane(FastTable):
             self.remove_row(k)
             self._rates.pop(k, None)
             self._values.pop(k, None)
+            self._stale.discard(k)
             self.forget_row_key(k)
         quiet: list[tuple[str, str, Text]] = []  # changed cells that leave their column's width alone
         shown = set(self._cell_cols)
@@ -216,8 +222,9 @@ class Pane(FastTable):
             self._add_columns()
         keys = {r.key for r in rows}
         self.keep_row_keys(keys)
-        self._rates = {k: v for k, v in self._rates.items() if k in keys}
         self._values = {k: v for k, v in self._values.items() if k in keys}
+        self._rates = {k: (v if k not in self._stale else self._texts(k)) for k, v in self._rates.items() if k in keys}
+        self._stale.clear()
         self.by_end = {}
         for r in rows:
             values = self._values.get(r.key, (-1.0, -1.0))
@@ -249,37 +256,73 @@ class Pane(FastTable):
 
         Only the rows of the ends the sample says changed are looked at,
         unless ``full`` (rows just came) or the sample does not know.
+        Sorting by name, a row off screen only keeps its new value: its
+        cells are written when it comes on screen (``render_lines``), so a
+        tick's work follows what is seen, not the server's size.  Sorting
+        by rate, every row's cell is written (the order needs them).
         """
-        updates: list[tuple[str, str, Text]] = []
-        shown = self._rates
         rates = sample.rates
         if full or sample.changed is None:
             rows = self.rows_by_key.values()
         else:
             by_end, by_key = self.by_end, self.rows_by_key
             rows = [by_key[k] for e in by_end.keys() & sample.changed for k in by_end[e]]
+        values_of, moved = self._values, []
         for row in rows:
             if row.end is None:
                 continue
-            key = row.key
             values = rate_values(rates.get(row.end), row.swap)
-            if self._values.get(key) == values:  # idle ends: nothing to format
-                continue
-            self._values[key] = values
-            rx, tx = values
+            if values_of.get(row.key) != values:  # idle ends: nothing to format
+                values_of[row.key] = values
+                moved.append(row.key)
+        if not moved:
+            return
+        if self.sort_mode == "name":
+            seen = self.on_screen_rows()
+            self._stale.update(k for k in moved if k not in seen)
+            moved = [k for k in moved if k in seen]
+        elif self._stale:
+            moved += self._stale
+            self._stale.clear()
+        updates = self._rate_updates(moved)
+        if updates:
+            self.set_cells(updates)
+            if self.sort_mode != "name":
+                self.resort()
+
+    def _texts(self, key: str) -> tuple[str, str]:
+        rx, tx = self._values.get(key, (-1.0, -1.0))
+        return rate_text(rx), rate_text(tx)
+
+    def _rate_updates(self, keys: "Iterable[str]") -> list[tuple[str, str, Text]]:
+        """The rate cells of ``keys`` whose text differs from what the table holds."""
+        shown, values_of = self._rates, self._values
+        updates: list[tuple[str, str, Text]] = []
+        for key in keys:
+            rx, tx = values_of.get(key, (-1.0, -1.0))
             texts = (rate_text(rx), rate_text(tx))
             if shown.get(key) == texts:
                 continue
             shown[key] = texts
             updates.append((key, "rx", rate_cell(texts[0], rx)))
             updates.append((key, "tx", rate_cell(texts[1], tx)))
-        if updates:
-            self.set_cells(updates)
-            if self.sort_mode != "name":
-                self.resort()
+        return updates
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Rows that came on screen with a rate that moved while they were off it get their cells first."""
+        if self._stale:
+            seen = self.on_screen_rows()
+            late = [k for k in self._stale if k in seen]
+            if late:
+                self._stale.difference_update(late)
+                self.set_cells(self._rate_updates(late))
+        return super().render_lines(crop)
 
     def set_sort(self, mode: str) -> None:
         self.sort_mode = mode
+        if mode != "name" and self._stale:  # the order needs every row's cell
+            late, self._stale = self._stale, set()
+            self.set_cells(self._rate_updates(late))
         self.resort()
 
     def resort(self, keep: Optional[str] = None) -> None:

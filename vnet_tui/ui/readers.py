@@ -85,8 +85,12 @@ class Readers(App):
             self.read_policy(name)
 
     def refresh_policy(self) -> None:
-        """Every few seconds, while an adapter's detail is on screen: read its policy again."""
-        if self.policy_asked is not None and getattr(self.screen, "SHOWS_POLICY", False):
+        """Every few seconds, while an adapter's detail is on screen: read its policy again.
+
+        The timer can fire while the app exits, after its last screen went (``self.screen`` would
+        raise ScreenStackError, which ended a bench probe's run): the stack is looked at, not asked."""
+        stack = self.screen_stack
+        if self.policy_asked is not None and stack and getattr(stack[-1], "SHOWS_POLICY", False):
             self.read_policy(self.policy_asked)
 
     @work(thread=True, group="policy", exclusive=True, exit_on_error=False, description="policy read")
