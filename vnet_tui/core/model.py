@@ -277,6 +277,23 @@ class Adapter:
         return f"{self.owner}/{end.ifname if end else '?'}"
 
 
+@dataclass(frozen=True)
+class Change:
+    """What a live Topology changed since the feed's topology number ``after``.
+
+    ``host``: the host ends (ifindex) and ``containers``: the containers
+    (netns inode) that are new objects; every other interface, container
+    and VM is the very object of topology ``after``.  ``after`` None: no
+    such promise (a whole new picture).  A consumer that holds topology
+    ``after`` can update only what changed; any other must take it whole.
+    """
+
+    serial: int
+    after: Optional[int] = None
+    host: frozenset[int] = frozenset()
+    containers: frozenset[int] = frozenset()
+
+
 @dataclass
 class Topology:
     """Everything vnet-tui sees on one server."""
@@ -284,6 +301,8 @@ class Topology:
     host: Host
     containers: list[Container] = field(default_factory=list)
     vms: list[VM] = field(default_factory=list)
+    # the live feed's note of what changed (live/assemble.py); not part of what the topology is
+    change: Optional[Change] = field(default=None, compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {

@@ -94,6 +94,10 @@ class Structure:
         self.gone: set[EndKey] = set()  # links deleted since the last sweep (ifindexes get reused)
         self.rescan_ns = self.rescan_vms = False
         self.changed = False  # events changed a cached dump since the last apply
+        # the namespaces whose cached dumps changed since the last assembly; whole_next: something else
+        # did too (a namespace came or went), so the next assembly looks at everything (live/assemble.py)
+        self.touched: set[int] = set()
+        self.whole_next = True
         self.last: Optional[Topology] = None
         self.assembler = Assembler()
         self._ends: dict[int, tuple[NsState, list[int]]] = {}  # inode -> (the state they came from, ends)
@@ -218,6 +222,7 @@ class Structure:
                 pass
             sock.close()
         self.states.pop(inode, None)
+        self.whole_next = True
         self.version += 1
 
     def _close_shared(self) -> None:
@@ -284,6 +289,7 @@ class Structure:
                 if msg.kind == "tun" or mtype == rtnl.RTM_DELLINK:
                     self.rescan_vms = True
         self.states[inode] = NsState(links=[links[i] for i in sorted(links)], addrs=list(addrs.values()))
+        self.touched.add(inode)
         self.version += 1
         self.changed = True
 
@@ -351,6 +357,7 @@ class Structure:
                     now = {l.ifindex for l in st.links}
                     self.gone.update((inode, l.ifindex) for l in old.links if l.ifindex not in now)
                 self.states[inode] = st
+                self.touched.add(inode)
                 self.version += 1
                 changed = True
         if filled:
@@ -360,6 +367,7 @@ class Structure:
             gc.freeze()
             changed |= not pending
         host_state = self.states.get(self.host_inode, NsState())
+        whole = force or filled or bool(pending) or self.whole_next or self.rescan_ns or self.rescan_vms
         scanned = self.rescan_ns
         if self.rescan_ns:
             self.rescan_ns = False
@@ -373,13 +381,16 @@ class Structure:
         containers = self.d.containers
         if pending:
             containers = {i: c for i, c in containers.items() if i not in pending}
+        touched, self.touched, self.whole_next = self.touched, set(), False
         topo = self.assembler.assemble(self.d.server.host_netns, self.d.hostname, self.host_inode, host_state,
-                                       containers, self.states, self.by_nsid, self.vms)
+                                       containers, self.states, self.by_nsid, self.vms,
+                                       touched=None if whole else touched)
         if not self.can_enter:
-            topo = self._mark_hidden(topo)
+            topo = self._mark_hidden(topo)  # (a Topology of its own: no ``change``, the UI takes it whole)
         if not force and topo == self.last:
             return None
         self.last = topo
+        self.assembler.taken(topo)
         return topo
 
     # -- what an unprivileged user cannot see --------------------------------

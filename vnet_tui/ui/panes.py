@@ -10,10 +10,11 @@ fasttable.py; this file holds what a pane shows.
 
 from __future__ import annotations
 
-from typing import Iterable, Optional
+from typing import Callable, Iterable, Optional
 
 from rich.text import Text
 from textual.binding import Binding
+from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets.data_table import CellDoesNotExist, ColumnKey, RowDoesNotExist
@@ -66,6 +67,15 @@ class Pane(FastTable):
         self.shown_cols: list[str] = [k for k, _ in self.columns_spec]  # the columns shown (fit_columns)
         self._cell_widths: Optional[dict[str, int]] = None  # widest cell per column over the rows (None: measure)
         self._cell_cols: list[str] = self.shown_cols[:-2]  # shown columns that are not rates
+
+    on_cursor: Optional[Callable[["Pane"], None]] = None  # told at once when the focused pane's cursor moves
+
+    def watch_cursor_coordinate(self, old: Coordinate, new: Coordinate) -> None:
+        """DataTable's, then ``on_cursor`` for the focused pane: the detail pane follows in the same frame as
+        the cursor (DataTable's RowHighlighted arrives after a refresh: a key press cost two frames)."""
+        super().watch_cursor_coordinate(old, new)
+        if old != new and self.on_cursor is not None and self.has_focus:
+            self.on_cursor(self)
 
     def on_mount(self) -> None:
         LOOKS.read(self)  # before the first rows are built
@@ -214,6 +224,40 @@ class Pane(FastTable):
         if gone:
             self.forget_stale_renders()
         return bool(gone or added)
+
+    def replace_rows(self, rows: list[Row], sample: Optional[Sample]) -> None:
+        """Rows the pane holds, changed in place: the same keys, names and order (MainScreen._show_changed).
+        Only their cells that differ are written; a row whose end changed gets its rates again."""
+        held = self.rows_by_key
+        quiet: list[tuple[str, str, Text]] = []
+        shown = set(self._cell_cols)
+        ends_moved = False
+        for r in rows:
+            old = held.get(r.key)
+            if old is None or old is r:
+                continue
+            self._note_widths((r,))
+            for col, cell in r.cells.items():
+                was = old.cells.get(col)
+                if was != cell and col in shown:
+                    if self._same_width(col, was, cell):
+                        quiet.append((r.key, col, self._sortable(r, col, cell)))
+                    else:
+                        self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
+            held[r.key] = r
+            if r.end != old.end:
+                ends_moved = True
+                self._values.pop(r.key, None)
+        if quiet:
+            self.set_cells(quiet)
+        if ends_moved:
+            self.by_end = {}
+            for r in held.values():
+                if r.end is not None:
+                    self.by_end.setdefault(r.end, []).append(r.key)
+            if sample is not None:
+                self.show_rates(sample, full=True)
+        self.refit()
 
     def _refill(self, rows: list[Row], keep: Optional[str], columns: bool = False) -> None:
         """Clear and add ``rows`` (with the rates already known), in sort order; ``columns``: them too."""

@@ -9,7 +9,7 @@ the pane skips it.
 
 from __future__ import annotations
 
-from typing import Callable, Optional
+from typing import Callable, Iterable, Optional
 
 from rich.text import Text
 
@@ -37,9 +37,15 @@ class RowCache:
         self.groups: dict[str, tuple[tuple, list[tuple[str, tuple[tuple, Row]]]]] = {}
         self._next_groups: dict[str, tuple[tuple, list[tuple[str, tuple[tuple, Row]]]]] = {}
 
+    built = 0  # rows built (not found unchanged), ever
+
     def get(self, key: str, sig: tuple, build: Callable[[], Row]) -> Row:
         hit = self.rows.get(key)
-        row = hit[1] if hit is not None and hit[0] == sig else build()
+        if hit is not None and hit[0] == sig:
+            row = hit[1]
+        else:
+            row = build()
+            self.built += 1
         self._next[key] = (sig, row)
         return row
 
@@ -62,6 +68,10 @@ class RowCache:
         """Forget the rows that this build did not produce."""
         self.rows, self._next = self._next, {}
         self.groups, self._next_groups = self._next_groups, {}
+
+    def patch(self) -> None:
+        """A build of some rows only (``changed_rows``): every row of the last build is kept."""
+        self._next, self._next_groups = dict(self.rows), dict(self.groups)
 
 
 class Index:
@@ -143,18 +153,18 @@ def _host_row(ix: Index, i: Interface) -> tuple[tuple, Callable[[], Row]]:
     return sig, build
 
 
-def host_rows(ix: Index, cache: RowCache) -> list[Row]:
+def host_rows(ix: Index, cache: RowCache, ifaces: Optional[Iterable[Interface]] = None) -> list[Row]:
     rows = []
-    for i in ix.topo.host.interfaces:
+    for i in ix.topo.host.interfaces if ifaces is None else ifaces:
         sig, build = _host_row(ix, i)
         rows.append(cache.get(f"h:{i.ifindex}", sig, build))
     return rows
 
 
-def container_rows(ix: Index, cache: RowCache) -> list[Row]:
+def container_rows(ix: Index, cache: RowCache, containers: Optional[Iterable[Container]] = None) -> list[Row]:
     rows = []
     by_index = ix.host_by_index
-    for c in ix.topo.containers:
+    for c in ix.topo.containers if containers is None else containers:
         # the live feed hands over the same Container while nothing in it changed: then its rows
         # are those of last time unless a host end they show changed (one check per container)
         gkey = f"c:{c.netns.inode}"
@@ -250,4 +260,36 @@ def all_rows(topo: Topology, cache: Optional[RowCache] = None,
     cache.done()
     for rows in out.values():
         rows.sort(key=lambda r: r.natural)
+    return out
+
+
+def changed_rows(topo: Topology, cache: RowCache, guest_ips: Optional[GuestIps] = None) -> Optional[dict[str, list[Row]]]:
+    """The rows that ``topo.change`` can have changed, built (or found unchanged) in ``cache``: the host ends
+    and containers it names, the ends paired with them, and every VM's (a few); None if it names nothing
+    to go by.  Every other row of the last build stays as it was (``RowCache.patch``)."""
+    ch = topo.change
+    if ch is None or ch.after is None:
+        return None
+    ix = Index(topo, guest_ips)
+    host_ends = set(ch.host)
+    inodes = set(ch.containers)
+    by_inode = {c.netns.inode: c for c in topo.containers} if inodes or host_ends else {}
+    for inode in ch.containers:
+        c = by_inode.get(inode)
+        if c is None:
+            return None
+        host_ends.update(p.ifindex for i in c.interfaces if (p := i.peer) is not None and p.kind == "host"
+                         and p.ifindex is not None)
+    for ifx in ch.host:
+        h = ix.host_by_index.get(ifx)
+        if h is None:
+            return None
+        p = h.peer
+        if p is not None and p.kind == "container" and (c := ix.ct_by_name.get(p.owner or "")) is not None:
+            inodes.add(c.netns.inode)
+    ifaces = [ix.host_by_index[i] for i in host_ends if i in ix.host_by_index]
+    cache.patch()
+    out = {"host": host_rows(ix, cache, ifaces), "containers": container_rows(ix, cache, [by_inode[i] for i in inodes]),
+           "vms": vm_rows(ix, cache)}
+    cache.done()
     return out

@@ -1,0 +1,107 @@
+"""The watcher's shortcut (live/assemble.py: only the namespaces whose dumps changed) makes the very Topology a
+whole assembly makes, and its ``change`` tells the truth: every object it does not name is the object of the
+topology before.  Checked on a live namespace set, change after change, each shortcut against a whole assembly
+of the same dumps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.helpers import netns
+from tests.live.test_shared_events import strip
+from tests.ui.test_watcher import Recorder, pair, sh
+from vnet_tui.core.server import Server
+from vnet_tui.discovery.topology import discover
+from vnet_tui.live import assemble
+
+pytestmark = pytest.mark.live
+
+
+def _checked(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
+    seen: dict[str, list[Any]] = {"short": [], "wrong": [], "fell_back": []}
+    changed = assemble.Assembler._changed
+
+    def checking(self: assemble.Assembler, touched: set[int], *args: Any) -> Any:
+        before = self._last.topo if self._last is not None else None
+        topo = changed(self, touched, *args)
+        if topo is None:
+            seen["fell_back"].append(set(touched))
+            return None
+        whole = assemble.assemble(*args)  # the one-shot assembly of the same dumps
+        if topo != whole:
+            seen["wrong"].append((touched, strip(topo), strip(whole)))
+        seen["short"].append((before, topo))
+        return topo
+
+    monkeypatch.setattr(assemble.Assembler, "_changed", checking)
+    return seen
+
+
+def _claims_hold(before: Any, topo: Any) -> list[str]:
+    """Every host end and container ``change`` does not name is the object of ``before``."""
+    ch = topo.change
+    bad = []
+    for old, new in zip(before.host.interfaces, topo.host.interfaces):
+        if new.ifindex not in ch.host and old is not new:
+            bad.append(f"host end {new.ifname} new but not named")
+    for old, new in zip(before.containers, topo.containers):
+        if new.netns.inode not in ch.containers and old is not new:
+            bad.append(f"container {new.name} new but not named")
+    return bad
+
+
+def test_only_what_changed_is_assembled_and_equals_the_whole(monkeypatch):
+    seen = _checked(monkeypatch)
+    with netns(5) as (host, a, b, c, d):
+        pair(host, [a, b, c, d])
+        sh("ip", "-n", host, "link", "add", "x0", "type", "veth", "peer", "name", "x1")  # a pair inside the host
+        with Recorder(host, interval=0.3) as r:
+            def settle(what: str, cond: Any) -> None:
+                r.wait(cond, what)
+
+            def host_end(name: str) -> Any:
+                return next(i for i in r.topos[-1][1].host.interfaces if i.ifname == name)
+
+            def guest(ns_index: int) -> Any:
+                return r.topos[-1][1].containers[ns_index].interfaces
+
+            sh("ip", "-n", host, "link", "set", "veth2.0", "down")
+            settle("host end down", lambda: host_end("veth2.0").state == "down")
+            sh("ip", "-n", host, "link", "set", "veth2.0", "mtu", "1400")
+            settle("host end mtu", lambda: host_end("veth2.0").mtu == 1400)
+            sh("ip", "-n", b, "link", "set", "eth0", "down")
+            settle("guest end down", lambda: any(i.state == "down" and i.ifname == "eth0"
+                                                 for c in r.topos[-1][1].containers for i in c.interfaces))
+            sh("ip", "-n", c, "addr", "add", "198.18.7.7/32", "dev", "eth0")
+            settle("guest address", lambda: any("198.18.7.7/32" in i.addresses
+                                                for x in r.topos[-1][1].containers for i in x.interfaces))
+            sh("ip", "-n", host, "link", "set", "veth3.0", "nomaster")
+            settle("off the bridge", lambda: host_end("veth3.0").master is None)
+            sh("ip", "-n", host, "link", "set", "veth3.0", "master", "br0")
+            settle("on the bridge", lambda: host_end("veth3.0").master == "br0")
+            sh("ip", "-n", host, "link", "set", "x0", "up")
+            settle("the host's own pair", lambda: host_end("x0").state != "down" or host_end("x1").state != "down"
+                   or len(r.topos) > 8)
+            sh("ip", "-n", host, "link", "set", "veth4.0", "alias", "seen")
+            settle("alias", lambda: host_end("veth4.0").alias == "seen")
+            sh("ip", "-n", host, "link", "set", "veth1.0", "name", "vethA")  # a rename: the whole picture
+            settle("rename", lambda: any(i.ifname == "vethA" for i in r.topos[-1][1].host.interfaces))
+            sh("ip", "-n", host, "link", "set", "vethA", "down")
+            settle("renamed end down", lambda: host_end("vethA").state == "down")
+            sh("ip", "-n", d, "link", "set", "eth0", "mtu", "1300")
+            settle("guest mtu", lambda: any(i.mtu == 1300 for x in r.topos[-1][1].containers for i in x.interfaces))
+            sh("ip", "-n", host, "link", "set", "br0", "down")
+            settle("bridge down", lambda: host_end("br0").state == "down")
+            r.wait(lambda: strip(r.topos[-1][1]) == strip(discover(Server(netns=host))), "the same picture as discovery")
+            assert guest(0)  # the containers are there
+
+    assert not seen["wrong"], seen["wrong"][0]
+    assert len(seen["short"]) >= 8, f"the shortcut was taken {len(seen['short'])} times ({seen['fell_back']})"
+    bad = [m for before, topo in seen["short"] if before is not None for m in _claims_hold(before, topo)]
+    assert not bad, bad
+    # a one-link change names what it changed (two changes may arrive together), not the server's 7 ends and 4
+    # containers
+    small = [t.change for _, t in seen["short"] if t.change is not None and t.change.after is not None]
+    assert small and all(len(ch.host) <= 3 and len(ch.containers) <= 2 for ch in small), small

@@ -1,0 +1,96 @@
+"""An outside change the feed describes (Topology.change) updates only the rows it names, and the panes end up
+exactly as a whole rebuild of the same topology would show them (issue 14: work follows what changed)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from tests.helpers import netns
+from tests.ui.test_watcher import pair
+from vnet_tui.core.server import Server
+from vnet_tui.live.watcher import Watcher
+from vnet_tui.ui import main as uimain
+from vnet_tui.ui.app import VnetApp
+from vnet_tui.ui.rowbuild import RowCache, all_rows
+
+from .pilot import SIZE, loaded, wait_for
+
+pytestmark = pytest.mark.live
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True)
+
+
+def cells(app: VnetApp, pane: str) -> list[tuple[str, dict[str, str]]]:
+    """Each row the pane holds, in order: its key, its cells, its ends, and its non-rate cells as the table holds
+    them."""
+    t = app.main.pane(pane)
+    out = []
+    for i in range(t.row_count):
+        key = t.coordinate_to_cell_key((i, 0)).row_key.value
+        row = t.rows_by_key[key]
+        out.append((key, {k: v.plain for k, v in row.cells.items()}, ends(row),
+                    {c: t.get_cell(key, c).plain for c in t.shown_cols if c not in ("rx", "tx")}))
+    return out
+
+
+def rebuilt(app: VnetApp, pane: str) -> list[tuple[str, dict[str, str]]]:
+    """The same pane's rows built whole from the app's topology, with a cache of their own."""
+    rows = all_rows(app.topo, RowCache(), app.guest_ips)[pane]
+    return [(r.key, {k: v.plain for k, v in r.cells.items()}, ends(r)) for r in rows]
+
+
+def ends(row):
+    """The facts of both ends a row carries (the detail pane shows them)."""
+    return tuple(None if e is None else (e.iface, e.vm_adapter) for e in (row.guest, row.host))
+
+
+async def test_outside_changes_update_only_their_rows_and_match_a_whole_rebuild(monkeypatch):
+    taken: list[int] = []
+    real = uimain.MainScreen._show_changed
+
+    def counting(self, topo):
+        done = real(self, topo)
+        if done:
+            taken.append(topo.change.serial)
+        return done
+
+    monkeypatch.setattr(uimain.MainScreen, "_show_changed", counting)
+    with netns(4) as (host, a, b, c):
+        pair(host, [a, b, c])
+        feed = Watcher(Server(netns=host), interval=0.5)
+        app = VnetApp(feed)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await loaded(pilot)
+                hp, cp = app.main.pane("host"), app.main.pane("containers")
+
+                def host_state(name: str) -> str:
+                    row = next(r for r in hp.rows_by_key.values() if r.name == name)
+                    return hp.get_cell(row.key, "state").plain
+
+                ip("-n", host, "link", "set", "veth2.0", "down")
+                await wait_for(pilot, lambda: host_state("veth2.0") == "down", what="host end down")
+                ip("-n", b, "link", "set", "eth0", "down")
+                await wait_for(pilot, lambda: "down" in [cp.get_cell(k, "state").plain for k in cp.rows_by_key],
+                               what="guest end down")
+                ip("-n", host, "link", "set", "veth3.0", "nomaster")
+                await wait_for(pilot, lambda: any(hp.get_cell(r.key, "master").plain == "" for r in
+                                                  hp.rows_by_key.values() if r.name == "veth3.0"), what="nomaster")
+                ip("-n", c, "addr", "add", "198.18.5.5/24", "dev", "eth0")
+                await wait_for(pilot, lambda: any("+" in cp.get_cell(k, "addr").plain  # "198.18.0.3/24 +1"
+                                                  for k in cp.rows_by_key), what="address")
+                await pilot.pause()
+                assert len(taken) >= 3, f"the changed rows alone were shown {len(taken)} times"
+                for pane in ("host", "containers", "vms"):
+                    held = cells(app, pane)
+                    assert [(k, c, e) for k, c, e, _ in held] == rebuilt(app, pane), pane
+                    for key, row_cells, _, table in held:  # what the table draws is what the row says
+                        assert all(table[col] == row_cells[col] for col in table
+                                   if col in row_cells and col != "name"), (pane, key, table, row_cells)
+        finally:
+            feed.stop()
+            assert feed.join(5) or not feed.started
