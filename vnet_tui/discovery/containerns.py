@@ -23,6 +23,7 @@ class ContainerNs:
     owner: Optional[Owner] = None
     nsid: Optional[int] = None  # the host's id for it: kept for the namespace's life, asked once
     since: float = 0.0  # time.monotonic() when it was first found
+    lab: bool = False  # one of the watched lab's own containers (no runtime ever records it)
 
     @property
     def owner_name(self) -> str:

@@ -187,7 +187,7 @@ class Discoverer:
             owner = container_owner(info, self.server.lab, owners)
             c = self.containers[inode] = ContainerNs(ns, info, owner.name, owner.runtime,
                                                      info.names[0] if info.names else None, owner,
-                                                     nsid, time.monotonic())
+                                                     nsid, time.monotonic(), self._is_lab_container(info))
             seen.add(inode)
             if nsid is not None:
                 by_nsid[nsid] = c
@@ -235,13 +235,14 @@ class Discoverer:
         Asked for a new namespace, for a container a runtime owns (its
         state or name may have changed: paused, renamed), and for one
         named by the kernel alone (netns name, process) while it is young,
-        in case its runtime writes its record a moment after making it.
+        in case its runtime writes its record a moment after making it
+        (a lab's own container never gets one: the lab is its owner).
         Not asked when every container is an old netns or process: at
         5,000 such namespaces the runtimes' scan (every process's cgroup
         and command line) was a tenth of each periodic rescan.
         """
         now = time.monotonic()
-        if fresh or any(c.runtime not in NAMED_BY_THE_KERNEL or now - c.since < YOUNG
+        if fresh or any(c.runtime not in NAMED_BY_THE_KERNEL or (now - c.since < YOUNG and not c.lab)
                         for c in self.containers.values()):
             return scan_all()
         return None

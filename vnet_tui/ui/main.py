@@ -237,7 +237,9 @@ class MainScreen(MainKeys, FollowsApp):
         for p in PANES:
             self.pane(p).show_rates(sample)
         self.show_detail()
-        self.tell_hot()
+        # once drawn: on a big server the first "hot" set is what starts the watcher reading the rest of the
+        # containers (live/watcher.py), work that slowed the very first screen when it started before it
+        self.call_after_refresh(self.tell_hot)
 
     def tell_hot(self) -> None:
         """Tell the feed which ends are on screen (and the selected adapter's): on a server past its

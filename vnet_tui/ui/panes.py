@@ -355,8 +355,8 @@ class Pane(FastTable):
     def render_lines(self, crop: Region) -> list[Strip]:
         """Rows that came on screen with a rate that moved while they were off it get their cells first."""
         if self._stale:
-            seen = self.on_screen_rows()
-            late = [k for k in self._stale if k in seen]
+            stale = self._stale
+            late = [k for k in self.keys_on_screen() if k in stale]  # the screen's rows, not the server's
             if late:
                 self._stale.difference_update(late)
                 self.set_cells(self._rate_updates(late))
