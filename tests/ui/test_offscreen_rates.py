@@ -25,6 +25,16 @@ class OnePane(App):
         yield Pane("containers")
 
 
+async def holding(pilot, app: OnePane) -> tuple[Pane, list[Row]]:
+    """The pane, focused, holding ROWS rows (no rates yet)."""
+    pane = app.query_one(Pane)
+    pane.focus()
+    rows = [row(i) for i in range(ROWS)]
+    pane.show_rows(rows)
+    await pilot.pause()
+    return pane, rows
+
+
 def shown_rx(pane: Pane, key: str) -> str:
     return pane.get_cell(key, "rx").plain
 
@@ -32,11 +42,7 @@ def shown_rx(pane: Pane, key: str) -> str:
 async def test_off_screen_rates_wait_for_the_screen_and_are_right_when_seen() -> None:
     app = OnePane()
     async with app.run_test(size=(120, 20)) as pilot:
-        pane = app.query_one(Pane)
-        pane.focus()
-        rows = [row(i) for i in range(ROWS)]
-        pane.show_rows(rows)
-        await pilot.pause()
+        pane, rows = await holding(pilot, app)
         first = {r.end: Rate(1024.0, 2048.0, 1.0, 1.0) for r in rows}
         pane.show_rates(Sample(1.0, {}, first, None), full=True)
         await pilot.pause()
@@ -67,11 +73,7 @@ async def test_off_screen_rates_wait_for_the_screen_and_are_right_when_seen() ->
 async def test_sorting_by_rate_writes_every_row_and_orders_by_the_latest_values() -> None:
     app = OnePane()
     async with app.run_test(size=(120, 20)) as pilot:
-        pane = app.query_one(Pane)
-        pane.focus()
-        rows = [row(i) for i in range(ROWS)]
-        pane.show_rows(rows)
-        await pilot.pause()
+        pane, rows = await holding(pilot, app)
         rates = {r.end: Rate(float(i), 0.0, 1.0, 1.0) for i, r in enumerate(rows)}  # the last row is fastest
         pane.show_rates(Sample(1.0, {}, rates, None), full=True)
         await pilot.pause()

@@ -196,14 +196,7 @@ class Pane(FastTable):
             if old is None or old is r:  # new, or unchanged (rowbuild reuses it)
                 continue
             changed = True
-            self._note_widths((r,))
-            for col, cell in r.cells.items():
-                was = old.cells.get(col)
-                if was != cell and col in shown:
-                    if self._same_width(col, was, cell):
-                        quiet.append((r.key, col, self._sortable(r, col, cell)))
-                    else:
-                        self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
+            self._rewrite(old, r, shown, quiet)
         if quiet:
             self.set_cells(quiet)
         self._note_widths(added)
@@ -225,6 +218,18 @@ class Pane(FastTable):
             self.forget_stale_renders()
         return bool(gone or added)
 
+    def _rewrite(self, old: Row, r: Row, shown: "set[str]", quiet: list[tuple[str, str, Text]]) -> None:
+        """Write the shown cells of ``r`` that differ from ``old``'s: those that leave their column's width
+        alone are gathered in ``quiet`` (for one ``set_cells``), the others written at once."""
+        self._note_widths((r,))
+        for col, cell in r.cells.items():
+            was = old.cells.get(col)
+            if was != cell and col in shown:
+                if self._same_width(col, was, cell):
+                    quiet.append((r.key, col, self._sortable(r, col, cell)))
+                else:
+                    self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
+
     def replace_rows(self, rows: list[Row], sample: Optional[Sample]) -> None:
         """Rows the pane holds, changed in place: the same keys, names and order (MainScreen._show_changed).
         Only their cells that differ are written; a row whose end changed gets its rates again."""
@@ -236,14 +241,7 @@ class Pane(FastTable):
             old = held.get(r.key)
             if old is None or old is r:
                 continue
-            self._note_widths((r,))
-            for col, cell in r.cells.items():
-                was = old.cells.get(col)
-                if was != cell and col in shown:
-                    if self._same_width(col, was, cell):
-                        quiet.append((r.key, col, self._sortable(r, col, cell)))
-                    else:
-                        self.update_cell(r.key, col, self._sortable(r, col, cell), update_width=True)
+            self._rewrite(old, r, shown, quiet)
             held[r.key] = r
             if r.end != old.end:
                 ends_moved = True
