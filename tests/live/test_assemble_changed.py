@@ -105,3 +105,46 @@ def test_only_what_changed_is_assembled_and_equals_the_whole(monkeypatch):
     # containers
     small = [t.change for _, t in seen["short"] if t.change is not None and t.change.after is not None]
     assert small and all(len(ch.host) <= 3 and len(ch.containers) <= 2 for ch in small), small
+
+
+def test_after_a_rescan_the_next_assembly_is_whole(monkeypatch):
+    """A rescan may rename or re-own containers in place even when it reports no change; the shortcut would
+    not see that, so the next assembly after any rescan looks at everything."""
+    import selectors
+
+    from vnet_tui.discovery.topology import Discoverer
+    from vnet_tui.live.structure import Structure
+
+    shortcuts: list[Any] = []
+    changed = assemble.Assembler._changed
+
+    def counting(self: assemble.Assembler, touched: set[int], *args: Any) -> Any:
+        shortcuts.append(set(touched))
+        return changed(self, touched, *args)
+
+    monkeypatch.setattr(assemble.Assembler, "_changed", counting)
+    with netns(3) as (host, a, b):
+        pair(host, [a, b])
+        d = Discoverer(Server(netns=host))
+        sel = selectors.DefaultSelector()
+        s = Structure(d, sel)
+        try:
+            s.rescan_ns = s.rescan_vms = True
+            s.dirty.add(s.host_inode)
+            assert s.apply(force=True) is not None
+            s.rescan_ns = True  # a periodic rescan that finds nothing new
+            assert s.apply() is None and s.whole_next
+            sh("ip", "-n", host, "link", "set", "veth1.0", "down")
+            s.dirty.add(s.host_inode)  # (as an event would: the host's dump changed)
+            topo = s.apply()
+            assert topo is not None and not shortcuts, "a shortcut right after a rescan"
+            assert topo.change is not None and topo.change.after is None  # a whole picture
+            sh("ip", "-n", host, "link", "set", "veth1.0", "up")
+            s.dirty.add(s.host_inode)
+            topo = s.apply()
+            assert topo is not None and shortcuts == [{s.host_inode}]  # and then the shortcut again
+            assert topo.change.after is not None
+        finally:
+            s.close()
+            sel.close()
+            d.close()

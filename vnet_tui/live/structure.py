@@ -367,7 +367,11 @@ class Structure:
             gc.freeze()
             changed |= not pending
         host_state = self.states.get(self.host_inode, NsState())
-        whole = force or filled or bool(pending) or self.whole_next or self.rescan_ns or self.rescan_vms
+        if self.rescan_ns or self.rescan_vms:
+            # a rescan may rename or re-own containers in place (discovery's objects) even when it reports
+            # no change: the next assembly, whenever it comes, looks at everything
+            self.whole_next = True
+        whole = force or filled or bool(pending) or self.whole_next
         scanned = self.rescan_ns
         if self.rescan_ns:
             self.rescan_ns = False
