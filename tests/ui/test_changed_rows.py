@@ -13,6 +13,7 @@ from vnet_tui.core.server import Server
 from vnet_tui.live.watcher import Watcher
 from vnet_tui.ui import main as uimain
 from vnet_tui.ui.app import VnetApp
+from vnet_tui.ui.looks import LOOKS
 from vnet_tui.ui.rowbuild import RowCache, all_rows
 
 from .pilot import SIZE, loaded, wait_for
@@ -50,10 +51,12 @@ def ends(row):
 
 async def test_outside_changes_update_only_their_rows_and_match_a_whole_rebuild(monkeypatch):
     taken: list[int] = []
+    calls: list[bool] = []  # each topology shown: through the shortcut or not
     real = uimain.MainScreen._show_changed
 
     def counting(self, topo):
         done = real(self, topo)
+        calls.append(done)
         if done:
             taken.append(topo.change.serial)
         return done
@@ -61,6 +64,7 @@ async def test_outside_changes_update_only_their_rows_and_match_a_whole_rebuild(
     monkeypatch.setattr(uimain.MainScreen, "_show_changed", counting)
     with netns(4) as (host, a, b, c):
         pair(host, [a, b, c])
+        ip("-n", host, "link", "add", "x0", "type", "veth", "peer", "name", "x1")  # a pair inside the host
         feed = Watcher(Server(netns=host), interval=0.5)
         app = VnetApp(feed)
         try:
@@ -80,9 +84,17 @@ async def test_outside_changes_update_only_their_rows_and_match_a_whole_rebuild(
                 ip("-n", host, "link", "set", "veth3.0", "nomaster")
                 await wait_for(pilot, lambda: any(hp.get_cell(r.key, "master").plain == "" for r in
                                                   hp.rows_by_key.values() if r.name == "veth3.0"), what="nomaster")
+                ip("-n", host, "link", "set", "x0", "up")  # x1's row shows x0 as its other end
+                await wait_for(pilot, lambda: host_state("x0") != "down", what="x0 up")
                 ip("-n", c, "addr", "add", "198.18.5.5/24", "dev", "eth0")
                 await wait_for(pilot, lambda: any("+" in cp.get_cell(k, "addr").plain  # "198.18.0.3/24 +1"
                                                   for k in cp.rows_by_key), what="address")
+                await pilot.pause()
+                shown = len(calls)
+                monkeypatch.setattr(LOOKS, "generation", LOOKS.generation + 1)  # as a new theme does
+                ip("-n", host, "link", "set", "veth1.0", "down")
+                await wait_for(pilot, lambda: host_state("veth1.0") == "down", what="another host end down")
+                assert calls[shown] is False, "a new palette: every row is built again, not only the changed"
                 await pilot.pause()
                 assert len(taken) >= 3, f"the changed rows alone were shown {len(taken)} times"
                 for pane in ("host", "containers", "vms"):

@@ -29,6 +29,7 @@ from .footer import KeyFooter
 from .header import StatusHeader
 from .keys import main_bindings
 from .layout import DETAIL_BIG, DETAIL_FULL, plan
+from .looks import LOOKS
 from .mainkeys import MainKeys
 from .panes import Pane
 from .rowbuild import RowCache, all_rows, changed_rows
@@ -57,6 +58,7 @@ class MainScreen(MainKeys, FollowsApp):
         self._fill_limit: Optional[int] = None  # rows a pane holds while a big first topology fills in
         self._shown_serial: Optional[int] = None  # the feed's number of the topology on screen (Change.serial)
         self._row_pos: dict[str, dict[str, int]] = {}  # pane -> row key -> its place in self.rows[pane]
+        self._shown_looks = -1  # the palette (LOOKS.generation) the rows were last all built in
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(id="header")
@@ -135,7 +137,7 @@ class MainScreen(MainKeys, FollowsApp):
         if not self._show_changed(topo):
             built = self.row_cache.built
             self.rows = all_rows(topo, self.row_cache, self.vnet.guest_ips)
-            self._row_pos = {}
+            self._row_pos, self._shown_looks = {}, LOOKS.generation
             self.refilter()
             if self.row_cache.built - built > FREEZE_ABOVE and self._fill_limit is None:
                 self._freeze()
@@ -149,8 +151,8 @@ class MainScreen(MainKeys, FollowsApp):
         row is shown (no filter, the first fill done); False: the caller shows it whole."""
         ch = topo.change
         if ch is None or ch.after is None or ch.after != self._shown_serial or self._fill_limit is not None \
-                or self.vnet.filter_text:
-            return False
+                or self.vnet.filter_text or LOOKS.generation != self._shown_looks:
+            return False  # (a new palette: every row is built again, in its colours)
         fresh = changed_rows(topo, self.row_cache, self.vnet.guest_ips)
         if fresh is None:
             return False

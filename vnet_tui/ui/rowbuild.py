@@ -287,6 +287,8 @@ def changed_rows(topo: Topology, cache: RowCache, guest_ips: Optional[GuestIps] 
         p = h.peer
         if p is not None and p.kind == "container" and (c := ix.ct_by_name.get(p.owner or "")) is not None:
             inodes.add(c.netns.inode)
+        elif p is not None and p.kind == "host" and p.ifindex is not None:
+            host_ends.add(p.ifindex)  # a pair inside the host: the other end's row shows this one
     ifaces = [ix.host_by_index[i] for i in host_ends if i in ix.host_by_index]
     cache.patch()
     out = {"host": host_rows(ix, cache, ifaces), "containers": container_rows(ix, cache, [by_inode[i] for i in inodes]),
