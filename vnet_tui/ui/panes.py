@@ -206,10 +206,7 @@ class Pane(FastTable):
             self._rates[r.key] = NO_RATE
         self.rows_by_key = new
         if gone or added or any(r.end != old.end for r in rows if (old := before_rows.get(r.key))):
-            self.by_end = {}
-            for r in rows:
-                if r.end is not None:
-                    self.by_end.setdefault(r.end, []).append(r.key)
+            self._index_ends(rows)
         if gone or added:
             self.resort(keep=before.key if before else None)
         if gone or added or changed:
@@ -217,6 +214,13 @@ class Pane(FastTable):
         if gone:
             self.forget_stale_renders()
         return bool(gone or added)
+
+    def _index_ends(self, rows: "Iterable[Row]") -> None:
+        """``by_end`` made again from ``rows``: the rows that show each end's rates."""
+        self.by_end = {}
+        for r in rows:
+            if r.end is not None:
+                self.by_end.setdefault(r.end, []).append(r.key)
 
     def _rewrite(self, old: Row, r: Row, shown: "set[str]", quiet: list[tuple[str, str, Text]]) -> None:
         """Write the shown cells of ``r`` that differ from ``old``'s: those that leave their column's width
@@ -249,10 +253,7 @@ class Pane(FastTable):
         if quiet:
             self.set_cells(quiet)
         if ends_moved:
-            self.by_end = {}
-            for r in held.values():
-                if r.end is not None:
-                    self.by_end.setdefault(r.end, []).append(r.key)
+            self._index_ends(held.values())
             if sample is not None:
                 self.show_rates(sample, full=True)
         self.refit()
@@ -267,14 +268,12 @@ class Pane(FastTable):
         self._values = {k: v for k, v in self._values.items() if k in keys}
         self._rates = {k: (v if k not in self._stale else self._texts(k)) for k, v in self._rates.items() if k in keys}
         self._stale.clear()
-        self.by_end = {}
         for r in rows:
             values = self._values.get(r.key, (-1.0, -1.0))
             texts = self._rates.setdefault(r.key, NO_RATE)
             cells = [self._sortable(r, k, r.cells.get(k, Text(""))) for k in self._cell_cols]
             self.add_row(*cells, rate_cell(texts[0], values[0]), rate_cell(texts[1], values[1]), key=r.key)
-            if r.end is not None:
-                self.by_end.setdefault(r.end, []).append(r.key)
+        self._index_ends(rows)
         self.rows_by_key = {r.key: r for r in rows}
         self._cell_widths = None
         self.resort(keep=keep)
