@@ -258,12 +258,13 @@ def test_a_hidden_peer_reads_not_visible():
 
 
 def test_past_its_budget_a_sweep_reads_the_hot_ends_every_time_and_the_rest_in_turns(monkeypatch):
-    """SWEEP_BUDGET 2 over 6 containers, one of them on screen: 3 turns.  The end on screen (set_hot) moves in every sample;
+    """SWEEP_BUDGET 2 (TURN 2) over 6 containers, one of them on screen: 3 turns.  The end on screen (set_hot) moves in every sample;
     a cold one only every third, its rate measured over that span; the host's off-screen ends too."""
     from tests.helpers import ip_json
     from vnet_tui.net.namespace import Namespace
 
     monkeypatch.setattr(Watcher, "SWEEP_BUDGET", 2)
+    monkeypatch.setattr(Watcher, "TURN", 2)
     with netns(7) as (host, *guests):
         pair(host, guests)
 
@@ -299,3 +300,71 @@ def test_past_its_budget_a_sweep_reads_the_hot_ends_every_time_and_the_rest_in_t
             r.wait(lambda: cold in r.samples[-1][1].rates, "a rate for the cold end")
             rate = r.samples[-1][1].rates[cold]
             assert rate.tx_pps >= 0 and rate.rx_pps >= 0
+
+
+def test_the_first_sample_is_the_first_pictures_counters_before_any_sweep(monkeypatch):
+    """The first picture's dumps bring their links' counters: the first sample is posted with it, before the
+    first sweep (at 5,000 containers that sweep held the first screen's sample back), and holds every
+    link of the picture, each as the kernel counted it then (never more than a later sweep reads)."""
+    from vnet_tui.net.namespace import Namespace
+
+    swept: list[int] = []
+    real = Watcher._sweep
+
+    def counting(self: Watcher) -> None:
+        swept.append(1)
+        real(self)
+
+    monkeypatch.setattr(Watcher, "_sweep", counting)
+    with netns(3) as (host, a, b):
+        pair(host, [a, b])
+        udp_burst(a, "198.18.0.250", count=3)  # something counted on a's eth0 and its host end
+        r = Recorder(host, interval=0.5)
+        posted: list[int] = []  # sweeps made when each sample was posted
+
+        class Noted(list):
+            def append(self, x: Any) -> None:
+                posted.append(len(swept))
+                super().append(x)
+
+        r.samples = Noted()
+        with r:
+            r.wait(lambda: len(r.samples) >= 2, "a sample from a sweep")
+            assert posted[0] == 0, "the first sample came after a sweep"
+            first, second = r.samples[0][1], r.samples[1][1]
+            assert r.samples[0][0] >= r.topos[0][0]  # after the first topology, as the UI expects
+            keys = set()
+            for name in (host, a, b):
+                ns = Namespace(name)
+                keys |= {(ns.inode, l.ifindex) for l in ns.sock.links()}
+                ns.close()
+            assert set(first.counters) == keys
+            assert not first.rates
+            for k, v in first.counters.items():
+                assert len(v) == 8 and all(x <= y for x, y in zip(v, second.counters.get(k, v))), k
+            moved = [k for k, v in first.counters.items() if v[0] or v[1]]  # packets counted before the start
+            assert moved
+
+
+def test_plans_are_made_again_only_when_namespaces_or_their_links_change():
+    """An end set down and up, an address: the same ifindexes everywhere, so the sweep keeps its plans
+    (at 5,000 containers making them cost 20-30 ms for each outside change); a new link, new plans."""
+    from vnet_tui.net.namespace import Namespace
+
+    with netns(2) as (host, a):
+        pair(host, [a])
+        with Recorder(host, interval=0.1) as r:
+            r.wait(lambda: len(r.samples) >= 2, "two samples")
+            plans, version = r.w._plans, r.w._s.version
+            sh("ip", "-n", host, "link", "set", "veth1.0", "down")
+            sh("ip", "-n", a, "addr", "add", "198.18.9.9/32", "dev", "eth0")
+            r.wait(lambda: r.w._plan_version > version and len(r.samples) >= 4, "a sweep after the change")
+            n = len(r.samples)
+            r.wait(lambda: len(r.samples) >= n + 2, "two more samples")
+            assert r.w._plans is plans
+            sh("ip", "-n", a, "link", "add", "x0", "type", "veth", "peer", "name", "x1")
+            r.wait(lambda: r.w._plans is not plans, "new plans for the new links")
+            ns = Namespace(a)
+            key = (ns.inode, next(l.ifindex for l in ns.sock.links() if l.ifname == "x0"))
+            ns.close()
+            r.wait(lambda: key in r.samples[-1][1].counters, "the new link swept")

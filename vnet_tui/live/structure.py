@@ -36,15 +36,24 @@ from .privilege import CAP_SYS_ADMIN, effective_caps
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
 
 
-def dump(ns: Namespace) -> Optional[NsState]:
+def dump(ns: Namespace, counters: Optional[dict[EndKey, tuple[int, ...]]] = None) -> Optional[NsState]:
     """Links and addresses of one namespace (None if it cannot be read now: try again later).
 
-    DumpInterrupted (links kept changing through every retry, as in a
-    storm) is "not now", like an OSError: never an exception that would
-    stop the watcher.
+    ``counters``: the links are dumped with their counters, put there (the
+    NsState keeps none).  DumpInterrupted (links kept changing through
+    every retry, as in a storm) is "not now", like an OSError: never an
+    exception that would stop the watcher.
     """
     try:
-        return NsState(links=ns.sock.links(), addrs=ns.sock.addrs())
+        if counters is None:
+            return NsState(links=ns.sock.links(), addrs=ns.sock.addrs())
+        links = ns.sock.counted_links()
+        inode = ns.inode
+        for l in links:
+            if l.stats64:
+                counters[(inode, l.ifindex)] = l.stats64
+                l.stats64 = ()
+        return NsState(links=links, addrs=ns.sock.addrs())
     except (OSError, DumpInterrupted):
         return None
 
@@ -112,6 +121,8 @@ class Structure:
         # containers found at the first rescan but not read yet (firstturn.py): watched, left out of
         # the topologies and the sweeps until their first dump
         self.pending: set[int] = set()
+        # not None: the dumps count too, into this (the watcher's first picture gives its first sample)
+        self.counting: Optional[dict[EndKey, tuple[int, ...]]] = None
         self.watch(self.d.host)
 
     @property
@@ -335,7 +346,7 @@ class Structure:
             ns = self.ns(inode)
             if ns is None:
                 continue
-            st = dump(ns)
+            st = dump(ns, self.counting)
             if st is None:  # interrupted or failed: still to do (the watcher retries soon, a few times)
                 tries = self._dump_failures[inode] = self._dump_failures.get(inode, 0) + 1
                 if inode in self.sockets and tries <= self.DUMP_RETRIES:
@@ -452,7 +463,7 @@ class Structure:
                 self.pending.add(inode)  # read in the turns after (apply)
                 self.dirty.add(inode)
                 continue
-            st = dump(ns)
+            st = dump(ns, self.counting)
             if st is not None:
                 self.states[inode] = st
         return before != (set(self.sockets), {k: v.ns.inode for k, v in self.by_nsid.items()})

@@ -26,9 +26,9 @@ sweeps share that thread's state; what stands alone lives beside it
   link the cached dumps missed) move too, at that slower cadence.
   Beyond SWEEP_BUDGET container namespaces, a sweep reads the host, the
   *hot* namespaces (``set_hot``: those whose ends are on screen) and one
-  turn of the others: each is read every ``turns`` sweeps (5,000
-  containers: every 5 s), its rate measured over that span — the work
-  of a sweep stays that of ~1,000 containers whatever the server's size.
+  turn of ~TURN others: each is read every ``turns`` sweeps (5,000
+  containers: every 10 s), its rate measured over that span — the work
+  of a sweep stays that of ~500 containers whatever the server's size.
 
 Everything happens in the thread that calls ``run``; other threads talk
 to it only through ``stop``/``set_interval``/``set_paused``/``resync``
@@ -96,6 +96,10 @@ class Watcher:
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
     FULL_EVERY = 5  # sweeps: every 5th dumps every namespace whole (the others read the ends)
     SWEEP_BUDGET = 1000  # container namespaces a sweep reads besides the hot ones; more are read in turns
+    # container namespaces a turn reads past SWEEP_BUDGET (besides the hot ones): at 5,000, ten turns, so an
+    # end off screen is read every 10 s; a turn of 1,000 cost 33-44 ms of CPU there (the kernel's
+    # per-namespace cost grows with their number), which alone was 4 % of a core
+    TURN = 500
     RETRY_DUMP = 0.2  # s: a re-dump that failed (interrupted by a storm) is tried again this soon
     # a big server's first picture shows the first screen's containers (live/firstturn.py); the rest are
     # read in turns once the consumer said what it shows (``set_hot``: its first rows are up), or this
@@ -122,6 +126,7 @@ class Watcher:
         self._plan_version = -1  # Structure.version the plans were made for
         self._hot: frozenset[EndKey] = frozenset()  # the ends on screen (set_hot)
         self._plans_hot: Optional[frozenset[EndKey]] = None  # the hot set the plans were made for
+        self._plan_basis: Optional[tuple] = None  # (namespaces, ends, host ifindexes, hot) the plans were made for
         self._inodes: frozenset[int] = frozenset()  # the namespaces the plans cover
         self._counters: dict[EndKey, tuple[int, ...]] = {}  # the latest values of every link swept
         self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
@@ -278,7 +283,14 @@ class Watcher:
         s.dirty.add(s.host_inode)
         self._due: Optional[float] = None
         self._pending_from = float("inf")  # monotonic time from which the rest of a first picture is read
+        s.counting = {}  # the first picture's dumps bring their links' counters: its first sample
         self._apply(force=True)
+        counted, s.counting = s.counting, None
+        if counted:
+            # posted now, not after the first sweep: at 5,000 containers that sweep, fighting the UI's
+            # first rows for the interpreter, held the first screen's sample back by 0.3-0.6 s
+            self._counters = counted
+            self._post_sample(Sample(time.monotonic(), counted, {}, frozenset()))
         self._pending_from = time.monotonic() + self.PENDING_WAIT
         if s.pending:
             self._due = self._pending_from
@@ -408,12 +420,22 @@ class Watcher:
 
     # -- counters ----------------------------------------------------------
     def _make_plans(self) -> None:
+        """The sweep's plans for the namespaces and ends watched now, unless they are what the plans were
+        made for: most structure changes (an end down, an address) leave every ifindex where it was, and at
+        5,000 containers making the plans again cost 20-30 ms of the watcher for each outside change."""
         s = self._s
         assert s is not None
         nss = s.namespaces()
+        ends = s.ends()
+        host = s.states.get(s.host_inode)
+        basis = (nss, ends, frozenset(l.ifindex for l in host.links) if host is not None else frozenset(),
+                 self._hot)
         self._plan_version, self._plans_hot = s.version, self._hot
+        if self._plans and basis == self._plan_basis:
+            return
+        self._plan_basis = basis
         self._inodes = frozenset(ns.inode for ns in nss)
-        self._plans = plan_turns(nss, s.ends(), s.states, self._hot, self.SWEEP_BUDGET)
+        self._plans = plan_turns(nss, ends, s.states, self._hot, self.SWEEP_BUDGET, self.TURN)
 
     def _sweep(self) -> None:
         s = self._s
