@@ -132,7 +132,10 @@ class VnetApp(Readers):
             # what was just built lives as long as the app: keep the cyclic GC from walking it again
             # and again (with 1,000 containers full collections cost tens of ms, at random moments)
             gc.freeze()
-            gc.enable()
+            if not (self.screen_stack and self.main.filling):
+                gc.enable()
+            # (a big server's panes fill in their rows first: the main screen enables it when they are all
+            # in; full collections over the growing rows cost 0.9 s over a 5,000-container fill)
 
     def on_counters_updated(self, msg: CountersUpdated) -> None:
         if not self.taking_feed():

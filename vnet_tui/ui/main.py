@@ -38,6 +38,7 @@ from .rows import Row, matches
 PANES = ("host", "containers", "vms")
 FIRST_ROWS = 150  # a big server's first paint: this many rows a pane (more than any screen shows) …
 FILL_STEP = 1000  # … then this many more after each refresh, until every row is in
+FILL_WAIT = 2.0  # s: the fill starts after the first sample is drawn, or this long after the first rows
 FREEZE_ABOVE = 1000  # rows built anew by one topology past which they are frozen (MainScreen._freeze)
 
 
@@ -56,6 +57,8 @@ class MainScreen(MainKeys, FollowsApp):
         self.detail_choice: Optional[bool] = None  # the operator's `i`; None: by the terminal's height
         self._hot: frozenset[tuple[int, int]] = frozenset()  # the ends last told to the feed (tell_hot)
         self._fill_limit: Optional[int] = None  # rows a pane holds while a big first topology fills in
+        self._fill_waits = False  # the fill waits for the first sample (refilter, show_sample)
+        self._detail_for: tuple[object, object] = (None, None)  # (row, sample) the detail pane last showed
         self._shown_serial: Optional[int] = None  # the feed's number of the topology on screen (Change.serial)
         self._row_pos: dict[str, dict[str, int]] = {}  # pane -> row key -> its place in self.rows[pane]
         self._shown_looks = -1  # the palette (LOOKS.generation) the rows were last all built in
@@ -196,6 +199,18 @@ class MainScreen(MainKeys, FollowsApp):
         self.relayout()
         self.show_detail()
         if limit is not None:
+            # the rest fills in after the first screenful has had its first sample drawn: a fill step
+            # before it held the first picture's sample back by 0.1-0.3 s at 5,000 containers
+            # (or FILL_WAIT at most: a feed that stopped or is paused brings no sample)
+            self._fill_waits = self.vnet.sample is None
+            if self._fill_waits:
+                self.set_timer(FILL_WAIT, self._fill_after_sample)
+            else:
+                self.call_after_refresh(self._fill_more)
+
+    def _fill_after_sample(self) -> None:
+        if self._fill_waits and self._fill_limit is not None:
+            self._fill_waits = False
             self.call_after_refresh(self._fill_more)
 
     def _fill_more(self) -> None:
@@ -208,6 +223,12 @@ class MainScreen(MainKeys, FollowsApp):
         self.refilter()
         if self._fill_limit is None:
             self._freeze()
+            gc.enable()  # (off while the rows filled in: app.py)
+
+    @property
+    def filling(self) -> bool:
+        """A big server's rows are still filling in (a screenful first, the rest after the first sample)."""
+        return self._fill_limit is not None
 
     @staticmethod
     def _freeze() -> None:
@@ -239,6 +260,7 @@ class MainScreen(MainKeys, FollowsApp):
         for p in PANES:
             self.pane(p).show_rates(sample)
         self.show_detail()
+        self._fill_after_sample()  # the first screenful's first sample: the rest fills in
         # once drawn: on a big server the first "hot" set is what starts the watcher reading the rest of the
         # containers (live/watcher.py), work that slowed the very first screen when it started before it
         self.call_after_refresh(self.tell_hot)
@@ -278,6 +300,7 @@ class MainScreen(MainKeys, FollowsApp):
 
     def show_detail(self) -> None:
         row = self.selected_row()
+        self._detail_for = (row, self.vnet.sample)
         self.query_one(DetailView).show(row, self.vnet.sample, self.vnet.feed.history, self.vnet.policy_for(row))
 
     def _cursor_moved(self, pane: Pane) -> None:
@@ -287,7 +310,9 @@ class MainScreen(MainKeys, FollowsApp):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.data_table, Pane):
             self.last_pane = event.data_table.pane
-            self.show_detail()
+            shown_row, shown_sample = self._detail_for
+            if self.selected_row() is not shown_row or self.vnet.sample is not shown_sample:
+                self.show_detail()  # (the cursor's move showed it already, in its own frame: on_cursor)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         if isinstance(event.data_table, Pane):

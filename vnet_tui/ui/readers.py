@@ -51,9 +51,17 @@ class Readers(App):
     # -- changes an earlier process left half-made (the write-ahead journal) ----------
     @work(thread=True, group="recovery", description="settle interrupted changes", exit_on_error=False)
     def recover_at_start(self) -> None:
-        from vnet_tui.txn import recover
+        from vnet_tui.safety import journal
 
         try:
+            todo = bool(journal.incomplete())
+        except Exception:  # noqa: BLE001 - at_start reads it again and says why it cannot
+            todo = True
+        if not todo:  # the usual start: not the recovery's modules, 0.6 s of imports that held the
+            return  # interpreter while a big server's first picture was read (5,000 containers)
+        try:
+            from vnet_tui.txn import recover
+
             notes = recover.at_start()
         except Exception as e:  # at_start never raises; should it, say so rather than stop the app
             notes = [f"interrupted changes not settled: {type(e).__name__}: {e}"]
