@@ -99,3 +99,30 @@ def test_show_takes_the_policies_a_child_read_and_reads_the_rest_itself(monkeypa
         out = subprocess.run([sys.executable, "-m", "vnet_tui", "show", "--netns", host, "--json"],
                              check=True, capture_output=True, text=True).stdout
         assert _policies(json.loads(out)) == want
+
+
+def test_the_runtimes_scan_made_ahead_is_the_one_discovery_uses(monkeypatch):
+    """``show`` has a child scan the runtimes while it reads the host and finds the namespaces: discovery
+    takes that answer instead of scanning (the same picture); without one (the child failed) it scans."""
+    from vnet_tui.core.forked import Forked
+    from vnet_tui.discovery import topology
+    from vnet_tui.owners.registry import Owners, scan_all
+
+    with netns(3) as (host, *guests):
+        _lab(host, guests)
+        whole = discover(Server(netns=host))
+        scans: list[int] = []
+        monkeypatch.setattr(topology, "scan_all", lambda: (scans.append(1), scan_all())[1])
+        asked: list[Owners] = []
+        with Forked(scan_all) as child:
+            def ahead() -> object:
+                got = child.result()
+                asked.append(got)
+                return got
+
+            made = discover(Server(netns=host), owners_ahead=ahead)
+        assert len(asked) == 1 and isinstance(asked[0], Owners) and scans == []  # the child's, not a scan here
+        assert strip(made) == strip(whole)
+        assert [c.owner for c in made.containers] == [c.owner for c in whole.containers]
+        failed = discover(Server(netns=host), owners_ahead=lambda: show.FAILED)
+        assert scans == [1] and strip(failed) == strip(whole)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import AbstractSet, Callable, Optional
+from typing import AbstractSet, Any, Callable, Optional
 
 from vnet_tui.core.errors import NotFound
 from vnet_tui.core.model import VM, Container, Host, Interface, NetnsRef, Peer, Topology
@@ -99,6 +99,9 @@ class Discoverer:
         self.hostname = self._hostname()
         self.elsewhere: frozenset[int] = frozenset()  # pids in other namespaces at the last namespace scan
         self._may_enter = may_enter_namespaces()  # a namespace's socket can wait until it is read
+        # the runtimes' scan, being made elsewhere (``show``: a forked child, while this process reads the
+        # host and the namespaces); the next scan that is needed takes its answer, or scans itself
+        self.owners_ahead: Optional[Callable[[], Any]] = None
 
     def _hostname(self) -> str:
         if self.server.lab:
@@ -244,7 +247,9 @@ class Discoverer:
         now = time.monotonic()
         if fresh or any(c.runtime not in NAMED_BY_THE_KERNEL or (now - c.since < YOUNG and not c.lab)
                         for c in self.containers.values()):
-            return scan_all()
+            ahead, self.owners_ahead = self.owners_ahead, None
+            got = ahead() if ahead is not None else None
+            return got if isinstance(got, Owners) else scan_all()
         return None
 
     def _name_all(self) -> None:
@@ -347,7 +352,10 @@ def may_enter_namespaces() -> bool:
     return os.geteuid() == 0
 
 
-def discover(server: Server, split: bool = False, on_host: Optional[Callable[[NsState], None]] = None) -> Topology:
-    """One-shot discovery (``show``; ``split``, ``on_host``: see ``Discoverer.discover``)."""
+def discover(server: Server, split: bool = False, on_host: Optional[Callable[[NsState], None]] = None,
+             owners_ahead: Optional[Callable[[], Any]] = None) -> Topology:
+    """One-shot discovery (``show``; ``split``, ``on_host``: see ``Discoverer.discover``; ``owners_ahead``:
+    the runtimes' scan made elsewhere meanwhile, its answer when called: an Owners, else it is made here)."""
     with Discoverer(server) as d:
+        d.owners_ahead = owners_ahead
         return d.discover(split, on_host)
