@@ -139,7 +139,7 @@ class MainScreen(MainKeys, FollowsApp):
         walks 10,000 rows."""
         if not self._show_changed(topo):
             built = self.row_cache.built
-            self.rows = all_rows(topo, self.row_cache, self.vnet.guest_ips)
+            self.rows = self._all_rows(topo)
             self._row_pos, self._shown_looks = {}, LOOKS.generation
             self.refilter()
             if self.row_cache.built - built > FREEZE_ABOVE and self._fill_limit is None:
@@ -148,6 +148,18 @@ class MainScreen(MainKeys, FollowsApp):
         adapters = sum(1 for r in self.rows["containers"] if r.host) + sum(1 for r in self.rows["vms"] if r.guest)
         self.query_one(StatusHeader).counts = (
             f"{len(topo.containers)} containers · {len(topo.vms)} VMs · {adapters} adapters")
+
+    def _all_rows(self, topo: Topology) -> dict[str, list[Row]]:
+        """Every pane's rows, built with the cyclic GC held off: at 5,000 containers the complete picture's
+        10,000 rows (after the first screenful's) met three or four full collections, 0.1-0.3 s each, over
+        the objects made so far; what lives on is frozen after (``_freeze``)."""
+        was = gc.isenabled()
+        gc.disable()
+        try:
+            return all_rows(topo, self.row_cache, self.vnet.guest_ips)
+        finally:
+            if was:
+                gc.enable()
 
     def _show_changed(self, topo: Topology) -> bool:
         """Update only the rows ``topo.change`` names, if it counts from the topology on screen and every
