@@ -134,8 +134,8 @@ class VnetApp(Readers):
             gc.freeze()
             if not (self.screen_stack and self.main.filling):
                 gc.enable()
-            # (a big server's panes fill in their rows first: the main screen enables it when they are all
-            # in; full collections over the growing rows cost 0.9 s over a 5,000-container fill)
+            # (a big server's panes are still filling in their rows: the main screen enables it once they
+            # are all in and frozen, so no full collection walks them while they come, as before the first)
 
     def on_counters_updated(self, msg: CountersUpdated) -> None:
         if not self.taking_feed():
