@@ -49,6 +49,7 @@ _RTA = struct.Struct("=HH")
 _TOP = frozenset((IFLA_IFNAME, IFLA_OPERSTATE, IFLA_CARRIER, IFLA_MASTER, IFLA_LINKINFO))  # what link_facts reads
 _NAME = frozenset((IFLA_IFNAME,))
 _ADAPTER = frozenset((IFLA_IFNAME, IFLA_LINKINFO, IFLA_LINK_NETNSID))
+_PREFETCHED = _TOP | _NAME | _ADAPTER  # what is read of a prefetched link, in one walk of its attributes
 _KIND = frozenset((IFLA_INFO_KIND,))
 BRPORT = {"state": 1, "hairpin": 4, "learning": 8, "unicast_flood": 9, "mcast_flood": 27, "bcast_flood": 30,
           "isolated": 33, "locked": 39}  # the IFLA_BRPORT_* the policy reads (linux/if_link.h)
@@ -68,6 +69,10 @@ class Reader:
         self._links: Optional[dict[int, bytes]] = None  # prefetched: ifindex -> RTM_NEWLINK message
         self._qdiscs: Optional[dict[tuple[int, int], bytes]] = None  # prefetched: (ifindex, parent) -> RTM_NEWQDISC
         self._names: Optional[dict[str, int]] = None  # prefetched links by name
+        # a prefetched link's top-level attributes (_PREFETCHED), walked once: ``show`` at 5,000 ports walked
+        # each message's ~50 attributes three times (adapter_ends, index_of, link_facts); its child's policy
+        # read went 0.32 -> 0.24 s of CPU
+        self._tops: dict[int, dict[int, bytes]] = {}
 
     def prefetch(self, links: Optional[dict[int, bytes]] = None) -> None:
         """Dump every link and qdisc of the namespace once; ``link_facts`` and ``qdisc`` then answer from it.
@@ -79,6 +84,7 @@ class Reader:
         (noop): a root qdisc missing from it is still asked for; an
         ingress one missing is none.
         """
+        self._tops, self._names = {}, None
         if links is not None:
             self._links = links
         else:
@@ -137,8 +143,10 @@ class Reader:
         Keys: ifname, flags, operstate, carrier, master, kind, slave_kind,
         brport (IFLA_BRPORT_* number in ``BRPORT`` → u8 value), br_vlan_filtering (a bridge's own; None if not said).
         """
+        top: Optional[dict[int, bytes]] = None
         if self._links is not None and index in self._links:
             c = self._links[index]
+            top = self._top(index, c)
         else:
             body = _IFI.pack(0, 0, index, 0, 0)
             try:
@@ -151,7 +159,8 @@ class Reader:
                 return None
             c = chunks[0]
         flags = _IFI.unpack_from(c, _HDR.size)[3]  # family, type, index, flags, change
-        top = attrs(c, _HDR.size + _IFI.size, _TOP)
+        if top is None:
+            top = attrs(c, _HDR.size + _IFI.size, _TOP)
         info = attrs(top.get(IFLA_LINKINFO, b""), 0, _INFO)
         kind = info.get(IFLA_INFO_KIND, b"").rstrip(b"\0").decode() or None
         slave_kind = info.get(IFLA_INFO_SLAVE_KIND, b"").rstrip(b"\0").decode() or None
@@ -173,16 +182,23 @@ class Reader:
         if self._links is None:
             return None
         if self._names is None:
-            self._names = {attrs(c, _HDR.size + _IFI.size, _NAME).get(IFLA_IFNAME, b"").rstrip(b"\0").decode(
-                errors="replace"): i for i, c in self._links.items()}
+            self._names = {self._top(i, c).get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace"): i
+                           for i, c in self._links.items()}
         return self._names.get(ifname)
+
+    def _top(self, index: int, message: bytes) -> dict[int, bytes]:
+        """The prefetched link ``index``'s top-level attributes that are read here (walked once)."""
+        top = self._tops.get(index)
+        if top is None:
+            top = self._tops[index] = attrs(message, _HDR.size + _IFI.size, _PREFETCHED)
+        return top
 
     def adapter_ends(self) -> list[str]:
         """The prefetched links that may be an adapter's host end: a veth whose peer is in another
         namespace (IFLA_LINK_NETNSID), a tun/tap (a VM's).  Empty if nothing was prefetched."""
         out = []
-        for c in (self._links or {}).values():
-            top = attrs(c, _HDR.size + _IFI.size, _ADAPTER)
+        for i, c in (self._links or {}).items():
+            top = self._top(i, c)
             kind = attrs(top.get(IFLA_LINKINFO, b""), 0, _KIND).get(IFLA_INFO_KIND, b"").rstrip(b"\0")
             if (kind == b"veth" and IFLA_LINK_NETNSID in top) or kind == b"tun":
                 out.append(top.get(IFLA_IFNAME, b"").rstrip(b"\0").decode(errors="replace"))
