@@ -18,6 +18,7 @@ import socket
 from dataclasses import replace
 from typing import Any, Optional
 
+from vnet_tui.core.gcpause import gc_held_off
 from vnet_tui.core.model import VM, Host, Peer, Topology
 from vnet_tui.discovery.interfaces import interfaces_from_state
 from vnet_tui.net import rtnl
@@ -399,16 +400,10 @@ class Structure:
         touched, self.touched, self.whole_next = self.touched, set(), False
         # a whole assembly makes every end anew: at 5,000 containers, with the cyclic GC on, it met full
         # collections of 50-90 ms over the objects it was making; what lives on is frozen by the consumer
-        was = gc.isenabled() and whole
-        if was:
-            gc.disable()
-        try:
+        with gc_held_off(whole):
             topo = self.assembler.assemble(self.d.server.host_netns, self.d.hostname, self.host_inode, host_state,
                                            containers, self.states, self.by_nsid, self.vms,
                                            touched=None if whole else touched)
-        finally:
-            if was:
-                gc.enable()
         if not self.can_enter:
             topo = self._mark_hidden(topo)  # (a Topology of its own: no ``change``, the UI takes it whole)
         if not force and topo == self.last:

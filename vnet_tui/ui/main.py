@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.widgets import DataTable
 
+from vnet_tui.core.gcpause import gc_held_off
 from vnet_tui.core.model import Topology
 from vnet_tui.live.feed import Sample
 
@@ -153,13 +154,8 @@ class MainScreen(MainKeys, FollowsApp):
         """Every pane's rows, built with the cyclic GC held off: at 5,000 containers the complete picture's
         10,000 rows (after the first screenful's) met three or four full collections, 0.1-0.3 s each, over
         the objects made so far; what lives on is frozen after (``_freeze``)."""
-        was = gc.isenabled()
-        gc.disable()
-        try:
+        with gc_held_off():
             return all_rows(topo, self.row_cache, self.vnet.guest_ips)
-        finally:
-            if was:
-                gc.enable()
 
     def _show_changed(self, topo: Topology) -> bool:
         """Update only the rows ``topo.change`` names, if it counts from the topology on screen and every
