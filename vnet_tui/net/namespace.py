@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Iterable, Optional
+from typing import Iterable, Optional, Sequence
 
 from vnet_tui.core.model import Peer
 
 from . import rtnl
-from .netns import NetnsError, NetnsNotPermitted, netns_inode, open_netns
+from .netns import NetnsError, NetnsNotPermitted, netlink_sockets, netns_inode, open_netns
 from .session import EVENT_GROUPS, NetnsSocket
 
 
@@ -21,6 +21,7 @@ class NsState:
     addrs: list[rtnl.AddrMsg] = field(default_factory=list)
     stats: dict[int, tuple[int, ...]] = field(default_factory=dict)
     raw_links: dict[int, bytes] = field(default_factory=dict)  # RTM_NEWLINK messages as read, if kept
+    host_nsid: Optional[int] = None  # the id this namespace gives the host, if asked (discovery/deduce.py)
 
 
 class Namespace:
@@ -102,6 +103,15 @@ class Namespace:
 
     def __repr__(self) -> str:
         return f"Namespace({self.where!r}, inode={self.inode})"
+
+
+def make_sockets(namespaces: Sequence[Namespace]) -> None:
+    """The request sockets of many lazy namespaces made in one pass (``netns.netlink_sockets``); one that
+    fails is left to be made on first use (where it fails as it would have)."""
+    lazy = [ns for ns in namespaces if ns._sock is None and ns.enter_fd is not None]
+    for ns, s in zip(lazy, netlink_sockets([ns.fd for ns in lazy])):
+        if not isinstance(s, OSError):
+            ns._sock = NetnsSocket(sock=s)
 
 
 def _with_message(buf: bytes, off: int, end: int) -> tuple[rtnl.LinkMsg, bytes]:

@@ -113,20 +113,54 @@ def run_in(fd: int, fn: Callable[[], T]) -> T:
         return fn()
 
 
+def _make_socket(groups: int = 0, rcvbuf: int = 1 << 20) -> socket.socket:
+    """A NETLINK_ROUTE socket in this thread's namespace."""
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 18)
+        s.bind((0, groups))
+    except OSError:
+        s.close()
+        raise
+    return s
+
+
 def netlink_socket(fd: Optional[int], groups: int = 0, rcvbuf: int = 1 << 20) -> socket.socket:
     """A NETLINK_ROUTE socket that lives in namespace ``fd`` (None: ours)."""
-
-    def make() -> socket.socket:
-        s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, socket.NETLINK_ROUTE)
-        try:
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 18)
-            s.bind((0, groups))
-        except OSError:
-            s.close()
-            raise
-        return s
-
     if fd is None or is_current(fd):
-        return make()  # our own namespace: no setns (reading works for any user)
-    return run_in(fd, make)
+        return _make_socket(groups, rcvbuf)  # our own namespace: no setns (reading works for any user)
+    return run_in(fd, lambda: _make_socket(groups, rcvbuf))
+
+
+def netlink_sockets(fds: list[int]) -> list["socket.socket | OSError"]:
+    """``netlink_socket(fd)`` of many namespaces in one pass: this thread goes from one namespace
+    straight into the next and comes home once (5,000 containers: 15,000 system calls fewer than one
+    ``netlink_socket`` each).  A namespace that cannot be entered, or whose socket fails, gets the
+    error in its place."""
+    out: list["socket.socket | OSError"] = []
+    with _lock:
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        inside = False  # in a namespace other than home
+        try:
+            here = os.fstat(home)
+            for fd in fds:
+                try:
+                    st = os.fstat(fd)
+                    if (st.st_dev, st.st_ino) == (here.st_dev, here.st_ino):
+                        if inside:
+                            _setns(home)
+                            inside = False
+                    else:
+                        _setns(fd)
+                        inside = True
+                    out.append(_make_socket())
+                except OSError as e:
+                    out.append(e)
+        finally:
+            try:
+                if inside:
+                    _setns(home)
+            finally:
+                os.close(home)
+    return out

@@ -47,8 +47,9 @@ class NetnsSocket:
     socket is for events only (dumps use a plain one).
     """
 
-    def __init__(self, fd: Optional[int] = None, groups: int = 0) -> None:
-        self.sock = netlink_socket(fd, groups)
+    def __init__(self, fd: Optional[int] = None, groups: int = 0, sock: Optional[socket.socket] = None) -> None:
+        """``sock``: a request socket made inside the namespace already (netns.netlink_sockets)."""
+        self.sock = sock if sock is not None else netlink_socket(fd, groups)
         self.groups = groups
         self._seq = 0
 
@@ -120,6 +121,10 @@ class NetnsSocket:
 
     def stats(self) -> list[rtnl.StatsMsg]:
         return self.dump(rtnl.dump_stats_request, rtnl.parse_stats)
+
+    def nsid_count(self) -> int:
+        """How many ids this namespace has given other namespaces (one RTM_GETNSID dump)."""
+        return len(self.dump(rtnl.dump_nsids_request, lambda buf, off, end: 1))
 
     def nsid_of(self, ns_fd: int) -> Optional[int]:
         """The id this namespace gives namespace ``ns_fd`` (None: unassigned)."""
