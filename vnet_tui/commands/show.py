@@ -29,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_server_options(p)
     p.add_argument("--json", action="store_true", help="machine-readable output (the contract in docs/CLI.md)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, exit_at_once=True)  # (cli._exit_now)
 
 
 def add_policies(server: Server, data: dict, got: Any = FAILED) -> None:
@@ -101,13 +101,26 @@ def _show(args: argparse.Namespace, server: Server, owners_ahead: Any) -> int:
 
         try:
             topo = discover(server, split=True, on_host=start_policies, owners_ahead=owners_ahead)
-            data = topo.to_json()
-            add_policies(server, data, child[0].result() if child else FAILED)
+            got = child[0].result() if child else FAILED
+
+            def host() -> dict:
+                data = {"host": topo.host.to_json()}
+                add_policies(server, data, got)
+                return data["host"]
+
+            if sys.stdout.isatty():  # indented for people at a terminal
+                data = topo.to_json()
+                data["host"] = host()
+                text = dumps(data, indent=1)
+            else:  # compact (C encoder, fast) for scripts; the host's half of it by a child meanwhile
+                from vnet_tui.core.jsonsplit import dumps_split
+
+                text = dumps_split({"host": host, "containers": lambda: [c.to_json() for c in topo.containers],
+                                    "vms": lambda: [v.to_json() for v in topo.vms]}, in_child=("host",))
         finally:
             for c in child:
                 c.close()
-        # indented for people at a terminal; compact (C encoder, fast) for scripts
-        print(dumps(data, indent=1 if sys.stdout.isatty() else None))
+        print(text)
         return 0
     topo = discover(server, split=True, owners_ahead=owners_ahead)
     from rich.console import Console  # deferred: rich, not at CLI start

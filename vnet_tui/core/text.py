@@ -97,9 +97,14 @@ def dumps(obj: Any, indent: Optional[int] = None) -> str:
     values walked for nothing, a third of ``show --json``).
     """
     text = json.dumps(obj, indent=indent)
-    if _SURROGATE_ESCAPE.search(text) is None:
+    if not has_surrogate_escape(text):
         return text
     return json.dumps(for_json(obj), indent=indent)
+
+
+def has_surrogate_escape(text: str) -> bool:
+    """Whether JSON text from the C encoder holds a lone surrogate's escape (``dumps`` then redoes it)."""
+    return _SURROGATE_ESCAPE.search(text) is not None
 
 
 def for_json(obj: Any) -> Any:
