@@ -71,7 +71,7 @@ def _same(st: NsState) -> NsState:
 class SplitRead:
     """``read_one`` of each namespace, begun now and finished by ``finish()``: with ``split`` (and
     many namespaces) a forked child starts on the second half at once, so whatever the caller does
-    before ``finish`` (``show``: the host's link dump) runs beside it; ``finish`` reads the first
+    before ``finish`` runs beside it; ``finish`` reads the first
     half here, then takes the child's (or reads it too, if the child failed).  ``convert``: what is
     kept of each state (made by the process that read it: the child sends only that).
 

@@ -44,8 +44,8 @@ from .vms import find_vms
 NAMED_BY_THE_KERNEL = ("netns", "process")  # owners found without any runtime's record
 YOUNG = 120.0  # s: a container this young may still get its runtime's record
 NSID_BATCH = 256  # namespaces opened, then asked for their nsids together
-# ids the host has given past which a first look reads every namespace rather than ask the host about each:
-# an ask walks all of the host's ids (at 5,000: 60 µs each); a read costs ~40 µs more than an open
+# namespaces the host's links point into past which a first look reads every namespace rather than ask the
+# host about each: an ask walks all of the host's ids (at 5,000: 60 µs each); a read costs ~40 µs more
 DEDUCE_ABOVE = 1000
 
 
@@ -220,16 +220,6 @@ class Discoverer:
             if nsid is not None:
                 by_nsid[nsid] = c
 
-    def _many_peers(self) -> bool:
-        """Whether the host has given ids to so many namespaces (``DEDUCE_ABOVE``) that asking it about
-        each namespace costs more than reading each one (``_admit_read``); only where we may enter them."""
-        if self.containers or not self._may_enter:
-            return False
-        try:
-            return self.host.sock.nsid_count() > DEDUCE_ABOVE
-        except OSError:
-            return False
-
     def _candidates(self) -> list[tuple[int, namespaces.NsInfo, Namespace]]:
         """Every namespace but the host's, opened (not entered yet): what a one-shot discovery reads
         before it knows which are containers (``_admit_read``)."""
@@ -347,18 +337,22 @@ class Discoverer:
         """Dump everything and pair every end.  ``split``: read the containers with two processes
         when there are many (split.py; only for a caller with one thread).  ``on_host``: told the
         host's links (their messages kept) as soon as they are read, before the containers are."""
-        # a first look at a host that has given ids to many namespaces: every namespace is read, a child
-        # starting on half of them now, beside the host's link dump, before which of them are containers is
-        # known (_admit_read); asking the host about each would walk all its ids each time
-        cands = self._candidates() if self._first_look and self._many_peers() else None
+        # a first look at a host that points into many namespaces: every namespace is read (a child reading
+        # half of them), then which are containers is known (_admit_read); asking the host about each would
+        # walk all its ids each time
+        first = self._first_look and not self.containers and self._may_enter
         self._first_look = False
-        reading = (SplitRead([ns for *_, ns in cands], split, self.host.fd, _interfaces_read,
-                             always=frozenset(i for i, info, _ in cands if self._is_lab_container(info)))
-                   if cands is not None else None)
+        cands: Optional[list[tuple[int, namespaces.NsInfo, Namespace]]] = None
+        reading: Optional[SplitRead] = None
         try:
             host_state = self.host.read(keep_raw=on_host is not None)
             if on_host is not None:
                 on_host(host_state)
+            if first and len({l.link_netnsid for l in host_state.links if l.link_netnsid is not None}) \
+                    > DEDUCE_ABOVE:
+                cands = self._candidates()
+                always = frozenset(i for i, info, _ in cands if self._is_lab_container(info))
+                reading = SplitRead([ns for *_, ns in cands], split, self.host.fd, _interfaces_read, always)
             host_ifaces = interfaces_from_state(host_state)
             order: list[ContainerNs]
             got: list[Optional[list[Interface]]]

@@ -122,10 +122,6 @@ class NetnsSocket:
     def stats(self) -> list[rtnl.StatsMsg]:
         return self.dump(rtnl.dump_stats_request, rtnl.parse_stats)
 
-    def nsid_count(self) -> int:
-        """How many ids this namespace has given other namespaces (one RTM_GETNSID dump)."""
-        return len(self.dump(rtnl.dump_nsids_request, lambda buf, off, end: 1))
-
     def nsid_of(self, ns_fd: int) -> Optional[int]:
         """The id this namespace gives namespace ``ns_fd`` (None: unassigned)."""
         seq = self._next_seq()

@@ -31,13 +31,12 @@ The names below are the family's public face; import a module for the rest.
 from .addrs import AddrMsg, dump_addrs_request, parse_addr
 from .links import LinkMsg, dump_counted_links_request, dump_links_request, parse_link
 from .message import NLMSGHDR, error_code, messages
-from .nsid import dump_nsids_request, get_nsid_request, parse_nsid
+from .nsid import get_nsid_request, parse_nsid
 from .numbers import *  # noqa: F403 - the kernel's numbers, by their kernel names
 from .stats import STATS_ORDER, StatsMsg, dump_stats_request, parse_stats
 
 __all__ = [
     "AddrMsg", "LinkMsg", "NLMSGHDR", "STATS_ORDER", "StatsMsg", "dump_addrs_request",
-    "dump_counted_links_request", "dump_links_request", "dump_nsids_request", "dump_stats_request", "error_code",
-    "get_nsid_request", "messages",
+    "dump_counted_links_request", "dump_links_request", "dump_stats_request", "error_code", "get_nsid_request", "messages",
     "parse_addr", "parse_link", "parse_nsid", "parse_stats",
 ]

@@ -6,18 +6,13 @@ from typing import Optional
 
 from .attr import I32, attrs, u32_attr
 from .message import message
-from .numbers import NETNSA_FD, NETNSA_NSID, NLM_F_DUMP, NLM_F_REQUEST, RTM_GETNSID
+from .numbers import NETNSA_FD, NETNSA_NSID, NLM_F_REQUEST, RTM_GETNSID
 
 
 def get_nsid_request(seq: int, fd: int) -> bytes:
     """RTM_GETNSID for the namespace open as ``fd``."""
     body = b"\0\0\0\0" + u32_attr(NETNSA_FD, fd)  # rtgenmsg (family), aligned
     return message(RTM_GETNSID, NLM_F_REQUEST, seq, body)
-
-
-def dump_nsids_request(seq: int) -> bytes:
-    """RTM_GETNSID dump: every id this namespace has given another (one RTM_NEWNSID each)."""
-    return message(RTM_GETNSID, NLM_F_REQUEST | NLM_F_DUMP, seq, b"\0\0\0\0")
 
 
 def parse_nsid(buf: bytes, off: int, end: int) -> Optional[int]:
