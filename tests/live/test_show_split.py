@@ -62,7 +62,7 @@ def test_the_split_read_is_the_one_process_read(monkeypatch, first_look):
         parent_reads = []
         real = split.read_one
         monkeypatch.setattr(split, "read_one",
-                            lambda ns, host_fd=None: (parent_reads.append(ns.inode), real(ns, host_fd))[1])
+                            lambda ns: (parent_reads.append(ns.inode), real(ns))[1])
         began: list[int] = []
         real_split = split.SplitRead
 

@@ -21,20 +21,12 @@ from vnet_tui.net.session import DumpInterrupted
 SPLIT_ABOVE = 1000  # namespaces: below this a fork costs more than it saves
 
 
-def read_one(ns: Namespace, host_fd: Optional[int] = None) -> Optional[NsState]:
-    """One namespace's links, counters and addresses (None: it cannot be read now, e.g. it vanished).
-    ``host_fd``: the host's namespace, open; the id this namespace gives it is asked too
-    (``NsState.host_nsid``; None if it has none, or the kernel refused to say)."""
+def read_one(ns: Namespace) -> Optional[NsState]:
+    """One namespace's links, counters and addresses (None: it cannot be read now, e.g. it vanished)."""
     try:
-        st = ns.read()
+        return ns.read()
     except (OSError, DumpInterrupted):
         return None
-    if host_fd is not None:
-        try:
-            st.host_nsid = ns.sock.nsid_of(host_fd)
-        except OSError:
-            pass
-    return st
 
 
 UNREAD = "unread"  # what _read gives for a namespace not read: it gives the host no id (see SplitRead)
@@ -43,7 +35,8 @@ UNREAD = "unread"  # what _read gives for a namespace not read: it gives the hos
 def _read(namespaces: Sequence[Namespace], host_fd: Optional[int], convert: Callable[[NsState], Any],
           always: AbstractSet[int] = frozenset()) -> list[Any]:
     """``convert(read_one(…))`` of each (None where it could not be read; ``UNREAD``, see SplitRead),
-    their sockets made first in one pass (namespace.make_sockets)."""
+    their sockets made first in one pass (namespace.make_sockets).  ``host_fd``: each is first asked
+    which id it gives the host (``NsState.host_nsid``; None: none, or the kernel refused to say)."""
     make_sockets(namespaces)
     out: list[Any] = []
     for ns in namespaces:
@@ -71,9 +64,9 @@ def _same(st: NsState) -> NsState:
 class SplitRead:
     """``read_one`` of each namespace, begun now and finished by ``finish()``: with ``split`` (and
     many namespaces) a forked child starts on the second half at once, so whatever the caller does
-    before ``finish`` runs beside it; ``finish`` reads the first
-    half here, then takes the child's (or reads it too, if the child failed).  ``convert``: what is
-    kept of each state (made by the process that read it: the child sends only that).
+    before ``finish`` runs beside it; ``finish`` reads the first half here, then takes the child's
+    (or reads it too, if the child failed).  ``convert``: what is kept of each state (made by the
+    process that read it: the child sends only that).
 
     ``host_fd``: each namespace is first asked which id it gives the host (``NsState.host_nsid``);
     one that gives it none has no veth to the host, is not read and gives ``UNREAD`` (unless its
@@ -115,7 +108,6 @@ class SplitRead:
             self.child = None
 
 
-def read_all(namespaces: Sequence[Namespace], split: bool = False,
-             host_fd: Optional[int] = None) -> list[Optional[NsState]]:
+def read_all(namespaces: Sequence[Namespace], split: bool = False) -> list[Optional[NsState]]:
     """``read_one`` of each namespace, in order; with ``split``, a forked child reads the second half."""
-    return SplitRead(namespaces, split, host_fd).finish()
+    return SplitRead(namespaces, split).finish()
