@@ -4,12 +4,14 @@ A feed that brings no sample (stopped, paused) still gets every row, FILL_WAIT a
 
 from __future__ import annotations
 
+import gc
 import threading
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
+from vnet_tui.core import gcsteady
 from vnet_tui.core.model import Interface, Topology
 from vnet_tui.live.recorded import RecordedFeed
 from vnet_tui.ui import main as ui_main
@@ -52,13 +54,23 @@ async def test_the_rest_fills_in_after_the_first_sample() -> None:
     topo = big_topology()
     feed = SampleLater(topo, rates=FROZEN_RATES, history=FROZEN_HISTORY)
     app = VnetApp(feed, caps=0)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, lambda: host_rows(app), timeout=20, what="the first rows")
-        await pilot.pause(0.5)
-        assert host_rows(app) == ui_main.FIRST_ROWS  # a screenful (and more), waiting for the sample
-        feed.go.set()
-        await wait_for(pilot, lambda: app.loaded, timeout=10, what="the first sample")
-        await wait_for(pilot, lambda: host_rows(app) == len(topo.host.interfaces), timeout=10, what="every row")
+    threshold = gc.get_threshold()
+    gc.set_threshold(threshold[0], threshold[1], 10)  # (Python's default)
+    try:
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: host_rows(app), timeout=20, what="the first rows")
+            await pilot.pause(0.5)
+            assert host_rows(app) == ui_main.FIRST_ROWS  # a screenful (and more), waiting for the sample
+            feed.go.set()
+            await wait_for(pilot, lambda: app.loaded, timeout=10, what="the first sample")
+            await wait_for(pilot, lambda: host_rows(app) == len(topo.host.interfaces), timeout=10,
+                           what="every row")
+            # all in: the GC back on, its full collections rare (core/gcsteady.py)
+            await wait_for(pilot, gc.isenabled, timeout=5, what="the GC on")
+            assert gc.get_threshold()[2] == gcsteady.FULL_EVERY
+    finally:
+        gc.set_threshold(*threshold)
+        gc.enable()
 
 
 async def test_without_a_sample_every_row_still_comes(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,7 @@ from textual.reactive import var
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from vnet_tui.core.gcsteady import enable_steady
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
 from vnet_tui.live.feed import Feed, Sample, step_interval
@@ -133,7 +134,7 @@ class VnetApp(Readers):
             # and again (with 1,000 containers full collections cost tens of ms, at random moments)
             gc.freeze()
             if not (self.screen_stack and self.main.filling):
-                gc.enable()
+                enable_steady()
             # (a big server's panes are still filling in their rows: the main screen enables it once they
             # are all in and frozen, so no full collection walks them while they come, as before the first)
 

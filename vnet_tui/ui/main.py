@@ -20,6 +20,7 @@ from textual.css.query import NoMatches
 from textual.widgets import DataTable
 
 from vnet_tui.core.gcpause import gc_held_off
+from vnet_tui.core.gcsteady import enable_steady
 from vnet_tui.core.model import Topology
 from vnet_tui.live.feed import Sample
 
@@ -231,7 +232,7 @@ class MainScreen(MainKeys, FollowsApp):
         self.refilter()
         if self._fill_limit is None:
             self._freeze()
-            gc.enable()  # (off while the rows filled in: app.py)
+            enable_steady()  # (off while the rows filled in: app.py)
 
     @property
     def filling(self) -> bool:
