@@ -63,3 +63,20 @@ def test_make_sockets_gives_lazy_namespaces_the_socket_they_would_make_themselve
         finally:
             for ns in nss:
                 ns.close()
+
+
+def test_a_namespace_closed_twice_closes_nothing_else():
+    """A first look closes what is not a container, and on a failure closes the rest: a namespace
+    closed twice must not close the file that took its fd's number meanwhile."""
+    with netns(1) as (name,):
+        ns = Namespace(name)
+        ns.close()
+        r, w = os.pipe()  # (likely takes the number just freed)
+        try:
+            ns.close()
+            os.fstat(r), os.fstat(w)  # both still open
+            with pytest.raises(OSError):
+                ns.sock.links()  # a socket asked for after close enters nothing
+        finally:
+            os.close(r)
+            os.close(w)

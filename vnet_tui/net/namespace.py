@@ -94,12 +94,19 @@ class Namespace:
         return self.sock.nsid_of(other.fd)
 
     def close(self) -> None:
+        """Close its sockets and its fd.  Again is a no-op: by then the fd's number may be another
+        file's (a first look closes what is not a container, and closes the rest if it fails)."""
+        if self.fd < 0:
+            return
         if self._sock is not None:
             self._sock.close()
         if self._events is not None:
             self._events.close()
             self._events = None
-        os.close(self.fd)
+        fd, self.fd = self.fd, -1
+        if self._enter_fd is not None:
+            self._enter_fd = -1  # (a socket asked for after this fails, entering nothing else)
+        os.close(fd)
 
     def __repr__(self) -> str:
         return f"Namespace({self.where!r}, inode={self.inode})"
