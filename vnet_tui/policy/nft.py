@@ -96,14 +96,28 @@ def _run_lib(lib: Any, fd: Optional[int], text: str) -> tuple[int, str, str]:
 
 
 def _run_binary(fd: Optional[int], text: str) -> tuple[int, str, str]:
-    pre = None
-    if fd is not None:
-        def pre() -> None:  # in the child, before exec
-            _setns(fd)
+    """nft as a process of its own, in namespace ``fd`` (None: ours).
+
+    The namespace is entered by ``nsenter`` on the inherited descriptor, not by Python code run in
+    the child between fork and exec: that code (``preexec_fn``) makes the interpreter fork(), which
+    copies the page tables of the whole process while this thread holds the interpreter lock (at
+    5,000 containers, 200 MB and 10,000 sockets: the UI stood still for it on every policy read),
+    and running Python in the child of a threaded process can deadlock.  Without it the child is
+    made with vfork.  No nsenter: the old way.
+    """
     if shutil.which("nft") is None:
         raise NftError(24, "nft: this process holds too many descriptors for libnftables (its select() "
                            "takes fds below 1024) and there is no nft binary to run instead")
-    p = subprocess.run(["nft", "-j", "-a", "-f", "-"], input=text, capture_output=True, text=True,
+    argv = ["nft", "-j", "-a", "-f", "-"]
+    pre = None
+    if fd is not None:
+        nsenter = shutil.which("nsenter")
+        if nsenter is not None:
+            argv = [nsenter, f"--net=/proc/self/fd/{fd}", "--", *argv]
+        else:
+            def pre() -> None:  # in the child, before exec
+                _setns(fd)
+    p = subprocess.run(argv, input=text, capture_output=True, text=True,
                        pass_fds=(fd,) if fd is not None else (), preexec_fn=pre)
     return p.returncode, p.stdout, p.stderr
 
