@@ -15,6 +15,7 @@ import pytest
 
 from tests.helpers import ip_json, netns, udp_burst
 from vnet_tui.net import rtnl
+import vnet_tui.net.sweep as sweep_module
 from vnet_tui.net.namespace import Namespace
 from vnet_tui.net.sweep import _REPLY_SIZE, get_requests, sweep
 
@@ -101,3 +102,26 @@ def test_get_request_is_what_the_kernel_expects():
     assert len(req) == 56
     length, mtype, flags, seq, _pid = rtnl.NLMSGHDR.unpack_from(req, 0)
     assert (length, mtype, flags, seq) == (28, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST, 7)
+
+
+def test_a_namespace_of_many_links_reads_in_runs_as_the_general_decoder_does(monkeypatch):
+    ran: list[int] = []
+    run_of_replies = sweep_module._run_of_replies
+
+    def counted(*args):
+        ran.append(run_of_replies(*args))
+        return ran[-1]
+
+    monkeypatch.setattr(sweep_module, "_run_of_replies", counted)
+    with netns(1) as (n,):
+        for i in range(30):
+            ip("-n", n, "link", "add", f"a{i}", "type", "veth", "peer", "name", f"b{i}")
+        ns = Namespace(n)
+        try:
+            whole = sweep([ns])
+            general = {(ns.inode, m.ifindex): m.values for m in ns.sock.stats()}
+        finally:
+            ns.close()
+    assert len(whole) == 61  # the loopback and 30 pairs
+    assert whole == general  # (nothing is up: no counter moves between the two dumps)
+    assert sum(ran) > 0  # a run read some of it (the one-unpack loop the rest)
