@@ -26,10 +26,12 @@ pytestmark = pytest.mark.live
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.skipif(shutil.which("nft") is None or shutil.which("nsenter") is None, reason="no nft or nsenter")
+@pytest.mark.skipif(shutil.which("nft") is None or shutil.which("nsenter") is None,
+                    reason="no nft or nsenter")
 def test_nft_binary_enters_the_namespace_without_a_fork_hook():
     with netns(1) as (ns,):
-        subprocess.run(["ip", "netns", "exec", ns, "nft", "add", "table", "inet", "vt_spawn_probe"], check=True)
+        subprocess.run(["ip", "netns", "exec", ns, "nft", "add", "table", "inet", "vt_spawn_probe"],
+                       check=True)
         code = textwrap.dedent(f"""
             import os, json
             forks = []

@@ -46,7 +46,8 @@ _SEQ_BASE = 0x80000000
 # the kernel's numbers as module globals: read per message, a global costs half a module attribute
 _NEWSTATS, _DONE, _ERROR = rtnl.RTM_NEWSTATS, rtnl.NLMSG_DONE, rtnl.NLMSG_ERROR
 _INTR, _LINK64 = rtnl.NLM_F_DUMP_INTR, rtnl.IFLA_STATS_LINK_64
-_HEAD = struct.Struct("=IHHII")  # a get request's nlmsghdr; its if_stats_msg comes from the plan (GET = the two)
+# a get request's nlmsghdr; its if_stats_msg comes from the plan (GET = the two)
+_HEAD = struct.Struct("=IHHII")
 _WHOLE: dict[int, struct.Struct] = {}
 
 
@@ -132,7 +133,7 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
 
 
 def _run_of_replies(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key, tuple[int, ...]]) -> int:
-    """Read the dump's leading run of plain replies in ``buf[:n]`` with one ``iter_unpack``; the offset after it.
+    """Read the leading run of plain replies in ``buf[:n]`` with one ``iter_unpack``; the offset after it.
 
     A dump's messages are all the same length (one kernel's struct
     rtnl_link_stats64), so a chunk is mostly one run of them: read here
