@@ -136,7 +136,8 @@ def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -
             log("counter sweep …")
             smalls = [s.lab_up(n, 0, prefix="s") for n in scaling_sizes(a.containers) if n < a.containers]
             calm()
-            guarded(figs, [("sweep_cpu", "counter sweep"), ("sweep_wall", "  same sweep, wall time")], log,
+            guarded(figs, [("sweep_cpu", "counter sweep"), ("sweep_floor", "  same sweep ÷ syscall floor"),
+                           ("sweep_wall", "  same sweep, wall time")], log,
                     lambda: list(sweep.figure(main, a.repeat, a.baseline_repeat, log, sample=a.sample)))
             log("sweep scaling …")
             guarded(figs, [("sweep_scaling", "same sweep at several N")], log,

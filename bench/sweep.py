@@ -29,7 +29,9 @@ from vnet_tui.net.sweep import SweepPlan, ends_of, get_requests, sweep
 from . import baselines
 from .common import Baseline, Figure, measure, median
 
-TARGET_MS = 15.0
+TARGET_MS = 15.0  # at 1,000 containers (issue 1's size); a bigger lab is judged by its ratio to the floor
+TARGET_AT = 1000
+FLOOR_RATIO = 1.3  # ours ÷ the syscall floor, at every size (issue 14)
 IP_RATIO, PYROUTE2_RATIO = 300.0, 8.0
 PER_SWEEP_SAMPLE = 100
 
@@ -51,29 +53,62 @@ def opened(names: list[str]) -> Iterator[list[Namespace]]:
             ns.close()
 
 
-def our_sweeps(nss: list[Namespace], cycles: int) -> dict[str, list[float]]:
-    """CPU and wall ms per sweep over ``cycles`` watcher cycles (after a warm-up).
-
-    A cycle is Watcher.FULL_EVERY sweeps: one whole (every link of every
-    namespace), the rest light (the ends).  ``cpu``/``wall``: the mean per
-    sweep of each cycle; ``light``/``whole``: each kind on its own.
-    """
+def our_cycle(nss: list[Namespace]) -> Callable[[], dict[str, list[float]]]:
+    """One watcher cycle of our sweep, warmed up: Watcher.FULL_EVERY sweeps, one whole (every link of every
+    namespace), the rest light (the ends); each call gives the CPU and wall ms of each sweep."""
     plan = SweepPlan(nss, {ns.inode: ends_of(ns.sock.links()) for ns in nss[1:]})
     every = Watcher.FULL_EVERY
     for _ in range(3):
         plan.run(whole=True)
         plan.run()
-    out: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
-    gc.collect()
-    for _ in range(cycles):
-        cpu = wall = 0.0
+
+    def cycle() -> dict[str, list[float]]:
+        out: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
         for i in range(every):
             cost, _ = measure(lambda: plan.run(whole=i == 0))
-            cpu, wall = cpu + cost.cpu_ms, wall + cost.wall_ms
+            out["cpu"].append(cost.cpu_ms)
+            out["wall"].append(cost.wall_ms)
             out["whole" if i == 0 else "light"].append(cost.cpu_ms)
-        out["cpu"].append(cpu / every)
-        out["wall"].append(wall / every)
-    return out
+        return out
+
+    return cycle
+
+
+def our_sweeps(nss: list[Namespace], cycles: int) -> dict[str, list[float]]:
+    """Our sweep alone over ``cycles`` cycles (``interleaved``'s keys, without a floor beside it)."""
+    cycle = our_cycle(nss)
+    got: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
+    gc.collect()
+    for _ in range(cycles):
+        _add(got, cycle())
+    return got
+
+
+def _add(got: dict[str, list[float]], one: dict[str, list[float]]) -> None:
+    got["cpu"].append(sum(one["cpu"]) / len(one["cpu"]))
+    got["wall"].append(sum(one["wall"]) / len(one["wall"]))
+    got["light"] += one["light"]
+    got["whole"] += one["whole"]
+
+
+def interleaved(nss: list[Namespace], cycles: int) -> tuple[dict[str, list[float]], list[float]]:
+    """Our sweep and the syscall floor, cycle by cycle in turns (which goes first alternates), so both
+    meet the same machine: a shared machine's background moves by more than the difference measured.
+
+    Ours: ``cpu``/``wall`` the mean per sweep of each cycle, ``light``/``whole`` each kind of sweep on its
+    own; the floor: its mean per sweep of each cycle.
+    """
+    ours, floor = our_cycle(nss), floor_cycle(nss)
+    got: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
+    floors: list[float] = []
+    gc.collect()
+    for c in range(cycles):
+        for turn in ((0, 1) if c % 2 == 0 else (1, 0)):
+            if turn == 0:
+                _add(got, ours())
+            else:
+                floors.append(floor())
+    return got, floors
 
 
 def swept(nss: list[Namespace]) -> tuple[int, int]:
@@ -82,20 +117,34 @@ def swept(nss: list[Namespace]) -> tuple[int, int]:
     return len(sweep(nss, ends)), len(sweep(nss))
 
 
+def over_floor(cpu: list[float], floor: list[float]) -> float:
+    """Ours ÷ the floor: the median of each cycle's ratio to the floor's cycle measured beside it."""
+    return median([c / f for c, f in zip(cpu, floor) if f > 0])
+
+
 def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str], None],
-           sample: int = PER_SWEEP_SAMPLE) -> tuple[Figure, Figure]:
-    """The sweep figure (CPU, with its baselines) and the same sweep's wall time."""
+           sample: int = PER_SWEEP_SAMPLE) -> tuple[Figure, Figure, Figure]:
+    """The sweep figure (CPU, with its baselines), ours ÷ the syscall floor, and the sweep's wall time.
+
+    The absolute target (≤ 15 ms) is the 1,000-container one and applies up to that size; every
+    size is held to ≤ 1.3× the floor, the same requests with nothing decoded, measured in turns
+    with ours."""
     names = lab_namespaces(info)
     every = Watcher.FULL_EVERY
     with opened(names) as nss:
         ends, links = swept(nss)
-        got = our_sweeps(nss, max(4, 3 * repeat))
+        got, floor = interleaved(nss, max(4, 3 * repeat))
     cpu, wall = got["cpu"], got["wall"]
     log(f"  ours: {median(cpu):.2f} ms CPU, {median(wall):.2f} ms wall per sweep "
         f"(ends only {median(got['light']):.2f} ms, every link {median(got['whole']):.2f} ms) "
         f"in {len(names)} namespaces")
+    target = TARGET_MS if len(info.containers) <= TARGET_AT else None
+    ratio = over_floor(cpu, floor)
+    log(f"  syscall floor: {median(floor):.2f} ms CPU per sweep; ours ÷ floor {ratio:.2f} (cycles in turns)")
     fig = Figure("sweep_cpu", f"counter sweep of every end: {ends:,} ends in {len(names):,} namespaces "
-                 f"(CPU/sweep, as the watcher sweeps)", median(cpu), "ms", TARGET_MS, f"≤ {TARGET_MS:g} ms",
+                 f"(CPU/sweep, as the watcher sweeps)", median(cpu), "ms", target,
+                 f"≤ {TARGET_MS:g} ms" if target is not None
+                 else f"— (≤ {TARGET_MS:g} ms is the {TARGET_AT:,}-container one; ÷ floor below)",
                  samples=cpu,
                  detail={"ends": ends, "links": links, "namespaces": len(names), "full_every": every,
                          "wall_ms_median": median(wall), "ends_only_cpu_ms": median(got["light"]),
@@ -103,6 +152,13 @@ def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str]
                  note=f"mean of a cycle of {every} sweeps: {every - 1} of the {ends:,} ends "
                       f"({median(got['light']):.1f} ms each), 1 of all {links:,} links with the loopbacks "
                       f"({median(got['whole']):.1f} ms); the baselines read all {links:,} links every time")
+    floor_fig = Figure("sweep_floor", "  same sweep ÷ syscall floor (the same requests, nothing decoded; "
+                       "cycles in turns)", ratio, "×", FLOOR_RATIO, f"≤ {FLOOR_RATIO:g}×",
+                       samples=[c / f for c, f in zip(cpu, floor) if f > 0],
+                       baselines=[Baseline("syscall floor, CPU/sweep", median(floor), "ms", samples=floor)],
+                       detail={"floor_cpu_ms": median(floor), "ours_cpu_ms": median(cpu)},
+                       note="the median of each cycle's ratio to the floor's cycle measured next to it: what "
+                            "our decoding and bookkeeping add to what the kernel and the system calls cost")
     wall_fig = Figure("sweep_wall", "  same sweep, wall time", median(wall), "ms", None, "—", samples=wall,
                       note="not a target; shown beside the CPU figure")
 
@@ -121,17 +177,17 @@ def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str]
     fig.baselines[0].ratio_target = IP_RATIO
     best = min(fig.baselines[2:], key=lambda b: b.value)  # judged against the faster pyroute2
     best.ratio_target = PYROUTE2_RATIO
-    return fig, wall_fig
+    return fig, floor_fig, wall_fig
 
 
-def syscall_floor(nss: list[Namespace], cycles: int) -> list[float]:
-    """CPU ms per sweep of the same requests with nothing decoded, in the watcher's cycle.
+def floor_cycle(nss: list[Namespace]) -> Callable[[], float]:
+    """One cycle of the same requests with nothing decoded, warmed up; each call: its CPU ms per sweep.
 
     Every 5th sweep a stats dump to every namespace, read until each
     NLMSG_DONE (the last 20 bytes of a dump); the others the host's dump
     and each container's get requests for its ends, one reply read per
     end.  What the kernel and the system calls cost on their own, whoever
-    asks; the mean per sweep of each cycle.
+    asks; the mean per sweep of the cycle.
     """
     dump = rtnl.dump_stats_request(0x7FFFFFFF)
     gets = [(ns.sock.sock, get_requests(0x7FFFFFFF, e), len(e))
@@ -164,11 +220,7 @@ def syscall_floor(nss: list[Namespace], cycles: int) -> list[float]:
     for _ in range(3):
         whole()
         light()
-    out = []
-    for _ in range(cycles):
-        cpu = sum(measure(whole if i == 0 else light)[0].cpu_ms for i in range(every))
-        out.append(cpu / every)
-    return out
+    return lambda: sum(measure(whole if i == 0 else light)[0].cpu_ms for i in range(every)) / every
 
 
 def scaling(labs: list[LabInfo], repeat: int, log: Callable[[str], None]) -> Figure:
@@ -186,14 +238,13 @@ def scaling(labs: list[LabInfo], repeat: int, log: Callable[[str], None]) -> Fig
         names = lab_namespaces(info)
         with opened(names) as nss:
             ends, _links = swept(nss)
-            got = our_sweeps(nss, max(4, 3 * repeat))
+            got, floor = interleaved(nss, max(4, 3 * repeat))
             cpu, wall = got["cpu"], got["wall"]
-            floor = syscall_floor(nss, max(4, 3 * repeat))
         per_ns = median(cpu) / len(names)
         points.append({"containers": len(info.containers), "namespaces": len(names), "ends": ends,
                        "cpu_ms": median(cpu), "wall_ms": median(wall), "cpu_ms_per_namespace": per_ns,
                        "floor_cpu_ms": median(floor), "floor_us_per_namespace": median(floor) / len(names) * 1000,
-                       "over_floor": median(cpu) / median(floor) if median(floor) > 0 else None})
+                       "over_floor": over_floor(cpu, floor) if median(floor) > 0 else None})
         log(f"  N={len(info.containers)}: {median(cpu):.2f} ms CPU, {per_ns * 1000:.1f} µs per namespace "
             f"(syscalls alone: {median(floor) / len(names) * 1000:.1f} µs)")
     ratios = [p["over_floor"] for p in points if p["over_floor"]]
