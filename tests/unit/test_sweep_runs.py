@@ -15,7 +15,7 @@ from vnet_tui.net import rtnl
 from vnet_tui.net.rtnl.message import NLMSGHDR
 from vnet_tui.net.rtnl.stats import FILTER_LINK_64, REPLY
 from vnet_tui.net.session import DumpInterrupted
-from vnet_tui.net.sweep import _collect, _run_of_replies
+from vnet_tui.net.sweep import SweepPlan, _collect, _run_of_replies
 
 SEQ, PID, INODE = 0x80000007, 4242, 99
 MULTI = rtnl.NLM_F_MULTI
@@ -83,3 +83,29 @@ def test_a_dump_flagged_interrupted_in_the_middle_of_a_run_is_said_so():
     chunk = b"".join(reply(i, flags=MULTI | (rtnl.NLM_F_DUMP_INTR if i == 12 else 0)) for i in range(1, 31))
     with pytest.raises(DumpInterrupted):
         read([chunk, done()])
+
+
+def small(chunk: bytes) -> tuple[bool, dict]:
+    buf = bytearray(1 << 16)
+    buf[: len(chunk)] = chunk
+    out: dict = {}
+    return SweepPlan._small_dump(buf, len(chunk), SEQ, INODE, out), out
+
+
+def test_a_small_dump_in_one_read_is_read_there():
+    ok, out = small(reply(1) + reply(7) + done())
+    assert ok and out == {(INODE, 1): counters(1), (INODE, 7): counters(7)}
+    ok, out = small(done())  # a namespace without links to read
+    assert ok and out == {}
+
+
+@pytest.mark.parametrize("chunk", [
+    reply(1) + reply(7),  # no NLMSG_DONE: more to read
+    reply(1) + reply(7, seq=SEQ - 1) + done(),  # another request's message
+    reply(1) + reply(7, flags=MULTI | rtnl.NLM_F_DUMP_INTR) + done(),  # the dump flagged interrupted
+    reply(1) + done(SEQ - 1),  # another request's end
+    reply(1)[:60] + done(),  # a message too short to be a reply
+], ids=["no-done", "foreign-message", "interrupted", "foreign-done", "short"])
+def test_anything_else_is_left_to_the_general_reader(chunk):
+    ok, _out = small(chunk)
+    assert not ok

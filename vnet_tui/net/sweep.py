@@ -219,9 +219,14 @@ class SweepPlan:
             sent_multi.append((ns, len(wanted)))
         out: dict[Key, tuple[int, ...]] = {}
         buf = recv_buffer()
-        for ns in sent_dumps:
-            self._read(ns, buf, seq, out, 0)
         unpack, newstats, link64 = REPLY.unpack_from, rtnl.RTM_NEWSTATS, rtnl.IFLA_STATS_LINK_64
+        for ns in sent_dumps:
+            try:
+                n = ns.sock.sock.recv_into(buf)
+            except OSError:
+                continue
+            if not self._small_dump(buf, n, seq, ns.inode, out):
+                self._read(ns, buf, seq, out, 0, n)
         for ns, _send, recv, ifindex, key, _body in sent_single:
             try:
                 n = recv(buf)
@@ -237,6 +242,29 @@ class SweepPlan:
         for ns, replies in sent_multi:
             self._read(ns, buf, seq, out, replies)
         return out
+
+    @staticmethod
+    def _small_dump(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key, tuple[int, ...]]) -> bool:
+        """A container's whole dump, read at once: its replies and this sweep's NLMSG_DONE in ``buf[:n]``
+        (a namespace of a few links: one read).  False if it is anything else (more to read, another
+        request's message, a dump flagged interrupted): the general reader then reads ``buf[:n]`` again."""
+        if n < 20:
+            return False
+        done = NLMSGHDR.unpack_from(buf, n - 20)
+        if done[0] != 20 or done[1] != _DONE or done[3] != seq or done[2] & _INTR:
+            return False
+        unpack, multi = REPLY.unpack_from, rtnl.NLM_F_MULTI
+        off, end = 0, n - 20
+        while off < end:
+            if off + _REPLY_SIZE > end:
+                return False
+            m = unpack(buf, off)
+            if (m[0] < _REPLY_SIZE or m[1] != _NEWSTATS or m[2] != multi or m[3] != seq or m[9] != _LINK64
+                    or m[8] < STATS_RTA_LEN):
+                return False
+            out[(inode, m[6])] = m[10:18]
+            off += (m[0] + 3) & ~3
+        return off == end
 
     @staticmethod
     def _read(ns: Namespace, buf: bytearray, seq: int, out: dict[Key, tuple[int, ...]], replies: int,
