@@ -6,7 +6,8 @@ it: every end each sweep (the host dumped, get requests for each
 container's ends), every namespace dumped whole each FULL_EVERY-th
 sweep (loopbacks).  CPU (process_time: user + sys) and wall per sweep:
 the mean over one such cycle, median of many cycles; the light and the
-whole sweeps are reported apart too.  Baselines, same namespaces,
+whole sweeps are reported apart too.  Measured as in the TUI's process
+(its GC settings: ``as_in_the_tui``), in turns with the syscall floor.  Baselines, same namespaces,
 same run (baselines.py): ``ip -n NS -s -j link`` for every namespace;
 pyroute2 ``IPRoute(netns=…, flags=0)`` opened per sweep (a sample of
 namespaces, scaled up); pyroute2 sockets kept open (sync ``IPRoute`` and
@@ -20,6 +21,7 @@ import socket
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from vnet_tui.core.gcsteady import enable_steady
 from vnet_tui.lab import LabInfo
 from vnet_tui.net.namespace import Namespace
 from vnet_tui.net import rtnl
@@ -78,9 +80,9 @@ def our_sweeps(nss: list[Namespace], cycles: int) -> dict[str, list[float]]:
     """Our sweep alone over ``cycles`` cycles (``interleaved``'s keys, without a floor beside it)."""
     cycle = our_cycle(nss)
     got: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
-    gc.collect()
-    for _ in range(cycles):
-        _add(got, cycle())
+    with as_in_the_tui():
+        for _ in range(cycles):
+            _add(got, cycle())
     return got
 
 
@@ -89,6 +91,25 @@ def _add(got: dict[str, list[float]], one: dict[str, list[float]]) -> None:
     got["wall"].append(sum(one["wall"]) / len(one["wall"]))
     got["light"] += one["light"]
     got["whole"] += one["whole"]
+
+
+@contextmanager
+def as_in_the_tui() -> Iterator[None]:
+    """The cyclic GC as the TUI runs it while it streams (ui/app.py, core/gcsteady.py): what was built
+    before is frozen, full collections come every ``FULL_EVERY`` middle ones.  The watcher sweeps in that
+    process; this one's heap (every lab record, the namespaces) would otherwise be walked by full
+    collections that land inside measured sweeps, the bench's cost and not the watcher's."""
+    threshold, enabled = gc.get_threshold(), gc.isenabled()
+    gc.collect()
+    gc.freeze()
+    enable_steady()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+        if not enabled:
+            gc.disable()
 
 
 def interleaved(nss: list[Namespace], cycles: int) -> tuple[dict[str, list[float]], list[float]]:
@@ -101,13 +122,13 @@ def interleaved(nss: list[Namespace], cycles: int) -> tuple[dict[str, list[float
     ours, floor = our_cycle(nss), floor_cycle(nss)
     got: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
     floors: list[float] = []
-    gc.collect()
-    for c in range(cycles):
-        for turn in ((0, 1) if c % 2 == 0 else (1, 0)):
-            if turn == 0:
-                _add(got, ours())
-            else:
-                floors.append(floor())
+    with as_in_the_tui():
+        for c in range(cycles):
+            for turn in ((0, 1) if c % 2 == 0 else (1, 0)):
+                if turn == 0:
+                    _add(got, ours())
+                else:
+                    floors.append(floor())
     return got, floors
 
 
