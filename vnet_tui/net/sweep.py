@@ -138,9 +138,10 @@ def _run_of_replies(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key,
     A dump's messages are all the same length (one kernel's struct
     rtnl_link_stats64), so a chunk is mostly one run of them: read here
     with a struct per whole message (a third less Python per message
-    than an unpack each, on this machine).  The run stops at the first message that is not a
-    plain reply of this dump (another length or request, the NLMSG_DONE,
-    a dump flagged interrupted): the caller's loop reads from there.
+    than an unpack each, on this machine).  The run stops at the first
+    message that is not a plain reply of this dump (another length or
+    request, the NLMSG_DONE, a dump flagged interrupted): the caller's
+    loop reads from there.
     """
     length = REPLY.unpack_from(buf, 0)[0]
     if length < _REPLY_SIZE or length & 3:
