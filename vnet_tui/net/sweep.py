@@ -45,7 +45,7 @@ _SEQ_BASE = 0x80000000
 
 # the kernel's numbers as module globals: read per message, a global costs half a module attribute
 _NEWSTATS, _DONE, _ERROR = rtnl.RTM_NEWSTATS, rtnl.NLMSG_DONE, rtnl.NLMSG_ERROR
-_INTR, _LINK64 = rtnl.NLM_F_DUMP_INTR, rtnl.IFLA_STATS_LINK_64
+_INTR, _MULTI, _LINK64 = rtnl.NLM_F_DUMP_INTR, rtnl.NLM_F_MULTI, rtnl.IFLA_STATS_LINK_64
 # a get request's nlmsghdr; its if_stats_msg comes from the plan (GET = the two)
 _HEAD = struct.Struct("=IHHII")
 _WHOLE: dict[int, struct.Struct] = {}
@@ -146,11 +146,10 @@ def _run_of_replies(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key,
     length = REPLY.unpack_from(buf, 0)[0]
     if length < _REPLY_SIZE or length & 3:
         return 0
-    newstats, multi, link64 = _NEWSTATS, rtnl.NLM_F_MULTI, _LINK64
     count = 0
     with memoryview(buf) as view:
         for m in _whole(length).iter_unpack(view[:n - n % length]):
-            if (m[0] != length or m[1] != newstats or m[2] != multi or m[3] != seq or m[9] != link64
+            if (m[0] != length or m[1] != _NEWSTATS or m[2] != _MULTI or m[3] != seq or m[9] != _LINK64
                     or m[8] < STATS_RTA_LEN):
                 break
             out[(inode, m[6])] = m[10:18]
@@ -220,7 +219,7 @@ class SweepPlan:
             sent_multi.append((ns, len(wanted)))
         out: dict[Key, tuple[int, ...]] = {}
         buf = recv_buffer()
-        unpack, newstats, link64 = REPLY.unpack_from, rtnl.RTM_NEWSTATS, rtnl.IFLA_STATS_LINK_64
+        unpack = REPLY.unpack_from
         for ns in sent_dumps:
             try:
                 n = ns.sock.sock.recv_into(buf)
@@ -235,8 +234,8 @@ class SweepPlan:
                 continue
             if n >= _REPLY_SIZE:  # one reply of one message: the usual case
                 m = unpack(buf, 0)
-                if (m[0] == n and m[3] == seq and m[1] == newstats and m[6] == ifindex
-                        and m[9] & 0x3FFF == link64 and m[8] >= STATS_RTA_LEN):
+                if (m[0] == n and m[3] == seq and m[1] == _NEWSTATS and m[6] == ifindex
+                        and m[9] & 0x3FFF == _LINK64 and m[8] >= STATS_RTA_LEN):
                     out[key] = m[10:18]
                     continue
             self._read(ns, buf, seq, out, 1, n)
@@ -254,13 +253,13 @@ class SweepPlan:
         done = NLMSGHDR.unpack_from(buf, n - 20)
         if done[0] != 20 or done[1] != _DONE or done[3] != seq or done[2] & _INTR:
             return False
-        unpack, multi = REPLY.unpack_from, rtnl.NLM_F_MULTI
+        unpack = REPLY.unpack_from
         off, end = 0, n - 20
         while off < end:
             if off + _REPLY_SIZE > end:
                 return False
             m = unpack(buf, off)
-            if (m[0] < _REPLY_SIZE or m[1] != _NEWSTATS or m[2] != multi or m[3] != seq or m[9] != _LINK64
+            if (m[0] < _REPLY_SIZE or m[1] != _NEWSTATS or m[2] != _MULTI or m[3] != seq or m[9] != _LINK64
                     or m[8] < STATS_RTA_LEN):
                 return False
             out[(inode, m[6])] = m[10:18]
