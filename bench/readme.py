@@ -18,9 +18,9 @@ repeated runs unless it says p50/p95, and its baselines ran on the same lab in t
 - **counter sweep** (bench/sweep.py): counters of every end, read as the live watcher reads
   them every interval over sockets kept open per namespace: the host namespace's stats-only
   `RTM_GETSTATS` dump, and in each container one get request per end (all of a container's
-  requests in one `send`), decoded into `{(netns inode, ifindex): counters}`; every 5th
-  sweep dumps every namespace whole, so the containers' loopbacks move too. The figure is
-  the mean per sweep over such 5-sweep cycles (the table's note gives both kinds apart).
+  requests in one `send`), decoded into `{(netns inode, ifindex): counters}`; a
+  container's loopback has no row and is not read. The figure is the median over
+  5-sweep cycles of the mean per sweep.
   CPU is user + system time of the process (`time.process_time`, plus waited-for children
   for the `ip` baselines). Baselines, which read every link every time:
   `ip -n NS -s -j link` for every namespace (output parsed); pyroute2

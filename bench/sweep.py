@@ -3,10 +3,9 @@
 Ours: ``vnet_tui.net.sweep.SweepPlan`` over one long-lived socket per
 namespace (the host and every container), run as the live watcher runs
 it: every end each sweep (the host dumped, get requests for each
-container's ends), every namespace dumped whole each FULL_EVERY-th
-sweep (loopbacks).  CPU (process_time: user + sys) and wall per sweep:
-the mean over one such cycle, median of many cycles; the light and the
-whole sweeps are reported apart too.  Measured as in the TUI's process
+container's ends; a container's loopback has no row and is not read).
+CPU (process_time: user + sys) and wall per sweep: the mean over a cycle
+of CYCLE sweeps, median of many cycles.  Measured as in the TUI's process
 (its GC settings: ``as_in_the_tui``), in turns with the syscall floor.  Baselines, same namespaces,
 same run (baselines.py): ``ip -n NS -s -j link`` for every namespace;
 pyroute2 ``IPRoute(netns=…, flags=0)`` opened per sweep (a sample of
@@ -25,7 +24,6 @@ from vnet_tui.core.gcsteady import enable_steady
 from vnet_tui.lab import LabInfo
 from vnet_tui.net.namespace import Namespace
 from vnet_tui.net import rtnl
-from vnet_tui.live.watcher import Watcher
 from vnet_tui.net.sweep import SweepPlan, ends_of, get_requests, sweep
 
 from . import baselines
@@ -36,6 +34,7 @@ TARGET_AT = 1000
 FLOOR_RATIO = 1.3  # ours ÷ the syscall floor, at every size (issue 14)
 IP_RATIO, PYROUTE2_RATIO = 300.0, 8.0
 PER_SWEEP_SAMPLE = 100
+CYCLE = 5  # sweeps measured together, ours then the floor's (or the other way round)
 
 
 def lab_namespaces(info: LabInfo) -> list[str]:
@@ -56,21 +55,18 @@ def opened(names: list[str]) -> Iterator[list[Namespace]]:
 
 
 def our_cycle(nss: list[Namespace]) -> Callable[[], dict[str, list[float]]]:
-    """One watcher cycle of our sweep, warmed up: Watcher.FULL_EVERY sweeps, one whole (every link of every
-    namespace), the rest light (the ends); each call gives the CPU and wall ms of each sweep."""
+    """CYCLE sweeps of ours as the watcher sweeps (every end), warmed up; each call gives the CPU and wall
+    ms of each sweep."""
     plan = SweepPlan(nss, {ns.inode: ends_of(ns.sock.links()) for ns in nss[1:]})
-    every = Watcher.FULL_EVERY
     for _ in range(3):
-        plan.run(whole=True)
         plan.run()
 
     def cycle() -> dict[str, list[float]]:
-        out: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
-        for i in range(every):
-            cost, _ = measure(lambda: plan.run(whole=i == 0))
+        out: dict[str, list[float]] = {"cpu": [], "wall": []}
+        for _ in range(CYCLE):
+            cost, _ = measure(plan.run)
             out["cpu"].append(cost.cpu_ms)
             out["wall"].append(cost.wall_ms)
-            out["whole" if i == 0 else "light"].append(cost.cpu_ms)
         return out
 
     return cycle
@@ -79,7 +75,7 @@ def our_cycle(nss: list[Namespace]) -> Callable[[], dict[str, list[float]]]:
 def our_sweeps(nss: list[Namespace], cycles: int) -> dict[str, list[float]]:
     """Our sweep alone over ``cycles`` cycles (``interleaved``'s keys, without a floor beside it)."""
     cycle = our_cycle(nss)
-    got: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
+    got: dict[str, list[float]] = {"cpu": [], "wall": []}
     with as_in_the_tui():
         for _ in range(cycles):
             _add(got, cycle())
@@ -89,8 +85,6 @@ def our_sweeps(nss: list[Namespace], cycles: int) -> dict[str, list[float]]:
 def _add(got: dict[str, list[float]], one: dict[str, list[float]]) -> None:
     got["cpu"].append(sum(one["cpu"]) / len(one["cpu"]))
     got["wall"].append(sum(one["wall"]) / len(one["wall"]))
-    got["light"] += one["light"]
-    got["whole"] += one["whole"]
 
 
 @contextmanager
@@ -116,11 +110,10 @@ def interleaved(nss: list[Namespace], cycles: int) -> tuple[dict[str, list[float
     """Our sweep and the syscall floor, cycle by cycle in turns (which goes first alternates), so both
     meet the same machine: a shared machine's background moves by more than the difference measured.
 
-    Ours: ``cpu``/``wall`` the mean per sweep of each cycle, ``light``/``whole`` each kind of sweep on its
-    own; the floor: its mean per sweep of each cycle.
+    Ours: ``cpu``/``wall`` the mean per sweep of each cycle; the floor: its mean per sweep of each cycle.
     """
     ours, floor = our_cycle(nss), floor_cycle(nss)
-    got: dict[str, list[float]] = {"cpu": [], "wall": [], "light": [], "whole": []}
+    got: dict[str, list[float]] = {"cpu": [], "wall": []}
     floors: list[float] = []
     with as_in_the_tui():
         for c in range(cycles):
@@ -133,7 +126,7 @@ def interleaved(nss: list[Namespace], cycles: int) -> tuple[dict[str, list[float
 
 
 def swept(nss: list[Namespace]) -> tuple[int, int]:
-    """(ends a light sweep reads, links a whole sweep reads)."""
+    """(ends a sweep reads, links a namespace holds in all: what the baselines read)."""
     ends = {ns.inode: ends_of(ns.sock.links()) for ns in nss[1:]}
     return len(sweep(nss, ends)), len(sweep(nss))
 
@@ -151,13 +144,11 @@ def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str]
     size is held to ≤ 1.3× the floor, the same requests with nothing decoded, measured in turns
     with ours."""
     names = lab_namespaces(info)
-    every = Watcher.FULL_EVERY
     with opened(names) as nss:
         ends, links = swept(nss)
         got, floor = interleaved(nss, max(4, 3 * repeat))
     cpu, wall = got["cpu"], got["wall"]
-    log(f"  ours: {median(cpu):.2f} ms CPU, {median(wall):.2f} ms wall per sweep "
-        f"(ends only {median(got['light']):.2f} ms, every link {median(got['whole']):.2f} ms) "
+    log(f"  ours: {median(cpu):.2f} ms CPU, {median(wall):.2f} ms wall per sweep of {ends:,} ends "
         f"in {len(names)} namespaces")
     target = TARGET_MS if len(info.containers) <= TARGET_AT else None
     ratio = over_floor(cpu, floor)
@@ -167,12 +158,11 @@ def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str]
                  f"≤ {TARGET_MS:g} ms" if target is not None
                  else f"— (≤ {TARGET_MS:g} ms is the {TARGET_AT:,}-container one; ÷ floor below)",
                  samples=cpu,
-                 detail={"ends": ends, "links": links, "namespaces": len(names), "full_every": every,
-                         "wall_ms_median": median(wall), "ends_only_cpu_ms": median(got["light"]),
-                         "every_link_cpu_ms": median(got["whole"])},
-                 note=f"mean of a cycle of {every} sweeps: {every - 1} of the {ends:,} ends "
-                      f"({median(got['light']):.1f} ms each), 1 of all {links:,} links with the loopbacks "
-                      f"({median(got['whole']):.1f} ms); the baselines read all {links:,} links every time")
+                 detail={"ends": ends, "links": links, "namespaces": len(names), "cycle": CYCLE,
+                         "wall_ms_median": median(wall)},
+                 note=f"the {ends:,} ends (the host's links dumped, get requests in each container; its "
+                      f"loopback has no row and is not read); the baselines read all {links:,} links every "
+                      "time")
     floor_fig = Figure("sweep_floor", "  same sweep ÷ syscall floor (the same requests, nothing decoded; "
                        "cycles in turns)", ratio, "×", FLOOR_RATIO, f"≤ {FLOOR_RATIO:g}×",
                        samples=[c / f for c, f in zip(cpu, floor) if f > 0],
@@ -202,13 +192,12 @@ def figure(info: LabInfo, repeat: int, baseline_repeat: int, log: Callable[[str]
 
 
 def floor_cycle(nss: list[Namespace]) -> Callable[[], float]:
-    """One cycle of the same requests with nothing decoded, warmed up; each call: its CPU ms per sweep.
+    """CYCLE sweeps of the same requests with nothing decoded, warmed up; each call: its CPU ms per sweep.
 
-    Every 5th sweep a stats dump to every namespace, read until each
-    NLMSG_DONE (the last 20 bytes of a dump); the others the host's dump
-    and each container's get requests for its ends, one reply read per
-    end.  What the kernel and the system calls cost on their own, whoever
-    asks; the mean per sweep of the cycle.
+    The host's stats dump, read until its NLMSG_DONE (the last 20 bytes
+    of a dump), and each container's get requests for its ends, one
+    reply read per end.  What the kernel and the system calls cost on
+    their own, whoever asks; the mean per sweep of the cycle.
     """
     dump = rtnl.dump_stats_request(0x7FFFFFFF)
     gets = [(ns.sock.sock, get_requests(0x7FFFFFFF, e), len(e))
@@ -222,12 +211,6 @@ def floor_cycle(nss: list[Namespace]) -> Callable[[], float]:
             if n < 20 or (buf[n - 16] | buf[n - 15] << 8) in (rtnl.NLMSG_DONE, rtnl.NLMSG_ERROR):
                 break
 
-    def whole() -> None:
-        for ns in nss:
-            ns.sock.sock.send(dump)
-        for ns in nss:
-            read_dump(ns.sock.sock)
-
     def light() -> None:
         host.send(dump)
         for sock, req, _k in gets:
@@ -237,11 +220,9 @@ def floor_cycle(nss: list[Namespace]) -> Callable[[], float]:
             for _ in range(k):
                 sock.recv_into(buf)
 
-    every = Watcher.FULL_EVERY
     for _ in range(3):
-        whole()
         light()
-    return lambda: sum(measure(whole if i == 0 else light)[0].cpu_ms for i in range(every)) / every
+    return lambda: sum(measure(light)[0].cpu_ms for _ in range(CYCLE)) / CYCLE
 
 
 def scaling(labs: list[LabInfo], repeat: int, log: Callable[[str], None]) -> Figure:

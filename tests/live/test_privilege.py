@@ -149,6 +149,7 @@ PROBE = textwrap.dedent('''
     import json, sys, threading, time
     from vnet_tui.core.server import Server
     from vnet_tui.live.watcher import Watcher
+    from vnet_tui.net.rtnl.stats import counter_values
 
     w = Watcher(Server(), interval=0.2)
     lock = threading.Lock()
@@ -160,7 +161,7 @@ PROBE = textwrap.dedent('''
                               [i.peer.kind, i.peer.owner, i.peer.netns, i.peer.ifname] for i in t.host.interfaces},
             containers=[c.name for c in t.containers])
     def sample(s):
-        out("sample", counters=[list(k) + list(v[:4]) for k, v in s.counters.items()])
+        out("sample", counters=[list(k) + list(counter_values(v)[:4]) for k, v in s.counters.items()])
     th = threading.Thread(target=w.run, args=(topo, sample, lambda why: out("error", why=why)))
     th.start()
     sys.stdin.readline()  # the test says when to stop

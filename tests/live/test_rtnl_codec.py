@@ -21,6 +21,7 @@ from vnet_tui.net.namespace import Namespace
 from vnet_tui.net.netns import entered, open_netns
 from vnet_tui.net.rtnl import linkchange
 from vnet_tui.net.rtnl.batch import RequestFailed
+from vnet_tui.net.rtnl.stats import counter_values
 from vnet_tui.net.session import EVENT_GROUPS, NetnsSocket, drain_events
 from vnet_tui.net.sweep import sweep
 
@@ -213,11 +214,13 @@ def test_dumps_decode_as_pyroute2_decodes_them(small_server):
             # the sweep's one-unpack reading, a dump and get requests, says the same
             ns = Namespace(name)
             try:
-                ours, theirs = _stable(lambda: {i: v for (_inode, i), v in sweep([ns]).items()},
+                ours, theirs = _stable(lambda: {i: counter_values(v)
+                                                for (_inode, i), v in sweep([ns]).items()},
                                        lambda: _their_stats(ipr))
                 assert ours == theirs
                 ends = [i for i in theirs if i != 1]
-                ours, theirs = _stable(lambda: {i: v for (_inode, i), v in sweep([ns], {ns.inode: ends}).items()},
+                ours, theirs = _stable(lambda: {i: counter_values(v)
+                                                for (_inode, i), v in sweep([ns], {ns.inode: ends}).items()},
                                        lambda: _their_stats(ipr))
                 assert ours == {i: v for i, v in theirs.items() if i in ends}
             finally:

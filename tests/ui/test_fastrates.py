@@ -2,11 +2,16 @@
 
 import random
 
+import pytest
+
 from vnet_tui.core.rates import HISTORY, RateTracker
 from vnet_tui.live.fastrates import FastRateTracker
+from vnet_tui.net.rtnl.stats import packed
 
 
-def test_same_rates_changes_and_histories_as_the_core_tracker():
+@pytest.mark.parametrize("as_swept", [False, True], ids=["numbers", "the-kernels-bytes"])
+def test_same_rates_changes_and_histories_as_the_core_tracker(as_swept):
+    """The sweep hands over the kernel's bytes (``Counts``); numbers give the same rates."""
     rnd = random.Random(7)
     slow, fast, many = RateTracker(), FastRateTracker(), FastRateTracker()
     counters = {k: [0] * 8 for k in range(20)}
@@ -25,7 +30,7 @@ def test_same_rates_changes_and_histories_as_the_core_tracker():
             elif r < 0.55:
                 counters[k] = c[:4] + [x + 1 for x in c[4:]]  # only errors/drops move: the rate is zero
             values = tuple(counters[k])
-            sweep[k] = values
+            sweep[k] = packed(values) if as_swept else values
             rate = slow.update(k, values, now)
             assert rate == fast.update(k, values, now)
             if rate is not None:

@@ -13,7 +13,7 @@ import pytest
 
 from vnet_tui.net import rtnl
 from vnet_tui.net.rtnl.message import NLMSGHDR
-from vnet_tui.net.rtnl.stats import FILTER_LINK_64, REPLY
+from vnet_tui.net.rtnl.stats import FILTER_LINK_64, REPLY, packed
 from vnet_tui.net.session import DumpInterrupted
 from vnet_tui.net.sweep import SweepPlan, _collect, _run_of_replies
 
@@ -21,13 +21,14 @@ SEQ, PID, INODE = 0x80000007, 4242, 99
 MULTI = rtnl.NLM_F_MULTI
 
 
-def counters(ifindex: int) -> tuple[int, ...]:
-    return tuple(ifindex * 1000 + i for i in range(8))
+def counters(ifindex: int) -> bytes:
+    """The counters a reply of ``ifindex`` carries, as the sweep gives them (the kernel's bytes)."""
+    return packed([ifindex * 1000 + i for i in range(8)])
 
 
 def reply(ifindex: int, seq: int = SEQ, flags: int = MULTI, length: int = 232) -> bytes:
     head = REPLY.pack(length, rtnl.RTM_NEWSTATS, flags, seq, PID, 0, ifindex, FILTER_LINK_64, length - 28,
-                      rtnl.IFLA_STATS_LINK_64, *counters(ifindex))
+                      rtnl.IFLA_STATS_LINK_64, counters(ifindex))
     return head + bytes(length - len(head))
 
 

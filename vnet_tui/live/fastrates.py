@@ -1,9 +1,11 @@
 """The watcher's rate tracker: RateTracker's rates, cheap for a whole sweep.
 
-A sweep hands over every end at once (``update_many``).  Most of a big
-server's ends are idle between two sweeps: their counters did not move,
-so their rate is the shared zero; the moving ones get RateTracker's rule
-(measured time, a new baseline on a reset, never a negative rate).
+A sweep hands over every end at once (``update_many``), each end's
+counters as the kernel wrote them (``Counts``' bytes).  Most of a big
+server's ends are idle between two sweeps: their bytes did not change,
+so their rate is the shared zero and no number is made; the moving ones
+get RateTracker's rule (measured time, a new baseline on a reset, never
+a negative rate).
 
 Histories (the sparklines of the selected end) are not kept per end:
 each sweep's rates are one snapshot in a ring of the last HISTORY, and
@@ -20,6 +22,7 @@ from collections import deque
 from typing import Hashable
 
 from vnet_tui.core.rates import HISTORY, Rate, RateTracker
+from vnet_tui.net.rtnl.stats import Counts, counter_values
 
 ZERO = Rate(0.0, 0.0, 0.0, 0.0)
 
@@ -31,12 +34,13 @@ class FastRateTracker(RateTracker):
         super().__init__(history)
         self._ring: deque[dict[Hashable, Rate]] = deque(maxlen=history)
 
-    def update_many(self, values: dict[Hashable, tuple[int, ...]], now: float) -> set[Hashable]:
-        """Record one sweep (kernel-order tuples at monotonic time ``now``); the keys whose rate changed."""
+    def update_many(self, swept: dict[Hashable, Counts], now: float) -> set[Hashable]:
+        """Record one sweep (each key's ``Counts`` at monotonic time ``now``); the keys whose rate changed."""
         last, rates = self._last, self.rates
+        values = counter_values
         got: dict[Hashable, Rate] = {}  # the rates this sweep computed: this sweep's history
         changed: set[Hashable] = set()
-        for key, v in values.items():
+        for key, v in swept.items():
             prev = last.get(key)
             last[key] = (now, v)
             if prev is None:
@@ -49,6 +53,7 @@ class FastRateTracker(RateTracker):
                 got[key] = ZERO
                 continue
             dt = now - t0
+            p, v = values(p), values(v)  # numbers only for an end that moved
             if dt <= 0 or v[0] < p[0] or v[1] < p[1] or v[2] < p[2] or v[3] < p[3]:
                 if rates.pop(key, None) is not None:  # a new baseline
                     changed.add(key)

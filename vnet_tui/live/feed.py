@@ -7,6 +7,7 @@ from typing import Callable, Optional, Protocol
 
 from vnet_tui.core.model import Counters, Topology
 from vnet_tui.core.rates import Rate
+from vnet_tui.net.rtnl.stats import Counts, counter_values
 
 EndKey = tuple[int, int]
 """One end of an adapter: (namespace inode, ifindex)."""
@@ -19,16 +20,17 @@ INTERVALS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
 class Sample:
     """Counters and rates of every watched interface at one sweep.
 
-    ``counters`` holds the kernel-order tuples (``rtnl.STATS_ORDER``) of
-    the sweep; ``rates`` only the ends that have a baseline (a new
-    interface or a reset counter gets its first rate one sweep later).
+    ``counters`` holds each end's counters of the sweep (``Counts``: the
+    kernel's 64 bytes, or numbers; ``counters_of`` reads either);
+    ``rates`` only the ends that have a baseline (a new interface or a
+    reset counter gets its first rate one sweep later).
     ``at`` is the monotonic time of the sweep.  ``changed`` names the ends
     whose rate differs from the sample before (None: treat all as changed),
     so a consumer of 1,000 idle containers touches only what moved.
     """
 
     at: float
-    counters: dict[EndKey, tuple[int, ...]] = field(default_factory=dict)
+    counters: dict[EndKey, Counts] = field(default_factory=dict)
     rates: dict[EndKey, Rate] = field(default_factory=dict)
     changed: Optional[frozenset[EndKey]] = None
 
@@ -43,7 +45,7 @@ class Sample:
         v = self.counters.get(key) if key is not None else None
         if not v:
             return None
-        rxp, txp, rxb, txb, rxe, txe, rxd, txd = v[:8]
+        rxp, txp, rxb, txb, rxe, txe, rxd, txd = counter_values(v)[:8]
         return Counters(rxb, txb, rxp, txp, rxe, txe, rxd, txd)
 
 

@@ -25,6 +25,7 @@ from vnet_tui.net import rtnl
 from vnet_tui.net.allns import listen_all
 from vnet_tui.net.namespace import Namespace, NsState, hidden_peer, named_nsids
 from vnet_tui.net.netns import netlink_socket
+from vnet_tui.net.rtnl.stats import Counts, packed
 from vnet_tui.net.session import EVENT_GROUPS, DumpInterrupted
 from vnet_tui.net.sweep import ends_of
 
@@ -37,13 +38,14 @@ from .privilege import CAP_SYS_ADMIN, effective_caps
 WATCHED_DIRS = ("/run/netns", "/run/docker/netns")
 
 
-def dump(ns: Namespace, counters: Optional[dict[EndKey, tuple[int, ...]]] = None) -> Optional[NsState]:
+def dump(ns: Namespace, counters: Optional[dict[EndKey, Counts]] = None) -> Optional[NsState]:
     """Links and addresses of one namespace (None if it cannot be read now: try again later).
 
-    ``counters``: the links are dumped with their counters, put there (the
-    NsState keeps none).  DumpInterrupted (links kept changing through
-    every retry, as in a storm) is "not now", like an OSError: never an
-    exception that would stop the watcher.
+    ``counters``: the links are dumped with their counters, put there as
+    the sweep gives them (``Counts``' bytes; the NsState keeps none).
+    DumpInterrupted (links kept changing through every retry, as in a
+    storm) is "not now", like an OSError: never an exception that would
+    stop the watcher.
     """
     try:
         if counters is None:
@@ -52,7 +54,7 @@ def dump(ns: Namespace, counters: Optional[dict[EndKey, tuple[int, ...]]] = None
         inode = ns.inode
         for l in links:
             if l.stats64:
-                counters[(inode, l.ifindex)] = l.stats64
+                counters[(inode, l.ifindex)] = packed(l.stats64)
                 l.stats64 = ()
         return NsState(links=links, addrs=ns.sock.addrs())
     except (OSError, DumpInterrupted):
@@ -123,7 +125,7 @@ class Structure:
         # the topologies and the sweeps until their first dump
         self.pending: set[int] = set()
         # not None: the dumps count too, into this (the watcher's first picture gives its first sample)
-        self.counting: Optional[dict[EndKey, tuple[int, ...]]] = None
+        self.counting: Optional[dict[EndKey, Counts]] = None
         self.watch(self.d.host)
 
     @property

@@ -21,9 +21,10 @@ sweeps share that thread's state; what stands alone lives beside it
   that died quietly and VMs paused or resumed.
 - Counters: one stats-only sweep per interval on the Discoverer's
   long-lived sockets; rates from measured monotonic time.  A sweep reads
-  every end (in a container, get requests for its non-loopback links);
-  every FULL_EVERY-th dumps every namespace whole, so loopbacks (and any
-  link the cached dumps missed) move too, at that slower cadence.
+  what has a row: the host's links (one dump) and every container's ends
+  (get requests for its non-loopback links).  A container's loopback has
+  no row, so it is not read; a link the cached dumps missed has no row
+  either, until the events or the periodic re-dump bring it.
   Beyond SWEEP_BUDGET container namespaces, a sweep reads the host, the
   *hot* namespaces (``set_hot``: those whose ends are on screen) and one
   turn of ~TURN others: each is read every ``turns`` sweeps (5,000
@@ -53,6 +54,7 @@ from typing import Any, Callable, Optional
 
 from vnet_tui.core.errors import VnetError
 from vnet_tui.core.server import Server
+from vnet_tui.net.rtnl.stats import Counts
 from vnet_tui.net.sweep import SweepPlan
 
 from .events import deliver
@@ -94,7 +96,6 @@ class Watcher:
     REDUMP_EVERY = 300.0
     RESCAN_VMS_EVERY = 30.0  # s: periodic rescan of VMs (paused/running, guest MACs); taps come and go by events
     POLL_DIRS_EVERY = 0.5  # s: stat /run/netns for added/removed namespaces
-    FULL_EVERY = 5  # sweeps: every 5th dumps every namespace whole (the others read the ends)
     SWEEP_BUDGET = 1000  # container namespaces a sweep reads besides the hot ones; more are read in turns
     # container namespaces a turn reads past SWEEP_BUDGET (besides the hot ones): at 5,000, ten turns, so an
     # end off screen is read every 10 s; a turn of 1,000 cost 33-44 ms of CPU there (the kernel's
@@ -120,7 +121,7 @@ class Watcher:
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._lock = threading.Lock()
         self._tracker = FastRateTracker()
-        self._swept = 0  # links in the last full sweep
+        self._swept = 0  # ends the last sweep of every namespace read (turns == 1)
         self._sweeps = 0
         self._plans: list[SweepPlan] = []  # one per turn (one alone up to SWEEP_BUDGET namespaces)
         self._plan_version = -1  # Structure.version the plans were made for
@@ -128,7 +129,7 @@ class Watcher:
         self._plans_hot: Optional[frozenset[EndKey]] = None  # the hot set the plans were made for
         self._plan_basis: Optional[tuple] = None  # (namespaces, ends, host ifindexes, hot) the plans were made for
         self._inodes: frozenset[int] = frozenset()  # the namespaces the plans cover
-        self._counters: dict[EndKey, tuple[int, ...]] = {}  # the latest values of every link swept
+        self._counters: dict[EndKey, Counts] = {}  # the latest counters of every end swept
         self.overruns = 0  # event sockets that overflowed (ENOBUFS): each meant a re-dump
         self._rates: dict[EndKey, Any] = {}  # the rates of the last sample
         self._last_apply = float("-inf")  # monotonic time of the last re-pairing after events
@@ -446,14 +447,13 @@ class Watcher:
                 self._drop_gone(self._inodes)
         turns = len(self._plans)
         plan = self._plans[self._sweeps % turns]
-        full = (self._sweeps // turns) % self.FULL_EVERY == 0
         self._sweeps += 1
-        values = plan.run(whole=full)
+        values = plan.run()
         now = time.monotonic()
         gone = self._s.gone
-        if full and turns == 1:
+        if turns == 1:  # every end was read: what the sweep read is all there is
             counters = values
-        else:  # the loopbacks (and the other turns' namespaces) keep the values last read
+        else:  # the other turns' namespaces keep the values last read
             counters = dict(self._counters)
             counters.update(values)
             for key in gone:
@@ -466,7 +466,7 @@ class Watcher:
                 t.forget(key)
             gone.clear()
             changed = t.update_many(values, now)
-            if full and turns == 1 and len(values) != self._swept:  # namespaces came or went
+            if turns == 1 and len(values) != self._swept:  # namespaces or ends came or went
                 t.keep_only(set(values))
                 self._swept = len(values)
             rates = dict(t.rates)

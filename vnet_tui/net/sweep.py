@@ -2,7 +2,10 @@
 
 Requests go out to every namespace's socket first, then the replies are
 collected, so the kernel work overlaps the Python parsing.  Results are
-raw tuples in kernel order (rtnl.STATS_ORDER) keyed by (inode, ifindex).
+each link's eight counters as the kernel wrote them (64 bytes in
+rtnl.STATS_ORDER: ``rtnl.stats.Counts``; ``counter_values`` makes the
+numbers) keyed by (inode, ifindex): one object per link, and an idle
+link's are equal bytes.
 
 This is the hot path of a server with a thousand containers (bench/:
 ~2,000 ends in 1,001 namespaces every second), so replies are read with
@@ -17,9 +20,8 @@ or two ends) costs the kernel less as *get* requests for the ends it
 names than as a dump: no dump state, no 32 KiB reply buffer, one small
 reply each (bench/: ~4.6 against ~7.9 ms of system time for 1,000
 containers).  ``sweep(…, ends=…)`` sends all of a namespace's get
-requests in one ``send``; the watcher reads the ends that way and dumps
-every namespace whole every few sweeps (loopbacks, links it has not
-seen yet).
+requests in one ``send``; the watcher reads every container's ends that
+way (not its loopback, which has no row) and dumps the host's links.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from typing import Any, Iterable, Mapping, Optional, Sequence
 from . import rtnl
 from .namespace import Namespace
 from .rtnl.message import NLMSGHDR
-from .rtnl.stats import FILTER_LINK_64, GET, REPLY, STATS_RTA_LEN, STATSMSG, get_requests
+from .rtnl.stats import FILTER_LINK_64, GET, REPLY, STATS_RTA_LEN, STATSMSG, Counts, get_requests, packed
 from .session import DumpInterrupted, NetnsSocket, recv_buffer
 
 Key = tuple[int, int]
@@ -68,7 +70,7 @@ def ends_of(links: Iterable[rtnl.LinkMsg]) -> list[int]:
     return [l.ifindex for l in links if not l.flags & rtnl.IFF_LOOPBACK]
 
 
-def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key, tuple[int, ...]],
+def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key, Counts],
              replies: int = 0, n: int = -1) -> None:
     """Read the replies to request ``seq`` on ``s`` into ``out`` (``buf``: this thread's buffer).
 
@@ -105,11 +107,11 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
                 if mtype == _NEWSTATS:
                     if (m is not None and length >= _REPLY_SIZE and m[9] & 0x3FFF == _LINK64
                             and m[8] >= STATS_RTA_LEN):
-                        out[(inode, m[6])] = m[10:18]
+                        out[(inode, m[6])] = m[10]
                     else:
                         p = rtnl.parse_stats(buf, off + 16, off + length)
                         if p is not None:
-                            out[(inode, p.ifindex)] = p.values
+                            out[(inode, p.ifindex)] = packed(p.values)
                     if replies:
                         replies -= 1
                         if not replies:
@@ -132,7 +134,7 @@ def _collect(s: NetnsSocket, buf: bytearray, seq: int, inode: int, out: dict[Key
         n = -1
 
 
-def _run_of_replies(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key, tuple[int, ...]]) -> int:
+def _run_of_replies(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key, Counts]) -> int:
     """Read the leading run of plain replies in ``buf[:n]`` with one ``iter_unpack``; the offset after it.
 
     A dump's messages are all the same length (one kernel's struct
@@ -152,7 +154,7 @@ def _run_of_replies(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key,
             if (m[0] != length or m[1] != _NEWSTATS or m[2] != _MULTI or m[3] != seq or m[9] != _LINK64
                     or m[8] < STATS_RTA_LEN):
                 break
-            out[(inode, m[6])] = m[10:18]
+            out[(inode, m[6])] = m[10]
             count += 1
     return count * length
 
@@ -184,7 +186,7 @@ class SweepPlan:
             else:
                 self.multi.append((ns, list(wanted)))
 
-    def run(self, whole: bool = False) -> dict[Key, tuple[int, ...]]:
+    def run(self, whole: bool = False) -> dict[Key, Counts]:
         """Counters of the planned links (``whole``: of every link of every namespace).
 
         A namespace that fails is left out.
@@ -217,7 +219,7 @@ class SweepPlan:
             except OSError:
                 continue
             sent_multi.append((ns, len(wanted)))
-        out: dict[Key, tuple[int, ...]] = {}
+        out: dict[Key, Counts] = {}
         buf = recv_buffer()
         unpack = REPLY.unpack_from
         for ns in sent_dumps:
@@ -236,7 +238,7 @@ class SweepPlan:
                 m = unpack(buf, 0)
                 if (m[0] == n and m[3] == seq and m[1] == _NEWSTATS and m[6] == ifindex
                         and m[9] & 0x3FFF == _LINK64 and m[8] >= STATS_RTA_LEN):
-                    out[key] = m[10:18]
+                    out[key] = m[10]
                     continue
             self._read(ns, buf, seq, out, 1, n)
         for ns, replies in sent_multi:
@@ -244,7 +246,7 @@ class SweepPlan:
         return out
 
     @staticmethod
-    def _small_dump(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key, tuple[int, ...]]) -> bool:
+    def _small_dump(buf: bytearray, n: int, seq: int, inode: int, out: dict[Key, Counts]) -> bool:
         """A container's whole dump, read at once: its replies and this sweep's NLMSG_DONE in ``buf[:n]``
         (a namespace of a few links: one read).  False if it is anything else (more to read, another
         request's message, a dump flagged interrupted): the general reader then reads ``buf[:n]`` again."""
@@ -262,12 +264,12 @@ class SweepPlan:
             if (m[0] < _REPLY_SIZE or m[1] != _NEWSTATS or m[2] != _MULTI or m[3] != seq or m[9] != _LINK64
                     or m[8] < STATS_RTA_LEN):
                 return False
-            out[(inode, m[6])] = m[10:18]
+            out[(inode, m[6])] = m[10]
             off += (m[0] + 3) & ~3
         return off == end
 
     @staticmethod
-    def _read(ns: Namespace, buf: bytearray, seq: int, out: dict[Key, tuple[int, ...]], replies: int,
+    def _read(ns: Namespace, buf: bytearray, seq: int, out: dict[Key, Counts], replies: int,
               n: int = -1) -> None:
         try:
             _collect(ns.sock, buf, seq, ns.inode, out, replies, n)
@@ -275,7 +277,7 @@ class SweepPlan:
             try:
                 inode = ns.inode
                 for m in ns.sock.stats():
-                    out[(inode, m.ifindex)] = m.values
+                    out[(inode, m.ifindex)] = packed(m.values)
             except (OSError, DumpInterrupted):
                 pass
         except OSError:
@@ -283,6 +285,6 @@ class SweepPlan:
 
 
 def sweep(namespaces: Iterable[Namespace],
-          ends: Optional[Mapping[int, Sequence[int]]] = None) -> dict[Key, tuple[int, ...]]:
+          ends: Optional[Mapping[int, Sequence[int]]] = None) -> dict[Key, Counts]:
     """Counters of the links of every namespace (only the ``ends`` where given): ``SweepPlan(…).run()``."""
     return SweepPlan(namespaces, ends).run()

@@ -4,7 +4,9 @@ The reply to such a request is, in this order, the nlmsghdr, the
 if_stats_msg, one rtattr and struct rtnl_link_stats64; ``REPLY`` reads
 all of it (up to the eighth counter) with one unpack: the sweep
 (``net/sweep.py``) reads ~2,000 links a second that way, and a message
-of another shape goes through ``parse_stats``.
+of another shape goes through ``parse_stats``.  The sweep keeps the
+counters as the kernel wrote them (``Counts``): numbers are made only
+for an end whose counters moved (``counter_values``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass, field
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Union
 
 from .attr import attrs
 from .message import message
@@ -26,8 +28,8 @@ FILTER_LINK_64 = 1 << (IFLA_STATS_LINK_64 - 1)  # the filter_mask asking for IFL
 GET = struct.Struct("=IHHIIBxxxII")
 # a reply: nlmsghdr + if_stats_msg + rtattr (len, type) + the first eight u64 of rtnl_link_stats64;
 # fields 0–3 the header's length, type, flags, seq; 6 the ifindex; 8, 9 the rtattr's length and
-# type; 10–17 the counters in STATS_ORDER
-REPLY = struct.Struct("=IHHIIBxxxIIHH8Q")
+# type; 10 the eight counters as the kernel wrote them (64 bytes: ``counter_values`` reads them)
+REPLY = struct.Struct("=IHHIIBxxxIIHH64s")
 REPLY_SIZE = REPLY.size  # 96
 STATS_RTA_LEN = 4 + 8 * 8  # an IFLA_STATS_LINK_64 at least this long holds the eight counters
 
@@ -42,6 +44,21 @@ STATS_ORDER = (
     "rx_dropped",
     "tx_dropped",
 )
+
+
+Counts = Union[bytes, tuple[int, ...]]
+"""A link's counters in STATS_ORDER: the sweep's 64 bytes (the eight u64 as the kernel wrote them: one
+object that the cyclic GC does not track, and an idle end's are equal bytes), or numbers already."""
+
+
+def counter_values(v: Counts) -> tuple[int, ...]:
+    """The numbers of ``Counts`` (STATS_ORDER)."""
+    return STATS64_8.unpack(v) if isinstance(v, bytes) else v
+
+
+def packed(values: Sequence[int]) -> bytes:
+    """Counters as the sweep gives them (``Counts``' bytes): the first eight, packed."""
+    return STATS64_8.pack(*values[:8])
 
 
 @dataclass
