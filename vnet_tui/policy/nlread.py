@@ -25,6 +25,7 @@ from typing import Any, Optional
 
 from vnet_tui.net.netns import netlink_socket, run_in
 from vnet_tui.net.rtnl.attr import u32_attr
+from vnet_tui.net.rtnl.layout import wanted
 from vnet_tui.net.rtnl.exchange import replies
 from vnet_tui.net.rtnl.links import LinkMsg, ifinfo, parse_link
 from vnet_tui.net.rtnl.message import HEADER_SIZE, error_code, message, seq_of
@@ -260,6 +261,8 @@ def attrs(data: bytes, offset: int, only: Optional[frozenset[int]] = None) -> di
     ``only``: just these types are copied out (a link message carries ~50
     attributes; ``show`` at 5,000 ports read each of them twice).
     """
+    if only is not None:  # where a message of this layout has them (net/rtnl/layout.py), else by a walk
+        return {t: data[a:b] for t, a, b in wanted(data, offset, len(data), only)}
     out: dict[int, bytes] = {}
     size = len(data)
     unpack = _RTA.unpack_from

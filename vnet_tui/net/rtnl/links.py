@@ -2,9 +2,10 @@
 
 ``parse_link`` decodes only what the model needs: name, kind, MAC, MTU,
 flags, operstate, master, peer link + its netnsid, alias.  It runs for
-every link of every dumped namespace and every link event, so its
-attribute walk is written out inline (a link message carries ~50
-attributes).  tests/live/test_rtnl_codec.py checks it against pyroute2.
+every link of every dumped namespace and every link event, so it finds
+the few attributes it reads by the message's layout (``layout.wanted``: a
+link message carries ~50 attributes, laid out alike in links of one
+kind).  tests/live/test_rtnl_codec.py checks it against pyroute2.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .attr import I32, RTA, U32, attrs, cstr, mac_text, str_attr, u32_attr
+from .attr import I32, U32, attrs, cstr, mac_text, str_attr, u32_attr
+from .layout import wanted
 from .message import message
 from .stats import STATS64_8
 from .numbers import (ARPHRD_LOOPBACK, IFF_UP, IFLA_ADDRESS, IFLA_EXT_MASK, IFLA_IFALIAS, IFLA_IFNAME,
@@ -72,47 +74,37 @@ def parse_link(buf: bytes, off: int, end: int) -> LinkMsg:
     """The link in the RTM_NEWLINK/RTM_DELLINK body ``buf[off:end]``."""
     _fam, arptype, index, flags, _chg = IFINFOMSG.unpack_from(buf, off)
     m = LinkMsg(ifindex=index, flags=flags, arptype=arptype)
-    # the attribute walk of ``attrs`` inlined (see the module's docstring)
-    rta = RTA.unpack_from
-    wanted = _WANTED_LINK_ATTRS
-    a = off + IFINFOMSG.size
-    while a + 4 <= end:
-        length, t = rta(buf, a)
-        if length < 4:
-            break
-        t &= 0x3FFF
-        if t in wanted:
-            v, b = a + 4, a + length
-            if t == IFLA_IFNAME:
-                m.ifname = cstr(buf, v, b)
-            elif t == IFLA_ADDRESS:
-                if b > v:
-                    m.hwaddr = text = mac_text(buf, v, b)
-                    if b - v == 6:
-                        m.mac = text
-            elif t == IFLA_MTU:
-                m.mtu = U32.unpack_from(buf, v)[0]
-            elif t == IFLA_OPERSTATE:
-                st = buf[v]
-                m.operstate = OPERSTATES[st] if st < len(OPERSTATES) else "unknown"
-            elif t == IFLA_MASTER:
-                m.master = U32.unpack_from(buf, v)[0]
-            elif t == IFLA_LINK:
-                m.link = U32.unpack_from(buf, v)[0]
-            elif t == IFLA_LINK_NETNSID:
-                m.link_netnsid = I32.unpack_from(buf, v)[0]
-            elif t == IFLA_IFALIAS:
-                m.alias = cstr(buf, v, b) or None
-            elif t == IFLA_STATS64:
-                if b - v >= STATS64_8.size:
-                    m.stats64 = STATS64_8.unpack_from(buf, v)
-            else:  # IFLA_LINKINFO
-                for t2, a2, b2 in attrs(buf, v, b):
-                    if t2 == IFLA_INFO_KIND:
-                        m.kind = cstr(buf, a2, b2)
-                    elif t2 == IFLA_INFO_SLAVE_KIND:
-                        m.slave_kind = cstr(buf, a2, b2)
-        a += (length + 3) & ~3
+    # the wanted attributes where a message of this layout has them (layout.py), else by a walk
+    for t, v, b in wanted(buf, off + IFINFOMSG.size, end, _WANTED_LINK_ATTRS):
+        if t == IFLA_IFNAME:
+            m.ifname = cstr(buf, v, b)
+        elif t == IFLA_ADDRESS:
+            if b > v:
+                m.hwaddr = text = mac_text(buf, v, b)
+                if b - v == 6:
+                    m.mac = text
+        elif t == IFLA_MTU:
+            m.mtu = U32.unpack_from(buf, v)[0]
+        elif t == IFLA_OPERSTATE:
+            st = buf[v]
+            m.operstate = OPERSTATES[st] if st < len(OPERSTATES) else "unknown"
+        elif t == IFLA_MASTER:
+            m.master = U32.unpack_from(buf, v)[0]
+        elif t == IFLA_LINK:
+            m.link = U32.unpack_from(buf, v)[0]
+        elif t == IFLA_LINK_NETNSID:
+            m.link_netnsid = I32.unpack_from(buf, v)[0]
+        elif t == IFLA_IFALIAS:
+            m.alias = cstr(buf, v, b) or None
+        elif t == IFLA_STATS64:
+            if b - v >= STATS64_8.size:
+                m.stats64 = STATS64_8.unpack_from(buf, v)
+        else:  # IFLA_LINKINFO
+            for t2, a2, b2 in attrs(buf, v, b):
+                if t2 == IFLA_INFO_KIND:
+                    m.kind = cstr(buf, a2, b2)
+                elif t2 == IFLA_INFO_SLAVE_KIND:
+                    m.slave_kind = cstr(buf, a2, b2)
     if m.kind == "device" and m.arptype == ARPHRD_LOOPBACK:
         m.kind = "loopback"
     return m
