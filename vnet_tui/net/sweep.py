@@ -170,12 +170,11 @@ class SweepPlan:
     """
 
     def __init__(self, namespaces: Iterable[Namespace], ends: Optional[Mapping[int, Sequence[int]]] = None) -> None:
-        self.namespaces = list(namespaces)
         self.dumped: list[Namespace] = []
         # (ns, send, recv_into, ifindex, key, the request's if_stats_msg)
         self.single: list[tuple[Namespace, Any, Any, int, Key, bytes]] = []
         self.multi: list[tuple[Namespace, list[int]]] = []
-        for ns in self.namespaces:
+        for ns in namespaces:
             wanted = ends.get(ns.inode) if ends is not None else None
             if not wanted:
                 self.dumped.append(ns)
@@ -186,18 +185,12 @@ class SweepPlan:
             else:
                 self.multi.append((ns, list(wanted)))
 
-    def run(self, whole: bool = False) -> dict[Key, Counts]:
-        """Counters of the planned links (``whole``: of every link of every namespace).
-
-        A namespace that fails is left out.
-        """
+    def run(self) -> dict[Key, Counts]:
+        """Counters of the planned links.  A namespace that fails is left out."""
         seq = _next_seq()
         dump_req = rtnl.dump_stats_request(seq)
-        dumped = self.namespaces if whole else self.dumped
-        single = () if whole else self.single
-        multi = () if whole else self.multi
         sent_dumps: list[Namespace] = []
-        for ns in dumped:
+        for ns in self.dumped:
             try:
                 ns.sock.sock.send(dump_req)
             except OSError:
@@ -206,14 +199,14 @@ class SweepPlan:
         head = _HEAD.pack(GET.size, rtnl.RTM_GETSTATS, rtnl.NLM_F_REQUEST, seq, 0)
         sent_single: list[tuple[Namespace, Any, Any, int, Key, bytes]] = []
         sent = sent_single.append
-        for entry in single:
+        for entry in self.single:
             try:
                 entry[1](head + entry[5])
                 sent(entry)
             except OSError:
                 pass
         sent_multi: list[tuple[Namespace, int]] = []
-        for ns, wanted in multi:
+        for ns, wanted in self.multi:
             try:
                 ns.sock.sock.send(get_requests(seq, wanted))
             except OSError:
