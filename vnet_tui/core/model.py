@@ -226,6 +226,9 @@ class VM:
     qga: Optional[str] = None  # the guest agent's unix socket (virtserialport org.qemu.guest_agent.0)
     owner: Optional[Owner] = None
     runtime: str = "qemu"  # libvirt, lab (vnet-tui's own), qemu (a QEMU nobody we know runs)
+    # how many files the process had open when its taps were read (None: unknown); a cheap sign
+    # that it has opened or closed one since (ops/planner.py: vm_nic_macs); not part of its JSON
+    open_files: Optional[int] = field(default=None, compare=False, repr=False)
 
     @property
     def owner_name(self) -> str:

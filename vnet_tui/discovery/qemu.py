@@ -88,6 +88,26 @@ def _open_pid(pid: int) -> Optional[int]:
         return None
 
 
+def _open_files_at(dirfd: int) -> Optional[int]:
+    try:
+        n = os.stat("fd", dir_fd=dirfd).st_size
+    except _GONE:
+        return None
+    return n or None  # before Linux 6.2 the size of /proc/PID/fd is 0: not a count
+
+
+def open_files(pid: int) -> Optional[int]:
+    """How many files the process has open now: one ``stat`` of ``/proc/PID/fd``, whose size Linux
+    6.2+ reports as that count; None before 6.2 or if the process is gone."""
+    dirfd = _open_pid(pid)
+    if dirfd is None:
+        return None
+    try:
+        return _open_files_at(dirfd)
+    finally:
+        os.close(dirfd)
+
+
 def tap_ifnames(pid: int) -> dict[int, str]:
     """fd -> tap name for each ``/dev/net/tun`` fd of the process ({} if gone/hidden)."""
     dirfd = _open_pid(pid)
@@ -130,6 +150,7 @@ class QemuProcess:
     netns_inode: Optional[int]
     cmdline: QemuCmdline
     taps: dict[int, str]  # fd -> tap name, from fdinfo
+    open_files: Optional[int] = None  # counted just before the taps were read (``open_files``)
 
 
 def _unix_socket_path(dirfd: int, fd: int) -> Optional[str]:
@@ -175,7 +196,8 @@ def _qemu_at(pid: int, dirfd: int) -> Optional[QemuProcess]:
         cmd.qmp = _unix_socket_path(dirfd, cmd.qmp_fd)
     if cmd.qga is None and cmd.qga_fd is not None:
         cmd.qga = _unix_socket_path(dirfd, cmd.qga_fd)
-    return QemuProcess(pid, inode, cmd, _taps_at(dirfd))
+    count = _open_files_at(dirfd)  # before the taps: a file opened in between makes the count differ
+    return QemuProcess(pid, inode, cmd, _taps_at(dirfd), count)
 
 
 def find_qemu_processes(skip: AbstractSet[int] = frozenset()) -> list[QemuProcess]:

@@ -70,7 +70,7 @@ def find_vms(host_inode: int, by_name: dict[str, Interface], owners: Optional[Ow
             owner = Owner("lab" if ours else "qemu", name if ours else f"pid:{proc.pid}", name, state=state)
         mine = owner.runtime == "lab"  # only a lab's monitor and agent are ours to talk to
         vm = VM(owner.name, proc.pid, running, cl.qmp if mine else None, adapters,
-                qga=cl.qga if mine else None, owner=owner, runtime=owner.runtime)
+                qga=cl.qga if mine else None, owner=owner, runtime=owner.runtime, open_files=proc.open_files)
         vms.append(vm)
     return vms
 

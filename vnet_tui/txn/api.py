@@ -23,7 +23,7 @@ from vnet_tui.core.errors import NotPermitted
 from vnet_tui.core.model import Topology
 from vnet_tui.core.server import Server
 from vnet_tui.ops.plan import Plan
-from vnet_tui.ops.planner import plan_add, plan_delete, plan_edit, topology_of, vm_nic_macs
+from vnet_tui.ops.planner import plan_add, plan_delete, plan_edit, topology_of, typed_macs, vm_nic_macs
 from vnet_tui.ops.requests import AddRequest, DelRequest, SetRequest
 from vnet_tui.safety import journal, sshguard
 
@@ -184,8 +184,9 @@ def apply(
 
 def add(server: Server, req: AddRequest, *, topology: Optional[Topology] = None, **kw: Any) -> Result:
     topo = topology or topology_of(server)
-    kw.setdefault("replan", lambda t: plan_add(server, t, req, vm_nic_macs(t)))
-    return apply(server, topo, plan_add(server, topo, req, vm_nic_macs(topo)), **kw)
+    typed = typed_macs(req)
+    kw.setdefault("replan", lambda t: plan_add(server, t, req, vm_nic_macs(t, typed)))
+    return apply(server, topo, plan_add(server, topo, req, vm_nic_macs(topo, typed)), **kw)
 
 
 def edit_adapter(
