@@ -10,6 +10,8 @@ import os
 
 from .journalfile import state_dir, state_path
 
+WIDTH = 21  # the count, padded with spaces, and a newline: every write the same size
+
 
 def generation() -> int:
     """How many changes were executed on this machine so far (read without creating anything)."""
@@ -21,11 +23,24 @@ def generation() -> int:
 
 
 def bump_generation() -> None:
-    """Count one more executed change (call with the server lock held)."""
-    p = state_dir() / "generation"
-    tmp = p.with_suffix(".tmp")
+    """Count one more executed change (call with the server lock held).
+
+    Written in place, one fixed-width ``pwrite``: the file never changes
+    size.  A temporary file renamed over it cost ~1 ms of every change (ext4
+    writes a file renamed over another out at once).  A reader under the
+    server lock never meets a write half done (the writer holds the lock);
+    one outside it could only make a plan look stale, and that plan is then
+    validated again.
+    """
     try:
-        tmp.write_text(str(generation() + 1))
-        os.replace(tmp, p)
+        fd = os.open(state_dir() / "generation", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return
+    try:
+        text = os.pread(fd, WIDTH, 0).decode("ascii", "replace").strip()
+        n = int(text) if text.isdigit() else 0
+        os.pwrite(fd, f"{n + 1:<{WIDTH - 1}}\n".encode("ascii"), 0)
     except OSError:
         pass
+    finally:
+        os.close(fd)

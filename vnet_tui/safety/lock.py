@@ -24,6 +24,7 @@ from vnet_tui.core.errors import ChangeFailed, NotPermitted
 from . import journal
 
 WAIT = float(os.environ.get("VNET_TUI_LOCK_WAIT", "10"))
+RECORD = 256  # bytes the holder's record takes at least (spaces after its JSON)
 
 _mutex = threading.RLock()
 _depth = 0
@@ -86,9 +87,17 @@ def _acquire(what: str, wait: float) -> int:
                 ) from None
             time.sleep(0.05)
     info = {"pid": os.getpid(), "user": journal.who(), "what": what, "since": time.strftime("%H:%M:%S")}
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
-    except OSError:
-        pass  # a full disk: the lock holds all the same
+    _record(fd, json.dumps(info).encode())
     return fd
+
+
+def _record(fd: int, data: bytes) -> None:
+    """Write who holds the lock over the last holder's words, padded with spaces (JSON allows them):
+    no truncation, whose freeing of blocks cost ~1 ms of every change on ext4."""
+    try:
+        os.pwrite(fd, data.ljust(max(RECORD, os.fstat(fd).st_size)), 0)
+    except OSError:  # a full disk: the lock holds all the same, but the last holder's words must go
+        try:
+            os.ftruncate(fd, 0)
+        except OSError:
+            pass
