@@ -14,7 +14,8 @@ from vnet_tui.live.watcher import Watcher
 from vnet_tui.ui import main as uimain
 from vnet_tui.ui.app import VnetApp
 from vnet_tui.ui.looks import LOOKS
-from vnet_tui.ui.rowbuild import RowCache, all_rows
+from vnet_tui.ui.header import StatusHeader
+from vnet_tui.ui.rowbuild import Index, RowCache, all_rows
 
 from .pilot import SIZE, loaded, wait_for
 
@@ -54,6 +55,21 @@ async def test_outside_changes_update_only_their_rows_and_match_a_whole_rebuild(
     calls: list[bool] = []  # each topology shown: through the shortcut or not
     real = uimain.MainScreen._show_changed
 
+    followed: list[int] = []  # lookups patched from the last ones (Index.following), each as a fresh Index's
+    wrong: list[str] = []
+    following = Index.following.__func__
+
+    def checked(cls, prev, topo, guest_ips=None):
+        ix = following(cls, prev, topo, guest_ips)
+        if ix is not None:
+            followed.append(topo.change.serial)
+            fresh = Index(topo, guest_ips)
+            for m in ("host_by_index", "host_by_name", "ct_by_name", "ct_by_inode", "vm_by_name"):
+                got, want = getattr(ix, m), getattr(fresh, m)
+                if got.keys() != want.keys() or any(got[k] is not want[k] for k in want):
+                    wrong.append(f"{m} after serial {topo.change.serial}")
+        return ix
+
     def counting(self, topo):
         done = real(self, topo)
         calls.append(done)
@@ -62,6 +78,7 @@ async def test_outside_changes_update_only_their_rows_and_match_a_whole_rebuild(
         return done
 
     monkeypatch.setattr(uimain.MainScreen, "_show_changed", counting)
+    monkeypatch.setattr(Index, "following", classmethod(checked))
     with netns(4) as (host, a, b, c):
         pair(host, [a, b, c])
         ip("-n", host, "link", "add", "x0", "type", "veth", "peer", "name", "x1")  # a pair inside the host
@@ -97,6 +114,10 @@ async def test_outside_changes_update_only_their_rows_and_match_a_whole_rebuild(
                 assert calls[shown] is False, "a new palette: every row is built again, not only the changed"
                 await pilot.pause()
                 assert len(taken) >= 3, f"the changed rows alone were shown {len(taken)} times"
+                assert len(followed) >= 3 and not wrong, (followed, wrong)
+                whole = all_rows(app.topo, RowCache(), app.guest_ips)
+                counts = app.main.query_one(StatusHeader).counts
+                assert counts.endswith(f" {uimain._adapters(whole)} adapters"), counts
                 for pane in ("host", "containers", "vms"):
                     held = cells(app, pane)
                     assert [(k, c, e) for k, c, e, _ in held] == rebuilt(app, pane), pane

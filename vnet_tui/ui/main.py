@@ -41,6 +41,12 @@ PANES = ("host", "containers", "vms")
 FIRST_ROWS = 150  # a big server's first paint: this many rows a pane (more than any screen shows) …
 FILL_STEP = 1000  # … then this many more after each refresh, until every row is in
 FILL_WAIT = 2.0  # s: the fill starts after the first sample is drawn, or this long after the first rows
+def _adapters(rows: dict[str, list[Row]]) -> int:
+    """Adapters the rows show: container rows with a host end, VM rows with a guest end."""
+    return (sum(1 for r in rows.get("containers", ()) if r.host)
+            + sum(1 for r in rows.get("vms", ()) if r.guest))
+
+
 FREEZE_ABOVE = 1000  # rows built anew by one topology past which they are frozen (MainScreen._freeze)
 
 
@@ -62,6 +68,7 @@ class MainScreen(MainKeys, FollowsApp):
         self._fill_waits = False  # the fill waits for the first sample (refilter, show_sample)
         self._detail_for: tuple[object, object] = (None, None)  # (row, sample) the detail pane last showed
         self._shown_serial: Optional[int] = None  # the feed's number of the topology on screen (Change.serial)
+        self._adapters = 0  # adapters the rows show (the header's count), kept up to date by a change's rows
         self._row_pos: dict[str, dict[str, int]] = {}  # pane -> row key -> its place in self.rows[pane]
         self._shown_looks = -1  # the palette (LOOKS.generation) the rows were last all built in
 
@@ -139,15 +146,17 @@ class MainScreen(MainKeys, FollowsApp):
         A topology that says what changed since the one on screen (``Topology.change``) updates those
         rows alone (``_show_changed``): at 5,000 containers an outside `ip link set … down` no longer
         walks 10,000 rows."""
-        if not self._show_changed(topo):
+        if self._show_changed(topo):
+            adapters = self._adapters
+        else:
             built = self.row_cache.built
             self.rows = self._all_rows(topo)
             self._row_pos, self._shown_looks = {}, LOOKS.generation
             self.refilter()
             if self.row_cache.built - built > FREEZE_ABOVE and self._fill_limit is None:
                 self._freeze()
+            adapters = self._adapters = _adapters(self.rows)
         self._shown_serial = topo.change.serial if topo.change is not None else None
-        adapters = sum(1 for r in self.rows["containers"] if r.host) + sum(1 for r in self.rows["vms"] if r.guest)
         self.query_one(StatusHeader).counts = (
             f"{len(topo.containers)} containers · {len(topo.vms)} VMs · {adapters} adapters")
 
@@ -185,6 +194,7 @@ class MainScreen(MainKeys, FollowsApp):
         for p, changes in swaps.items():
             held = self.rows[p] = list(self.rows[p])
             for n, r in changes:
+                self._adapters += _adapters({p: [r]}) - _adapters({p: [held[n]]})
                 held[n] = r
             self.pane(p).replace_rows([r for _, r in changes], self.vnet.sample)
         if swaps:
