@@ -41,13 +41,13 @@ PANES = ("host", "containers", "vms")
 FIRST_ROWS = 150  # a big server's first paint: this many rows a pane (more than any screen shows) …
 FILL_STEP = 1000  # … then this many more after each refresh, until every row is in
 FILL_WAIT = 2.0  # s: the fill starts after the first sample is drawn, or this long after the first rows
+FREEZE_ABOVE = 1000  # rows built anew by one topology past which they are frozen (MainScreen._freeze)
+
+
 def _adapters(rows: dict[str, list[Row]]) -> int:
     """Adapters the rows show: container rows with a host end, VM rows with a guest end."""
     return (sum(1 for r in rows.get("containers", ()) if r.host)
             + sum(1 for r in rows.get("vms", ()) if r.guest))
-
-
-FREEZE_ABOVE = 1000  # rows built anew by one topology past which they are frozen (MainScreen._freeze)
 
 
 class MainScreen(MainKeys, FollowsApp):
