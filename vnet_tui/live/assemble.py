@@ -62,7 +62,7 @@ class Assembler:
 
     def __init__(self) -> None:
         # inode -> (dump, ends without peers, the same by ifindex)
-        self._base: dict[int, tuple[NsState, list[Interface], dict[int, Interface]]] = {}
+        self._base: dict[int, _Base] = {}
         # inode -> {ifindex: (link message, its addresses, its master's name, the Interface made of them)}
         self._links: dict[int, dict[int, tuple[Any, tuple, Optional[str], Interface]]] = {}
         self._addressed: dict[int, set[int]] = {}  # inode -> ifindexes with addresses in its last dump

@@ -44,10 +44,14 @@ FILL_WAIT = 2.0  # s: the fill starts after the first sample is drawn, or this l
 FREEZE_ABOVE = 1000  # rows built anew by one topology past which they are frozen (MainScreen._freeze)
 
 
+def _is_adapter(pane: str, r: Row) -> bool:
+    """Whether the row shows an adapter: a container row with a host end, a VM row with a guest end."""
+    return bool(r.host) if pane == "containers" else bool(r.guest) if pane == "vms" else False
+
+
 def _adapters(rows: dict[str, list[Row]]) -> int:
-    """Adapters the rows show: container rows with a host end, VM rows with a guest end."""
-    return (sum(1 for r in rows.get("containers", ()) if r.host)
-            + sum(1 for r in rows.get("vms", ()) if r.guest))
+    """Adapters the rows show."""
+    return sum(1 for p, rs in rows.items() for r in rs if _is_adapter(p, r))
 
 
 class MainScreen(MainKeys, FollowsApp):
@@ -194,7 +198,7 @@ class MainScreen(MainKeys, FollowsApp):
         for p, changes in swaps.items():
             held = self.rows[p] = list(self.rows[p])
             for n, r in changes:
-                self._adapters += _adapters({p: [r]}) - _adapters({p: [held[n]]})
+                self._adapters += _is_adapter(p, r) - _is_adapter(p, held[n])
                 held[n] = r
             self.pane(p).replace_rows([r for _, r in changes], self.vnet.sample)
         if swaps:
