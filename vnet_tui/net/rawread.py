@@ -8,6 +8,8 @@ request is one ``send``/``recv`` on a socket kept per namespace
 address and route dumps by interface; results are filtered here too (a
 kernel without strict checking sends everything).
 
+The link's reply also carries four of its sysctls (``rtnl.devconf``), so
+the end's namespace need not be entered to read them from /proc/sys.
 The messages (encoded and decoded by the codec, ``net/rtnl``) are read
 into the same shapes pyroute2 gave ``read_end``: addresses and route
 destinations/gateways as ``inet_ntop`` writes them, the route's table
@@ -24,8 +26,9 @@ from typing import Any, Callable, Optional
 
 from . import rtnl
 from .rtnl.addrs import parse_address_text
+from .rtnl.devconf import LinkConf, link_conf
 from .rtnl.exchange import replies
-from .rtnl.links import get_link_request
+from .rtnl.links import IFINFOMSG, get_link_request
 from .rtnl.routes import RouteMsg, dump_routes_request, parse_route
 from .session import NetnsSocket
 
@@ -46,11 +49,17 @@ class RawLink:
     flags: int
     master: Optional[int]
     alias: Optional[str]
+    conf: LinkConf  # its proxy_arp, proxy_ndp, disable_ipv6 and addr_gen_mode sysctls
 
     @classmethod
-    def of(cls, m: rtnl.LinkMsg) -> "RawLink":
+    def of(cls, m: rtnl.LinkMsg, conf: LinkConf) -> "RawLink":
         kind = m.kind if m.kind != "loopback" else ""  # the loopback has no IFLA_INFO_KIND
-        return cls(m.ifindex, m.ifname, kind or "device", m.hwaddr, m.mtu, m.flags, m.master or None, m.alias)
+        return cls(m.ifindex, m.ifname, kind or "device", m.hwaddr, m.mtu, m.flags, m.master or None, m.alias,
+                   conf)
+
+
+def _link_and_conf(buf: bytes, off: int, end: int) -> tuple[rtnl.LinkMsg, LinkConf]:
+    return rtnl.parse_link(buf, off, end), link_conf(buf, off + IFINFOMSG.size, end)
 
 
 def open_socket(fd: int) -> NetnsSocket:
@@ -105,10 +114,10 @@ def get_link(s: NetnsSocket, ifname: Optional[str] = None, index: Optional[int] 
     """RTM_GETLINK of one link, by index or by name; None if there is none."""
     if not index and not ifname:
         return None
-    found = _request(s, lambda seq: get_link_request(seq, index or 0, ifname), rtnl.parse_link)
+    found = _request(s, lambda seq: get_link_request(seq, index or 0, ifname), _link_and_conf)
     if not found:
         return None
-    link = RawLink.of(found[0])
+    link = RawLink.of(*found[0])
     if (index and link.index != index) or (not index and link.ifname != ifname):
         raise RawReadError("the kernel answered about another link")
     return link

@@ -77,8 +77,9 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
     """The interface's state now; None if it does not exist.
 
     Read with raw rtnetlink (``rawread``: one request each for the link, its
-    master, its addresses and its routes per family); through pyroute2 if
-    that fails for any reason but the interface being gone.
+    master, its addresses and its routes per family; the link's own sysctls
+    come in its message, ``rtnl.devconf``); through pyroute2 if that fails
+    for any reason but the interface being gone (then the sysctls from /proc/sys).
     """
     try:
         got = _read_raw(ns, ifname, index)
@@ -88,11 +89,13 @@ def read_end(ns: ChangeNs, ifname: Optional[str] = None, index: Optional[int] = 
         return None
     link, index, master_name, addrs, routes = got
     name = link["ifname"]
-    # the four sysctls in one visit to the namespace
-    proxy_arp, proxy_ndp, ipv6_disabled, addr_gen_mode = ns.sysctl_read_many(
-        [f"ipv4/conf/{name}/proxy_arp", f"ipv6/conf/{name}/proxy_ndp", f"ipv6/conf/{name}/disable_ipv6",
-         f"ipv6/conf/{name}/addr_gen_mode"]
-    )
+    conf = link.get("conf")
+    if conf is None:  # read through pyroute2: the four sysctls in one visit to the namespace
+        conf = ns.sysctl_read_many(
+            [f"ipv4/conf/{name}/proxy_arp", f"ipv6/conf/{name}/proxy_ndp", f"ipv6/conf/{name}/disable_ipv6",
+             f"ipv6/conf/{name}/addr_gen_mode"]
+        )
+    proxy_arp, proxy_ndp, ipv6_disabled, addr_gen_mode = conf
     return EndSnapshot(
         ifname=name,
         kind=link["kind"] or "device",
@@ -152,6 +155,7 @@ def _read_raw(ns: ChangeNs, ifname: Optional[str], index: Optional[int]) -> Opti
         "mtu": link.mtu,
         "flags": link.flags,
         "alias": link.alias,
+        "conf": link.conf,  # the link message's own sysctls: no visit to /proc/sys
     }
     return fields, index, master_name, addrs, routes
 

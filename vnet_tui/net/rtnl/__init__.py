@@ -5,6 +5,7 @@
 ``message``    the header (nlmsghdr): encode one message, walk a read buffer
 ``attr``       the attribute (rtattr): encode, walk, payloads (u32, strings, MACs)
 ``links``      ifinfomsg, ``LinkMsg`` and ``parse_link``, link dump/get requests
+``devconf``    a link's proxy_arp, proxy_ndp, disable_ipv6, addr_gen_mode from its IFLA_AF_SPEC
 ``linkchange`` veth-with-peer, bridge, set and delete requests (``ip link`` as sent)
 ``addrs``      ifaddrmsg, ``AddrMsg``, address dumps, add and delete
 ``stats``      RTM_GETSTATS requests and replies (the sweep's one-unpack layout)
