@@ -22,20 +22,6 @@ def state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.fixture()
-def parsed(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """Every line the readers parse, in order."""
-    seen: list[bytes] = []
-    real = journalread.parse_line
-
-    def counting(raw: bytes):
-        seen.append(raw)
-        return real(raw)
-
-    monkeypatch.setattr(journalread, "parse_line", counting)
-    return seen
-
-
 def change(title: str) -> dict:
     return journal.append("add", Server(lab=None), {"title": title, "target": {"kind": "veth", "owner": "ct101"}})
 

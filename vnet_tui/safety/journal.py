@@ -18,7 +18,8 @@ This module holds the format and the questions asked of it (``find``,
 ``fate``, ``incomplete``, ``last_change`` …).  The parts below it, each
 re-exported here so callers keep writing ``journal.append`` and the like:
 ``journalfile`` (state directory, lock, line-atomic appends, rotation),
-``journalread`` (reading, damage), ``origin`` (who and which server made
+``journalread`` (reading), ``journalsummary`` (what every change asks:
+interrupted changes, pending unplugs, damage), ``origin`` (who and which server made
 an entry) and ``generation`` (the change counter).
 """
 
@@ -45,7 +46,9 @@ from .journalfile import (
     state_dir,
     state_path,
 )
-from .journalread import archived, damage, damage_note, entries, parse_line, read
+from .journalread import archived, entries, parse_line, read
+from .journalsummary import damage, damage_note
+from . import journalsummary
 from .origin import lab_instance, machine_id, same_server, server_json, server_of, who
 
 __all__ = [
@@ -88,8 +91,13 @@ def fate_word(fate: Optional[str]) -> str:
 
 
 def incomplete(all_entries: Optional[list[dict[str, Any]]] = None) -> list[dict[str, Any]]:
-    """``begin`` lines with no change line and no ``aborted`` line: their process died mid-change."""
-    es = all_entries if all_entries is not None else entries()
+    """``begin`` lines with no change line and no ``aborted`` line: their process died mid-change.
+
+    Without ``all_entries``, from the journal's summary (``journalsummary``: the history is not parsed).
+    """
+    if all_entries is None:
+        return journalsummary.incomplete()
+    es = all_entries
     closed = {e["id"] for e in es if e.get("op") != "begin"}
     closed |= {e["ref"] for e in es if e.get("op") == "aborted" and e.get("ref")}
     return [e for e in es if e.get("op") == "begin" and e["id"] not in closed]

@@ -165,6 +165,11 @@ def archives() -> list[Path]:
     return [d / n for n in sorted(names)]
 
 
+def summary_path(archive: Path) -> Path:
+    """Where a rotated file's summary is kept (``journalsummary``): ``journal-N.summary.json``."""
+    return archive.with_name(archive.name[: -len(".jsonl")] + ".summary.json")
+
+
 def _rotate(path: Path) -> None:
     """Start a new file (called with the journal lock held); readers read the archives first."""
     old = archives()
@@ -174,6 +179,7 @@ def _rotate(path: Path) -> None:
         _fsync_dir(path.parent)
         for stale in old[: max(0, len(old) + 1 - KEEP)]:
             stale.unlink()
+            summary_path(stale).unlink(missing_ok=True)
     except (OSError, ValueError):
         pass  # a journal that does not rotate still works
 

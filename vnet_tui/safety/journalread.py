@@ -2,7 +2,8 @@
 
 Readers skip damaged lines — bytes that are not UTF-8, text that is not
 JSON, JSON that is not an object or lacks ``id``/``op`` — and report them
-(``damage()``).  Rotated files never change, so each is parsed once.  The
+(``read()``'s second part; ``journalsummary.damage()`` without parsing the
+history).  Rotated files never change, so each is parsed once.  The
 current file only grows between two reads (every change appends to it):
 when its bytes up to the last line read are the same, only the lines
 after them are parsed (a journal near its 4 MB rotation took ~150 ms to
@@ -136,18 +137,5 @@ def read() -> tuple[list[dict[str, Any]], list[str]]:
 
 
 def entries() -> list[dict[str, Any]]:
-    """Every good line, oldest first (damaged lines are skipped: see ``damage()``)."""
+    """Every good line, oldest first (damaged lines are skipped: see ``journal.damage()``)."""
     return read()[0]
-
-
-def damage() -> list[str]:
-    """Damaged lines skipped by the readers, as "line N: why"."""
-    return read()[1]
-
-
-def damage_note() -> Optional[str]:
-    d = damage()
-    if not d:
-        return None
-    shown = "; ".join(d[:3]) + (f"; … {len(d) - 3} more" if len(d) > 3 else "")
-    return f"the journal has {len(d)} damaged line(s), skipped: {shown}"
