@@ -25,7 +25,7 @@ an entry) and ``generation`` (the change counter).
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 from vnet_tui.core.server import Server
 
@@ -46,7 +46,7 @@ from .journalfile import (
     state_dir,
     state_path,
 )
-from .journalread import archived, entries, parse_line, read
+from .journalread import archived, entries, newest_first, parse_line, read
 from .journalsummary import damage, damage_note
 from . import journalsummary
 from .origin import lab_instance, machine_id, same_server, server_json, server_of, who
@@ -64,10 +64,28 @@ CHANGES = ("add", "set", "del")
 RESTORES = ("undo", "revert")  # lines that undo a change (its id in "ref")
 
 
+def _newest_lines() -> Iterator[dict[str, Any]]:
+    """Every entry, newest first: a rotated file is parsed only when the reader gets that far."""
+    for chunk in newest_first():
+        yield from reversed(chunk)
+
+
 def find(entry_id: str, all_entries: Optional[list[dict[str, Any]]] = None) -> Optional[dict[str, Any]]:
-    """The change line of ``entry_id`` (its ``begin`` line only when nothing else has the id)."""
+    """The change line of ``entry_id`` (its ``begin`` line only when nothing else has the id).
+
+    Without ``all_entries``, read newest first and no further back than the change's ``begin``
+    (every line with its id comes after it).
+    """
+    if all_entries is None:
+        found = None
+        for e in _newest_lines():
+            if e.get("id") == entry_id:
+                if e.get("op") == "begin":
+                    return found or e
+                found = e
+        return found
     begin = None
-    for e in all_entries if all_entries is not None else entries():
+    for e in all_entries:
         if e.get("id") == entry_id:
             if e.get("op") != "begin":
                 return e
@@ -76,10 +94,17 @@ def find(entry_id: str, all_entries: Optional[list[dict[str, Any]]] = None) -> O
 
 
 def fate(entry_id: str, all_entries: Optional[list[dict[str, Any]]] = None) -> Optional[str]:
-    """What later happened to a change: "undo", "confirm", "revert" or None."""
-    for e in reversed(all_entries if all_entries is not None else entries()):
+    """What later happened to a change: "undo", "confirm", "revert" or None.
+
+    Without ``all_entries``, read newest first and no further back than the change's ``begin``
+    (what happened to it comes after it).
+    """
+    lines = reversed(all_entries) if all_entries is not None else _newest_lines()
+    for e in lines:
         if e.get("ref") == entry_id and e.get("op") in ("undo", "confirm", "revert"):
             return str(e["op"])
+        if all_entries is None and e.get("id") == entry_id and e.get("op") == "begin":
+            return None
     return None
 
 
@@ -144,16 +169,23 @@ def last_change(
     A VM unplug still pending cannot be undone until the guest lets go;
     it is passed over (its id appended to ``skipped``) so older changes
     stay undoable.
+
+    Read newest file first (``journalread.newest_first``): a change's fate
+    is in lines after it, so the files after the one being looked at are
+    all that is needed; older rotated files are parsed only if no change
+    in the newer ones answers.
     """
-    all_entries = entries()
-    for e in reversed(changes_here(server, all_entries)):
-        if fate(e["id"], all_entries) in ("undo", "revert"):
-            continue
-        if unplug_pending(e, all_entries):
-            if skipped is not None:
-                skipped.append(e["id"])
-            continue
-        return e
+    later: list[dict[str, Any]] = []  # the entries of the files looked at so far, oldest first
+    for chunk in newest_first():
+        later = chunk + later
+        for e in reversed(changes_here(server, chunk)):
+            if fate(e["id"], later) in ("undo", "revert"):
+                continue
+            if unplug_pending(e, later):
+                if skipped is not None:
+                    skipped.append(e["id"])
+                continue
+            return e
     return None
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any, NamedTuple, Optional
+from pathlib import Path
+from typing import Any, Iterator, NamedTuple, Optional
 
 from .journalfile import archives, journal_path
 
@@ -104,36 +105,63 @@ def _read_current(f: Any, file: tuple[str, int, int], stamp: tuple[int, int]) ->
     return answer
 
 
+def _archive(a: Path) -> Optional[tuple[list[dict[str, Any]], list[str]]]:
+    """A rotated file's entries and damage (parsed once: it never changes); None if it is gone."""
+    try:
+        st = a.stat()
+        key = (str(a), st.st_ino, st.st_size)
+        if key not in _archived:
+            _archived[key] = _parse(a.read_bytes(), f"{a.name} ")
+    except OSError:
+        return None  # removed by a rotation meanwhile
+    return _archived[key]
+
+
 def archived() -> tuple[list[dict[str, Any]], list[str]]:
     """The good entries and the damage of the rotated files only (each parsed once: they never change)."""
     out: list[dict[str, Any]] = []
     damage: list[str] = []
-    for a in archives():
-        try:
-            st = a.stat()
-            key = (str(a), st.st_ino, st.st_size)
-            if key not in _archived:
-                _archived[key] = _parse(a.read_bytes(), f"{a.name} ")
-        except OSError:
-            continue  # removed by a rotation meanwhile
-        out += _archived[key][0]
-        damage += _archived[key][1]
+    paths = archives()
+    for a in paths:
+        got = _archive(a)
+        if got is not None:
+            out += got[0]
+            damage += got[1]
+    listed = {str(a) for a in paths}
+    for key in [k for k in _archived if k[0] not in listed]:
+        del _archived[key]  # removed by a rotation: not kept in memory
     return out, damage
+
+
+def current() -> tuple[list[dict[str, Any]], list[str]]:
+    """The good entries and the damage of the current file only."""
+    try:
+        path = journal_path()
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            return _read_current(f, (str(path), st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns))
+    except FileNotFoundError:
+        return [], []
+    except OSError as e:
+        return [], [f"journal unreadable: {e.strerror or e}"]
 
 
 def read() -> tuple[list[dict[str, Any]], list[str]]:
     """(every good entry oldest first, across rotated files; what was skipped: "line N: why")."""
     out, damage = archived()
-    try:
-        path = journal_path()
-        with open(path, "rb") as f:
-            st = os.fstat(f.fileno())
-            cur, dmg = _read_current(f, (str(path), st.st_dev, st.st_ino), (st.st_size, st.st_mtime_ns))
-    except FileNotFoundError:
-        cur, dmg = [], []
-    except OSError as e:
-        cur, dmg = [], [f"journal unreadable: {e.strerror or e}"]
+    cur, dmg = current()
     return out + cur, damage + dmg
+
+
+def newest_first() -> Iterator[list[dict[str, Any]]]:
+    """The entries file by file: the current file's, then each rotated file's, newest file first
+    (oldest first within each).  For questions the newest lines answer (``journal.last_change``):
+    a rotated file is parsed only when the files after it did not answer."""
+    yield current()[0]
+    for a in reversed(archives()):
+        got = _archive(a)
+        if got is not None:
+            yield got[0]
 
 
 def entries() -> list[dict[str, Any]]:
