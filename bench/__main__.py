@@ -20,12 +20,12 @@ from typing import Any, Callable
 
 import vnet_tui
 
-from . import discovery, lab, nsscan, ops, owners, policy, readme, sweep, table, tui
+from . import discovery, journal, lab, nsscan, ops, owners, policy, readme, sweep, table, tui
 from .common import Figure, settle
 from .machine import machine, one_line
 from .session import Session
 
-GROUPS = ("sweep", "discovery", "tui", "ops", "policy", "lab")
+GROUPS = ("sweep", "discovery", "tui", "ops", "policy", "journal", "lab")
 EXTRA = ("owners",)  # opt-in (--only owners): starts docker, podman, LXC, nspawn and libvirt in a namespace
 
 
@@ -181,6 +181,11 @@ def measure_all(a: argparse.Namespace, s: Session, log: Callable[[str], None]) -
                            ("owners_states", "owners: states right"),
                            ("owners_show", "owners: show --netns --json")], log,
                     lambda: owners.run(srv, 5, log))
+    if "journal" in a.only:
+        calm()
+        log("journal history …")
+        guarded(figs, [("journal_history", "a change's journal questions, full history")], log,
+                lambda: journal.figure(a.repeat, log, 0.1 if a.quick else 1.0))
     if "lab" in a.only:
         log(f"lab up/down of {a.containers} containers …")
         guarded(figs, [("lab_up", "lab up"), ("lab_down", "lab down")], log,
