@@ -39,7 +39,7 @@ KEEP, ROTATED_MB, CURRENT_MB = 8, 4, 2
 TARGET_MS = 150.0  # a fresh process parses at most the current file (≤ 4 MB), never the history
 
 _PROBE = r"""
-import json, resource, sys, time
+import json, sys, time
 t0 = time.perf_counter()
 from vnet_tui.core.server import Server
 from vnet_tui.safety import journal, unplugs
@@ -57,8 +57,9 @@ else:
     answers = (len(journal.incomplete()), len(unplugs.pending_unplugs()), journal.damage_note(),
                last["id"] if last else None)
 t2 = time.perf_counter()
-print(json.dumps({"ms": (t2 - t1) * 1000, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "answers": answers}))
+# VmHWM: this process's peak since exec (ru_maxrss keeps the forking parent's through exec)
+hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
+print(json.dumps({"ms": (t2 - t1) * 1000, "rss_mb": hwm / 1024, "answers": answers}))
 """
 
 

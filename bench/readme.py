@@ -114,7 +114,7 @@ stretches wall times more than CPU times.{_noise(figs)}
 ```sh
 make bench                                   # N = 1,000 containers, 10 paused VMs, 3 runs each
 .venv/bin/python -m bench --containers 100   # smaller; --quick for a one-run smoke
-.venv/bin/python -m bench --only sweep,tui   # some groups: sweep, discovery, tui, ops, lab
+.venv/bin/python -m bench --only sweep,tui   # some groups: sweep, discovery, tui, ops, policy, journal, lab
 .venv/bin/python -m bench --readme           # also rewrite this section from the run
 ```
 
