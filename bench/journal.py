@@ -6,7 +6,7 @@ an earlier process left half-made (recovery), which VM unplugs still
 wait (the finisher) and whether lines are damaged; an undo asks for the
 newest change not yet undone.
 
-Ours: those four questions (``journal.incomplete``, ``unplugs.pending_unplugs``,
+Ours: those four questions (``journal.incomplete``, ``journalsummary.pending_unplugs``,
 ``journal.damage_note``, ``journal.last_change``) in a new Python process,
 on a private state directory holding a full history built here: 8
 rotated files of 4 MB and a current one of 2 MB, lines shaped like a
@@ -42,7 +42,7 @@ _PROBE = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from vnet_tui.core.server import Server
-from vnet_tui.safety import journal, unplugs
+from vnet_tui.safety import journal, journalsummary
 srv = Server(lab=None)
 t1 = time.perf_counter()
 if sys.argv[1] == "whole":  # as before: the history parsed, each question asked of it
@@ -54,7 +54,7 @@ if sys.argv[1] == "whole":  # as before: the history parsed, each question asked
                len(damage), last["id"] if last else None)
 else:
     last = journal.last_change(srv)
-    answers = (len(journal.incomplete()), len(unplugs.pending_unplugs()), journal.damage_note(),
+    answers = (len(journal.incomplete()), len(journalsummary.pending_unplugs()), journal.damage_note(),
                last["id"] if last else None)
 t2 = time.perf_counter()
 # VmHWM: this process's peak since exec (ru_maxrss keeps the forking parent's through exec)

@@ -22,7 +22,7 @@ from vnet_tui.discovery.qmp import QMP
 from vnet_tui.net.faults import faults
 from vnet_tui.ops import qmpview, unplug
 from vnet_tui.ops.requests import AddRequest
-from vnet_tui.safety import journal, unplugs
+from vnet_tui.safety import journal, journalsummary
 from vnet_tui.txn import api
 
 pytestmark = [pytest.mark.live, pytest.mark.qemu, pytest.mark.timeout(180)]
@@ -106,7 +106,7 @@ def test_hotplug_faults_and_unplug_pending(state: str, monkeypatch: pytest.Monke
         out = cli_json("adapter", "del", "vm201", tap, "--lab", lab, env={"VNET_TUI_UNPLUG_WAIT": "0.3"})
         assert out["pending"] and any("unplug pending" in n for n in out["notes"])
         assert link(host, tap)["ifname"] == tap  # kept until QEMU lets go of the NIC
-        assert [e["id"] for e in unplugs.pending_unplugs()] == [out["journal_id"]]
+        assert [e["id"] for e in journalsummary.pending_unplugs()] == [out["journal_id"]]
         r = cli("undo", "--id", out["journal_id"], "--json", check=2)
         assert json.loads(r.stdout)["error"]["rule"] == "unplug-pending"
         r = cli("undo", "--dry-run", "--json", check=2)  # passed over; the add before it is that same NIC

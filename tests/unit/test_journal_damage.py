@@ -62,9 +62,9 @@ def test_each_kind_of_damage_is_skipped_and_reported(state: Path, kind: str) -> 
     assert len(journal.damage()) == 1 and journal.damage_note(), kind
     assert journal.last_change(srv)["id"] == second["id"]  # undo reverts the newest, not an older one
     assert journal.fate(second["id"]) is None and journal.incomplete() == []
-    from vnet_tui.safety import unplugs
+    from vnet_tui.safety import journalsummary
 
-    assert unplugs.pending_unplugs() == []
+    assert journalsummary.pending_unplugs() == []
 
 
 def test_cli_undo_list_reports_damage_without_traceback(state: Path) -> None:
@@ -122,13 +122,13 @@ def test_entries_of_another_server_or_lab_instance_are_not_offered(state: Path) 
 
 
 def test_rotation_keeps_undo_fate_incomplete_and_the_unplug_scan(state: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from vnet_tui.safety import unplugs
+    from vnet_tui.safety import journalsummary
 
     monkeypatch.setenv(journal.ROTATE_ENV, "2048")
     srv = Server()
     pending_del = journal.append("del", srv, {"pending": True, "target": {"kind": "vme", "owner": "vm201", "tap": "t"},
                                               "before": {"nic": {"id": "net1"}, "tap": None}})
-    assert [e["id"] for e in unplugs.pending_unplugs()] == [pending_del["id"]]
+    assert [e["id"] for e in journalsummary.pending_unplugs()] == [pending_del["id"]]
     undone = change(srv, "undone")
     journal.append("undo", srv, {"ref": undone["id"], "title": "undo"})
     open_begin = journal.append("begin", srv, {"change": "add", "target": {}}, entry_id="open1")
@@ -141,6 +141,6 @@ def test_rotation_keeps_undo_fate_incomplete_and_the_unplug_scan(state: Path, mo
     assert journal.fate(undone["id"]) == "undo"
     assert [e["id"] for e in journal.incomplete()] == [open_begin["id"]]
     assert journal.last_change(srv)["id"] == kept["id"]
-    assert [e["id"] for e in unplugs.pending_unplugs()] == [pending_del["id"]]  # found in an archive
+    assert [e["id"] for e in journalsummary.pending_unplugs()] == [pending_del["id"]]  # found in an archive
     journal.append("unplugged", srv, {"ref": pending_del["id"]})
-    assert unplugs.pending_unplugs() == []
+    assert journalsummary.pending_unplugs() == []

@@ -44,8 +44,9 @@ def expected() -> tuple[list, list, list]:
     """(interrupted changes, pending unplugs, damage) as the whole journal says them."""
     es, damage = journalread.read()
     done = {e.get("ref") for e in es if e.get("op") in ("unplugged", "undo", "revert")}
-    unplugs = [e for e in es if journalsummary._is_unplug(e) and e["id"] not in done
-               and isinstance(e.get("before"), dict)]
+    unplugs = [e for e in es if e.get("op") in ("del", "undo", "revert") and e.get("pending")
+               and isinstance(e.get("target"), dict) and e["target"].get("kind") == "vme"
+               and e["id"] not in done and isinstance(e.get("before"), dict)]
     return journal.incomplete(es), unplugs, damage
 
 

@@ -6,7 +6,7 @@ or guest-less VM never does, so the adapter is "unplug pending".  We wait
 ``WAIT`` seconds (``$VNET_TUI_UNPLUG_WAIT``) by polling the device list
 (the sync QMP client skips events; the device vanishing is the same fact);
 after that the transactions layer's finisher (``txn/finisher.py``, found
-through the journal's scan ``safety/unplugs.py``) removes the netdev and
+through the journal's summary, ``safety/journalsummary.py``) removes the netdev and
 the tap once the guest lets go, and journals ``unplugged``.
 """
 

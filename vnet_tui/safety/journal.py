@@ -48,7 +48,7 @@ from .journalfile import (
 )
 from .journalread import archived, entries, newest_first, parse_line, read
 from .journalsummary import damage, damage_note
-from . import journalsummary
+from .journalsummary import incomplete as _summary_incomplete
 from .origin import lab_instance, machine_id, same_server, server_json, server_of, who
 
 __all__ = [
@@ -121,7 +121,7 @@ def incomplete(all_entries: Optional[list[dict[str, Any]]] = None) -> list[dict[
     Without ``all_entries``, from the journal's summary (``journalsummary``: the history is not parsed).
     """
     if all_entries is None:
-        return journalsummary.incomplete()
+        return _summary_incomplete()
     es = all_entries
     closed = {e["id"] for e in es if e.get("op") != "begin"}
     closed |= {e["ref"] for e in es if e.get("op") == "aborted" and e.get("ref")}

@@ -5,7 +5,7 @@ journaled "unplug pending".  A detached finisher (``python -m
 vnet_tui.txn.finisher ID``) then polls briefly every few seconds, and when
 the device is gone removes the netdev and the tap and journals
 ``unplugged``.  ``finish_pending`` does one pass over what the journal's
-scan (``safety.unplugs``) finds: every change calls it under the server
+summary (``safety.journalsummary.pending_unplugs``) finds: every change calls it under the server
 lock before its own steps.
 """
 
@@ -23,7 +23,7 @@ from vnet_tui.net.faults import qmp_call
 from vnet_tui.ops import qmpview
 from vnet_tui.safety import journal
 from vnet_tui.safety.detach import daemonize, drop_empty_log, spawn
-from vnet_tui.safety.unplugs import pending_unplugs
+from vnet_tui.safety.journalsummary import pending_unplugs
 
 FINISH_FOR = float(os.environ.get("VNET_TUI_UNPLUG_FINISH_FOR", "3600"))
 POLL = 2.0
